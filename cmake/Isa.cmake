@@ -1,0 +1,19 @@
+# Instruction-set flags. The baseline is what every supported CPU has (x86-64 with AVX2/FMA/F16C);
+# faster variants live in their own source files, compiled with their own flags and picked at run time
+# from CPU feature detection, so the binary never executes an instruction the CPU lacks.
+if(CMAKE_SYSTEM_PROCESSOR MATCHES "x86_64|AMD64|amd64")
+  set(TERNION_X86 ON)
+  set(TERNION_BASE_ISA_FLAGS -mavx2 -mfma -mf16c -mbmi2)
+  set(TERNION_AVX512_FLAGS -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni -mavx512bf16)
+elseif(CMAKE_SYSTEM_PROCESSOR MATCHES "aarch64|arm64")
+  set(TERNION_ARM64 ON)
+  set(TERNION_BASE_ISA_FLAGS "")
+endif()
+add_compile_options(${TERNION_BASE_ISA_FLAGS})
+
+# ternion_isa_source(<file> AVX512): compile one source file with the flags of a wider ISA.
+function(ternion_isa_source file isa)
+  if(isa STREQUAL "AVX512" AND TERNION_X86)
+    set_source_files_properties(${file} PROPERTIES COMPILE_OPTIONS "${TERNION_AVX512_FLAGS}")
+  endif()
+endfunction()

@@ -1,0 +1,16 @@
+# Compiler flags shared by every target of the project: warnings, sanitizers, coverage.
+add_library(ternion_flags INTERFACE)
+target_compile_options(ternion_flags INTERFACE -Wall -Wextra -Wpedantic -Wshadow -Wconversion
+  -Wno-sign-conversion -Wnon-virtual-dtor -Wcast-align -Wnull-dereference)
+if(TERNION_WERROR)
+  target_compile_options(ternion_flags INTERFACE -Werror)
+endif()
+if(TERNION_SANITIZE)
+  target_compile_options(ternion_flags INTERFACE -fsanitize=address,undefined -fno-sanitize-recover=all
+    -fno-omit-frame-pointer)
+  target_link_options(ternion_flags INTERFACE -fsanitize=address,undefined -fno-sanitize-recover=all)
+endif()
+if(TERNION_COVERAGE)
+  target_compile_options(ternion_flags INTERFACE --coverage -O0 -g)
+  target_link_options(ternion_flags INTERFACE --coverage)
+endif()
