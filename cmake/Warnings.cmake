@@ -1,7 +1,7 @@
 # Compiler flags shared by every target of the project: warnings, sanitizers, coverage.
 add_library(ternion_flags INTERFACE)
 target_compile_options(ternion_flags INTERFACE -Wall -Wextra -Wpedantic -Wshadow -Wconversion
-  -Wno-sign-conversion -Wnon-virtual-dtor -Wcast-align -Wnull-dereference)
+  -Wno-sign-conversion -Wnon-virtual-dtor -Wcast-align)
 if(TERNION_WERROR)
   target_compile_options(ternion_flags INTERFACE -Werror)
 endif()

@@ -42,6 +42,13 @@ enum class GgufValueType : uint32_t {
 };
 
 std::string_view gguf_type_name(GgufValueType t);
+// True for the 13 value types above.
+bool gguf_type_valid(uint32_t id);
+// Bytes of one value of a fixed-size type; 0 for STRING and ARRAY (and unknown types).
+size_t gguf_type_size(GgufValueType t);
+// `s` made safe for a one-line message: control characters, quotes and invalid UTF-8 escaped (\n, \xNN), cut
+// after `max_bytes` input bytes with "..." appended.
+std::string gguf_escape(std::string_view s, size_t max_bytes = 64);
 
 struct GgufValue;
 
@@ -57,6 +64,14 @@ struct GgufArray {
   // Element i as a number (integer, float or bool types); throws Error on a type mismatch or bad index.
   double number_at(uint64_t i) const;
   int64_t int_at(uint64_t i) const;
+
+  // Builders: each checks that the element fits elem_type (throws Error otherwise) and bumps count.
+  void push_uint(uint64_t v);  // integer types (a non-negative value for the signed ones)
+  void push_int(int64_t v);    // integer types (a non-negative value for the unsigned ones)
+  void push_float(double v);   // FLOAT32 or FLOAT64
+  void push_bool(bool v);
+  void push_string(std::string v);
+  void push_array(GgufArray v);
 };
 
 struct GgufValue {
@@ -73,6 +88,14 @@ struct GgufValue {
   const std::string& as_string() const;
   const GgufArray& as_array() const;
   std::string to_display_string(size_t max_items = 8) const;  // for `ternion info`
+
+  // Builders; each throws Error when `v` does not fit `type` (e.g. 300 as UINT8, or FLOAT32 for an integer).
+  static GgufValue make_uint(GgufValueType type, uint64_t v);
+  static GgufValue make_int(GgufValueType type, int64_t v);
+  static GgufValue make_float(GgufValueType type, double v);
+  static GgufValue make_bool(bool v);
+  static GgufValue make_string(std::string v);
+  static GgufValue make_array(GgufArray v);
 };
 
 struct GgufTensorInfo {

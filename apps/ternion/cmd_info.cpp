@@ -1,0 +1,53 @@
+// `ternion info`: the metadata and tensor table of a GGUF file.
+#include <cstdio>
+#include <memory>
+
+#include "commands.h"
+#include "ternion/io/gguf.h"
+
+namespace ternion::cli {
+
+namespace {
+
+struct InfoArgs {
+  std::string model_flag, model_pos;
+  size_t max_items = 8;
+};
+
+int info(const InfoArgs& a) {
+  const std::string path = pick_model_path(a.model_flag, a.model_pos);
+  const GgufFile f = GgufFile::open(path);
+  std::printf("file: %s\nGGUF version %u, %zu bytes, alignment %llu, data at offset %llu\n", path.c_str(),
+              f.version(), f.file_size(), static_cast<unsigned long long>(f.alignment()),
+              static_cast<unsigned long long>(f.data_offset()));
+  std::printf("\nmetadata (%zu keys):\n", f.metadata().size());
+  for (const auto& [key, value] : f.metadata()) {
+    std::printf("  %-44s %-8s %s\n", key.c_str(), std::string(gguf_type_name(value.type)).c_str(),
+                value.to_display_string(a.max_items).c_str());
+  }
+  std::printf("\ntensors (%zu):\n", f.tensors().size());
+  std::printf("  %-36s %-8s %-24s %14s %12s\n", "name", "type", "shape", "offset", "bytes");
+  uint64_t total = 0;
+  for (const auto& t : f.tensors()) {
+    std::string shape;
+    for (size_t i = 0; i < t.shape.size(); ++i) shape += (i ? " x " : "") + std::to_string(t.shape[i]);
+    std::printf("  %-36s %-8s %-24s %14llu %12llu\n", t.name.c_str(), std::string(dtype_info(t.type).name).c_str(),
+                shape.c_str(), static_cast<unsigned long long>(t.offset), static_cast<unsigned long long>(t.n_bytes));
+    total += t.n_bytes;
+  }
+  std::printf("  total tensor bytes: %llu\n", static_cast<unsigned long long>(total));
+  return 0;
+}
+
+}  // namespace
+
+Runner add_info_command(CLI::App& app) {
+  auto a = std::make_shared<InfoArgs>();
+  CLI::App* c = app.add_subcommand("info", "Print the metadata and tensor table of a GGUF file");
+  c->add_option("-m,--model", a->model_flag, "GGUF file");
+  c->add_option("model", a->model_pos, "GGUF file (instead of -m)");
+  c->add_option("--max-items", a->max_items, "Array items shown per metadata value (default 8)");
+  return [a] { return info(*a); };
+}
+
+}  // namespace ternion::cli

@@ -1,0 +1,124 @@
+// `ternion run`: generate text from a prompt, streaming it to stdout.
+#include <chrono>
+#include <cstdio>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <random>
+
+#include "commands.h"
+#include "ternion/core/error.h"
+#include "ternion/engine/generate.h"
+
+namespace ternion::cli {
+
+namespace {
+
+struct RunArgs {
+  std::string model_flag, model_pos, prompt, prompt_file;
+  int32_t n_tokens = 128;
+  float temperature = 0.8f;
+  int32_t top_k = 40;
+  float top_p = 0.95f;
+  float min_p = 0.05f;
+  float repeat_penalty = 1.0f;
+  int32_t repeat_last_n = 64;
+  int64_t seed = -1;
+  int threads = 0;
+  int64_t ctx_size = 0;
+  bool no_bos = false;
+  bool json = false;
+  bool ignore_eos = false;
+  bool special = false;
+};
+
+int run(const RunArgs& a) {
+  const std::string path = pick_model_path(a.model_flag, a.model_pos);
+  if (!a.prompt.empty() && !a.prompt_file.empty()) throw Error("give the prompt with -p or -f, not both");
+  const std::string prompt = a.prompt_file.empty() ? a.prompt : read_text_file(a.prompt_file);
+  if (prompt.empty()) throw Error("the prompt is empty; give one with -p TEXT or -f FILE");
+  if (a.n_tokens <= 0) throw Error("-n/--tokens must be positive, got " + std::to_string(a.n_tokens));
+  if (a.threads < 0) throw Error("-t/--threads must be positive, got " + std::to_string(a.threads));
+  if (a.ctx_size < 0) throw Error("-c/--ctx-size must be positive, got " + std::to_string(a.ctx_size));
+
+  GenerateOptions opt;
+  opt.max_tokens = a.n_tokens;
+  if (a.no_bos) opt.add_bos = false;
+  opt.ignore_eos = a.ignore_eos;
+  opt.parse_special = a.special;
+  opt.sampling.temperature = a.temperature;
+  opt.sampling.top_k = a.top_k;
+  opt.sampling.top_p = a.top_p;
+  opt.sampling.min_p = a.min_p;
+  opt.sampling.repeat_penalty = a.repeat_penalty;
+  opt.sampling.repeat_last_n = a.repeat_last_n;
+  opt.sampling.seed = a.seed >= 0 ? static_cast<uint64_t>(a.seed) : std::random_device{}();
+  opt.sampling.validate();
+
+  const auto t0 = std::chrono::steady_clock::now();
+  const auto model = Model::load(path);
+  ContextOptions copt;
+  copt.n_ctx = a.ctx_size;
+  Generator gen(*model, copt, a.threads > 0 ? a.threads : default_thread_count());
+  const double load_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+
+  TextCallback stream;
+  if (!a.json) {
+    stream = [](std::string_view piece) {
+      std::fwrite(piece.data(), 1, piece.size(), stdout);
+      std::fflush(stdout);
+    };
+  }
+  const GenerateResult r = gen.generate(prompt, opt, stream);
+  const Timings& t = r.timings;
+  if (a.json) {
+    nlohmann::json j;
+    j["prompt_tokens"] = r.prompt_tokens;
+    j["tokens"] = r.tokens;
+    j["text"] = r.text;
+    j["finish_reason"] = r.finish_reason;
+    j["seed"] = opt.sampling.seed;
+    j["timings"] = {{"load_ms", load_ms},         {"prompt_ms", t.prompt_ms},
+                    {"prompt_tokens", t.prompt_tokens}, {"prompt_tokens_per_s", t.prompt_tps()},
+                    {"generate_ms", t.generate_ms},     {"generated_tokens", t.generated_tokens},
+                    {"generate_tokens_per_s", t.generate_tps()}};
+    const std::string out = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    std::printf("%s\n", out.c_str());
+  } else {
+    std::printf("\n");
+    std::fflush(stdout);
+    std::fprintf(stderr,
+                 "load %.1f ms | prompt %lld tokens, %.1f tok/s | generated %lld tokens, %.1f tok/s | finish: %s\n",
+                 load_ms, static_cast<long long>(t.prompt_tokens), t.prompt_tps(),
+                 static_cast<long long>(t.generated_tokens), t.generate_tps(), r.finish_reason.c_str());
+  }
+  std::fflush(stdout);
+  return 0;
+}
+
+}  // namespace
+
+Runner add_run_command(CLI::App& app) {
+  auto a = std::make_shared<RunArgs>();
+  CLI::App* c = app.add_subcommand("run", "Generate text from a prompt");
+  c->add_option("-m,--model", a->model_flag, "GGUF model file");
+  c->add_option("model", a->model_pos, "GGUF model file (instead of -m)");
+  c->add_option("-p,--prompt", a->prompt, "Prompt text");
+  c->add_option("-f,--file", a->prompt_file, "Read the prompt from a file");
+  c->add_option("-n,--tokens", a->n_tokens, "Most new tokens to generate (default 128)");
+  c->add_option("--temp,--temperature", a->temperature, "Sampling temperature; 0 = greedy (default 0.8)");
+  c->add_option("--top-k", a->top_k, "Keep the k most likely tokens; 0 = off (default 40)");
+  c->add_option("--top-p", a->top_p, "Nucleus sampling threshold; 1 = off (default 0.95)");
+  c->add_option("--min-p", a->min_p, "Drop tokens below min-p × the top probability; 0 = off (default 0.05)");
+  c->add_option("--repeat-penalty", a->repeat_penalty, "Penalty for recently seen tokens; 1 = off (default 1)");
+  c->add_option("--repeat-last-n", a->repeat_last_n, "Window of the repeat penalty (default 64)");
+  c->add_option("-s,--seed", a->seed, "Random seed (default: random; printed with --json)");
+  c->add_option("-t,--threads", a->threads, "Worker threads (default: all cores)");
+  c->add_option("-c,--ctx-size", a->ctx_size, "KV cache size in tokens (default: the model's, at most 4096)");
+  c->add_flag("--no-bos", a->no_bos, "Do not add the beginning-of-sequence token");
+  c->add_flag("--ignore-eos", a->ignore_eos, "Keep generating past end-of-generation tokens");
+  c->add_flag("--special", a->special, "Parse special-token text in the prompt (e.g. <|im_start|>)");
+  c->add_flag("--json", a->json, "Print one JSON object instead of streaming text");
+  return [a] { return run(*a); };
+}
+
+}  // namespace ternion::cli

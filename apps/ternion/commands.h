@@ -1,0 +1,24 @@
+// The subcommands of the `ternion` program. Each registers its flags on a CLI11 subcommand and returns
+// the function that runs it; the functions throw ternion::Error for the user's mistakes.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <functional>
+
+namespace ternion::cli {
+
+using Runner = std::function<int()>;
+
+Runner add_run_command(CLI::App& app);
+Runner add_info_command(CLI::App& app);
+Runner add_perplexity_command(CLI::App& app);
+
+// The model path from -m/--model or the first positional argument (the model shipped in models/ when
+// neither is given); Error when both are given and differ.
+std::string pick_model_path(const std::string& flag, const std::string& positional);
+
+// Reads a whole text file; Error naming it when it cannot be read.
+std::string read_text_file(const std::string& path);
+
+}  // namespace ternion::cli

@@ -1,0 +1,42 @@
+// Causal self-attention over an F16 key/value cache, one sequence.
+//
+// Cache layouts (fp16 bit patterns), per layer:
+//   K: [n_head_kv][n_ctx][head_dim]   a head's keys are contiguous rows, one per position
+//   V: [n_head_kv][head_dim][n_ctx]   transposed, so each output value is one contiguous dot over positions
+// Arithmetic follows the reference engine: q is rounded to fp16 for q·k, scores are scaled, soft-maxed
+// (sum in double), rounded to fp16 and dotted with V in fp32 accumulation.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+
+#include "ternion/core/thread_pool.h"
+
+namespace ternion {
+
+struct AttentionArgs {
+  const float* q = nullptr;        // [n_tokens][q_stride], head h at h * head_dim
+  int64_t q_stride = 0;
+  const uint16_t* k = nullptr;     // this layer's K cache
+  const uint16_t* v = nullptr;     // this layer's V cache
+  int64_t n_ctx = 0;               // cache capacity in positions
+  int64_t n_head = 0;
+  int64_t n_head_kv = 0;           // n_head is a multiple of it (GQA/MQA)
+  int64_t head_dim = 0;
+  const int32_t* positions = nullptr;  // token t sees cache positions [0, positions[t]]
+  int64_t n_tokens = 0;
+  float scale = 1.0f;              // usually 1/sqrt(head_dim)
+  float* out = nullptr;            // [n_tokens][out_stride]
+  int64_t out_stride = 0;
+};
+
+size_t attention_scratch_bytes(int64_t n_head, int64_t n_ctx, int64_t head_dim);
+
+// Work is split by head; every output value is computed in the same order for any thread count.
+void attention(const AttentionArgs& args, std::span<uint8_t> scratch, ThreadPool& pool);
+
+// Scalar reference of the same arithmetic (for tests).
+void attention_reference(const AttentionArgs& args);
+
+}  // namespace ternion

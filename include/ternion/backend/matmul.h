@@ -1,0 +1,35 @@
+// Matrix multiplication on the CPU: y = W x for a batch of token rows, with weights of any supported type
+// (quant/quant.h). Results are bit-identical for any thread count and any batch composition: each output is one
+// dot product computed in the fixed order of its type's vec_dot, whichever kernel shape or thread computes it.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+
+#include "ternion/core/dtype.h"
+#include "ternion/core/thread_pool.h"
+
+namespace ternion {
+
+// A GGUF 2-D tensor with ne0 = cols, ne1 = rows: row r starts at data + r * row_bytes.
+struct WeightMatrix {
+  DType type;
+  int64_t rows;
+  int64_t cols;
+  const uint8_t* data;
+  size_t row_bytes;
+};
+
+// Bytes of scratch matmul needs for n_tokens activation rows of `cols` (converted to the weight type's
+// vec_dot_type). 0 for F32 weights. Throws ternion::Error for a type without kernels.
+size_t matmul_scratch_bytes(DType weight_type, int64_t cols, int64_t n_tokens);
+
+// y[t * ldy + r] = dot(W row r, x row t) for t < n_tokens, r < w.rows. x is n_tokens x w.cols floats (row
+// stride w.cols). scratch holds at least matmul_scratch_bytes(...) bytes; matmul allocates nothing.
+// Throws ternion::Error on a type without kernels, cols not a multiple of the block size, ldy < rows or too
+// little scratch.
+void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, int64_t ldy,
+            std::span<uint8_t> scratch, ThreadPool& pool);
+
+}  // namespace ternion

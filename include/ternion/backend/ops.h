@@ -1,0 +1,54 @@
+// Element-wise and row-wise CPU ops of the transformer, besides matmul (matmul.h) and attention
+// (attention.h). Each follows the arithmetic of the reference engine whose outputs our goldens hold
+// (llama.cpp): where it sums in double or scales in a particular order, so do we, and the comment says so.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+namespace ternion {
+
+// y = x / sqrt(mean(x²) + eps) * weight, for one row of n values. The mean is summed in double;
+// x is first scaled, then multiplied by the weight (two roundings, as the reference does).
+void rms_norm_row(const float* x, const float* weight, float* y, int64_t n, float eps);
+
+// y[i] = silu(gate[i]) * up[i], silu(v) = v / (1 + exp(-v)).
+void silu_mul(const float* gate, const float* up, float* y, int64_t n);
+
+// y[i] += x[i].
+void add_in_place(float* y, const float* x, int64_t n);
+
+// In-place softmax over n values: exponentials summed in double, then one scale by 1/sum.
+void softmax_in_place(float* x, int64_t n);
+
+enum class RopeKind {
+  Adjacent,  // rotate pairs (2i, 2i+1): llama's GGUF layout (its converter permutes Q/K rows for it)
+  NeoX,      // rotate pairs (i, i + n_rot/2): qwen2, and HF checkpoints of every family
+};
+
+// Rotary position embedding tables: cos/sin of pos · θ_i for every position and pair, precomputed at load.
+struct RopeConfig {
+  RopeKind kind = RopeKind::Adjacent;
+  int64_t n_rot = 0;           // dimensions rotated per head (≤ head size)
+  float freq_base = 10000.0f;  // θ base
+  float freq_scale = 1.0f;     // 1 / linear scaling factor
+  std::vector<float> freq_factors;  // per pair divisor of the frequency (llama-3 scaling), empty for none
+};
+
+class RopeTable {
+ public:
+  RopeTable() = default;
+  RopeTable(const RopeConfig& config, int64_t n_positions);
+  // Rotates the first n_rot dims of each of n_heads heads (head_dim apart) of one token at position pos.
+  void apply(float* heads, int64_t n_heads, int64_t head_dim, int64_t pos) const;
+  int64_t n_positions() const { return n_positions_; }
+
+ private:
+  RopeConfig config_;
+  int64_t n_positions_ = 0;
+  std::vector<float> cos_;  // [pos][n_rot / 2]
+  std::vector<float> sin_;
+};
+
+}  // namespace ternion

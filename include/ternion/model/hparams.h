@@ -1,0 +1,42 @@
+// Hyper-parameters of a model, read from GGUF metadata under the architecture's prefix
+// ("llama.embedding_length", "qwen2.attention.head_count", ...).
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "ternion/backend/ops.h"
+
+namespace ternion {
+
+class GgufFile;
+
+enum class RopeScaling { None, Linear, Yarn };
+
+struct HParams {
+  std::string arch;         // general.architecture
+  std::string name;         // general.name, if any
+  int64_t n_vocab = 0;
+  int64_t n_ctx_train = 0;  // context_length
+  int64_t n_embd = 0;       // embedding_length
+  int64_t n_layer = 0;      // block_count
+  int64_t n_ff = 0;         // feed_forward_length
+  int64_t n_head = 0;       // attention.head_count
+  int64_t n_head_kv = 0;    // attention.head_count_kv (defaults to n_head)
+  int64_t head_dim = 0;     // attention.key_length (defaults to n_embd / n_head)
+  int64_t n_rot = 0;        // rope.dimension_count (defaults to head_dim)
+  float rms_eps = 1e-5f;    // attention.layer_norm_rms_epsilon
+  float rope_freq_base = 10000.0f;  // rope.freq_base
+  RopeScaling rope_scaling = RopeScaling::None;
+  float rope_scaling_factor = 1.0f;  // rope.scaling.factor
+  RopeKind rope_kind = RopeKind::Adjacent;
+
+  int64_t q_dim() const { return n_head * head_dim; }
+  int64_t kv_dim() const { return n_head_kv * head_dim; }
+};
+
+// Reads and checks the hyper-parameters; rope_kind is left for the architecture to set.
+// Throws Error naming the file and key when one is missing, of the wrong type or out of range.
+HParams read_hparams(const GgufFile& file);
+
+}  // namespace ternion

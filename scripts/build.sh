@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# Release build of the library, the `ternion` program and the tests, in ./build.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release ${TERNION_CMAKE_ARGS:-}
+cmake --build build -j "$(nproc)"

@@ -1,0 +1,181 @@
+#include "ternion/model/context.h"
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+
+#include "ternion/backend/attention.h"
+#include "ternion/core/error.h"
+#include "ternion/core/fp16.h"
+#include "ternion/quant/quant.h"
+
+namespace ternion {
+
+namespace {
+
+size_t sz(int64_t n) { return static_cast<size_t>(n); }
+
+}  // namespace
+
+InferenceContext::InferenceContext(const Model& model, const ContextOptions& options, ThreadPool& pool)
+    : model_(model), hp_(model.hparams()), pool_(pool) {
+  n_ctx_ = options.n_ctx > 0 ? options.n_ctx : std::min(hp_.n_ctx_train, ContextOptions::kDefaultCtxCap);
+  if (options.n_ctx < 0) throw Error("context size must be positive, got " + std::to_string(options.n_ctx));
+  if (n_ctx_ > (int64_t{1} << 24)) throw Error("context size " + std::to_string(n_ctx_) + " is too large");
+  if (options.n_batch <= 0) throw Error("batch size must be positive");
+  n_batch_ = std::min(options.n_batch, n_ctx_);
+  logits_all_ = options.logits_all;
+  rope_ = RopeTable(model.rope(), n_ctx_);
+
+  const size_t kv = sz(hp_.n_layer) * sz(n_ctx_) * sz(hp_.kv_dim());
+  k_cache_.assign(kv, 0);
+  v_cache_.assign(kv, 0);
+  const size_t b = sz(n_batch_);
+  x_.resize(b * sz(hp_.n_embd));
+  xn_.resize(b * sz(std::max(hp_.n_embd, hp_.q_dim())));
+  tmp_.resize(b * sz(hp_.n_embd));
+  q_.resize(b * sz(hp_.q_dim()));
+  att_.resize(b * sz(hp_.q_dim()));
+  k_.resize(b * sz(hp_.kv_dim()));
+  v_.resize(b * sz(hp_.kv_dim()));
+  gate_.resize(b * sz(hp_.n_ff));
+  up_.resize(b * sz(hp_.n_ff));
+  positions_.resize(b);
+  logits_.resize((logits_all_ ? b : 1) * sz(hp_.n_vocab));
+
+  size_t scratch = 0;
+  auto need = [&](const WeightMatrix& w) { scratch = std::max(scratch, matmul_scratch_bytes(w.type, w.cols, n_batch_)); };
+  const ModelWeights& w = model.weights();
+  need(w.output);
+  for (const auto& l : w.layers) {
+    for (const WeightMatrix* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) need(*m);
+  }
+  mm_scratch_.resize(scratch);
+  att_scratch_.resize(attention_scratch_bytes(hp_.n_head, n_ctx_, hp_.head_dim));
+}
+
+std::span<const float> InferenceContext::decode(std::span<const int32_t> tokens, bool all_logits) {
+  const int64_t n = static_cast<int64_t>(tokens.size());
+  if (n == 0) throw Error("decode: no tokens given");
+  if (all_logits && (!logits_all_ || n > n_batch_)) {
+    throw Error("decode: logits of every token need logits_all and at most n_batch (" + std::to_string(n_batch_) +
+                ") tokens");
+  }
+  if (n_past_ + n > n_ctx_) {
+    throw Error("context overflow: " + std::to_string(n_past_) + " tokens in the cache plus " + std::to_string(n) +
+                " new ones exceed the context size " + std::to_string(n_ctx_));
+  }
+  for (int32_t t : tokens) {
+    if (t < 0 || t >= hp_.n_vocab) {
+      throw Error("decode: token id " + std::to_string(t) + " is outside the vocabulary (0.." +
+                  std::to_string(hp_.n_vocab - 1) + ")");
+    }
+  }
+  for (int64_t start = 0; start < n; start += n_batch_) {
+    const int64_t len = std::min(n_batch_, n - start);
+    const bool last_chunk = start + len == n;
+    run_batch(tokens.subspan(sz(start), sz(len)), n_past_, all_logits, last_chunk ? logits_.data() : nullptr);
+    n_past_ += len;
+  }
+  const size_t rows = all_logits ? tokens.size() : 1;
+  return {logits_.data(), rows * sz(hp_.n_vocab)};
+}
+
+void InferenceContext::mm(const WeightMatrix& w, const float* x, int64_t n, float* y) {
+  matmul(w, x, n, y, w.rows, mm_scratch_, pool_);
+}
+
+void InferenceContext::run_batch(std::span<const int32_t> tokens, int64_t pos0, bool all_logits, float* logits_out) {
+  const int64_t n = static_cast<int64_t>(tokens.size());
+  const int64_t d = hp_.n_embd;
+  const ModelWeights& w = model_.weights();
+  const QuantTraits& embd = quant_traits(w.token_embd.type);
+  for (int64_t t = 0; t < n; ++t) {
+    positions_[sz(t)] = static_cast<int32_t>(pos0 + t);
+    embd.to_float(w.token_embd.data + sz(tokens[sz(t)]) * w.token_embd.row_bytes, x_.data() + t * d, d);
+  }
+  for (int64_t il = 0; il < hp_.n_layer; ++il) {
+    const LayerWeights& l = w.layers[sz(il)];
+    attention_block(l, il, n, pos0);
+    ffn_block(l, n);
+  }
+  if (logits_out == nullptr) return;
+  // Only the rows whose logits are wanted go through the output norm and projection.
+  const int64_t first = all_logits ? 0 : n - 1;
+  const int64_t rows = n - first;
+  for (int64_t t = 0; t < rows; ++t) {
+    rms_norm_row(x_.data() + (first + t) * d, w.output_norm, xn_.data() + t * d, d, hp_.rms_eps);
+  }
+  mm(w.output, xn_.data(), rows, logits_out);
+}
+
+void InferenceContext::attention_block(const LayerWeights& l, int64_t il, int64_t n, int64_t pos0) {
+  const int64_t d = hp_.n_embd;
+  for (int64_t t = 0; t < n; ++t) rms_norm_row(x_.data() + t * d, l.attn_norm, xn_.data() + t * d, d, hp_.rms_eps);
+  mm(l.wq, xn_.data(), n, q_.data());
+  mm(l.wk, xn_.data(), n, k_.data());
+  mm(l.wv, xn_.data(), n, v_.data());
+  const int64_t qd = hp_.q_dim();
+  const int64_t kvd = hp_.kv_dim();
+  for (int64_t t = 0; t < n; ++t) {
+    float* q = q_.data() + t * qd;
+    float* k = k_.data() + t * kvd;
+    if (l.bq != nullptr) add_in_place(q, l.bq, qd);
+    if (l.bk != nullptr) add_in_place(k, l.bk, kvd);
+    if (l.bv != nullptr) add_in_place(v_.data() + t * kvd, l.bv, kvd);
+    rope_.apply(q, hp_.n_head, hp_.head_dim, pos0 + t);
+    rope_.apply(k, hp_.n_head_kv, hp_.head_dim, pos0 + t);
+  }
+  store_kv(il, n, pos0);
+
+  AttentionArgs a;
+  const size_t layer_off = sz(il) * sz(n_ctx_) * sz(kvd);
+  a.q = q_.data();
+  a.q_stride = qd;
+  a.k = k_cache_.data() + layer_off;
+  a.v = v_cache_.data() + layer_off;
+  a.n_ctx = n_ctx_;
+  a.n_head = hp_.n_head;
+  a.n_head_kv = hp_.n_head_kv;
+  a.head_dim = hp_.head_dim;
+  a.positions = positions_.data();
+  a.n_tokens = n;
+  a.scale = 1.0f / std::sqrt(static_cast<float>(hp_.head_dim));
+  a.out = att_.data();
+  a.out_stride = qd;
+  attention(a, att_scratch_, pool_);
+
+  mm(l.wo, att_.data(), n, tmp_.data());
+  add_in_place(x_.data(), tmp_.data(), n * d);
+}
+
+void InferenceContext::store_kv(int64_t il, int64_t n, int64_t pos0) {
+  const int64_t hd = hp_.head_dim;
+  const int64_t kvd = hp_.kv_dim();
+  uint16_t* kc = k_cache_.data() + sz(il) * sz(n_ctx_) * sz(kvd);
+  uint16_t* vc = v_cache_.data() + sz(il) * sz(n_ctx_) * sz(kvd);
+  for (int64_t t = 0; t < n; ++t) {
+    const int64_t pos = pos0 + t;
+    for (int64_t h = 0; h < hp_.n_head_kv; ++h) {
+      const float* k = k_.data() + t * kvd + h * hd;
+      const float* v = v_.data() + t * kvd + h * hd;
+      uint16_t* krow = kc + (h * n_ctx_ + pos) * hd;
+      for (int64_t i = 0; i < hd; ++i) krow[i] = fp32_to_fp16(k[i]);
+      uint16_t* vhead = vc + h * hd * n_ctx_;
+      for (int64_t i = 0; i < hd; ++i) vhead[i * n_ctx_ + pos] = fp32_to_fp16(v[i]);
+    }
+  }
+}
+
+void InferenceContext::ffn_block(const LayerWeights& l, int64_t n) {
+  const int64_t d = hp_.n_embd;
+  const int64_t ff = hp_.n_ff;
+  for (int64_t t = 0; t < n; ++t) rms_norm_row(x_.data() + t * d, l.ffn_norm, xn_.data() + t * d, d, hp_.rms_eps);
+  mm(l.w_gate, xn_.data(), n, gate_.data());
+  mm(l.w_up, xn_.data(), n, up_.data());
+  silu_mul(gate_.data(), up_.data(), gate_.data(), n * ff);
+  mm(l.w_down, gate_.data(), n, tmp_.data());
+  add_in_place(x_.data(), tmp_.data(), n * d);
+}
+
+}  // namespace ternion

@@ -1,0 +1,92 @@
+#include "ternion/model/hparams.h"
+
+#include <string>
+
+#include "ternion/core/error.h"
+#include "ternion/io/gguf.h"
+
+namespace ternion {
+
+namespace {
+
+class Reader {
+ public:
+  Reader(const GgufFile& file, std::string prefix) : file_(file), prefix_(std::move(prefix)) {}
+
+  int64_t required_int(const std::string& key, int64_t min, int64_t max) const {
+    const auto v = file_.get_int(prefix_ + key);
+    if (!v) throw Error(file_.path() + ": missing metadata key " + prefix_ + key);
+    return checked(key, *v, min, max);
+  }
+  int64_t optional_int(const std::string& key, int64_t fallback, int64_t min, int64_t max) const {
+    const auto v = file_.get_int(prefix_ + key);
+    return v ? checked(key, *v, min, max) : fallback;
+  }
+  float optional_float(const std::string& key, float fallback) const {
+    const auto v = file_.get_float(prefix_ + key);
+    if (!v) return fallback;
+    if (!(*v > 0.0 && *v < 1e30)) throw Error(file_.path() + ": metadata key " + prefix_ + key + " must be positive");
+    return static_cast<float>(*v);
+  }
+  std::string optional_string(const std::string& key) const { return file_.get_string(prefix_ + key).value_or(""); }
+
+ private:
+  int64_t checked(const std::string& key, int64_t v, int64_t min, int64_t max) const {
+    if (v < min || v > max) {
+      throw Error(file_.path() + ": metadata key " + prefix_ + key + " = " + std::to_string(v) + " is outside [" +
+                  std::to_string(min) + ", " + std::to_string(max) + "]");
+    }
+    return v;
+  }
+  const GgufFile& file_;
+  std::string prefix_;
+};
+
+}  // namespace
+
+HParams read_hparams(const GgufFile& file) {
+  HParams hp;
+  const auto arch = file.get_string("general.architecture");
+  if (!arch) throw Error(file.path() + ": missing metadata key general.architecture");
+  hp.arch = *arch;
+  hp.name = file.get_string("general.name").value_or("");
+  const Reader r(file, hp.arch + ".");
+  constexpr int64_t kBig = int64_t{1} << 24;
+  hp.n_ctx_train = r.required_int("context_length", 1, int64_t{1} << 26);
+  hp.n_embd = r.required_int("embedding_length", 1, kBig);
+  hp.n_layer = r.required_int("block_count", 1, 4096);
+  hp.n_ff = r.required_int("feed_forward_length", 1, kBig);
+  hp.n_head = r.required_int("attention.head_count", 1, 4096);
+  hp.n_head_kv = r.optional_int("attention.head_count_kv", hp.n_head, 1, hp.n_head);
+  if (hp.n_head % hp.n_head_kv != 0) {
+    throw Error(file.path() + ": attention.head_count (" + std::to_string(hp.n_head) +
+                ") is not a multiple of attention.head_count_kv (" + std::to_string(hp.n_head_kv) + ")");
+  }
+  if (hp.n_embd % hp.n_head != 0 && !file.get_int(hp.arch + ".attention.key_length")) {
+    throw Error(file.path() + ": embedding_length is not a multiple of attention.head_count");
+  }
+  hp.head_dim = r.optional_int("attention.key_length", hp.n_embd / hp.n_head, 2, 4096);
+  const int64_t value_length = r.optional_int("attention.value_length", hp.head_dim, 1, 4096);
+  if (value_length != hp.head_dim) throw Error(file.path() + ": attention.value_length differing from key_length is not supported");
+  hp.n_rot = r.optional_int("rope.dimension_count", hp.head_dim, 2, hp.head_dim);
+  if (hp.n_rot % 2 != 0) throw Error(file.path() + ": rope.dimension_count must be even");
+  hp.rms_eps = r.optional_float("attention.layer_norm_rms_epsilon", 1e-5f);
+  hp.rope_freq_base = r.optional_float("rope.freq_base", 10000.0f);
+  const std::string scaling = r.optional_string("rope.scaling.type");
+  // As in the reference engine, a scaling factor without a type means linear scaling.
+  if (scaling == "none") {
+    hp.rope_scaling = RopeScaling::None;
+  } else if (scaling.empty() || scaling == "linear") {
+    hp.rope_scaling = RopeScaling::Linear;
+  } else if (scaling == "yarn") {
+    throw Error(file.path() + ": rope scaling type 'yarn' is not supported yet (supported: none, linear, llama3 via rope_freqs)");
+  } else {
+    throw Error(file.path() + ": unknown rope.scaling.type '" + scaling + "' (supported: none, linear)");
+  }
+  hp.rope_scaling_factor = r.optional_float("rope.scaling.factor", 1.0f);
+  if (hp.rope_scaling == RopeScaling::None) hp.rope_scaling_factor = 1.0f;
+  if (hp.rope_scaling_factor == 1.0f) hp.rope_scaling = RopeScaling::None;
+  return hp;
+}
+
+}  // namespace ternion

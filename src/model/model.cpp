@@ -1,0 +1,158 @@
+#include "ternion/model/model.h"
+
+#include <cmath>
+#include <numbers>
+#include <string>
+
+#include "ternion/core/error.h"
+#include "ternion/quant/quant.h"
+
+namespace ternion {
+
+namespace {
+
+std::string shape_string(const std::vector<uint64_t>& shape) {
+  std::string s = "[";
+  for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
+  return s + "]";
+}
+
+// Looks up tensors by name and checks their shapes against what the hyper-parameters imply.
+class Binder {
+ public:
+  Binder(const GgufFile& file, std::vector<std::vector<float>>& converted) : file_(file), converted_(converted) {}
+
+  const GgufTensorInfo* find(const std::string& name) const { return file_.find_tensor(name); }
+
+  const GgufTensorInfo& require(const std::string& name, const std::vector<uint64_t>& shape) const {
+    const GgufTensorInfo* t = file_.find_tensor(name);
+    if (t == nullptr) throw Error(file_.path() + ": missing tensor " + name);
+    if (t->shape != shape) {
+      throw Error(file_.path() + ": tensor " + name + " has shape " + shape_string(t->shape) + ", expected " +
+                  shape_string(shape));
+    }
+    return *t;
+  }
+
+  // A 2-D weight used by matmul: ne0 = cols, ne1 = rows.
+  WeightMatrix matrix(const std::string& name, int64_t cols, int64_t rows) const {
+    const auto& t = require(name, {static_cast<uint64_t>(cols), static_cast<uint64_t>(rows)});
+    if (!has_quant_traits(t.type)) {
+      throw Error(file_.path() + ": tensor " + name + " has type " + std::string(dtype_info(t.type).name) +
+                  ", which this build cannot compute yet");
+    }
+    return WeightMatrix{t.type, rows, cols, t.data, row_bytes(dtype_info(t.type), static_cast<uint64_t>(cols))};
+  }
+
+  // A 1-D vector as float; converted once when stored in another type.
+  const float* vector(const std::string& name, int64_t n, bool optional = false) const {
+    if (optional && find(name) == nullptr) return nullptr;
+    const auto& t = require(name, {static_cast<uint64_t>(n)});
+    if (t.type == DType::F32) return reinterpret_cast<const float*>(t.data);
+    if (!has_quant_traits(t.type) || n % dtype_info(t.type).block_size != 0) {
+      throw Error(file_.path() + ": tensor " + name + " has unsupported type " + std::string(dtype_info(t.type).name));
+    }
+    auto& out = converted_.emplace_back(static_cast<size_t>(n));
+    quant_traits(t.type).to_float(t.data, out.data(), n);
+    return out.data();
+  }
+
+ private:
+  const GgufFile& file_;
+  std::vector<std::vector<float>>& converted_;
+};
+
+}  // namespace
+
+Model::Model(GgufFile file) : file_(std::move(file)) {}
+
+std::unique_ptr<Model> Model::load(const std::string& path) {
+  std::unique_ptr<Model> m(new Model(GgufFile::open(path)));
+  m->hp_ = read_hparams(m->file_);
+  m->arch_ = &arch_spec(m->hp_.arch, path);
+  m->hp_.rope_kind = m->arch_->rope_kind;
+  m->bind_weights();
+  return m;
+}
+
+void Model::bind_weights() {
+  const Binder b(file_, converted_);
+  HParams& hp = hp_;
+  const auto* embd = b.find("token_embd.weight");
+  if (embd == nullptr) throw Error(file_.path() + ": missing tensor token_embd.weight");
+  if (embd->shape.size() != 2 || embd->shape[0] != static_cast<uint64_t>(hp.n_embd)) {
+    throw Error(file_.path() + ": tensor token_embd.weight has shape " + shape_string(embd->shape) +
+                ", expected [" + std::to_string(hp.n_embd) + ", n_vocab]");
+  }
+  hp.n_vocab = static_cast<int64_t>(embd->shape[1]);
+  w_.token_embd = b.matrix("token_embd.weight", hp.n_embd, hp.n_vocab);
+  w_.output_norm = b.vector("output_norm.weight", hp.n_embd);
+  if (b.find("output.weight") != nullptr) {
+    w_.output = b.matrix("output.weight", hp.n_embd, hp.n_vocab);
+  } else {
+    w_.output = w_.token_embd;
+    w_.tied_output = true;
+  }
+  w_.layers.resize(static_cast<size_t>(hp.n_layer));
+  for (int64_t i = 0; i < hp.n_layer; ++i) {
+    const std::string p = "blk." + std::to_string(i) + ".";
+    LayerWeights& l = w_.layers[static_cast<size_t>(i)];
+    l.attn_norm = b.vector(p + "attn_norm.weight", hp.n_embd);
+    l.wq = b.matrix(p + "attn_q.weight", hp.n_embd, hp.q_dim());
+    l.wk = b.matrix(p + "attn_k.weight", hp.n_embd, hp.kv_dim());
+    l.wv = b.matrix(p + "attn_v.weight", hp.n_embd, hp.kv_dim());
+    l.wo = b.matrix(p + "attn_output.weight", hp.q_dim(), hp.n_embd);
+    const bool bias = arch_->qkv_bias;
+    l.bq = b.vector(p + "attn_q.bias", hp.q_dim(), !bias);
+    l.bk = b.vector(p + "attn_k.bias", hp.kv_dim(), !bias);
+    l.bv = b.vector(p + "attn_v.bias", hp.kv_dim(), !bias);
+    l.ffn_norm = b.vector(p + "ffn_norm.weight", hp.n_embd);
+    l.w_gate = b.matrix(p + "ffn_gate.weight", hp.n_embd, hp.n_ff);
+    l.w_up = b.matrix(p + "ffn_up.weight", hp.n_embd, hp.n_ff);
+    l.w_down = b.matrix(p + "ffn_down.weight", hp.n_ff, hp.n_embd);
+  }
+
+  rope_.kind = hp.rope_kind;
+  rope_.n_rot = hp.n_rot;
+  rope_.freq_base = hp.rope_freq_base;
+  rope_.freq_scale = hp.rope_scaling == RopeScaling::Linear ? 1.0f / hp.rope_scaling_factor : 1.0f;
+  if (const float* ff = b.vector("rope_freqs.weight", hp.n_rot / 2, true); ff != nullptr) {
+    rope_.freq_factors.assign(ff, ff + hp.n_rot / 2);
+    for (float f : rope_.freq_factors) {
+      if (!(f > 0.0f) || !std::isfinite(f)) throw Error(file_.path() + ": rope_freqs.weight holds a non-positive value");
+    }
+  }
+}
+
+size_t Model::weight_bytes() const {
+  size_t n = 0;
+  for (const auto& t : file_.tensors()) n += static_cast<size_t>(t.n_bytes);
+  return n;
+}
+
+std::vector<float> llama3_rope_freq_factors(int64_t n_rot, float freq_base, float factor, float low_freq_factor,
+                                            float high_freq_factor, int64_t original_context) {
+  // Meta's Llama 3.1 recipe: long wavelengths are slowed by `factor`, short ones kept, and the band
+  // between is blended smoothly.
+  std::vector<float> out;
+  const double low_wavelen = static_cast<double>(original_context) / low_freq_factor;
+  const double high_wavelen = static_cast<double>(original_context) / high_freq_factor;
+  for (int64_t i = 0; i < n_rot; i += 2) {
+    const double freq = 1.0 / std::pow(static_cast<double>(freq_base), static_cast<double>(i) / static_cast<double>(n_rot));
+    const double wavelen = 2.0 * std::numbers::pi * (1.0 / freq);
+    double f = 1.0;
+    if (wavelen < high_wavelen) {
+      f = 1.0;
+    } else if (wavelen > low_wavelen) {
+      f = factor;
+    } else {
+      const double smooth = (static_cast<double>(original_context) / wavelen - low_freq_factor) /
+                            (high_freq_factor - low_freq_factor);
+      f = 1.0 / ((1.0 - smooth) / factor + smooth);
+    }
+    out.push_back(static_cast<float>(f));
+  }
+  return out;
+}
+
+}  // namespace ternion

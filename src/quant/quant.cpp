@@ -1,0 +1,128 @@
+// The registry of tensor types that have kernels, and the choice of the best record for this CPU.
+// Adding a type: its own files (header, reference + record, ISA kernels) and one line in kTypes.
+#include "ternion/quant/quant.h"
+
+#include <array>
+#include <string>
+
+#include "quant/bf16.h"
+#include "quant/f16.h"
+#include "quant/f32.h"
+#include "quant/q4_0.h"
+#include "quant/q8_0.h"
+#include "ternion/core/cpu_features.h"
+#include "ternion/core/error.h"
+
+namespace ternion {
+
+namespace {
+
+struct TypeKernels {
+  DType type;
+  const QuantTraits* (*traits)(Isa isa);  // the record of exactly one level, or nullptr
+};
+
+constexpr TypeKernels kTypes[] = {
+    {DType::F32, quant::f32_traits},   {DType::F16, quant::f16_traits},   {DType::BF16, quant::bf16_traits},
+    {DType::Q8_0, quant::q8_0_traits}, {DType::Q4_0, quant::q4_0_traits},
+};
+
+constexpr size_t kMaxTypeId = 64;  // GGUF type ids are small; a table indexed by id keeps look-ups cheap
+
+const TypeKernels* find_type(DType type) {
+  for (const auto& t : kTypes) {
+    if (t.type == type) return &t;
+  }
+  return nullptr;
+}
+
+// The widest record of a type at or below the given level.
+const QuantTraits* best_record(const TypeKernels& kernels, Isa level) {
+  for (int l = static_cast<int>(level); l >= 0; --l) {
+    if (const QuantTraits* r = kernels.traits(static_cast<Isa>(l))) return r;
+  }
+  return nullptr;
+}
+
+using Table = std::array<const QuantTraits*, kMaxTypeId>;
+
+Table build_table(Isa level) {
+  Table table{};
+  for (const auto& t : kTypes) {
+    const auto id = static_cast<size_t>(t.type);
+    if (id < kMaxTypeId) table[id] = best_record(t, level);
+  }
+  return table;
+}
+
+const QuantTraits* lookup(DType type, bool reference) {
+  static const Table best = build_table(best_isa());
+  static const Table ref = build_table(Isa::Scalar);
+  const auto id = static_cast<size_t>(type);
+  if (id >= kMaxTypeId) return nullptr;
+  return reference ? ref[id] : best[id];
+}
+
+[[noreturn]] void throw_unsupported(DType type) {
+  const auto info = dtype_info(static_cast<uint32_t>(type));
+  const std::string name = info ? std::string(info->name) : "id " + std::to_string(static_cast<uint32_t>(type));
+  throw Error("tensor type " + name + " is not supported yet");
+}
+
+}  // namespace
+
+std::string_view isa_name(Isa isa) {
+  switch (isa) {
+    case Isa::Scalar: return "scalar";
+    case Isa::Avx2: return "avx2";
+    case Isa::Avx512: return "avx512";
+  }
+  return "unknown";
+}
+
+Isa best_isa() {
+  const CpuFeatures& f = cpu_features();
+#if defined(__x86_64__)
+  const bool avx2 = f.avx2 && f.fma && f.f16c;
+  if (avx2 && f.has_avx512_kernels()) return Isa::Avx512;
+  if (avx2) return Isa::Avx2;
+#endif
+  (void)f;
+  return Isa::Scalar;
+}
+
+const QuantTraits& quant_traits(DType type) {
+  const QuantTraits* r = lookup(type, false);
+  if (r == nullptr) throw_unsupported(type);
+  return *r;
+}
+
+const QuantTraits& quant_traits_reference(DType type) {
+  const QuantTraits* r = lookup(type, true);
+  if (r == nullptr) throw_unsupported(type);
+  return *r;
+}
+
+bool has_quant_traits(DType type) { return lookup(type, true) != nullptr; }
+
+std::vector<const QuantTraits*> quant_traits_variants(DType type) {
+  std::vector<const QuantTraits*> out;
+  const TypeKernels* kernels = find_type(type);
+  if (kernels == nullptr) throw_unsupported(type);
+  for (int l = 0; l <= static_cast<int>(best_isa()); ++l) {
+    if (const QuantTraits* r = kernels->traits(static_cast<Isa>(l))) out.push_back(r);
+  }
+  return out;
+}
+
+void dequantize_row(DType type, const void* src, float* dst, int64_t n) { quant_traits(type).to_float(src, dst, n); }
+
+void fp16_to_fp32_row(const uint16_t* src, float* dst, int64_t n) {
+  quant_traits(DType::F16).to_float(src, dst, n);
+}
+
+void fp32_to_fp16_row(const float* src, uint16_t* dst, int64_t n) {
+  quant_traits(DType::F16).from_float(src, dst, n);
+}
+
+}  // namespace ternion

@@ -1,0 +1,144 @@
+#include "ternion/sampling/sampler.h"
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+
+#include "ternion/core/error.h"
+
+namespace ternion {
+
+void SamplingParams::validate() const {
+  if (!std::isfinite(temperature)) throw Error("temperature must be a finite number");
+  if (!(top_p > 0.0f && top_p <= 1.0f) && !(top_p > 1.0f && std::isfinite(top_p))) {
+    throw Error("top_p must be in (0, 1], got " + std::to_string(top_p));
+  }
+  if (!(min_p >= 0.0f && min_p <= 1.0f)) throw Error("min_p must be in [0, 1], got " + std::to_string(min_p));
+  if (!(repeat_penalty > 0.0f) || !std::isfinite(repeat_penalty)) {
+    throw Error("repeat_penalty must be a positive number, got " + std::to_string(repeat_penalty));
+  }
+  if (repeat_last_n < -1) throw Error("repeat_last_n must be -1, 0 or positive");
+  if (!std::isfinite(presence_penalty) || !std::isfinite(frequency_penalty)) {
+    throw Error("presence_penalty and frequency_penalty must be finite numbers");
+  }
+}
+
+Sampler::Sampler(SamplingParams params, int32_t n_vocab)
+    : params_(std::move(params)), n_vocab_(n_vocab), rng_(params_.seed) {
+  params_.validate();
+  if (n_vocab <= 0) throw Error("sampler: empty vocabulary");
+  for (const auto& [id, bias] : params_.logit_bias) {
+    if (id < 0 || id >= n_vocab) throw Error("logit_bias: token id " + std::to_string(id) + " is outside the vocabulary");
+    (void)bias;
+  }
+  cand_.resize(static_cast<size_t>(n_vocab));
+  counts_.assign(static_cast<size_t>(n_vocab), 0);
+  const size_t window = params_.repeat_last_n < 0 ? 1u << 20 : static_cast<size_t>(params_.repeat_last_n);
+  history_.assign(window, 0);
+}
+
+void Sampler::reset() {
+  rng_.seed(params_.seed);
+  std::fill(counts_.begin(), counts_.end(), 0);
+  history_pos_ = history_len_ = 0;
+}
+
+void Sampler::accept(int32_t token) {
+  if (history_.empty() || token < 0 || token >= n_vocab_) return;
+  if (history_len_ == history_.size()) {
+    --counts_[static_cast<size_t>(history_[history_pos_])];
+  } else {
+    ++history_len_;
+  }
+  history_[history_pos_] = token;
+  ++counts_[static_cast<size_t>(token)];
+  history_pos_ = (history_pos_ + 1) % history_.size();
+}
+
+void Sampler::apply_penalties() {
+  const bool repeat = params_.repeat_penalty != 1.0f;
+  const bool openai = params_.presence_penalty != 0.0f || params_.frequency_penalty != 0.0f;
+  if ((!repeat && !openai) || history_len_ == 0) return;
+  // Visit each distinct id of the window once (its count is the number of occurrences).
+  for (size_t i = 0; i < history_len_; ++i) {
+    const int32_t id = history_[i];
+    Candidate& c = cand_[static_cast<size_t>(id)];
+    if (c.p != 0.0f) continue;  // p marks "already penalised" here; it is recomputed later
+    c.p = 1.0f;
+    const int count = counts_[static_cast<size_t>(id)];
+    if (repeat) c.logit = c.logit > 0.0f ? c.logit / params_.repeat_penalty : c.logit * params_.repeat_penalty;
+    c.logit -= static_cast<float>(count) * params_.frequency_penalty + params_.presence_penalty;
+  }
+}
+
+double Sampler::uniform01() {
+  return static_cast<double>(rng_() >> 11) * (1.0 / 9007199254740992.0);  // 53 random bits
+}
+
+int32_t Sampler::draw(size_t n) {
+  double total = 0.0;
+  for (size_t i = 0; i < n; ++i) total += static_cast<double>(cand_[i].p);
+  const double r = uniform01() * total;
+  double acc = 0.0;
+  for (size_t i = 0; i < n; ++i) {
+    acc += static_cast<double>(cand_[i].p);
+    if (r < acc) return cand_[i].id;
+  }
+  return cand_[n - 1].id;
+}
+
+int32_t Sampler::sample(std::span<const float> logits) {
+  if (logits.size() != cand_.size()) throw Error("sampler: logits size does not match the vocabulary");
+  for (size_t i = 0; i < cand_.size(); ++i) cand_[i] = {static_cast<int32_t>(i), logits[i], 0.0f};
+  for (const auto& [id, bias] : params_.logit_bias) cand_[static_cast<size_t>(id)].logit += bias;
+  apply_penalties();
+
+  auto better = [](const Candidate& a, const Candidate& b) {
+    return a.logit > b.logit || (a.logit == b.logit && a.id < b.id);
+  };
+  if (params_.temperature <= 0.0f) {
+    return std::min_element(cand_.begin(), cand_.end(), better)->id;
+  }
+
+  size_t n = cand_.size();
+  if (params_.top_k > 0 && static_cast<size_t>(params_.top_k) < n) {
+    n = static_cast<size_t>(params_.top_k);
+    std::partial_sort(cand_.begin(), cand_.begin() + static_cast<std::ptrdiff_t>(n), cand_.end(), better);
+  } else {
+    std::sort(cand_.begin(), cand_.end(), better);
+  }
+
+  // Probabilities of the survivors at temperature 1, for top-p and min-p.
+  auto softmax = [this](size_t count, float temp) {
+    const float max = cand_[0].logit;
+    double sum = 0.0;
+    for (size_t i = 0; i < count; ++i) {
+      cand_[i].p = std::exp((cand_[i].logit - max) / temp);
+      sum += static_cast<double>(cand_[i].p);
+    }
+    for (size_t i = 0; i < count; ++i) cand_[i].p = static_cast<float>(static_cast<double>(cand_[i].p) / sum);
+  };
+  softmax(n, 1.0f);
+  if (params_.top_p < 1.0f) {
+    double cum = 0.0;
+    size_t keep = n;
+    for (size_t i = 0; i < n; ++i) {
+      cum += static_cast<double>(cand_[i].p);
+      if (cum >= static_cast<double>(params_.top_p)) {
+        keep = i + 1;
+        break;
+      }
+    }
+    n = keep;
+  }
+  if (params_.min_p > 0.0f) {
+    const float threshold = cand_[0].p * params_.min_p;
+    size_t keep = 1;
+    while (keep < n && cand_[keep].p >= threshold) ++keep;
+    n = keep;
+  }
+  softmax(n, params_.temperature);
+  return draw(n);
+}
+
+}  // namespace ternion

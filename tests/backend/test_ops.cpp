@@ -1,0 +1,190 @@
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "ternion/backend/attention.h"
+#include "ternion/backend/ops.h"
+#include "ternion/core/fp16.h"
+
+namespace ternion {
+namespace {
+
+std::vector<float> random_vector(size_t n, uint32_t seed, float scale = 1.0f) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> dist(0.0f, scale);
+  std::vector<float> v(n);
+  for (auto& x : v) x = dist(rng);
+  return v;
+}
+
+TEST(Ops, RmsNormMatchesDoubleReference) {
+  for (int64_t n : {1, 7, 256, 1001}) {
+    const auto x = random_vector(static_cast<size_t>(n), 1, 3.0f);
+    const auto w = random_vector(static_cast<size_t>(n), 2);
+    std::vector<float> y(static_cast<size_t>(n));
+    rms_norm_row(x.data(), w.data(), y.data(), n, 1e-5f);
+    double ss = 0;
+    for (float v : x) ss += static_cast<double>(v) * v;
+    const double scale = 1.0 / std::sqrt(ss / static_cast<double>(n) + 1e-5);
+    for (size_t i = 0; i < x.size(); ++i) {
+      EXPECT_NEAR(y[i], x[i] * scale * w[i], 1e-5 * (1 + std::abs(x[i] * scale * w[i])));
+    }
+  }
+}
+
+TEST(Ops, SiluMul) {
+  const std::vector<float> g = {-20.0f, -1.0f, 0.0f, 0.5f, 30.0f};
+  const std::vector<float> u = {1.0f, 2.0f, 3.0f, -1.0f, 0.5f};
+  std::vector<float> y(g.size());
+  silu_mul(g.data(), u.data(), y.data(), static_cast<int64_t>(g.size()));
+  for (size_t i = 0; i < g.size(); ++i) {
+    const double s = g[i] / (1.0 + std::exp(-static_cast<double>(g[i])));
+    EXPECT_NEAR(y[i], s * u[i], 1e-6 * (1 + std::abs(s * u[i])));
+  }
+}
+
+TEST(Ops, SoftmaxSumsToOneAndHandlesMaskedValues) {
+  std::vector<float> x = {1.0f, -INFINITY, 3.0f, 2.0f, 1000.0f};
+  softmax_in_place(x.data(), 4);
+  EXPECT_EQ(x[1], 0.0f);
+  EXPECT_NEAR(x[0] + x[2] + x[3], 1.0f, 1e-6f);
+  EXPECT_GT(x[2], x[3]);
+  EXPECT_EQ(x[4], 1000.0f);  // beyond n: untouched
+}
+
+TEST(Ops, AddInPlace) {
+  std::vector<float> y = {1, 2, 3};
+  const std::vector<float> x = {0.5f, -2, 10};
+  add_in_place(y.data(), x.data(), 3);
+  EXPECT_EQ(y, (std::vector<float>{1.5f, 0, 13}));
+}
+
+// RoPE against the closed form in double: pair (a, b) rotated by pos · base^(-2i/n_rot).
+void check_rope(RopeKind kind, int64_t head_dim, int64_t n_rot, float scale, std::vector<float> factors) {
+  RopeConfig c;
+  c.kind = kind;
+  c.n_rot = n_rot;
+  c.freq_base = 10000.0f;
+  c.freq_scale = scale;
+  c.freq_factors = factors;
+  const RopeTable table(c, 64);
+  const int64_t n_heads = 3;
+  for (int64_t pos : {0, 1, 17, 63}) {
+    const auto x = random_vector(static_cast<size_t>(n_heads * head_dim), static_cast<uint32_t>(pos) + 5);
+    auto y = x;
+    table.apply(y.data(), n_heads, head_dim, pos);
+    for (int64_t h = 0; h < n_heads; ++h) {
+      const float* in = x.data() + h * head_dim;
+      const float* out = y.data() + h * head_dim;
+      for (int64_t i = 0; i < n_rot / 2; ++i) {
+        const int64_t a = kind == RopeKind::Adjacent ? 2 * i : i;
+        const int64_t b = kind == RopeKind::Adjacent ? 2 * i + 1 : i + n_rot / 2;
+        double theta = static_cast<double>(pos) * std::pow(10000.0, -2.0 * static_cast<double>(i) / static_cast<double>(n_rot));
+        if (!factors.empty()) theta /= factors[static_cast<size_t>(i)];
+        theta *= scale;
+        const double ea = in[a] * std::cos(theta) - in[b] * std::sin(theta);
+        const double eb = in[a] * std::sin(theta) + in[b] * std::cos(theta);
+        EXPECT_NEAR(out[a], ea, 2e-4) << "pos " << pos << " pair " << i;
+        EXPECT_NEAR(out[b], eb, 2e-4) << "pos " << pos << " pair " << i;
+      }
+      for (int64_t i = n_rot; i < head_dim; ++i) EXPECT_EQ(out[i], in[i]);  // beyond n_rot: untouched
+    }
+  }
+}
+
+TEST(Ops, RopeAdjacentPairs) { check_rope(RopeKind::Adjacent, 32, 32, 1.0f, {}); }
+TEST(Ops, RopeNeoXHalves) { check_rope(RopeKind::NeoX, 32, 32, 1.0f, {}); }
+TEST(Ops, RopePartialRotationAndLinearScaling) { check_rope(RopeKind::NeoX, 64, 32, 0.25f, {}); }
+TEST(Ops, RopeFrequencyFactors) {
+  std::vector<float> f(16);
+  for (size_t i = 0; i < f.size(); ++i) f[i] = 1.0f + static_cast<float>(i) * 0.5f;
+  check_rope(RopeKind::Adjacent, 32, 32, 1.0f, f);
+}
+
+// Attention against a plain double-precision computation over fp16-rounded inputs.
+TEST(Ops, AttentionMatchesNaiveReference) {
+  const int64_t n_ctx = 37, n_head = 6, n_head_kv = 2, hd = 16, n_tokens = 5;
+  std::vector<uint16_t> k(static_cast<size_t>(n_head_kv * n_ctx * hd)), v(k.size());
+  const auto kf = random_vector(k.size(), 11), vf = random_vector(v.size(), 12);
+  for (size_t i = 0; i < k.size(); ++i) {
+    k[i] = fp32_to_fp16(kf[i]);
+    v[i] = fp32_to_fp16(vf[i]);
+  }
+  const auto q = random_vector(static_cast<size_t>(n_tokens * n_head * hd), 13);
+  const std::vector<int32_t> pos = {0, 3, 10, 20, 36};
+  std::vector<float> out(q.size()), out_ref(q.size());
+  AttentionArgs a;
+  a.q = q.data();
+  a.q_stride = n_head * hd;
+  a.k = k.data();
+  a.v = v.data();
+  a.n_ctx = n_ctx;
+  a.n_head = n_head;
+  a.n_head_kv = n_head_kv;
+  a.head_dim = hd;
+  a.positions = pos.data();
+  a.n_tokens = n_tokens;
+  a.scale = 0.25f;
+  a.out = out.data();
+  a.out_stride = n_head * hd;
+  std::vector<uint8_t> scratch(attention_scratch_bytes(n_head, n_ctx, hd));
+  for (int threads : {1, 2, 3}) {
+    ThreadPool pool(threads);
+    attention(a, scratch, pool);
+    AttentionArgs r = a;
+    r.out = out_ref.data();
+    attention_reference(r);
+    EXPECT_EQ(out, out_ref) << threads << " threads";
+  }
+  for (int64_t t = 0; t < n_tokens; ++t) {
+    for (int64_t h = 0; h < n_head; ++h) {
+      const int64_t kvh = h / (n_head / n_head_kv);
+      std::vector<double> s(static_cast<size_t>(pos[static_cast<size_t>(t)] + 1));
+      double mx = -1e300;
+      for (size_t p = 0; p < s.size(); ++p) {
+        double d = 0;
+        for (int64_t i = 0; i < hd; ++i) {
+          d += static_cast<double>(q[static_cast<size_t>((t * n_head + h) * hd + i)]) *
+               fp16_to_fp32(k[static_cast<size_t>((kvh * n_ctx + static_cast<int64_t>(p)) * hd + i)]);
+        }
+        s[p] = d * 0.25;
+        mx = std::max(mx, s[p]);
+      }
+      double sum = 0;
+      for (auto& x : s) sum += (x = std::exp(x - mx));
+      for (int64_t i = 0; i < hd; ++i) {
+        double o = 0;
+        for (size_t p = 0; p < s.size(); ++p) {
+          o += s[p] / sum * fp16_to_fp32(v[static_cast<size_t>((kvh * hd + i) * n_ctx + static_cast<int64_t>(p))]);
+        }
+        EXPECT_NEAR(out[static_cast<size_t>((t * n_head + h) * hd + i)], o, 5e-3) << t << " " << h << " " << i;
+      }
+    }
+  }
+}
+
+TEST(Ops, AttentionRejectsBadArguments) {
+  std::vector<uint16_t> kv(64);
+  std::vector<float> q(16), out(16);
+  const int32_t pos = 4;  // outside a 4-position cache
+  AttentionArgs a;
+  a.q = q.data();
+  a.k = kv.data();
+  a.v = kv.data();
+  a.n_ctx = 4;
+  a.n_head = 1;
+  a.n_head_kv = 1;
+  a.head_dim = 16;
+  a.positions = &pos;
+  a.n_tokens = 1;
+  a.out = out.data();
+  EXPECT_ANY_THROW(attention_reference(a));
+  a.n_head = 3;
+  a.n_head_kv = 2;
+  EXPECT_ANY_THROW(attention_reference(a));
+}
+
+}  // namespace
+}  // namespace ternion

@@ -1,0 +1,128 @@
+// The library API: the same mistakes the CLI reports are Errors here, and results do not depend on
+// the thread count or on how a prompt is split into batches.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "support/test_support.h"
+#include "ternion/core/error.h"
+#include "ternion/engine/generate.h"
+
+namespace ternion {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string model_path() { return test::fixture("gguf/kjv-llama-Q8_0.gguf").string(); }
+
+template <typename F>
+std::string error_of(F&& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+TEST(Api, LoadErrorsNameTheFile) {
+  EXPECT_NE(error_of([] { Model::load("/nonexistent/x.gguf"); }).find("/nonexistent/x.gguf"), std::string::npos);
+  const fs::path p = fs::temp_directory_path() / "ternion_api_garbage.gguf";
+  std::ofstream(p) << "GGUF but not really a model";
+  EXPECT_NE(error_of([&] { Model::load(p.string()); }).find(p.string()), std::string::npos);
+}
+
+TEST(Api, UnsupportedArchitectureListsTheSupportedOnes) {
+  const auto path = test::fixture("vocab/ggml-vocab-bert-bge.gguf");
+  TERNION_REQUIRE_FIXTURE(path);
+  const std::string e = error_of([&] { Model::load(path.string()); });
+  EXPECT_NE(e.find("bert"), std::string::npos) << e;
+  EXPECT_NE(e.find("llama"), std::string::npos) << e;
+  EXPECT_NE(e.find("qwen2"), std::string::npos) << e;
+}
+
+class ApiWithModel : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    TERNION_REQUIRE_FIXTURE(model_path());
+    model_ = Model::load(model_path());
+  }
+  std::unique_ptr<Model> model_;
+};
+
+TEST_F(ApiWithModel, GenerateRejectsBadRequests) {
+  ContextOptions c;
+  c.n_ctx = 64;
+  Generator gen(*model_, c, 1);
+  GenerateOptions o;
+  o.max_tokens = 4;
+  EXPECT_NE(error_of([&] { gen.generate("", o); }).find("empty"), std::string::npos);
+  o.max_tokens = 0;
+  EXPECT_NE(error_of([&] { gen.generate("hi", o); }).find("positive"), std::string::npos);
+  o.max_tokens = 100;
+  EXPECT_NE(error_of([&] { gen.generate("And God said", o); }).find("context"), std::string::npos);
+  o.max_tokens = 4;
+  o.sampling.top_p = -1.0f;
+  EXPECT_NE(error_of([&] { gen.generate("hi", o); }).find("top_p"), std::string::npos);
+  EXPECT_THROW(Generator(*model_, c, 0), Error);
+}
+
+TEST_F(ApiWithModel, DecodeRejectsBadTokensAndOverflow) {
+  ContextOptions c;
+  c.n_ctx = 8;
+  ThreadPool pool(1);
+  InferenceContext ctx(*model_, c, pool);
+  const std::vector<int32_t> bad = {1, 5000};
+  EXPECT_NE(error_of([&] { ctx.decode(bad); }).find("5000"), std::string::npos);
+  const std::vector<int32_t> nine(9, 1);
+  EXPECT_NE(error_of([&] { ctx.decode(nine); }).find("context"), std::string::npos);
+  EXPECT_THROW(ctx.decode(std::span<const int32_t>{}), Error);
+  EXPECT_THROW(ctx.decode(std::vector<int32_t>{1, 2}, true), Error);  // no logits_all
+}
+
+// Logits for a prompt are identical whether it runs as one batch, token by token, or in odd pieces,
+// and for 1, 2 or 3 threads.
+TEST_F(ApiWithModel, LogitsIndependentOfThreadsAndBatching) {
+  const std::vector<int32_t> prompt = {1, 306, 405, 413, 4036, 924, 396, 301, 1081, 4048, 270, 396, 390};
+  std::vector<float> reference;
+  for (int threads : {1, 2, 3}) {
+    for (int64_t batch : {int64_t{512}, int64_t{1}, int64_t{5}}) {
+      ContextOptions c;
+      c.n_ctx = 32;
+      c.n_batch = batch;
+      ThreadPool pool(threads);
+      InferenceContext ctx(*model_, c, pool);
+      const auto logits = ctx.decode(prompt);
+      const std::vector<float> v(logits.begin(), logits.end());
+      if (reference.empty()) {
+        reference = v;
+      } else {
+        EXPECT_EQ(v, reference) << threads << " threads, batch " << batch;
+      }
+    }
+  }
+}
+
+TEST_F(ApiWithModel, StopsAtEndOfGeneration) {
+  ContextOptions c;
+  c.n_ctx = 512;
+  Generator gen(*model_, c, 2);
+  GenerateOptions o;
+  o.max_tokens = 400;
+  o.sampling.temperature = 0.0f;
+  // A chapter ends with EOS in training, so a long greedy run of this prompt reaches one.
+  o.sampling.logit_bias = {{2, 8.0f}};
+  const GenerateResult r = gen.generate("And God said", o);
+  EXPECT_EQ(r.finish_reason, "stop");
+  EXPECT_EQ(r.tokens.back(), 2);
+  o.ignore_eos = true;
+  o.max_tokens = 6;
+  const GenerateResult r2 = gen.generate("And God said", o);
+  EXPECT_EQ(r2.finish_reason, "length");
+  EXPECT_EQ(r2.tokens.size(), 6u);
+}
+
+}  // namespace
+}  // namespace ternion

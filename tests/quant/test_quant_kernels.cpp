@@ -1,0 +1,255 @@
+// Every SIMD kernel this CPU runs against the scalar reference, bit for bit: random and extreme inputs, odd
+// sizes, unaligned pointers, and the tiled gemm against single dots.
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "quant/random_data.h"
+#include "ternion/core/fp16.h"
+#include "ternion/quant/quant.h"
+
+namespace ternion {
+namespace {
+
+using test::bits_of;
+
+struct TypeCase {
+  DType type;
+  bool blocked;  // sizes are multiples of 32
+};
+
+const TypeCase kCases[] = {
+    {DType::F32, false}, {DType::F16, false}, {DType::BF16, false}, {DType::Q8_0, true}, {DType::Q4_0, true},
+};
+
+std::string label(const QuantTraits& tr) {
+  return std::string(dtype_info(tr.type).name) + "/" + std::string(isa_name(tr.isa));
+}
+
+std::vector<int64_t> sizes_for(bool blocked) {
+  if (blocked) return {32, 64, 96, 128, 160, 224, 256, 288, 480, 512, 1056, 4096 + 32};
+  return {0, 1, 2, 7, 8, 15, 16, 17, 31, 33, 63, 100, 257, 1000, 4096 + 32, 4096 + 7};
+}
+
+size_t bytes_for(DType t, int64_t n) {
+  const DTypeInfo& info = dtype_info(t);
+  return static_cast<size_t>(n / info.block_size) * info.block_bytes;
+}
+
+// A buffer whose data starts `offset` bytes past an aligned address, to catch alignment assumptions.
+struct Misaligned {
+  std::vector<uint8_t> storage;
+  size_t offset;
+  Misaligned(size_t bytes, size_t off) : storage(bytes + 64), offset(off) {}
+  uint8_t* data() { return storage.data() + offset; }
+};
+
+// Weights of `type` made by the reference quantizer from floats of many magnitudes, plus hand-picked extreme
+// blocks (for Q types: random bytes with any scale).
+std::vector<uint8_t> make_weights(std::mt19937& rng, DType type, int64_t n, bool extreme) {
+  const QuantTraits& ref = quant_traits_reference(type);
+  const auto x = extreme ? test::random_floats(rng, n) : test::normal_floats(rng, n);
+  std::vector<uint8_t> w(bytes_for(type, n));
+  ref.from_float(x.data(), w.data(), n);
+  if (extreme && (type == DType::Q8_0 || type == DType::Q4_0)) {
+    // every other block: raw random bytes with a random finite scale (covers -128 weights and subnormal d)
+    const size_t bb = dtype_info(type).block_bytes;
+    const auto raw = test::random_blocks(rng, n / 32, bb, test::random_finite_half);
+    for (size_t b = 0; b < static_cast<size_t>(n / 32); b += 2) std::memcpy(&w[b * bb], &raw[b * bb], bb);
+  }
+  return w;
+}
+
+// Activations in vec_dot_type form, made by the reference quantizer.
+std::vector<uint8_t> make_activations(std::mt19937& rng, DType vec_dot_type, int64_t n, bool extreme) {
+  const auto x = extreme ? test::random_floats(rng, n) : test::normal_floats(rng, n);
+  std::vector<uint8_t> a(bytes_for(vec_dot_type, n));
+  quant_traits_reference(vec_dot_type).from_float(x.data(), a.data(), n);
+  return a;
+}
+
+TEST(QuantKernels, FromFloatMatchesReference) {
+  std::mt19937 rng(1);
+  for (const TypeCase& c : kCases) {
+    const QuantTraits& ref = quant_traits_reference(c.type);
+    for (const QuantTraits* tr : quant_traits_variants(c.type)) {
+      for (int64_t n : sizes_for(c.blocked)) {
+        auto x = test::random_floats(rng, n);
+        if (n > 40) {  // a block of ties and one of a lone value
+          for (int j = 0; j < 32; ++j) x[static_cast<size_t>(j)] = static_cast<float>(j - 16) + 0.5f;
+        }
+        Misaligned src(static_cast<size_t>(n) * 4, 4);
+        std::memcpy(src.data(), x.data(), static_cast<size_t>(n) * 4);
+        std::vector<uint8_t> want(bytes_for(c.type, n) + 1);
+        Misaligned got(bytes_for(c.type, n), 3);
+        ref.from_float(x.data(), want.data(), n);
+        tr->from_float(reinterpret_cast<const float*>(src.data()), got.data(), n);
+        ASSERT_EQ(std::memcmp(want.data(), got.data(), bytes_for(c.type, n)), 0) << label(*tr) << " n=" << n;
+      }
+    }
+  }
+}
+
+TEST(QuantKernels, ToFloatMatchesReference) {
+  std::mt19937 rng(2);
+  for (const TypeCase& c : kCases) {
+    const QuantTraits& ref = quant_traits_reference(c.type);
+    for (const QuantTraits* tr : quant_traits_variants(c.type)) {
+      for (int64_t n : sizes_for(c.blocked)) {
+        const auto w = make_weights(rng, c.type, n, true);
+        Misaligned src(w.size(), 1);
+        if (!w.empty()) std::memcpy(src.data(), w.data(), w.size());
+        std::vector<float> want(static_cast<size_t>(n) + 1);
+        std::vector<float> got(static_cast<size_t>(n) + 1);
+        ref.to_float(w.data(), want.data(), n);
+        tr->to_float(src.data(), got.data(), n);
+        for (int64_t i = 0; i < n; ++i) {
+          ASSERT_EQ(bits_of(want[i]), bits_of(got[i])) << label(*tr) << " n=" << n << " i=" << i;
+        }
+      }
+    }
+  }
+}
+
+TEST(QuantKernels, VecDotMatchesReference) {
+  std::mt19937 rng(3);
+  for (const TypeCase& c : kCases) {
+    const QuantTraits& ref = quant_traits_reference(c.type);
+    for (const QuantTraits* tr : quant_traits_variants(c.type)) {
+      for (bool extreme : {false, true}) {
+        for (int64_t n : sizes_for(c.blocked)) {
+          const auto w = make_weights(rng, c.type, n, extreme);
+          const auto x = make_activations(rng, tr->vec_dot_type, n, extreme);
+          Misaligned wm(w.size(), 1);
+          Misaligned xm(x.size(), 5);
+          if (!w.empty()) std::memcpy(wm.data(), w.data(), w.size());
+          if (!x.empty()) std::memcpy(xm.data(), x.data(), x.size());
+          float want = -1;
+          float got = -2;
+          ref.vec_dot(n, &want, w.data(), x.data());
+          tr->vec_dot(n, &got, wm.data(), xm.data());
+          ASSERT_EQ(bits_of(want), bits_of(got)) << label(*tr) << " n=" << n << " extreme=" << extreme << " want "
+                                                 << want << " got " << got;
+        }
+      }
+    }
+  }
+}
+
+// Q8_0 activations straight from random bytes (any scale, values in [-127, 127]).
+TEST(QuantKernels, BlockDotsOnRawBlocks) {
+  std::mt19937 rng(4);
+  for (DType t : {DType::Q8_0, DType::Q4_0}) {
+    const QuantTraits& ref = quant_traits_reference(t);
+    const size_t wb = dtype_info(t).block_bytes;
+    for (const QuantTraits* tr : quant_traits_variants(t)) {
+      for (int64_t nb : {1, 7, 8, 9, 16, 17, 129}) {
+        const auto w = test::random_blocks(rng, nb, wb, test::random_scale);
+        const auto x = test::random_blocks(rng, nb, 34, test::random_scale, true);
+        float want = 0;
+        float got = 1;
+        ref.vec_dot(nb * 32, &want, w.data(), x.data());
+        tr->vec_dot(nb * 32, &got, w.data(), x.data());
+        ASSERT_EQ(bits_of(want), bits_of(got)) << label(*tr) << " nb=" << nb;
+      }
+    }
+  }
+}
+
+// Huge and tiny magnitudes in the float dots: overflow to infinity and underflow must match too.
+TEST(QuantKernels, FloatDotsOnExtremeValues) {
+  std::mt19937 rng(5);
+  std::uniform_int_distribution<int> bits(0, 0xffff);
+  for (DType t : {DType::F16, DType::BF16}) {
+    const QuantTraits& ref = quant_traits_reference(t);
+    for (const QuantTraits* tr : quant_traits_variants(t)) {
+      for (int64_t n : {1, 16, 33, 257, 1000}) {
+        std::vector<uint16_t> w(static_cast<size_t>(n));
+        std::vector<uint16_t> x(static_cast<size_t>(n));
+        for (auto& v : w) {
+          do v = static_cast<uint16_t>(bits(rng));
+          while (t == DType::F16 ? (v & 0x7c00) == 0x7c00 : (v & 0x7f80) == 0x7f80);  // finite
+        }
+        for (auto& v : x) {
+          do v = static_cast<uint16_t>(bits(rng));
+          while (t == DType::F16 ? (v & 0x7c00) == 0x7c00 : (v & 0x7f80) == 0x7f80);
+        }
+        float want = 0;
+        float got = 1;
+        ref.vec_dot(n, &want, w.data(), x.data());
+        tr->vec_dot(n, &got, w.data(), x.data());
+        ASSERT_EQ(bits_of(want), bits_of(got)) << label(*tr) << " n=" << n;
+      }
+    }
+  }
+  const QuantTraits& ref = quant_traits_reference(DType::F32);
+  for (const QuantTraits* tr : quant_traits_variants(DType::F32)) {
+    for (int64_t n : {1, 17, 64, 300}) {
+      std::vector<float> w(static_cast<size_t>(n));
+      std::vector<float> x(static_cast<size_t>(n));
+      std::uniform_int_distribution<uint32_t> u(0, 0xffffffffu);
+      for (auto& v : w) {
+        do v = std::bit_cast<float>(u(rng));
+        while (!std::isfinite(v));
+      }
+      for (auto& v : x) {
+        do v = std::bit_cast<float>(u(rng));
+        while (!std::isfinite(v));
+      }
+      float want = 0;
+      float got = 1;
+      ref.vec_dot(n, &want, w.data(), x.data());
+      tr->vec_dot(n, &got, w.data(), x.data());
+      ASSERT_EQ(bits_of(want), bits_of(got)) << label(*tr) << " n=" << n;
+    }
+  }
+}
+
+// gemm gives, for every output, the bits of the single vec_dot, whatever the tile shape.
+TEST(QuantKernels, GemmMatchesVecDot) {
+  std::mt19937 rng(6);
+  for (const TypeCase& c : kCases) {
+    for (const QuantTraits* tr : quant_traits_variants(c.type)) {
+      const QuantTraits& ref = quant_traits_reference(c.type);
+      for (int64_t n : c.blocked ? std::vector<int64_t>{32, 96, 512, 1056} : std::vector<int64_t>{1, 17, 64, 333}) {
+        for (int64_t rows : {1, 3, 8, 9, 17, 33}) {
+          for (int64_t tokens : {1, 2, 3, 5, 7, 13}) {
+            const size_t wrow = bytes_for(c.type, n) + 6;  // padded rows: strides need not be the row size
+            const size_t xrow = bytes_for(tr->vec_dot_type, n) + 2;
+            std::vector<uint8_t> w(wrow * static_cast<size_t>(rows));
+            std::vector<uint8_t> x(xrow * static_cast<size_t>(tokens));
+            for (int64_t r = 0; r < rows; ++r) {
+              const auto row = make_weights(rng, c.type, n, r % 2 == 1);
+              if (!row.empty()) std::memcpy(&w[r * wrow], row.data(), row.size());
+            }
+            for (int64_t t = 0; t < tokens; ++t) {
+              const auto row = make_activations(rng, tr->vec_dot_type, n, t % 3 == 2);
+              if (!row.empty()) std::memcpy(&x[t * xrow], row.data(), row.size());
+            }
+            const int64_t ldo = rows + 3;
+            std::vector<float> out(static_cast<size_t>(ldo * tokens), -7.0f);
+            tr->gemm(n, w.data(), wrow, rows, x.data(), xrow, tokens, out.data(), ldo);
+            for (int64_t t = 0; t < tokens; ++t) {
+              for (int64_t r = 0; r < ldo; ++r) {
+                if (r >= rows) {
+                  ASSERT_EQ(out[t * ldo + r], -7.0f) << "gemm wrote outside its tile";
+                  continue;
+                }
+                float want = 0;
+                ref.vec_dot(n, &want, &w[r * wrow], &x[t * xrow]);
+                ASSERT_EQ(bits_of(want), bits_of(out[t * ldo + r]))
+                    << label(*tr) << " n=" << n << " rows=" << rows << " tokens=" << tokens << " r=" << r << " t=" << t;
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace ternion
