@@ -43,7 +43,9 @@ void ThreadPool::work_on_current_job() {
 }
 
 void ThreadPool::worker_loop() {
-  uint64_t seen = generation_.load(std::memory_order_acquire);
+  // Start from the generation at construction (0), not from a fresh read: a job posted before this thread
+  // first runs must still be seen as new.
+  uint64_t seen = 0;
   for (;;) {
     int spins = 0;
     uint64_t now = generation_.load(std::memory_order_acquire);

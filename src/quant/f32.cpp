@@ -8,12 +8,13 @@
 
 namespace ternion::quant {
 
+// n may be 0 with null pointers, which memcpy does not allow.
 void f32_copy_ref(const void* src, float* dst, int64_t n) {
-  std::memcpy(dst, src, static_cast<size_t>(n) * sizeof(float));
+  if (n > 0) std::memcpy(dst, src, static_cast<size_t>(n) * sizeof(float));
 }
 
 void f32_from_float_ref(const float* src, void* dst, int64_t n) {
-  std::memcpy(dst, src, static_cast<size_t>(n) * sizeof(float));
+  if (n > 0) std::memcpy(dst, src, static_cast<size_t>(n) * sizeof(float));
 }
 
 void f32_vec_dot_ref(int64_t n, float* out, const void* w, const void* x) {

@@ -14,7 +14,28 @@ namespace {
 
 struct Q8Weights {
   static constexpr size_t kBlockBytes = sizeof(BlockQ8_0);
+  static constexpr int32_t kUnsignedOffset = 128;
   static __m256i load_values(const uint8_t* block) { return load_q8_values(block); }
+  // Blocks b and b+1 as unsigned bytes: block b in 128-bit lanes 0-1, block b+1 in lanes 2-3.
+  static constexpr int kPairShuffleFirst = 0x88;   // lanes (0, 2) of each source: the first half of each block
+  static constexpr int kPairShuffleSecond = 0xdd;  // lanes (1, 3): the second half
+  static __m512i load_pair(const uint8_t* block) {
+    const __m512i v = _mm512_inserti64x4(_mm512_castsi256_si512(load_q8_values(block)),
+                                         load_q8_values(block + kBlockBytes), 1);
+    return _mm512_xor_si512(v, _mm512_set1_epi8(-128));
+  }
+  static __m512i load_x_pair(const uint8_t* block) {
+    return _mm512_inserti64x4(_mm512_castsi256_si512(load_q8_values(block)), load_q8_values(block + kQ8Bytes), 1);
+  }
+  static __m256i load_one(const uint8_t* block) {
+    return _mm256_xor_si256(load_q8_values(block), _mm256_set1_epi8(-128));
+  }
+  // Dword k of the block for 16 rows, as unsigned bytes (value + 128).
+  static void pack_block(const uint8_t* block, __m512i row_offsets, __m512i* out) {
+    for (int k = 0; k < 8; ++k) {
+      out[k] = _mm512_xor_si512(_mm512_i32gather_epi32(row_offsets, block + 2 + 4 * k, 1), _mm512_set1_epi8(-128));
+    }
+  }
 };
 
 }  // namespace

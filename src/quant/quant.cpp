@@ -9,7 +9,9 @@
 #include "quant/f16.h"
 #include "quant/f32.h"
 #include "quant/q4_0.h"
+#include "quant/q6_k.h"
 #include "quant/q8_0.h"
+#include "quant/q8_k.h"
 #include "ternion/core/cpu_features.h"
 #include "ternion/core/error.h"
 
@@ -25,6 +27,7 @@ struct TypeKernels {
 constexpr TypeKernels kTypes[] = {
     {DType::F32, quant::f32_traits},   {DType::F16, quant::f16_traits},   {DType::BF16, quant::bf16_traits},
     {DType::Q8_0, quant::q8_0_traits}, {DType::Q4_0, quant::q4_0_traits},
+    {DType::Q6_K, quant::q6_k_traits}, {DType::Q8_K, quant::q8_k_traits},
 };
 
 constexpr size_t kMaxTypeId = 64;  // GGUF type ids are small; a table indexed by id keeps look-ups cheap

@@ -38,11 +38,15 @@ const std::vector<PreTypeInfo>& pre_types() {
         "[0-9][0-9][0-9]"}},
       {{"deepseek-llm"},
        {"[\r\n]",
-        "\\s?[A-Za-zµÀ-ÖØ-öø-ƺƼ-ƿǄ-ʓʕ-ʯͰ-ͳͶͷͻ-ͽͿΆΈ-ΊΌΎ-ΡΣ-ϵϷ-ҁҊ-ԯԱ-ՖႠ-ჅᎠ-Ᏽᏸ-ᏽᲐ-ᲺᲽ-Ჿᴀ-ᴫᵫ-ᵷᵹ-ᶚḀ-ἕἘ-"
+        "\\s?[A-Za-zµÀ-ÖØ-öø-ƺƼ-ƿǄ-ʓʕ-ʯͰ-ͳͶͷͻ-ͽͿΆΈ-ΊΌΎ-ΡΣ-ϵϷ-ҁҊ-ԯԱ-ՖႠ-ჅᎠ-Ᏽᏸ-ᏽᲐ-ᲺᲽ-Ჿᴀ-ᴫᵫ-ᵷᵹ-"
+        "ᶚḀ-"
+        "ἕἘ-"
         "Ἕἠ-"
         "ὅὈ-"
         "Ὅὐ-ὗὙὛὝὟ"
-        "-ώᾀ-ᾴᾶ-ᾼιῂ-ῄῆ-ῌῐ-ΐῖ-Ίῠ-Ῥῲ-ῴῶ-ῼℂℇℊ-ℓℕℙ-ℝℤΩℨK-ℭℯ-ℴℹℼ-ℿⅅ-ⅉⅎↃↄⰀ-ⱻⱾ-ⳤⳫ-ⳮⳲⳳꙀ-ꙭꚀ-ꚛꜢ-ꝯꝱ-ꞇꞋ-ꞎꭰ-ꮿﬀ-ﬆﬓ-"
+        "-ώᾀ-ᾴᾶ-ᾼιῂ-ῄῆ-ῌῐ-ΐῖ-Ίῠ-Ῥῲ-ῴῶ-ῼℂℇℊ-ℓℕℙ-ℝℤΩℨK-ℭℯ-ℴℹℼ-ℿⅅ-ⅉⅎↃↄⰀ-ⱻⱾ-ⳤⳫ-ⳮⳲⳳꙀ-ꙭꚀ-ꚛꜢ-ꝯꝱ-ꞇꞋ-ꞎꭰ-"
+        "ꮿﬀ-"
+        "ﬆﬓ-"
         "ﬗＡ-"
         "Ｚａ-"
         "ｚ𐐀-𐑏"
@@ -56,6 +60,8 @@ const std::vector<PreTypeInfo>& pre_types() {
 // llama.cpp's whitespace code points (unicode_set_whitespace), as the body of a PCRE2 character class.
 constexpr std::string_view kWhitespaceClassBody =
     "\\x{9}-\\x{D}\\x{20}\\x{85}\\x{A0}\\x{1680}\\x{2000}-\\x{200A}\\x{2028}\\x{2029}\\x{202F}\\x{205F}\\x{3000}";
+constexpr std::string_view kNonAsciiWhitespace =
+    "\\x{85}\\x{A0}\\x{1680}\\x{2000}-\\x{200A}\\x{2028}\\x{2029}\\x{202F}\\x{205F}\\x{3000}";
 
 std::string pcre2_message(int code) {
   PCRE2_UCHAR buffer[256];
@@ -89,9 +95,15 @@ std::string pre_type_list() {
   return list;
 }
 
-std::string expand_whitespace_classes(std::string_view pattern) {
+std::string adapt_regex(std::string_view pattern) {
+  // llama.cpp runs a regex without "\p{..}" on the text with every non-ASCII whitespace character replaced by
+  // U+000B, so a character class written with literal characters (deepseek's CJK ranges contain U+3000) never
+  // matches one. A lookahead in front of each such class does the same here.
+  const bool guard_classes = pattern.find("\\p{") == std::string_view::npos;
+  const std::string guard = "(?:(?![" + std::string(kNonAsciiWhitespace) + "])";
   std::string out;
   bool in_class = false;
+  bool guarded = false;
   for (size_t i = 0; i < pattern.size(); ++i) {
     const char c = pattern[i];
     if (c == '\\' && i + 1 < pattern.size()) {
@@ -110,14 +122,20 @@ std::string expand_whitespace_classes(std::string_view pattern) {
     }
     if (!in_class && c == '[') {
       in_class = true;
+      const bool negated = i + 1 < pattern.size() && pattern[i + 1] == '^';
+      guarded = guard_classes && !negated;
+      if (guarded) out += guard;
       out += c;
       // A ']' right after '[' or '[^' is a literal, not the end of the class.
-      if (i + 1 < pattern.size() && pattern[i + 1] == '^') out += pattern[++i];
+      if (negated) out += pattern[++i];
       if (i + 1 < pattern.size() && pattern[i + 1] == ']') out += pattern[++i];
       continue;
     }
-    if (in_class && c == ']') in_class = false;
     out += c;
+    if (in_class && c == ']') {
+      in_class = false;
+      if (guarded) out += ')';
+    }
   }
   return out;
 }
@@ -133,7 +151,7 @@ PreTokenizer::PreTokenizer(std::string_view pre) : info_(find_pre_type(pre)) {
                 ")");
   }
   for (const char* source : info_->regexes) {
-    const std::string pattern = expand_whitespace_classes(source);
+    const std::string pattern = adapt_regex(source);
     int error = 0;
     PCRE2_SIZE error_offset = 0;
     auto regex = std::make_unique<Regex>();

@@ -54,8 +54,9 @@ class PreTokenizer {
   std::vector<std::unique_ptr<Regex>> regexes_;
 };
 
-// Rewrites "\s" (in and outside character classes) and "\S" (outside them) into explicit classes of llama.cpp's
-// whitespace code points. Exposed for tests.
-std::string expand_whitespace_classes(std::string_view pattern);
+// Rewrites one of llama.cpp's regexes for PCRE2 so that it splits text exactly as llama.cpp does: "\s" (in and
+// outside classes) and "\S" become explicit classes of llama.cpp's whitespace code points, and in a regex without
+// "\p{..}" each positive character class is kept from matching non-ASCII whitespace. Exposed for tests.
+std::string adapt_regex(std::string_view pattern);
 
 }  // namespace ternion::detail

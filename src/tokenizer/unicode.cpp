@@ -77,6 +77,40 @@ size_t decode_utf8(std::string_view text, size_t pos, uint32_t& cpt) {
   return n;
 }
 
+namespace {
+
+// llama.cpp's unicode_cpt_from_utf8: the lead byte gives the length and the continuation bytes are checked, but
+// overlong forms are accepted. Returns the length, or 0 when the bytes at `pos` do not form a sequence.
+size_t decode_utf8_lenient(std::string_view text, size_t pos, uint32_t& cpt) {
+  const auto b0 = static_cast<uint8_t>(text[pos]);
+  size_t n = 0;
+  if (b0 < 0x80) {
+    cpt = b0;
+    return 1;
+  }
+  if ((b0 & 0xE0) == 0xC0) {
+    n = 2;
+    cpt = b0 & 0x1Fu;
+  } else if ((b0 & 0xF0) == 0xE0) {
+    n = 3;
+    cpt = b0 & 0x0Fu;
+  } else if ((b0 & 0xF8) == 0xF0) {
+    n = 4;
+    cpt = b0 & 0x07u;
+  } else {
+    return 0;
+  }
+  if (pos + n > text.size()) return 0;
+  for (size_t i = 1; i < n; ++i) {
+    const auto b = static_cast<uint8_t>(text[pos + i]);
+    if ((b & 0xC0) != 0x80) return 0;
+    cpt = (cpt << 6) | (b & 0x3Fu);
+  }
+  return n;
+}
+
+}  // namespace
+
 std::string sanitize_utf8(std::string_view text) {
   if (is_valid_utf8(text)) return std::string(text);
   std::string out;
@@ -84,12 +118,14 @@ std::string sanitize_utf8(std::string_view text) {
   size_t pos = 0;
   while (pos < text.size()) {
     uint32_t cpt = 0;
-    const size_t n = decode_utf8(text, pos, cpt);
-    if (n == 0) {
+    const size_t n = decode_utf8_lenient(text, pos, cpt);
+    // Surrogates and values above U+10FFFF cannot be encoded as UTF-8 (llama.cpp passes the first on and throws on
+    // the second); they are replaced like any other bad byte.
+    if (n == 0 || (cpt >= 0xD800 && cpt <= 0xDFFF) || cpt > 0x10FFFF) {
       append_utf8(out, kReplacementChar);
       ++pos;
     } else {
-      out.append(text.substr(pos, n));
+      append_utf8(out, cpt);  // an overlong form comes out in its shortest encoding, as llama.cpp re-encodes it
       pos += n;
     }
   }

@@ -26,8 +26,9 @@ void append_utf8(std::string& out, uint32_t cpt);
 // Returns its length and sets `cpt`, or returns 0 when the bytes there are not a complete valid character.
 size_t decode_utf8(std::string_view text, size_t pos, uint32_t& cpt);
 
-// `text` with every byte that does not start a valid character replaced by U+FFFD, one per byte, as llama.cpp's
-// unicode_cpts_from_utf8 does before its BPE pre-tokenizer. Returns `text` unchanged when it is already valid.
+// `text` as llama.cpp's unicode_cpts_from_utf8 reads it before its BPE pre-tokenizer: every byte that does not start
+// a sequence becomes U+FFFD (one per byte); overlong forms are accepted and come out in their shortest encoding.
+// Always valid UTF-8; `text` unchanged when it already is.
 std::string sanitize_utf8(std::string_view text);
 
 // Streaming validation with the "maximal subpart" rule of Unicode (what Python's errors="replace" does): appends to

@@ -33,14 +33,12 @@ const GgufArray& require_array(const GgufFile& file, std::string_view key, GgufV
   return *array;
 }
 
-// A token id key: absent (or -1, which some converters write for "none") keeps `fallback`.
+// A token id key. Absent, or outside the vocabulary, keeps `fallback`: llama.cpp does the same (with a warning), and
+// real files carry such ids (a pad id equal to the vocabulary size is common), so refusing them would refuse models
+// llama.cpp runs.
 int32_t read_token_id(const GgufFile& file, std::string_view key, size_t n_tokens, int32_t fallback) {
   const std::optional<int64_t> id = file.get_int(key);
-  if (!id || *id == -1) return fallback;
-  if (*id < 0 || static_cast<uint64_t>(*id) >= n_tokens) {
-    fail(file, key,
-         "token id " + std::to_string(*id) + " is outside the vocabulary [0, " + std::to_string(n_tokens) + ")");
-  }
+  if (!id || *id < 0 || static_cast<uint64_t>(*id) >= n_tokens) return fallback;
   return static_cast<int32_t>(*id);
 }
 

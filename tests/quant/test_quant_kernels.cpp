@@ -82,7 +82,7 @@ TEST(QuantKernels, FromFloatMatchesReference) {
           for (int j = 0; j < 32; ++j) x[static_cast<size_t>(j)] = static_cast<float>(j - 16) + 0.5f;
         }
         Misaligned src(static_cast<size_t>(n) * 4, 4);
-        std::memcpy(src.data(), x.data(), static_cast<size_t>(n) * 4);
+        if (n > 0) std::memcpy(src.data(), x.data(), static_cast<size_t>(n) * 4);
         std::vector<uint8_t> want(bytes_for(c.type, n) + 1);
         Misaligned got(bytes_for(c.type, n), 3);
         ref.from_float(x.data(), want.data(), n);
@@ -244,6 +244,42 @@ TEST(QuantKernels, GemmMatchesVecDot) {
                     << label(*tr) << " n=" << n << " rows=" << rows << " tokens=" << tokens << " r=" << r << " t=" << t;
               }
             }
+          }
+        }
+      }
+    }
+  }
+}
+
+// Long rows and many tokens: the packed prompt kernels work in chunks of K and of tokens.
+TEST(QuantKernels, GemmMatchesVecDotOnLongRowsAndManyTokens) {
+  std::mt19937 rng(8);
+  for (DType t : {DType::Q8_0, DType::Q4_0, DType::F16}) {
+    for (const QuantTraits* tr : quant_traits_variants(t)) {
+      const QuantTraits& ref = quant_traits_reference(t);
+      const int64_t n = 4096 + 32 * 3;
+      for (int64_t rows : {16, 35}) {
+        const int64_t tokens = 70;
+        const size_t wrow = bytes_for(t, n);
+        const size_t xrow = bytes_for(tr->vec_dot_type, n);
+        std::vector<uint8_t> w(wrow * static_cast<size_t>(rows));
+        std::vector<uint8_t> x(xrow * static_cast<size_t>(tokens));
+        for (int64_t r = 0; r < rows; ++r) {
+          const auto row = make_weights(rng, t, n, r % 4 == 3);
+          std::memcpy(&w[r * wrow], row.data(), row.size());
+        }
+        for (int64_t k = 0; k < tokens; ++k) {
+          const auto row = make_activations(rng, tr->vec_dot_type, n, k % 5 == 4);
+          std::memcpy(&x[k * xrow], row.data(), row.size());
+        }
+        std::vector<float> out(static_cast<size_t>(rows * tokens));
+        tr->gemm(n, w.data(), wrow, rows, x.data(), xrow, tokens, out.data(), rows);
+        for (int64_t k = 0; k < tokens; ++k) {
+          for (int64_t r = 0; r < rows; ++r) {
+            float want = 0;
+            ref.vec_dot(n, &want, &w[r * wrow], &x[k * xrow]);
+            ASSERT_EQ(bits_of(want), bits_of(out[k * rows + r])) << label(*tr) << " rows=" << rows << " r=" << r
+                                                                 << " t=" << k;
           }
         }
       }

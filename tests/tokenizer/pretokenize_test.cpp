@@ -69,6 +69,12 @@ TEST(PreTokenizer, DefaultAppliesFourRegexesInTurn) {
   EXPECT_EQ(split(pre, "a...b 123456"), (Words{"a", "...", "b", " ", "123", "456"}));
 }
 
+TEST(PreTokenizer, DeepseekLiteralClassesSkipNonAsciiWhitespace) {
+  const PreTokenizer pre("deepseek-llm");
+  // U+3000 lies in the punctuation class's range "\u3000-\u3002", but llama.cpp never lets it match there.
+  EXPECT_EQ(split(pre, "a \xE3\x80\x80'b"), (Words{"a", " ", "\xE3\x80\x80'", "b"}));
+}
+
 TEST(PreTokenizer, UnknownTypeListsSupportedOnes) {
   try {
     PreTokenizer pre("tekken");
@@ -89,15 +95,19 @@ TEST(PreTokenizer, EveryListedTypeCompiles) {
   }
 }
 
-TEST(PreTokenizer, WhitespaceRewrite) {
-  EXPECT_EQ(expand_whitespace_classes("a\\s"),
+TEST(PreTokenizer, RegexRewrite) {
+  EXPECT_EQ(adapt_regex("a\\s"),
             "a[\\x{9}-\\x{D}\\x{20}\\x{85}\\x{A0}\\x{1680}\\x{2000}-\\x{200A}"
             "\\x{2028}\\x{2029}\\x{202F}\\x{205F}\\x{3000}]");
-  const std::string in_class = expand_whitespace_classes("[^\\s\\p{L}]");
+  const std::string in_class = adapt_regex("[^\\s\\p{L}]");
   EXPECT_TRUE(in_class.starts_with("[^\\x{9}-")) << in_class;
   EXPECT_TRUE(in_class.ends_with("\\x{3000}\\p{L}]")) << in_class;
-  EXPECT_EQ(expand_whitespace_classes("\\\\s"), "\\\\s");  // an escaped backslash followed by "s" stays
-  EXPECT_EQ(expand_whitespace_classes("[]\\s]").substr(0, 2), "[]");
+  EXPECT_EQ(adapt_regex("\\\\s"), "\\\\s");  // an escaped backslash followed by "s" stays
+  EXPECT_EQ(adapt_regex("[]\\s]\\p{L}").substr(0, 2), "[]");
+  // Without "\p{..}" llama.cpp hides non-ASCII whitespace from literal classes; a lookahead does that here.
+  EXPECT_EQ(adapt_regex("[a-z]+[^b]"),
+            "(?:(?![\\x{85}\\x{A0}\\x{1680}\\x{2000}-\\x{200A}\\x{2028}\\x{2029}\\x{202F}"
+            "\\x{205F}\\x{3000}])[a-z])+[^b]");
 }
 
 TEST(PreTokenizer, LongWhitespaceRun) {

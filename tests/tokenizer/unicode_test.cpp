@@ -41,6 +41,11 @@ TEST(Unicode, SanitizeReplacesEachBadByte) {
             "\xEF\xBF\xBD\xEF\xBF\xBD"
             "A");  // llama.cpp: one U+FFFD per byte
   EXPECT_EQ(sanitize_utf8("\xC3\xA9"), "\xC3\xA9");
+  // Overlong forms are read as llama.cpp reads them and re-encoded; surrogates and values past U+10FFFF are bad bytes.
+  EXPECT_EQ(sanitize_utf8("\xE0\x80\xAF"), "/");
+  EXPECT_EQ(sanitize_utf8(std::string_view("\xC0\x80", 2)), std::string(1, '\0'));
+  EXPECT_EQ(sanitize_utf8("\xED\xA0\x80"), "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD");
+  EXPECT_EQ(sanitize_utf8("\xF4\x90\x80\x80"), "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD");
 }
 
 TEST(Unicode, StreamingValidationUsesMaximalSubparts) {

@@ -47,9 +47,10 @@ struct Vocab {
   std::vector<int32_t> lstrip, rstrip;
 };
 
-// Reads the tokenizer.ggml.* keys of `file`. Throws Error naming the file and key for a missing key, a value of the
-// wrong type or size, an out-of-range special id, or an unsupported tokenizer model or pre-tokenizer (the message
-// lists the supported ones).
+// Reads the tokenizer.ggml.* keys of `file` with llama.cpp's defaults (SPM: <unk>=0, <s>=1, </s>=2, add BOS, space
+// prefix; llama3-style BPE: add BOS). Throws Error naming the file and key for a missing key, a value of the wrong
+// type or size, or an unsupported tokenizer model or pre-tokenizer (the message lists the supported ones). A special
+// id outside the vocabulary is ignored (the default stays), as llama.cpp does.
 Vocab vocab_from_gguf(const GgufFile& file);
 
 // The tokenizer.ggml.pre names whose pre-tokenizer Ternion implements (for VocabKind::Bpe).

@@ -19,7 +19,7 @@ constexpr size_t kScratchAlign = 64;
 constexpr int64_t kRowGranule = 16;             // chunks hold a multiple of 16 rows (whole micro-kernel tiles)
 constexpr int64_t kChunksPerThread = 4;         // enough chunks for load balance
 constexpr size_t kWeightTileBytes = 256 * 1024;  // a chunk's weight rows fit in L2 next to its activations
-constexpr int64_t kTokensPerCall = 32;          // tokens met by one gemm call (their rows stay in L2)
+constexpr int64_t kTokensPerCall = 128;         // tokens met by one gemm call (packed weights are reused by all)
 constexpr int64_t kMinTokensPerChunk = 8;
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }

@@ -1,0 +1,140 @@
+// Kernel micro-benchmarks: vec_dot throughput per type and instruction set, and matmul for decode (1 token)
+// and prompt (512 tokens) per type. Run: ternion_bench_kernels [--benchmark_filter=...]; the thread count of
+// the matmul benchmarks is TERNION_BENCH_THREADS (default: all cores).
+#include <benchmark/benchmark.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <memory>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "ternion/backend/matmul.h"
+#include "ternion/core/cpu_features.h"
+#include "ternion/quant/quant.h"
+
+namespace {
+
+using ternion::DType;
+
+const DType kTypes[] = {DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::Q4_0};
+
+std::vector<float> random_floats(size_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<float> v(n);
+  for (auto& x : v) x = normal(rng);
+  return v;
+}
+
+size_t row_size(DType t, int64_t cols) { return ternion::row_bytes(ternion::dtype_info(t), static_cast<uint64_t>(cols)); }
+
+std::vector<uint8_t> quantized_rows(DType t, int64_t rows, int64_t cols, uint32_t seed) {
+  const size_t rb = row_size(t, cols);
+  std::vector<uint8_t> out(rb * static_cast<size_t>(rows));
+  const auto& tr = ternion::quant_traits(t);
+  const auto x = random_floats(static_cast<size_t>(cols), seed);
+  for (int64_t r = 0; r < rows; ++r) tr.from_float(x.data(), out.data() + static_cast<size_t>(r) * rb, cols);
+  return out;
+}
+
+// Single-row dots over 64 rows of 4096 (weights in L2): the kernel's own speed, in weight bytes per second.
+void bench_vec_dot(benchmark::State& state, const ternion::QuantTraits* tr) {
+  const int64_t cols = 4096;
+  const int64_t rows = 64;
+  const auto w = quantized_rows(tr->type, rows, cols, 1);
+  const auto x = quantized_rows(tr->vec_dot_type, 1, cols, 2);
+  const size_t rb = row_size(tr->type, cols);
+  float sink = 0;
+  for (auto _ : state) {
+    for (int64_t r = 0; r < rows; ++r) {
+      float out;
+      tr->vec_dot(cols, &out, w.data() + static_cast<size_t>(r) * rb, x.data());
+      sink += out;
+    }
+  }
+  benchmark::DoNotOptimize(sink);
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * rows * static_cast<int64_t>(rb));
+}
+
+// Quantizing activations (from_float of a vec_dot type), in input floats per second.
+void bench_from_float(benchmark::State& state, const ternion::QuantTraits* tr) {
+  const int64_t n = 4096;
+  const auto x = random_floats(static_cast<size_t>(n), 3);
+  std::vector<uint8_t> out(row_size(tr->type, n));
+  for (auto _ : state) {
+    tr->from_float(x.data(), out.data(), n);
+    benchmark::ClobberMemory();
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * n * 4);
+}
+
+ternion::ThreadPool& pool() {
+  static const std::unique_ptr<ternion::ThreadPool> p = [] {
+    int n = ternion::default_thread_count();
+    if (const char* env = std::getenv("TERNION_BENCH_THREADS")) n = std::atoi(env);
+    auto made = std::make_unique<ternion::ThreadPool>(n);
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));  // let the workers start (see the tests)
+    return made;
+  }();
+  return *p;
+}
+
+// y = W x for n_tokens tokens. Reports weight bytes per second (decode) and GFLOP/s (2 * rows * cols * tokens).
+void bench_matmul(benchmark::State& state, DType type, int64_t rows, int64_t cols, int64_t n_tokens) {
+  const auto w = quantized_rows(type, rows, cols, 4);
+  const auto x = random_floats(static_cast<size_t>(cols * n_tokens), 5);
+  std::vector<float> y(static_cast<size_t>(rows * n_tokens));
+  std::vector<uint8_t> scratch(ternion::matmul_scratch_bytes(type, cols, n_tokens));
+  const ternion::WeightMatrix wm{type, rows, cols, w.data(), row_size(type, cols)};
+  for (auto _ : state) {
+    ternion::matmul(wm, x.data(), n_tokens, y.data(), rows, scratch, pool());
+    benchmark::ClobberMemory();
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * static_cast<int64_t>(w.size()));
+  state.counters["GFLOPS"] = benchmark::Counter(2.0 * static_cast<double>(rows * cols * n_tokens),
+                                                benchmark::Counter::kIsIterationInvariantRate,
+                                                benchmark::Counter::kIs1000);
+  state.counters["tok/s"] = benchmark::Counter(static_cast<double>(n_tokens),
+                                               benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["threads"] = pool().size();
+}
+
+void register_all() {
+  for (DType t : kTypes) {
+    const std::string name(ternion::dtype_info(t).name);
+    for (const ternion::QuantTraits* tr : ternion::quant_traits_variants(t)) {
+      const std::string isa(ternion::isa_name(tr->isa));
+      benchmark::RegisterBenchmark(("vec_dot/" + name + "/" + isa).c_str(), bench_vec_dot, tr);
+      if (t != DType::Q4_0 && t != DType::F32) {
+        benchmark::RegisterBenchmark(("from_float/" + name + "/" + isa).c_str(), bench_from_float, tr);
+      }
+    }
+  }
+  for (DType t : kTypes) {
+    const std::string name(ternion::dtype_info(t).name);
+    for (int64_t rows : {256, 2048, 8192}) {  // 256 rows: weights in L2, the kernel's own speed
+      benchmark::RegisterBenchmark(("matmul_decode/" + name + "/" + std::to_string(rows) + "x2048").c_str(),
+                                   bench_matmul, t, rows, int64_t{2048}, int64_t{1})
+          ->UseRealTime();
+    }
+    benchmark::RegisterBenchmark(("matmul_prompt512/" + name + "/2048x2048").c_str(), bench_matmul, t,
+                                 int64_t{2048}, int64_t{2048}, int64_t{512})
+        ->UseRealTime()
+        ->Unit(benchmark::kMillisecond);
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  benchmark::Initialize(&argc, argv);
+  benchmark::AddCustomContext("cpu_features", ternion::cpu_features().describe());
+  benchmark::AddCustomContext("kernels", std::string(ternion::isa_name(ternion::best_isa())));
+  register_all();
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

@@ -1,0 +1,114 @@
+#include "quant/q6_k.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "quant/kernel_common.h"
+#include "quant/q8_k.h"
+#include "ternion/core/fp16.h"
+
+namespace ternion::quant {
+
+void q6_k_unpack(const BlockQ6_K& b, int8_t* q) {
+  // Each half of the super-block (128 values) takes 64 bytes of ql and 32 of qh: for l < 32 the four
+  // values l, l+32, l+64, l+96 share ql[l], ql[l+32] (low/high nibbles) and the four 2-bit fields of qh[l].
+  for (int half = 0; half < 2; ++half) {
+    const uint8_t* ql = b.ql + half * 64;
+    const uint8_t* qh = b.qh + half * 32;
+    int8_t* out = q + half * 128;
+    for (int l = 0; l < 32; ++l) {
+      out[l + 0] = static_cast<int8_t>(((ql[l] & 0xF) | (((qh[l] >> 0) & 3) << 4)) - 32);
+      out[l + 32] = static_cast<int8_t>(((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32);
+      out[l + 64] = static_cast<int8_t>(((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32);
+      out[l + 96] = static_cast<int8_t>(((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32);
+    }
+  }
+}
+
+void q6_k_to_float_ref(const void* src, float* dst, int64_t n) {
+  int8_t q[kQK_K];
+  for (int64_t i = 0; i < n / kQK_K; ++i) {
+    const auto b = load_unaligned<BlockQ6_K>(src, i);
+    const float d = fp16_to_fp32(b.d);
+    q6_k_unpack(b, q);
+    for (int j = 0; j < kQK_K; ++j) dst[i * kQK_K + j] = d * static_cast<float>(b.scales[j / 16]) * static_cast<float>(q[j]);
+  }
+}
+
+void q6_k_from_float_ref(const float* src, void* dst, int64_t n) {
+  // A plain quantizer (per-group absmax scales, then 8-bit scales of those): enough to make valid blocks for
+  // tests; the quality quantizer with error-minimising scales belongs to the quantization tools.
+  for (int64_t i = 0; i < n / kQK_K; ++i) {
+    const float* x = src + i * kQK_K;
+    float group_scale[16];
+    float max_scale = 0.0f;
+    for (int g = 0; g < 16; ++g) {
+      float amax = 0.0f;
+      for (int l = 0; l < 16; ++l) amax = std::max(amax, std::fabs(x[g * 16 + l]));
+      group_scale[g] = amax / 31.0f;
+      max_scale = std::max(max_scale, group_scale[g]);
+    }
+    BlockQ6_K b{};
+    const float d = max_scale / 127.0f;
+    b.d = fp32_to_fp16(d);
+    const float dd = fp16_to_fp32(b.d);
+    uint8_t q[kQK_K];
+    for (int g = 0; g < 16; ++g) {
+      const int s = dd > 0 ? std::clamp(static_cast<int>(std::nearbyint(group_scale[g] / dd)), -128, 127) : 0;
+      b.scales[g] = static_cast<int8_t>(s);
+      const float gs = dd * static_cast<float>(s);
+      for (int l = 0; l < 16; ++l) {
+        const int v = gs != 0.0f ? static_cast<int>(std::nearbyint(x[g * 16 + l] / gs)) : 0;
+        q[g * 16 + l] = static_cast<uint8_t>(std::clamp(v, -32, 31) + 32);
+      }
+    }
+    for (int half = 0; half < 2; ++half) {
+      const uint8_t* qq = q + half * 128;
+      uint8_t* ql = b.ql + half * 64;
+      uint8_t* qh = b.qh + half * 32;
+      for (int l = 0; l < 32; ++l) {
+        ql[l] = static_cast<uint8_t>((qq[l] & 0xF) | ((qq[l + 64] & 0xF) << 4));
+        ql[l + 32] = static_cast<uint8_t>((qq[l + 32] & 0xF) | ((qq[l + 96] & 0xF) << 4));
+        qh[l] = static_cast<uint8_t>((qq[l] >> 4) | ((qq[l + 32] >> 4) << 2) | ((qq[l + 64] >> 4) << 4) |
+                                     ((qq[l + 96] >> 4) << 6));
+      }
+    }
+    store_unaligned(dst, i, b);
+  }
+}
+
+void q6_k_vec_dot_ref(int64_t n, float* out, const void* w, const void* x) {
+  // Per super-block the exact integer Σ_g scale_g · Σ_l q6·q8, then sum = fma(isum, d_w·d_x, sum) in order.
+  int8_t q[kQK_K];
+  float sum = 0.0f;
+  for (int64_t i = 0; i < n / kQK_K; ++i) {
+    const auto wb = load_unaligned<BlockQ6_K>(w, i);
+    const auto xb = load_unaligned<BlockQ8_K>(x, i);
+    q6_k_unpack(wb, q);
+    int32_t isum = 0;
+    for (int g = 0; g < 16; ++g) {
+      int32_t gs = 0;
+      for (int l = 0; l < 16; ++l) gs += static_cast<int32_t>(q[g * 16 + l]) * xb.qs[g * 16 + l];
+      isum += static_cast<int32_t>(wb.scales[g]) * gs;
+    }
+    sum = std::fma(static_cast<float>(isum), fp16_to_fp32(wb.d) * xb.d, sum);
+  }
+  *out = sum;
+}
+
+namespace {
+
+void q6_k_gemm_ref(int64_t n, const void* w, size_t w_stride, int64_t n_rows, const void* x, size_t x_stride,
+                   int64_t n_tokens, float* out, int64_t ldo) {
+  gemm_with_vec_dot(q6_k_vec_dot_ref, n, w, w_stride, n_rows, x, x_stride, n_tokens, out, ldo);
+}
+
+}  // namespace
+
+const QuantTraits* q6_k_traits(Isa isa) {
+  static const QuantTraits ref{DType::Q6_K,      DType::Q8_K,      Isa::Scalar,  q6_k_to_float_ref,
+                               q6_k_from_float_ref, q6_k_vec_dot_ref, q6_k_gemm_ref};
+  return isa == Isa::Scalar ? &ref : nullptr;
+}
+
+}  // namespace ternion::quant
