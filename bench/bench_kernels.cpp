@@ -3,12 +3,10 @@
 // the matmul benchmarks is TERNION_BENCH_THREADS (default: all cores).
 #include <benchmark/benchmark.h>
 
-#include <chrono>
 #include <cstdlib>
 #include <memory>
 #include <random>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "ternion/backend/matmul.h"
@@ -29,7 +27,9 @@ std::vector<float> random_floats(size_t n, uint32_t seed) {
   return v;
 }
 
-size_t row_size(DType t, int64_t cols) { return ternion::row_bytes(ternion::dtype_info(t), static_cast<uint64_t>(cols)); }
+size_t row_size(DType t, int64_t cols) {
+  return ternion::row_bytes(ternion::dtype_info(t), static_cast<uint64_t>(cols));
+}
 
 std::vector<uint8_t> quantized_rows(DType t, int64_t rows, int64_t cols, uint32_t seed) {
   const size_t rb = row_size(t, cols);
@@ -75,9 +75,7 @@ ternion::ThreadPool& pool() {
   static const std::unique_ptr<ternion::ThreadPool> p = [] {
     int n = ternion::default_thread_count();
     if (const char* env = std::getenv("TERNION_BENCH_THREADS")) n = std::atoi(env);
-    auto made = std::make_unique<ternion::ThreadPool>(n);
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));  // let the workers start (see the tests)
-    return made;
+    return std::make_unique<ternion::ThreadPool>(n);
   }();
   return *p;
 }
@@ -94,11 +92,11 @@ void bench_matmul(benchmark::State& state, DType type, int64_t rows, int64_t col
     benchmark::ClobberMemory();
   }
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * static_cast<int64_t>(w.size()));
-  state.counters["GFLOPS"] = benchmark::Counter(2.0 * static_cast<double>(rows * cols * n_tokens),
-                                                benchmark::Counter::kIsIterationInvariantRate,
-                                                benchmark::Counter::kIs1000);
-  state.counters["tok/s"] = benchmark::Counter(static_cast<double>(n_tokens),
-                                               benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["GFLOPS"] =
+      benchmark::Counter(2.0 * static_cast<double>(rows * cols * n_tokens),
+                         benchmark::Counter::kIsIterationInvariantRate, benchmark::Counter::kIs1000);
+  state.counters["tok/s"] =
+      benchmark::Counter(static_cast<double>(n_tokens), benchmark::Counter::kIsIterationInvariantRate);
   state.counters["threads"] = pool().size();
 }
 
@@ -120,8 +118,8 @@ void register_all() {
                                    bench_matmul, t, rows, int64_t{2048}, int64_t{1})
           ->UseRealTime();
     }
-    benchmark::RegisterBenchmark(("matmul_prompt512/" + name + "/2048x2048").c_str(), bench_matmul, t,
-                                 int64_t{2048}, int64_t{2048}, int64_t{512})
+    benchmark::RegisterBenchmark(("matmul_prompt512/" + name + "/2048x2048").c_str(), bench_matmul, t, int64_t{2048},
+                                 int64_t{2048}, int64_t{512})
         ->UseRealTime()
         ->Unit(benchmark::kMillisecond);
   }

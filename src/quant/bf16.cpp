@@ -21,8 +21,8 @@ void bf16_vec_dot_ref(int64_t n, float* out, const void* w, const void* x) {
   float acc[kFloatLanes] = {};
   for (int64_t i = 0; i < n; ++i) {
     const int64_t l = i % kFloatLanes;
-    acc[l] = std::fma(bf16_to_fp32(load_unaligned<uint16_t>(w, i)), bf16_to_fp32(load_unaligned<uint16_t>(x, i)),
-                      acc[l]);
+    acc[l] =
+        std::fma(bf16_to_fp32(load_unaligned<uint16_t>(w, i)), bf16_to_fp32(load_unaligned<uint16_t>(x, i)), acc[l]);
   }
   *out = reduce_lanes16(acc);
 }
@@ -33,13 +33,14 @@ void bf16_gemm_ref(int64_t n, const void* w, size_t w_stride, int64_t n_rows, co
 }
 
 const QuantTraits* bf16_traits(Isa isa) {
-  static constexpr QuantTraits kRef{DType::BF16, DType::BF16, Isa::Scalar, bf16_to_float_ref, bf16_from_float_ref,
-                                    bf16_vec_dot_ref, bf16_gemm_ref};
+  static constexpr QuantTraits kRef{DType::BF16,         DType::BF16,      Isa::Scalar,  bf16_to_float_ref,
+                                    bf16_from_float_ref, bf16_vec_dot_ref, bf16_gemm_ref};
 #if defined(__x86_64__)
-  static constexpr QuantTraits kAvx2{DType::BF16, DType::BF16, Isa::Avx2, bf16_to_float_avx2, bf16_from_float_avx2,
-                                     bf16_vec_dot_avx2, bf16_gemm_avx2};
-  static constexpr QuantTraits kAvx512{DType::BF16, DType::BF16, Isa::Avx512, bf16_to_float_avx512,
-                                       bf16_from_float_avx512, bf16_vec_dot_avx512, bf16_gemm_avx512};
+  static constexpr QuantTraits kAvx2{DType::BF16,          DType::BF16,       Isa::Avx2,     bf16_to_float_avx2,
+                                     bf16_from_float_avx2, bf16_vec_dot_avx2, bf16_gemm_avx2};
+  static constexpr QuantTraits kAvx512{
+      DType::BF16,         DType::BF16,     Isa::Avx512, bf16_to_float_avx512, bf16_from_float_avx512,
+      bf16_vec_dot_avx512, bf16_gemm_avx512};
   if (isa == Isa::Avx2) return &kAvx2;
   if (isa == Isa::Avx512) return &kAvx512;
 #endif

@@ -22,8 +22,8 @@ void f16_vec_dot_ref(int64_t n, float* out, const void* w, const void* x) {
   float acc[kFloatLanes] = {};
   for (int64_t i = 0; i < n; ++i) {
     const int64_t l = i % kFloatLanes;
-    acc[l] = std::fma(fp16_to_fp32(load_unaligned<uint16_t>(w, i)), fp16_to_fp32(load_unaligned<uint16_t>(x, i)),
-                      acc[l]);
+    acc[l] =
+        std::fma(fp16_to_fp32(load_unaligned<uint16_t>(w, i)), fp16_to_fp32(load_unaligned<uint16_t>(x, i)), acc[l]);
   }
   *out = reduce_lanes16(acc);
 }
@@ -34,13 +34,14 @@ void f16_gemm_ref(int64_t n, const void* w, size_t w_stride, int64_t n_rows, con
 }
 
 const QuantTraits* f16_traits(Isa isa) {
-  static constexpr QuantTraits kRef{DType::F16, DType::F16, Isa::Scalar, f16_to_float_ref, f16_from_float_ref,
-                                    f16_vec_dot_ref, f16_gemm_ref};
+  static constexpr QuantTraits kRef{DType::F16,         DType::F16,      Isa::Scalar, f16_to_float_ref,
+                                    f16_from_float_ref, f16_vec_dot_ref, f16_gemm_ref};
 #if defined(__x86_64__)
-  static constexpr QuantTraits kAvx2{DType::F16, DType::F16, Isa::Avx2, f16_to_float_avx2, f16_from_float_avx2,
-                                     f16_vec_dot_avx2, f16_gemm_avx2};
-  static constexpr QuantTraits kAvx512{DType::F16, DType::F16, Isa::Avx512, f16_to_float_avx512,
-                                       f16_from_float_avx512, f16_vec_dot_avx512, f16_gemm_avx512};
+  static constexpr QuantTraits kAvx2{DType::F16,          DType::F16,       Isa::Avx2,    f16_to_float_avx2,
+                                     f16_from_float_avx2, f16_vec_dot_avx2, f16_gemm_avx2};
+  static constexpr QuantTraits kAvx512{
+      DType::F16,         DType::F16,     Isa::Avx512, f16_to_float_avx512, f16_from_float_avx512,
+      f16_vec_dot_avx512, f16_gemm_avx512};
   if (isa == Isa::Avx2) return &kAvx2;
   if (isa == Isa::Avx512) return &kAvx512;
 #endif

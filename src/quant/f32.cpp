@@ -32,13 +32,13 @@ void f32_gemm_ref(int64_t n, const void* w, size_t w_stride, int64_t n_rows, con
 }
 
 const QuantTraits* f32_traits(Isa isa) {
-  static constexpr QuantTraits kRef{DType::F32, DType::F32, Isa::Scalar, f32_copy_ref, f32_from_float_ref,
-                                    f32_vec_dot_ref, f32_gemm_ref};
+  static constexpr QuantTraits kRef{DType::F32,         DType::F32,      Isa::Scalar, f32_copy_ref,
+                                    f32_from_float_ref, f32_vec_dot_ref, f32_gemm_ref};
 #if defined(__x86_64__)
-  static constexpr QuantTraits kAvx2{DType::F32, DType::F32, Isa::Avx2, f32_copy_ref, f32_from_float_ref,
-                                     f32_vec_dot_avx2, f32_gemm_avx2};
-  static constexpr QuantTraits kAvx512{DType::F32, DType::F32, Isa::Avx512, f32_copy_ref, f32_from_float_ref,
-                                       f32_vec_dot_avx512, f32_gemm_avx512};
+  static constexpr QuantTraits kAvx2{DType::F32,         DType::F32,       Isa::Avx2,    f32_copy_ref,
+                                     f32_from_float_ref, f32_vec_dot_avx2, f32_gemm_avx2};
+  static constexpr QuantTraits kAvx512{DType::F32,         DType::F32,         Isa::Avx512,    f32_copy_ref,
+                                       f32_from_float_ref, f32_vec_dot_avx512, f32_gemm_avx512};
   if (isa == Isa::Avx2) return &kAvx2;
   if (isa == Isa::Avx512) return &kAvx512;
 #endif

@@ -60,8 +60,8 @@ void float_tile_avx2(int64_t n, const uint8_t* w, size_t w_stride, const uint8_t
   }
   for (int t = 0; t < T; ++t) {
     for (int r = 0; r < R; ++r) {
-      out[t * ldo + r] = finish_lanes_avx2<Loader>(acc[r][t][0], acc[r][t][1], i, n, w + r * w_stride,
-                                                   x + t * x_stride);
+      out[t * ldo + r] =
+          finish_lanes_avx2<Loader>(acc[r][t][0], acc[r][t][1], i, n, w + r * w_stride, x + t * x_stride);
     }
   }
 }

@@ -29,7 +29,8 @@ void float_vec_dot_avx512(int64_t n, float* out, const void* w, const void* x) {
   const auto* xb = static_cast<const uint8_t*>(x);
   __m512 acc = _mm512_setzero_ps();
   int64_t i = 0;
-  for (; i + kFloatLanes <= n; i += kFloatLanes) acc = _mm512_fmadd_ps(Loader::load16(wb, i), Loader::load16(xb, i), acc);
+  for (; i + kFloatLanes <= n; i += kFloatLanes)
+    acc = _mm512_fmadd_ps(Loader::load16(wb, i), Loader::load16(xb, i), acc);
   *out = finish_lanes_avx512<Loader>(acc, i, n, wb, xb);
 }
 

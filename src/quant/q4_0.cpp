@@ -79,12 +79,12 @@ void q4_0_gemm_ref(int64_t n, const void* w, size_t w_stride, int64_t n_rows, co
 
 // Activations for Q4_0 are Q8_0, so from_float is only used to quantize weights; the reference serves every level.
 const QuantTraits* q4_0_traits(Isa isa) {
-  static constexpr QuantTraits kRef{DType::Q4_0, DType::Q8_0, Isa::Scalar, q4_0_to_float_ref, q4_0_from_float_ref,
-                                    q4_0_vec_dot_ref, q4_0_gemm_ref};
+  static constexpr QuantTraits kRef{DType::Q4_0,         DType::Q8_0,      Isa::Scalar,  q4_0_to_float_ref,
+                                    q4_0_from_float_ref, q4_0_vec_dot_ref, q4_0_gemm_ref};
 #if defined(__x86_64__)
-  static constexpr QuantTraits kAvx2{DType::Q4_0, DType::Q8_0, Isa::Avx2, q4_0_to_float_avx2, q4_0_from_float_ref,
-                                     q4_0_vec_dot_avx2, q4_0_gemm_avx2};
-  static constexpr QuantTraits kAvx512{DType::Q4_0, DType::Q8_0, Isa::Avx512, q4_0_to_float_avx512,
+  static constexpr QuantTraits kAvx2{DType::Q4_0,         DType::Q8_0,       Isa::Avx2,     q4_0_to_float_avx2,
+                                     q4_0_from_float_ref, q4_0_vec_dot_avx2, q4_0_gemm_avx2};
+  static constexpr QuantTraits kAvx512{DType::Q4_0,         DType::Q8_0,         Isa::Avx512,     q4_0_to_float_avx512,
                                        q4_0_from_float_ref, q4_0_vec_dot_avx512, q4_0_gemm_avx512};
   if (isa == Isa::Avx2) return &kAvx2;
   if (isa == Isa::Avx512) return &kAvx512;

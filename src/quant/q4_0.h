@@ -12,8 +12,8 @@ namespace ternion::quant {
 constexpr int kQ4_0BlockSize = 32;
 
 struct BlockQ4_0 {
-  uint16_t d;       // scale, fp16
-  uint8_t qs[16];   // nibbles: low = element j, high = element j + 16
+  uint16_t d;      // scale, fp16
+  uint8_t qs[16];  // nibbles: low = element j, high = element j + 16
 };
 static_assert(sizeof(BlockQ4_0) == 18, "Q4_0 block must match GGUF");
 

@@ -35,7 +35,9 @@ void q4_0_to_float_avx2(const void* src, float* dst, int64_t n) {
   }
 }
 
-void q4_0_vec_dot_avx2(int64_t n, float* out, const void* w, const void* x) { q8_vec_dot_avx2<Q4Weights>(n, out, w, x); }
+void q4_0_vec_dot_avx2(int64_t n, float* out, const void* w, const void* x) {
+  q8_vec_dot_avx2<Q4Weights>(n, out, w, x);
+}
 
 void q4_0_gemm_avx2(int64_t n, const void* w, size_t w_stride, int64_t n_rows, const void* x, size_t x_stride,
                     int64_t n_tokens, float* out, int64_t ldo) {

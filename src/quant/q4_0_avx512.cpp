@@ -31,8 +31,8 @@ struct Q4Weights {
     return _mm512_and_si512(both, _mm512_set1_epi8(0x0f));
   }
   static __m512i load_x_pair(const uint8_t* block) {
-    const __m512i v = _mm512_inserti64x4(_mm512_castsi256_si512(load_q8_values(block)),
-                                         load_q8_values(block + sizeof(BlockQ8_0)), 1);
+    const __m512i v =
+        _mm512_inserti64x4(_mm512_castsi256_si512(load_q8_values(block)), load_q8_values(block + sizeof(BlockQ8_0)), 1);
     return _mm512_shuffle_i32x4(v, v, 0xd8);  // [b 0-15, b+1 0-15, b 16-31, b+1 16-31]
   }
   static __m256i load_one(const uint8_t* block) {

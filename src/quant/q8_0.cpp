@@ -61,13 +61,14 @@ void q8_0_gemm_ref(int64_t n, const void* w, size_t w_stride, int64_t n_rows, co
 }
 
 const QuantTraits* q8_0_traits(Isa isa) {
-  static constexpr QuantTraits kRef{DType::Q8_0, DType::Q8_0, Isa::Scalar, q8_0_to_float_ref, q8_0_from_float_ref,
-                                    q8_0_vec_dot_ref, q8_0_gemm_ref};
+  static constexpr QuantTraits kRef{DType::Q8_0,         DType::Q8_0,      Isa::Scalar,  q8_0_to_float_ref,
+                                    q8_0_from_float_ref, q8_0_vec_dot_ref, q8_0_gemm_ref};
 #if defined(__x86_64__)
-  static constexpr QuantTraits kAvx2{DType::Q8_0, DType::Q8_0, Isa::Avx2, q8_0_to_float_avx2, q8_0_from_float_avx2,
-                                     q8_0_vec_dot_avx2, q8_0_gemm_avx2};
-  static constexpr QuantTraits kAvx512{DType::Q8_0, DType::Q8_0, Isa::Avx512, q8_0_to_float_avx512,
-                                       q8_0_from_float_avx512, q8_0_vec_dot_avx512, q8_0_gemm_avx512};
+  static constexpr QuantTraits kAvx2{DType::Q8_0,          DType::Q8_0,       Isa::Avx2,     q8_0_to_float_avx2,
+                                     q8_0_from_float_avx2, q8_0_vec_dot_avx2, q8_0_gemm_avx2};
+  static constexpr QuantTraits kAvx512{
+      DType::Q8_0,         DType::Q8_0,     Isa::Avx512, q8_0_to_float_avx512, q8_0_from_float_avx512,
+      q8_0_vec_dot_avx512, q8_0_gemm_avx512};
   if (isa == Isa::Avx2) return &kAvx2;
   if (isa == Isa::Avx512) return &kAvx512;
 #endif

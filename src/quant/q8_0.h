@@ -12,8 +12,8 @@ namespace ternion::quant {
 constexpr int kQ8_0BlockSize = 32;
 
 struct BlockQ8_0 {
-  uint16_t d;       // scale, fp16
-  int8_t qs[32];    // values
+  uint16_t d;     // scale, fp16
+  int8_t qs[32];  // values
 };
 static_assert(sizeof(BlockQ8_0) == 34, "Q8_0 block must match GGUF");
 

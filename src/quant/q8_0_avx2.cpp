@@ -64,7 +64,9 @@ void q8_0_from_float_avx2(const float* src, void* dst, int64_t n) {
   }
 }
 
-void q8_0_vec_dot_avx2(int64_t n, float* out, const void* w, const void* x) { q8_vec_dot_avx2<Q8Weights>(n, out, w, x); }
+void q8_0_vec_dot_avx2(int64_t n, float* out, const void* w, const void* x) {
+  q8_vec_dot_avx2<Q8Weights>(n, out, w, x);
+}
 
 void q8_0_gemm_avx2(int64_t n, const void* w, size_t w_stride, int64_t n_rows, const void* x, size_t x_stride,
                     int64_t n_tokens, float* out, int64_t ldo) {

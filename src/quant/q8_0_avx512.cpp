@@ -20,8 +20,8 @@ struct Q8Weights {
   static constexpr int kPairShuffleFirst = 0x88;   // lanes (0, 2) of each source: the first half of each block
   static constexpr int kPairShuffleSecond = 0xdd;  // lanes (1, 3): the second half
   static __m512i load_pair(const uint8_t* block) {
-    const __m512i v = _mm512_inserti64x4(_mm512_castsi256_si512(load_q8_values(block)),
-                                         load_q8_values(block + kBlockBytes), 1);
+    const __m512i v =
+        _mm512_inserti64x4(_mm512_castsi256_si512(load_q8_values(block)), load_q8_values(block + kBlockBytes), 1);
     return _mm512_xor_si512(v, _mm512_set1_epi8(-128));
   }
   static __m512i load_x_pair(const uint8_t* block) {

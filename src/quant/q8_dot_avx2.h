@@ -57,11 +57,11 @@ inline int32_t hsum_epi32(__m256i v) {
 
 // Scales of 8 blocks `stride` bytes apart, as fp32.
 inline __m256 load_scales8(const uint8_t* p, size_t stride) {
-  return _mm256_cvtph_ps(_mm_setr_epi16(
-      static_cast<short>(load_scale(p)), static_cast<short>(load_scale(p + stride)),
-      static_cast<short>(load_scale(p + 2 * stride)), static_cast<short>(load_scale(p + 3 * stride)),
-      static_cast<short>(load_scale(p + 4 * stride)), static_cast<short>(load_scale(p + 5 * stride)),
-      static_cast<short>(load_scale(p + 6 * stride)), static_cast<short>(load_scale(p + 7 * stride))));
+  return _mm256_cvtph_ps(
+      _mm_setr_epi16(static_cast<short>(load_scale(p)), static_cast<short>(load_scale(p + stride)),
+                     static_cast<short>(load_scale(p + 2 * stride)), static_cast<short>(load_scale(p + 3 * stride)),
+                     static_cast<short>(load_scale(p + 4 * stride)), static_cast<short>(load_scale(p + 5 * stride)),
+                     static_cast<short>(load_scale(p + 6 * stride)), static_cast<short>(load_scale(p + 7 * stride))));
 }
 
 template <class W, class D = MaddDot>
@@ -121,14 +121,14 @@ void q8_tile_avx2(int64_t n, const uint8_t* w, size_t w_stride, const uint8_t* x
     uint16_t dx[T];
     for (int r = 0; r < R; ++r) dw[r] = load_scale(wb + r * w_stride);
     for (int t = 0; t < T; ++t) dx[t] = load_scale(xb + t * x_stride);
-    const __m256 dwv = _mm256_cvtph_ps(_mm_setr_epi16(
-        static_cast<short>(dw[0 % R]), static_cast<short>(dw[1 % R]), static_cast<short>(dw[2 % R]),
-        static_cast<short>(dw[3 % R]), static_cast<short>(dw[4 % R]), static_cast<short>(dw[5 % R]),
-        static_cast<short>(dw[6 % R]), static_cast<short>(dw[7 % R])));
-    const __m256 dxv = _mm256_cvtph_ps(_mm_setr_epi16(
-        static_cast<short>(dx[0 / R]), static_cast<short>(dx[1 / R]), static_cast<short>(dx[2 / R]),
-        static_cast<short>(dx[3 / R]), static_cast<short>(dx[4 / R]), static_cast<short>(dx[5 / R]),
-        static_cast<short>(dx[6 / R]), static_cast<short>(dx[7 / R])));
+    const __m256 dwv = _mm256_cvtph_ps(_mm_setr_epi16(static_cast<short>(dw[0 % R]), static_cast<short>(dw[1 % R]),
+                                                      static_cast<short>(dw[2 % R]), static_cast<short>(dw[3 % R]),
+                                                      static_cast<short>(dw[4 % R]), static_cast<short>(dw[5 % R]),
+                                                      static_cast<short>(dw[6 % R]), static_cast<short>(dw[7 % R])));
+    const __m256 dxv = _mm256_cvtph_ps(_mm_setr_epi16(static_cast<short>(dx[0 / R]), static_cast<short>(dx[1 / R]),
+                                                      static_cast<short>(dx[2 / R]), static_cast<short>(dx[3 / R]),
+                                                      static_cast<short>(dx[4 / R]), static_cast<short>(dx[5 / R]),
+                                                      static_cast<short>(dx[6 / R]), static_cast<short>(dx[7 / R])));
     acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(reduce8_epi32(v)), _mm256_mul_ps(dwv, dxv), acc);
   }
   alignas(32) float res[8];

@@ -71,8 +71,8 @@ inline void activation_sums(const uint8_t* xb, int64_t nb, int32_t c, int32_t* n
   }
 }
 
-inline void prepare_activations(ActivationChunk& a, const uint8_t* x, size_t x_stride, int n_tokens, int64_t b0,
-                                int kb, int32_t c) {
+inline void prepare_activations(ActivationChunk& a, const uint8_t* x, size_t x_stride, int n_tokens, int64_t b0, int kb,
+                                int32_t c) {
   for (int t = 0; t < n_tokens; ++t) {
     const uint8_t* xb = x + static_cast<size_t>(t) * x_stride + static_cast<size_t>(b0) * kQ8Bytes;
     activation_sums(xb, kb, c, a.neg_corr[t], a.scale[t]);
@@ -98,12 +98,13 @@ void pack_rows(PackedRows& p, const uint8_t* w, size_t w_stride, int64_t b0, int
 
 // T tokens x 16 rows over kb packed blocks. acc starts from out (a later K chunk) or from zero.
 template <int T>
-void packed_tile(const PackedRows& p, const ActivationChunk& a, int t0, const uint8_t* x, size_t x_stride,
-                 int64_t b0, int kb, bool first_chunk, float* out, int64_t ldo) {
+void packed_tile(const PackedRows& p, const ActivationChunk& a, int t0, const uint8_t* x, size_t x_stride, int64_t b0,
+                 int kb, bool first_chunk, float* out, int64_t ldo) {
   __m512 acc[T];
   for (int t = 0; t < T; ++t) acc[t] = first_chunk ? _mm512_setzero_ps() : _mm512_loadu_ps(out + t * ldo);
   const uint8_t* xt[T];
-  for (int t = 0; t < T; ++t) xt[t] = x + static_cast<size_t>(t0 + t) * x_stride + static_cast<size_t>(b0) * kQ8Bytes + 2;
+  for (int t = 0; t < T; ++t)
+    xt[t] = x + static_cast<size_t>(t0 + t) * x_stride + static_cast<size_t>(b0) * kQ8Bytes + 2;
   for (int b = 0; b < kb; ++b) {
     __m512i s[T];
     for (int t = 0; t < T; ++t) s[t] = _mm512_set1_epi32(a.neg_corr[t0 + t][b]);
@@ -124,9 +125,8 @@ void packed_tile(const PackedRows& p, const ActivationChunk& a, int t0, const ui
 
 using PackedTileFn = void (*)(const PackedRows&, const ActivationChunk&, int, const uint8_t*, size_t, int64_t, int,
                               bool, float*, int64_t);
-constexpr PackedTileFn kPackedTiles[kPackTileTokens] = {packed_tile<1>, packed_tile<2>, packed_tile<3>,
-                                                        packed_tile<4>, packed_tile<5>, packed_tile<6>,
-                                                        packed_tile<7>, packed_tile<8>};
+constexpr PackedTileFn kPackedTiles[kPackTileTokens] = {packed_tile<1>, packed_tile<2>, packed_tile<3>, packed_tile<4>,
+                                                        packed_tile<5>, packed_tile<6>, packed_tile<7>, packed_tile<8>};
 
 template <class W>
 void q8_gemm_packed_avx512(int64_t n, const uint8_t* w, size_t w_stride, int64_t n_rows, const uint8_t* x,
@@ -156,7 +156,6 @@ void q8_gemm_packed_avx512(int64_t n, const uint8_t* w, size_t w_stride, int64_t
   }
 }
 
-
 // ---- Decode: one token, 8 rows, two blocks per step ----
 //
 // Each row's two blocks fill one zmm (unsigned weight bytes against signed activation bytes, so one VPDPBUSD
@@ -180,7 +179,7 @@ inline __m512i reduce_pairs8(const __m512i* v) {
   // Each 128-bit lane now holds 4 rows' partial sums; add the two lanes of each block.
   const __m512i p = _mm512_shuffle_i32x4(r03, r47, W::kPairShuffleFirst);
   const __m512i q = _mm512_shuffle_i32x4(r03, r47, W::kPairShuffleSecond);
-  const __m512i sum = _mm512_add_epi32(p, q);  // [rows 0-3 b, rows 0-3 b+1, rows 4-7 b, rows 4-7 b+1]
+  const __m512i sum = _mm512_add_epi32(p, q);   // [rows 0-3 b, rows 0-3 b+1, rows 4-7 b, rows 4-7 b+1]
   return _mm512_shuffle_i32x4(sum, sum, 0xd8);  // lanes 0, 2, 1, 3
 }
 
@@ -203,8 +202,8 @@ void decode_rows8(int64_t nb, const uint8_t* w, size_t w_stride, const uint8_t* 
                                             _mm256_set1_epi32(neg_corr[b + 1]), 1);
     const __m512 isum = _mm512_cvtepi32_ps(_mm512_add_epi32(reduce_pairs8<W>(v), corr));
     const __m512 dw = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_i32gather_epi32(scale_index, wb, 1)));
-    const __m512 dx = _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_set1_ps(x_scale[b])),
-                                         _mm256_set1_ps(x_scale[b + 1]), 1);
+    const __m512 dx =
+        _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_set1_ps(x_scale[b])), _mm256_set1_ps(x_scale[b + 1]), 1);
     const __m512 d = _mm512_mul_ps(dw, dx);
     acc = _mm256_fmadd_ps(_mm512_castps512_ps256(isum), _mm512_castps512_ps256(d), acc);
     acc = _mm256_fmadd_ps(_mm512_extractf32x8_ps(isum, 1), _mm512_extractf32x8_ps(d, 1), acc);

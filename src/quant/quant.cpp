@@ -118,7 +118,14 @@ std::vector<const QuantTraits*> quant_traits_variants(DType type) {
   return out;
 }
 
-void dequantize_row(DType type, const void* src, float* dst, int64_t n) { quant_traits(type).to_float(src, dst, n); }
+void dequantize_row(DType type, const void* src, float* dst, int64_t n) {
+  const DTypeInfo& info = dtype_info(type);
+  if (n < 0 || n % info.block_size != 0) {
+    throw Error("dequantize_row: " + std::to_string(n) + " elements of " + std::string(info.name) +
+                " is not a whole number of blocks of " + std::to_string(info.block_size));
+  }
+  quant_traits(type).to_float(src, dst, n);
+}
 
 void fp16_to_fp32_row(const uint16_t* src, float* dst, int64_t n) {
   quant_traits(DType::F16).to_float(src, dst, n);

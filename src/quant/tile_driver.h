@@ -15,9 +15,9 @@ using TileFn = void (*)(int64_t n, const uint8_t* w, size_t w_stride, const uint
                         int64_t ldo);
 
 struct TileShape {
-  int rows;      // rows handled by `many`
-  TileFn many;   // `rows` rows at once
-  TileFn one;    // a single row (the rows left over)
+  int rows;     // rows handled by `many`
+  TileFn many;  // `rows` rows at once
+  TileFn one;   // a single row (the rows left over)
 };
 
 // by_tokens[k] handles k + 1 tokens; max_tokens entries.
@@ -31,7 +31,8 @@ inline void run_tiles(const TileShape* by_tokens, int max_tokens, int64_t n, con
     const uint8_t* xt = xb + static_cast<size_t>(t) * x_stride;
     float* ot = out + t * ldo;
     int64_t r = 0;
-    for (; r + k.rows <= n_rows; r += k.rows) k.many(n, wb + static_cast<size_t>(r) * w_stride, w_stride, xt, x_stride, ot + r, ldo);
+    for (; r + k.rows <= n_rows; r += k.rows)
+      k.many(n, wb + static_cast<size_t>(r) * w_stride, w_stride, xt, x_stride, ot + r, ldo);
     for (; r < n_rows; ++r) k.one(n, wb + static_cast<size_t>(r) * w_stride, w_stride, xt, x_stride, ot + r, ldo);
     t += tt;
   }

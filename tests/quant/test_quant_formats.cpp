@@ -123,8 +123,8 @@ TEST(QuantFormats, Q4_0KnownBlockDecodes) {
 
 TEST(QuantFormats, FloatTypesKnownValuesDecode) {
   const uint16_t halves[] = {0x3c00, 0xc000, 0x7bff, 0x0001, 0x8400, 0x7c00, 0x0000, 0x8000, 0x3555};
-  const float half_values[] = {1.0f, -2.0f, 65504.0f, 5.9604645e-8f, -6.1035156e-5f, INFINITY, 0.0f, -0.0f,
-                               0.33325195f};
+  const float half_values[] = {1.0f,     -2.0f, 65504.0f, 5.9604645e-8f, -6.1035156e-5f,
+                               INFINITY, 0.0f,  -0.0f,    0.33325195f};
   const uint16_t bf[] = {0x3f80, 0xc000, 0x7f7f, 0x0001, 0xff80};
   const float bf_values[] = {1.0f, -2.0f, 3.3895314e38f, 9.1835e-41f, -INFINITY};
   for (const QuantTraits* tr : quant_traits_variants(DType::F16)) {
@@ -290,7 +290,8 @@ TEST(QuantFormats, Fp16RowConversionsAreExactEverywhere) {
       probes.push_back(-p);
     }
   }
-  for (float p : {65519.99f, 65520.0f, 1e10f, INFINITY, -INFINITY, NAN, 1e-40f, 2.98e-8f, 2.99e-8f}) probes.push_back(p);
+  for (float p : {65519.99f, 65520.0f, 1e10f, INFINITY, -INFINITY, NAN, 1e-40f, 2.98e-8f, 2.99e-8f})
+    probes.push_back(p);
   probes.push_back(std::bit_cast<float>(0xffc12345u));
   std::vector<uint16_t> h(probes.size());
   fp32_to_fp16_row(probes.data(), h.data(), static_cast<int64_t>(probes.size()));

@@ -131,8 +131,8 @@ TEST(QuantKernels, VecDotMatchesReference) {
           float got = -2;
           ref.vec_dot(n, &want, w.data(), x.data());
           tr->vec_dot(n, &got, wm.data(), xm.data());
-          ASSERT_EQ(bits_of(want), bits_of(got)) << label(*tr) << " n=" << n << " extreme=" << extreme << " want "
-                                                 << want << " got " << got;
+          ASSERT_EQ(bits_of(want), bits_of(got))
+              << label(*tr) << " n=" << n << " extreme=" << extreme << " want " << want << " got " << got;
         }
       }
     }
@@ -278,8 +278,8 @@ TEST(QuantKernels, GemmMatchesVecDotOnLongRowsAndManyTokens) {
           for (int64_t r = 0; r < rows; ++r) {
             float want = 0;
             ref.vec_dot(n, &want, &w[r * wrow], &x[k * xrow]);
-            ASSERT_EQ(bits_of(want), bits_of(out[k * rows + r])) << label(*tr) << " rows=" << rows << " r=" << r
-                                                                 << " t=" << k;
+            ASSERT_EQ(bits_of(want), bits_of(out[k * rows + r]))
+                << label(*tr) << " rows=" << rows << " r=" << r << " t=" << k;
           }
         }
       }

@@ -29,7 +29,7 @@ size_t matmul_scratch_bytes(DType weight_type, int64_t cols, int64_t n_tokens);
 // stride w.cols). scratch holds at least matmul_scratch_bytes(...) bytes; matmul allocates nothing.
 // Throws ternion::Error on a type without kernels, cols not a multiple of the block size, ldy < rows or too
 // little scratch.
-void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, int64_t ldy,
-            std::span<uint8_t> scratch, ThreadPool& pool);
+void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, int64_t ldy, std::span<uint8_t> scratch,
+            ThreadPool& pool);
 
 }  // namespace ternion

@@ -35,6 +35,7 @@ struct QuantTraits {
   void (*to_float)(const void* src, float* dst, int64_t n);
   void (*from_float)(const float* src, void* dst, int64_t n);
 
+  // vec_dot and gemm are null for a type that is only an activation form (Q8_K).
   // *out = one weight row (this type) · one activation row (vec_dot_type), n elements. For the float types
   // any n works (tails are handled), for block types n is a multiple of the block size.
   void (*vec_dot)(int64_t n, float* out, const void* w, const void* x);

@@ -16,10 +16,10 @@ namespace ternion {
 namespace {
 
 constexpr size_t kScratchAlign = 64;
-constexpr int64_t kRowGranule = 16;             // chunks hold a multiple of 16 rows (whole micro-kernel tiles)
-constexpr int64_t kChunksPerThread = 4;         // enough chunks for load balance
+constexpr int64_t kRowGranule = 16;              // chunks hold a multiple of 16 rows (whole micro-kernel tiles)
+constexpr int64_t kChunksPerThread = 4;          // enough chunks for load balance
 constexpr size_t kWeightTileBytes = 256 * 1024;  // a chunk's weight rows fit in L2 next to its activations
-constexpr int64_t kTokensPerCall = 128;         // tokens met by one gemm call (packed weights are reused by all)
+constexpr int64_t kTokensPerCall = 128;          // tokens met by one gemm call (packed weights are reused by all)
 constexpr int64_t kMinTokensPerChunk = 8;
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
@@ -38,7 +38,8 @@ struct Plan {
 Plan make_plan(const WeightMatrix& w, int64_t n_tokens, int n_threads) {
   Plan p{};
   const int64_t wanted_chunks = static_cast<int64_t>(n_threads) * kChunksPerThread;
-  const int64_t by_cache = std::max<int64_t>(1, static_cast<int64_t>(kWeightTileBytes / std::max<size_t>(1, w.row_bytes)));
+  const int64_t by_cache =
+      std::max<int64_t>(1, static_cast<int64_t>(kWeightTileBytes / std::max<size_t>(1, w.row_bytes)));
   const int64_t by_balance = ceil_div(w.rows, wanted_chunks);
   const int64_t rows = std::min(by_cache, by_balance);
   p.rows_per_chunk = std::max(kRowGranule, ceil_div(rows, kRowGranule) * kRowGranule);
@@ -53,8 +54,8 @@ Plan make_plan(const WeightMatrix& w, int64_t n_tokens, int n_threads) {
 }
 
 void check_args(const WeightMatrix& w, int64_t n_tokens, int64_t ldy, const DTypeInfo& info) {
-  const std::string what = "matmul (" + std::string(info.name) + " weights " + std::to_string(w.rows) + "x" +
-                           std::to_string(w.cols) + "): ";
+  const std::string what =
+      "matmul (" + std::string(info.name) + " weights " + std::to_string(w.rows) + "x" + std::to_string(w.cols) + "): ";
   if (w.rows < 0 || w.cols < 0 || n_tokens < 0) throw Error(what + "negative size");
   if (w.cols % info.block_size != 0) {
     throw Error(what + "cols must be a multiple of the block size " + std::to_string(info.block_size));
@@ -74,9 +75,12 @@ size_t matmul_scratch_bytes(DType weight_type, int64_t cols, int64_t n_tokens) {
   return static_cast<size_t>(n_tokens) * activation_row_bytes(traits, cols) + kScratchAlign;
 }
 
-void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, int64_t ldy,
-            std::span<uint8_t> scratch, ThreadPool& pool) {
+void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, int64_t ldy, std::span<uint8_t> scratch,
+            ThreadPool& pool) {
   const QuantTraits& traits = quant_traits(w.type);
+  if (traits.gemm == nullptr || traits.vec_dot == nullptr) {  // an activation-only type such as Q8_K
+    throw Error("matmul: tensor type " + std::string(dtype_info(w.type).name) + " cannot be a weight");
+  }
   check_args(w, n_tokens, ldy, dtype_info(w.type));
   if (n_tokens == 0 || w.rows == 0) return;
 
