@@ -26,6 +26,10 @@ int main(int argc, char** argv) {
   auto run = ternion::cli::add_run_command(app);
   auto info = ternion::cli::add_info_command(app);
   auto ppl = ternion::cli::add_perplexity_command(app);
+  auto tokenize = ternion::cli::add_tokenize_command(app);
+  auto detokenize = ternion::cli::add_detokenize_command(app);
+  auto tmpl = ternion::cli::add_template_command(app);
+  auto synth = ternion::cli::add_synth_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -42,6 +46,10 @@ int main(int argc, char** argv) {
     if (app.got_subcommand("run")) return run();
     if (app.got_subcommand("info")) return info();
     if (app.got_subcommand("perplexity")) return ppl();
+    if (app.got_subcommand("tokenize")) return tokenize();
+    if (app.got_subcommand("detokenize")) return detokenize();
+    if (app.got_subcommand("template")) return tmpl();
+    if (app.got_subcommand("synth")) return synth();
   } catch (const ternion::Error& e) {
     std::fflush(stdout);
     std::fprintf(stderr, "ternion: error: %s\n", one_line(e.what()).c_str());

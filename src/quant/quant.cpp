@@ -24,11 +24,18 @@ struct TypeKernels {
   const QuantTraits* (*traits)(Isa isa);  // the record of exactly one level, or nullptr
 };
 
+// One line per type.
+// clang-format off
 constexpr TypeKernels kTypes[] = {
-    {DType::F32, quant::f32_traits},   {DType::F16, quant::f16_traits},   {DType::BF16, quant::bf16_traits},
-    {DType::Q8_0, quant::q8_0_traits}, {DType::Q4_0, quant::q4_0_traits},
-    {DType::Q6_K, quant::q6_k_traits}, {DType::Q8_K, quant::q8_k_traits},
+    {DType::F32, quant::f32_traits},
+    {DType::F16, quant::f16_traits},
+    {DType::BF16, quant::bf16_traits},
+    {DType::Q8_0, quant::q8_0_traits},
+    {DType::Q4_0, quant::q4_0_traits},
+    {DType::Q6_K, quant::q6_k_traits},
+    {DType::Q8_K, quant::q8_k_traits},
 };
+// clang-format on
 
 constexpr size_t kMaxTypeId = 64;  // GGUF type ids are small; a table indexed by id keeps look-ups cheap
 
@@ -76,9 +83,12 @@ const QuantTraits* lookup(DType type, bool reference) {
 
 std::string_view isa_name(Isa isa) {
   switch (isa) {
-    case Isa::Scalar: return "scalar";
-    case Isa::Avx2: return "avx2";
-    case Isa::Avx512: return "avx512";
+    case Isa::Scalar:
+      return "scalar";
+    case Isa::Avx2:
+      return "avx2";
+    case Isa::Avx512:
+      return "avx512";
   }
   return "unknown";
 }
@@ -127,12 +137,8 @@ void dequantize_row(DType type, const void* src, float* dst, int64_t n) {
   quant_traits(type).to_float(src, dst, n);
 }
 
-void fp16_to_fp32_row(const uint16_t* src, float* dst, int64_t n) {
-  quant_traits(DType::F16).to_float(src, dst, n);
-}
+void fp16_to_fp32_row(const uint16_t* src, float* dst, int64_t n) { quant_traits(DType::F16).to_float(src, dst, n); }
 
-void fp32_to_fp16_row(const float* src, uint16_t* dst, int64_t n) {
-  quant_traits(DType::F16).from_float(src, dst, n);
-}
+void fp32_to_fp16_row(const float* src, uint16_t* dst, int64_t n) { quant_traits(DType::F16).from_float(src, dst, n); }
 
 }  // namespace ternion

@@ -167,6 +167,9 @@ TEST(Matmul, RejectsBadArguments) {
   WeightMatrix unsupported = m.view();
   unsupported.type = DType::IQ2_XS;
   EXPECT_THROW(matmul(unsupported, x.data(), 1, y.data(), 4, scratch, pool), Error);
+  WeightMatrix activation_only = m.view();
+  activation_only.type = DType::Q8_K;  // has conversions but no dot
+  EXPECT_THROW(matmul(activation_only, x.data(), 1, y.data(), 4, scratch, pool), Error);
   EXPECT_EQ(matmul_scratch_bytes(DType::F32, 4096, 512), 0u);
 }
 

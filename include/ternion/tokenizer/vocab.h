@@ -1,8 +1,8 @@
 // A model's vocabulary as the tokenizer needs it: token texts, scores and types, BPE merges, special ids and flags.
 //
-// It is plain data so that it can come from a GGUF file (vocab_from_gguf) or, later, from tokenizer.json. Token texts
-// are stored as the model's files store them: SentencePiece texts use U+2581 "▁" for a space and "<0xNN>" for byte
-// pieces; GPT-2 byte-level BPE texts use the byte-to-unicode alphabet (a space is "Ġ", a newline "Ċ").
+// It is plain data so that it can come from a GGUF file (vocab_from_gguf) or from tokenizer.json (hf_tokenizer.h).
+// Token texts are stored as the model's files store them: SentencePiece texts use U+2581 "▁" for a space and "<0xNN>"
+// for byte pieces; GPT-2 byte-level BPE texts use the byte-to-unicode alphabet (a space is "Ġ", a newline "Ċ").
 #pragma once
 
 #include <cstdint>
@@ -28,6 +28,7 @@ enum class TokenType : int32_t {
 enum class VocabKind {
   Spm,  // SentencePiece-style BPE over characters, merges chosen by piece score, byte fallback (GGUF model "llama")
   Bpe,  // GPT-2 byte-level BPE, merges chosen by rank after a regex pre-tokenizer (GGUF model "gpt2")
+  WordPiece,  // BERT: lowercase, strip accents, split on punctuation, longest tokens first (GGUF model "bert")
 };
 
 struct Vocab {
@@ -45,6 +46,16 @@ struct Vocab {
   // Special tokens that swallow the ASCII whitespace before (lstrip) or after (rstrip) them when cut out of the text,
   // sorted. GGUF does not store these; llama.cpp sets them by model name (Phi-3: rstrip; Jina v2: <mask> lstrip).
   std::vector<int32_t> lstrip, rstrip;
+
+  // Behaviours of HuggingFace tokenizer.json that llama.cpp has no key for (vocab_from_gguf leaves the defaults).
+  // SPM dummy prefix as HF's Metaspace adds it: only where the text does not already start with a space, and with
+  // space_prefix_first_only (prepend_scheme "first") only at the very start of the text, not after a special token.
+  bool space_prefix_unless_space = false;
+  bool space_prefix_first_only = false;
+  bool split_at_space = false;  // SPM: every "▁" starts a word that merges never cross (Metaspace split: true)
+  // BPE: when not empty, these regexes (PCRE2 syntax, applied in turn like a pre type's list) replace `pre`'s.
+  std::vector<std::string> pre_regexes;
+  bool ignore_merges = false;  // BPE: a word that is a whole token is that token (also implied by the llama3 pre)
 };
 
 // Reads the tokenizer.ggml.* keys of `file` with llama.cpp's defaults (SPM: <unk>=0, <s>=1, </s>=2, add BOS, space

@@ -1,0 +1,47 @@
+// `ternion synth`: a GGUF with deterministic random weights in a real model's shape, for benchmarks.
+#include <cstdio>
+#include <memory>
+
+#include "commands.h"
+#include "ternion/core/error.h"
+#include "ternion/model/synth.h"
+
+namespace ternion::cli {
+
+namespace {
+
+struct SynthArgs {
+  std::string shape, type = "Q8_0", vocab_from, output;
+  uint64_t seed = 1;
+};
+
+int synth(const SynthArgs& a) {
+  SynthOptions o;
+  o.shape = a.shape;
+  const auto type = dtype_from_name(a.type);
+  if (!type) throw Error("unknown type '" + a.type + "'");
+  o.type = *type;
+  o.vocab_from = a.vocab_from;
+  o.output = a.output;
+  o.seed = a.seed;
+  write_synthetic_model(o);
+  std::fprintf(stderr, "wrote %s (%s, %s)\n", a.output.c_str(), a.shape.c_str(), a.type.c_str());
+  return 0;
+}
+
+}  // namespace
+
+Runner add_synth_command(CLI::App& app) {
+  auto a = std::make_shared<SynthArgs>();
+  CLI::App* c = app.add_subcommand("synth", "Write a model with random weights in a real model's shape");
+  std::string names;
+  for (const auto& s : synth_shapes()) names += (names.empty() ? "" : ", ") + std::string(s.name);
+  c->add_option("--shape", a->shape, "Shape: " + names)->required();
+  c->add_option("--type", a->type, "Weight type: F32, F16, BF16, Q8_0, Q4_0 (default Q8_0)");
+  c->add_option("--vocab-from", a->vocab_from, "GGUF whose vocabulary is copied")->required();
+  c->add_option("-o,--output", a->output, "Output GGUF")->required();
+  c->add_option("--seed", a->seed, "Random seed (default 1)");
+  return [a] { return synth(*a); };
+}
+
+}  // namespace ternion::cli

@@ -1,0 +1,137 @@
+#include "ternion/model/synth.h"
+
+#include <array>
+#include <cmath>
+#include <vector>
+
+#include "ternion/core/error.h"
+#include "ternion/io/gguf.h"
+#include "ternion/quant/quant.h"
+
+namespace ternion {
+
+namespace {
+
+constexpr std::array<SynthShape, 4> kShapes = {{
+    {"llama-3.2-1b", "llama", 2048, 16, 32, 8, 8192, 500000.0f, false},
+    {"tinyllama-1.1b", "llama", 2048, 22, 32, 4, 5632, 10000.0f, false},
+    {"smollm-135m", "llama", 576, 30, 9, 3, 1536, 10000.0f, false},
+    {"qwen2-0.5b", "qwen2", 896, 24, 14, 2, 4864, 1000000.0f, true},
+}};
+
+// splitmix64: a tiny generator whose stream is the same on every platform and compiler.
+class Rng {
+ public:
+  explicit Rng(uint64_t seed) : state_(seed) {}
+  uint64_t next() {
+    uint64_t z = (state_ += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+  }
+  // Uniform in [-a, a).
+  float uniform(float a) { return a * (static_cast<float>(next() >> 40) * (2.0f / 16777216.0f) - 1.0f); }
+
+ private:
+  uint64_t state_;
+};
+
+class Builder {
+ public:
+  Builder(GgufWriter& w, DType type, uint64_t seed) : w_(w), type_(type), rng_(seed) {}
+
+  // A matrix of `rows` rows of `cols` values, uniform with standard deviation `std`.
+  void matrix(const std::string& name, int64_t cols, int64_t rows, float std, DType type) {
+    const auto& info = dtype_info(type);
+    if (cols % info.block_size != 0) throw Error("synth: row length " + std::to_string(cols) + " does not fit " + std::string(info.name));
+    const float a = std * std::sqrt(3.0f);
+    std::vector<float> row(static_cast<size_t>(cols));
+    const size_t rb = row_bytes(info, static_cast<uint64_t>(cols));
+    std::vector<uint8_t> data(rb * static_cast<size_t>(rows));
+    const auto& traits = quant_traits(type);
+    for (int64_t r = 0; r < rows; ++r) {
+      for (auto& v : row) v = rng_.uniform(a);
+      traits.from_float(row.data(), data.data() + static_cast<size_t>(r) * rb, cols);
+    }
+    w_.add_tensor(name, {static_cast<uint64_t>(cols), static_cast<uint64_t>(rows)}, type, data);
+  }
+  void matrix(const std::string& name, int64_t cols, int64_t rows, float std) { matrix(name, cols, rows, std, type_); }
+
+  void vector(const std::string& name, int64_t n, float base, float spread) {
+    std::vector<float> v(static_cast<size_t>(n));
+    for (auto& x : v) x = base + rng_.uniform(spread);
+    w_.add_tensor(name, {static_cast<uint64_t>(n)}, DType::F32,
+                  {reinterpret_cast<const uint8_t*>(v.data()), v.size() * sizeof(float)});
+  }
+
+ private:
+  GgufWriter& w_;
+  DType type_;
+  Rng rng_;
+};
+
+}  // namespace
+
+std::span<const SynthShape> synth_shapes() { return kShapes; }
+
+const SynthShape& synth_shape(std::string_view name) {
+  for (const auto& s : kShapes) {
+    if (s.name == name) return s;
+  }
+  std::string list;
+  for (const auto& s : kShapes) list += (list.empty() ? "" : ", ") + std::string(s.name);
+  throw Error("unknown shape '" + std::string(name) + "' (known: " + list + ")");
+}
+
+void write_synthetic_model(const SynthOptions& o) {
+  const SynthShape& s = synth_shape(o.shape);
+  if (!has_quant_traits(o.type)) throw Error("synth: type " + std::string(dtype_info(o.type).name) + " is not supported");
+  const GgufFile vocab = GgufFile::open(o.vocab_from);
+  const GgufArray* tokens = vocab.get_array("tokenizer.ggml.tokens");
+  if (tokens == nullptr) throw Error(o.vocab_from + ": has no tokenizer.ggml.tokens to copy");
+  const auto n_vocab = static_cast<int64_t>(tokens->count);
+
+  GgufWriter w;
+  const std::string a(s.arch);
+  w.set_string("general.architecture", a);
+  w.set_string("general.name", "synthetic " + std::string(s.name));
+  w.set_u32(a + ".context_length", static_cast<uint32_t>(o.n_ctx));
+  w.set_u32(a + ".embedding_length", static_cast<uint32_t>(s.n_embd));
+  w.set_u32(a + ".block_count", static_cast<uint32_t>(s.n_layer));
+  w.set_u32(a + ".feed_forward_length", static_cast<uint32_t>(s.n_ff));
+  w.set_u32(a + ".attention.head_count", static_cast<uint32_t>(s.n_head));
+  w.set_u32(a + ".attention.head_count_kv", static_cast<uint32_t>(s.n_head_kv));
+  w.set_f32(a + ".attention.layer_norm_rms_epsilon", 1e-5f);
+  w.set_f32(a + ".rope.freq_base", s.rope_theta);
+  for (const auto& [key, value] : vocab.metadata()) {
+    if (key.rfind("tokenizer.", 0) == 0) w.set(key, value);
+  }
+
+  Builder b(w, o.type, o.seed);
+  const int64_t d = s.n_embd, hd = s.n_embd / s.n_head, kv = s.n_head_kv * hd;
+  // Embedding and output stay Q8_0 when the weights are quantized more coarsely, as quantized releases keep them.
+  const DType wide = (o.type == DType::Q4_0) ? DType::Q8_0 : o.type;
+  b.matrix("token_embd.weight", d, n_vocab, 0.02f, wide);
+  b.vector("output_norm.weight", d, 1.0f, 0.05f);
+  b.matrix("output.weight", d, n_vocab, 0.02f, wide);
+  for (int64_t l = 0; l < s.n_layer; ++l) {
+    const std::string p = "blk." + std::to_string(l) + ".";
+    b.vector(p + "attn_norm.weight", d, 1.0f, 0.05f);
+    b.matrix(p + "attn_q.weight", d, d, 0.02f);
+    b.matrix(p + "attn_k.weight", d, kv, 0.02f);
+    b.matrix(p + "attn_v.weight", d, kv, 0.02f);
+    b.matrix(p + "attn_output.weight", d, d, 0.02f);
+    if (s.qkv_bias) {
+      b.vector(p + "attn_q.bias", d, 0.0f, 0.02f);
+      b.vector(p + "attn_k.bias", kv, 0.0f, 0.02f);
+      b.vector(p + "attn_v.bias", kv, 0.0f, 0.02f);
+    }
+    b.vector(p + "ffn_norm.weight", d, 1.0f, 0.05f);
+    b.matrix(p + "ffn_gate.weight", d, s.n_ff, 0.02f);
+    b.matrix(p + "ffn_up.weight", d, s.n_ff, 0.02f);
+    b.matrix(p + "ffn_down.weight", s.n_ff, d, 0.02f);
+  }
+  w.write(o.output);
+}
+
+}  // namespace ternion
