@@ -17,8 +17,8 @@ struct InfoArgs {
 int info(const InfoArgs& a) {
   const std::string path = pick_model_path(a.model_flag, a.model_pos);
   const GgufFile f = GgufFile::open(path);
-  std::printf("file: %s\nGGUF version %u, %zu bytes, alignment %llu, data at offset %llu\n", path.c_str(),
-              f.version(), f.file_size(), static_cast<unsigned long long>(f.alignment()),
+  std::printf("file: %s\nGGUF version %u, %zu bytes, alignment %llu, data at offset %llu\n", path.c_str(), f.version(),
+              f.file_size(), static_cast<unsigned long long>(f.alignment()),
               static_cast<unsigned long long>(f.data_offset()));
   std::printf("\nmetadata (%zu keys):\n", f.metadata().size());
   for (const auto& [key, value] : f.metadata()) {

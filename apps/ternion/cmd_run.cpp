@@ -77,9 +77,12 @@ int run(const RunArgs& a) {
     j["text"] = r.text;
     j["finish_reason"] = r.finish_reason;
     j["seed"] = opt.sampling.seed;
-    j["timings"] = {{"load_ms", load_ms},         {"prompt_ms", t.prompt_ms},
-                    {"prompt_tokens", t.prompt_tokens}, {"prompt_tokens_per_s", t.prompt_tps()},
-                    {"generate_ms", t.generate_ms},     {"generated_tokens", t.generated_tokens},
+    j["timings"] = {{"load_ms", load_ms},
+                    {"prompt_ms", t.prompt_ms},
+                    {"prompt_tokens", t.prompt_tokens},
+                    {"prompt_tokens_per_s", t.prompt_tps()},
+                    {"generate_ms", t.generate_ms},
+                    {"generated_tokens", t.generated_tokens},
                     {"generate_tokens_per_s", t.generate_tps()}};
     const std::string out = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     std::printf("%s\n", out.c_str());

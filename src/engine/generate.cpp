@@ -34,7 +34,8 @@ std::vector<int32_t> Generator::tokenize(std::string_view text, const GenerateOp
   return ids;
 }
 
-GenerateResult Generator::generate(std::string_view prompt, const GenerateOptions& options, const TextCallback& on_text) {
+GenerateResult Generator::generate(std::string_view prompt, const GenerateOptions& options,
+                                   const TextCallback& on_text) {
   if (prompt.empty()) throw Error("the prompt is empty");
   if (options.max_tokens <= 0) {
     throw Error("the number of tokens to generate must be positive, got " + std::to_string(options.max_tokens));

@@ -44,7 +44,9 @@ InferenceContext::InferenceContext(const Model& model, const ContextOptions& opt
   logits_.resize((logits_all_ ? b : 1) * sz(hp_.n_vocab));
 
   size_t scratch = 0;
-  auto need = [&](const WeightMatrix& w) { scratch = std::max(scratch, matmul_scratch_bytes(w.type, w.cols, n_batch_)); };
+  auto need = [&](const WeightMatrix& w) {
+    scratch = std::max(scratch, matmul_scratch_bytes(w.type, w.cols, n_batch_));
+  };
   const ModelWeights& w = model.weights();
   need(w.output);
   for (const auto& l : w.layers) {

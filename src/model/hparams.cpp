@@ -67,7 +67,8 @@ HParams read_hparams(const GgufFile& file) {
   }
   hp.head_dim = r.optional_int("attention.key_length", hp.n_embd / hp.n_head, 2, 4096);
   const int64_t value_length = r.optional_int("attention.value_length", hp.head_dim, 1, 4096);
-  if (value_length != hp.head_dim) throw Error(file.path() + ": attention.value_length differing from key_length is not supported");
+  if (value_length != hp.head_dim)
+    throw Error(file.path() + ": attention.value_length differing from key_length is not supported");
   hp.n_rot = r.optional_int("rope.dimension_count", hp.head_dim, 2, hp.head_dim);
   if (hp.n_rot % 2 != 0) throw Error(file.path() + ": rope.dimension_count must be even");
   hp.rms_eps = r.optional_float("attention.layer_norm_rms_epsilon", 1e-5f);
@@ -79,7 +80,8 @@ HParams read_hparams(const GgufFile& file) {
   } else if (scaling.empty() || scaling == "linear") {
     hp.rope_scaling = RopeScaling::Linear;
   } else if (scaling == "yarn") {
-    throw Error(file.path() + ": rope scaling type 'yarn' is not supported yet (supported: none, linear, llama3 via rope_freqs)");
+    throw Error(file.path() +
+                ": rope scaling type 'yarn' is not supported yet (supported: none, linear, llama3 via rope_freqs)");
   } else {
     throw Error(file.path() + ": unknown rope.scaling.type '" + scaling + "' (supported: none, linear)");
   }

@@ -37,7 +37,7 @@ class Binder {
   // A 2-D weight used by matmul: ne0 = cols, ne1 = rows.
   WeightMatrix matrix(const std::string& name, int64_t cols, int64_t rows) const {
     const auto& t = require(name, {static_cast<uint64_t>(cols), static_cast<uint64_t>(rows)});
-    if (!has_quant_traits(t.type)) {
+    if (!has_quant_traits(t.type) || quant_traits(t.type).vec_dot == nullptr) {
       throw Error(file_.path() + ": tensor " + name + " has type " + std::string(dtype_info(t.type).name) +
                   ", which this build cannot compute yet");
     }
@@ -81,8 +81,8 @@ void Model::bind_weights() {
   const auto* embd = b.find("token_embd.weight");
   if (embd == nullptr) throw Error(file_.path() + ": missing tensor token_embd.weight");
   if (embd->shape.size() != 2 || embd->shape[0] != static_cast<uint64_t>(hp.n_embd)) {
-    throw Error(file_.path() + ": tensor token_embd.weight has shape " + shape_string(embd->shape) +
-                ", expected [" + std::to_string(hp.n_embd) + ", n_vocab]");
+    throw Error(file_.path() + ": tensor token_embd.weight has shape " + shape_string(embd->shape) + ", expected [" +
+                std::to_string(hp.n_embd) + ", n_vocab]");
   }
   hp.n_vocab = static_cast<int64_t>(embd->shape[1]);
   w_.token_embd = b.matrix("token_embd.weight", hp.n_embd, hp.n_vocab);
@@ -119,7 +119,8 @@ void Model::bind_weights() {
   if (const float* ff = b.vector("rope_freqs.weight", hp.n_rot / 2, true); ff != nullptr) {
     rope_.freq_factors.assign(ff, ff + hp.n_rot / 2);
     for (float f : rope_.freq_factors) {
-      if (!(f > 0.0f) || !std::isfinite(f)) throw Error(file_.path() + ": rope_freqs.weight holds a non-positive value");
+      if (!(f > 0.0f) || !std::isfinite(f))
+        throw Error(file_.path() + ": rope_freqs.weight holds a non-positive value");
     }
   }
 }
@@ -138,7 +139,8 @@ std::vector<float> llama3_rope_freq_factors(int64_t n_rot, float freq_base, floa
   const double low_wavelen = static_cast<double>(original_context) / low_freq_factor;
   const double high_wavelen = static_cast<double>(original_context) / high_freq_factor;
   for (int64_t i = 0; i < n_rot; i += 2) {
-    const double freq = 1.0 / std::pow(static_cast<double>(freq_base), static_cast<double>(i) / static_cast<double>(n_rot));
+    const double freq =
+        1.0 / std::pow(static_cast<double>(freq_base), static_cast<double>(i) / static_cast<double>(n_rot));
     const double wavelen = 2.0 * std::numbers::pi * (1.0 / freq);
     double f = 1.0;
     if (wavelen < high_wavelen) {
@@ -146,8 +148,8 @@ std::vector<float> llama3_rope_freq_factors(int64_t n_rot, float freq_base, floa
     } else if (wavelen > low_wavelen) {
       f = factor;
     } else {
-      const double smooth = (static_cast<double>(original_context) / wavelen - low_freq_factor) /
-                            (high_freq_factor - low_freq_factor);
+      const double smooth =
+          (static_cast<double>(original_context) / wavelen - low_freq_factor) / (high_freq_factor - low_freq_factor);
       f = 1.0 / ((1.0 - smooth) / factor + smooth);
     }
     out.push_back(static_cast<float>(f));

@@ -43,7 +43,8 @@ class Builder {
   // A matrix of `rows` rows of `cols` values, uniform with standard deviation `std`.
   void matrix(const std::string& name, int64_t cols, int64_t rows, float std, DType type) {
     const auto& info = dtype_info(type);
-    if (cols % info.block_size != 0) throw Error("synth: row length " + std::to_string(cols) + " does not fit " + std::string(info.name));
+    if (cols % info.block_size != 0)
+      throw Error("synth: row length " + std::to_string(cols) + " does not fit " + std::string(info.name));
     const float a = std * std::sqrt(3.0f);
     std::vector<float> row(static_cast<size_t>(cols));
     const size_t rb = row_bytes(info, static_cast<uint64_t>(cols));
@@ -85,7 +86,8 @@ const SynthShape& synth_shape(std::string_view name) {
 
 void write_synthetic_model(const SynthOptions& o) {
   const SynthShape& s = synth_shape(o.shape);
-  if (!has_quant_traits(o.type)) throw Error("synth: type " + std::string(dtype_info(o.type).name) + " is not supported");
+  if (!has_quant_traits(o.type))
+    throw Error("synth: type " + std::string(dtype_info(o.type).name) + " is not supported");
   const GgufFile vocab = GgufFile::open(o.vocab_from);
   const GgufArray* tokens = vocab.get_array("tokenizer.ggml.tokens");
   if (tokens == nullptr) throw Error(o.vocab_from + ": has no tokenizer.ggml.tokens to copy");

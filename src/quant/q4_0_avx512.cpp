@@ -20,6 +20,7 @@ struct Q4Weights {
     return _mm256_sub_epi8(nibbles, _mm256_set1_epi8(8));
   }
   static constexpr int32_t kUnsignedOffset = 8;
+  static constexpr bool kHasQuadStep = true;
   // Blocks b and b+1 as unsigned nibbles, 128-bit lanes: [low b, low b+1, high b, high b+1]; block b is in
   // lanes 0 and 2. The activations are laid out the same way.
   static constexpr int kPairShuffleFirst = 0x44;   // lanes (0, 1) of each source
@@ -39,6 +40,8 @@ struct Q4Weights {
     const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(block + 2));
     return _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(q, 4), q), _mm256_set1_epi8(0x0f));
   }
+  static __m256 decode_quad(const uint8_t* w, size_t w_stride, const uint8_t* x, const int32_t* neg_corr,
+                            const float* x_scale, __m256 acc);
   // Dword k of the block for 16 rows as unsigned nibbles: k < 4 from the low nibbles of bytes 4k..4k+3, k >= 4
   // from the high nibbles of bytes 4(k-4)..
   static void pack_block(const uint8_t* block, __m512i row_offsets, __m512i* out) {
@@ -50,6 +53,70 @@ struct Q4Weights {
     }
   }
 };
+
+// Decode step of 8 rows x 4 blocks (72 bytes per row). The 16 value bytes of block j start at byte 18j + 2,
+// an even offset, so one word permute collects the 4 blocks' values of a row into one register: 128-bit lane
+// j = block j. Low nibbles meet activation elements 0-15 and high nibbles 16-31 of the same block, so each lane
+// of the dot holds part of one block's sum and two levels of adds finish 4 rows x 4 blocks per register.
+__m256 Q4Weights::decode_quad(const uint8_t* w, size_t w_stride, const uint8_t* x, const int32_t* neg_corr,
+                              const float* x_scale, __m256 acc) {
+  // Word i of the result: word 9j + 1 + (i % 8) of the 72 bytes, j = i / 8. Words past 31 are in the second
+  // source, loaded at byte 56 (so byte 72 is never read): index 32 + (word - 28).
+  alignas(64) static constexpr uint16_t kWords[32] = {1,  2,  3,  4,  5,  6,  7,  8,  10, 11, 12, 13, 14, 15, 16, 17,
+                                                      19, 20, 21, 22, 23, 24, 25, 26, 28, 29, 30, 31, 36, 37, 38, 39};
+  const __m512i words = _mm512_load_si512(kWords);
+  const __m512i low = _mm512_set1_epi8(0x0f);
+  // Activations in the same lanes: elements 0-15 (x_lo) and 16-31 (x_hi) of block j in lane j.
+  __m512i x_lo = _mm512_castsi128_si512(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x + 2)));
+  __m512i x_hi = _mm512_castsi128_si512(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x + 18)));
+  x_lo = _mm512_inserti32x4(x_lo, _mm_loadu_si128(reinterpret_cast<const __m128i*>(x + kQ8Bytes + 2)), 1);
+  x_hi = _mm512_inserti32x4(x_hi, _mm_loadu_si128(reinterpret_cast<const __m128i*>(x + kQ8Bytes + 18)), 1);
+  x_lo = _mm512_inserti32x4(x_lo, _mm_loadu_si128(reinterpret_cast<const __m128i*>(x + 2 * kQ8Bytes + 2)), 2);
+  x_hi = _mm512_inserti32x4(x_hi, _mm_loadu_si128(reinterpret_cast<const __m128i*>(x + 2 * kQ8Bytes + 18)), 2);
+  x_lo = _mm512_inserti32x4(x_lo, _mm_loadu_si128(reinterpret_cast<const __m128i*>(x + 3 * kQ8Bytes + 2)), 3);
+  x_hi = _mm512_inserti32x4(x_hi, _mm_loadu_si128(reinterpret_cast<const __m128i*>(x + 3 * kQ8Bytes + 18)), 3);
+  __m512i v[8];
+  for (int r = 0; r < 8; ++r) {
+    const uint8_t* row = w + r * w_stride;
+    const __m512i head = _mm512_loadu_si512(row);
+    const __m512i tail = _mm512_castsi128_si512(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row + 56)));
+    const __m512i q = _mm512_permutex2var_epi16(head, words, tail);
+    const __m512i d = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_and_si512(q, low), x_lo);
+    v[r] = _mm512_dpbusd_epi32(d, _mm512_and_si512(_mm512_srli_epi16(q, 4), low), x_hi);
+  }
+  // Per 128-bit lane (one block): rows 0-3 in r03, rows 4-7 in r47.
+  __m512i s[4];
+  for (int i = 0; i < 4; ++i) {
+    s[i] =
+        _mm512_add_epi32(_mm512_unpacklo_epi32(v[2 * i], v[2 * i + 1]), _mm512_unpackhi_epi32(v[2 * i], v[2 * i + 1]));
+  }
+  const __m512i r03 = _mm512_add_epi32(_mm512_unpacklo_epi64(s[0], s[1]), _mm512_unpackhi_epi64(s[0], s[1]));
+  const __m512i r47 = _mm512_add_epi32(_mm512_unpacklo_epi64(s[2], s[3]), _mm512_unpackhi_epi64(s[2], s[3]));
+  const __m512i spread = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
+  const __m512i corr = _mm512_permutexvar_epi32(
+      spread, _mm512_castsi128_si512(_mm_loadu_si128(reinterpret_cast<const __m128i*>(neg_corr))));
+  const __m512 dx = _mm512_permutexvar_ps(spread, _mm512_castps128_ps512(_mm_loadu_ps(x_scale)));
+  // Row scales, lane 4j + r: row r (or r + 4) of block j.
+  const __m512i scale_index =
+      _mm512_add_epi32(_mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3),
+                                          _mm512_set1_epi32(static_cast<int>(w_stride))),
+                       _mm512_setr_epi32(0, 0, 0, 0, 18, 18, 18, 18, 36, 36, 36, 36, 54, 54, 54, 54));
+  const __m512 dw03 = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_i32gather_epi32(scale_index, w, 1)));
+  const __m512 dw47 = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_i32gather_epi32(scale_index, w + 4 * w_stride, 1)));
+  const __m512 f03 = _mm512_cvtepi32_ps(_mm512_add_epi32(r03, corr));
+  const __m512 f47 = _mm512_cvtepi32_ps(_mm512_add_epi32(r47, corr));
+  const __m512 d03 = _mm512_mul_ps(dw03, dx);
+  const __m512 d47 = _mm512_mul_ps(dw47, dx);
+  // Block by block, rows 0-7 in one register.
+  for (int j = 0; j < 4; ++j) {
+    const __m512i pick = _mm512_add_epi32(_mm512_setr_epi32(0, 1, 2, 3, 16, 17, 18, 19, 0, 0, 0, 0, 0, 0, 0, 0),
+                                          _mm512_set1_epi32(4 * j));
+    const __m256 fj = _mm512_castps512_ps256(_mm512_permutex2var_ps(f03, pick, f47));
+    const __m256 dj = _mm512_castps512_ps256(_mm512_permutex2var_ps(d03, pick, d47));
+    acc = _mm256_fmadd_ps(fj, dj, acc);
+  }
+  return acc;
+}
 
 }  // namespace
 

@@ -31,7 +31,8 @@ void q6_k_to_float_ref(const void* src, float* dst, int64_t n) {
     const auto b = load_unaligned<BlockQ6_K>(src, i);
     const float d = fp16_to_fp32(b.d);
     q6_k_unpack(b, q);
-    for (int j = 0; j < kQK_K; ++j) dst[i * kQK_K + j] = d * static_cast<float>(b.scales[j / 16]) * static_cast<float>(q[j]);
+    for (int j = 0; j < kQK_K; ++j)
+      dst[i * kQK_K + j] = d * static_cast<float>(b.scales[j / 16]) * static_cast<float>(q[j]);
   }
 }
 
@@ -106,7 +107,7 @@ void q6_k_gemm_ref(int64_t n, const void* w, size_t w_stride, int64_t n_rows, co
 }  // namespace
 
 const QuantTraits* q6_k_traits(Isa isa) {
-  static const QuantTraits ref{DType::Q6_K,      DType::Q8_K,      Isa::Scalar,  q6_k_to_float_ref,
+  static const QuantTraits ref{DType::Q6_K,         DType::Q8_K,      Isa::Scalar,  q6_k_to_float_ref,
                                q6_k_from_float_ref, q6_k_vec_dot_ref, q6_k_gemm_ref};
   return isa == Isa::Scalar ? &ref : nullptr;
 }

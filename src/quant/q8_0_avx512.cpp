@@ -15,6 +15,7 @@ namespace {
 struct Q8Weights {
   static constexpr size_t kBlockBytes = sizeof(BlockQ8_0);
   static constexpr int32_t kUnsignedOffset = 128;
+  static constexpr bool kHasQuadStep = false;
   static __m256i load_values(const uint8_t* block) { return load_q8_values(block); }
   // Blocks b and b+1 as unsigned bytes: block b in 128-bit lanes 0-1, block b+1 in lanes 2-3.
   static constexpr int kPairShuffleFirst = 0x88;   // lanes (0, 2) of each source: the first half of each block

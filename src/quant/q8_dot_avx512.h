@@ -193,6 +193,11 @@ void decode_rows8(int64_t nb, const uint8_t* w, size_t w_stride, const uint8_t* 
       _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi32(static_cast<int>(W::kBlockBytes)), 1));
   __m256 acc = _mm256_setzero_ps();
   int64_t b = 0;
+  if constexpr (W::kHasQuadStep) {  // a format with a faster step of 4 blocks takes them first, in order
+    for (; b + 4 <= nb; b += 4) {
+      acc = W::decode_quad(w + b * W::kBlockBytes, w_stride, x + b * kQ8Bytes, neg_corr + b, x_scale + b, acc);
+    }
+  }
   for (; b + 2 <= nb; b += 2) {
     const uint8_t* wb = w + b * W::kBlockBytes;
     const __m512i xv = W::load_x_pair(x + b * kQ8Bytes);

@@ -52,8 +52,8 @@ void q8_k_from_float_ref(const float* src, void* dst, int64_t n) {
 }
 
 const QuantTraits* q8_k_traits(Isa isa) {
-  static const QuantTraits ref{DType::Q8_K, DType::Q8_K, Isa::Scalar, q8_k_to_float_ref, q8_k_from_float_ref,
-                               nullptr, nullptr};
+  static const QuantTraits ref{DType::Q8_K,         DType::Q8_K, Isa::Scalar, q8_k_to_float_ref,
+                               q8_k_from_float_ref, nullptr,     nullptr};
   return isa == Isa::Scalar ? &ref : nullptr;
 }
 

@@ -10,9 +10,9 @@
 namespace ternion::quant {
 
 struct BlockQ8_K {
-  float d;             // scale
-  int8_t qs[256];      // values
-  int16_t bsums[16];   // sum of each group of 16 values
+  float d;            // scale
+  int8_t qs[256];     // values
+  int16_t bsums[16];  // sum of each group of 16 values
 };
 static_assert(sizeof(BlockQ8_K) == 292, "Q8_K block must match ggml");
 

@@ -28,7 +28,8 @@ Sampler::Sampler(SamplingParams params, int32_t n_vocab)
   params_.validate();
   if (n_vocab <= 0) throw Error("sampler: empty vocabulary");
   for (const auto& [id, bias] : params_.logit_bias) {
-    if (id < 0 || id >= n_vocab) throw Error("logit_bias: token id " + std::to_string(id) + " is outside the vocabulary");
+    if (id < 0 || id >= n_vocab)
+      throw Error("logit_bias: token id " + std::to_string(id) + " is outside the vocabulary");
     (void)bias;
   }
   cand_.resize(static_cast<size_t>(n_vocab));

@@ -83,10 +83,10 @@ std::vector<std::string> build_pieces(const Vocab& vocab) {
         pieces[id] = text;
         break;
       case TokenType::Normal:
-        pieces[id] = vocab.kind == VocabKind::Spm ? spm_normal_piece(text) : bpe_normal_piece(text);
+        pieces[id] = vocab.kind == VocabKind::Bpe ? bpe_normal_piece(text) : spm_normal_piece(text);  // WPM as SPM
         break;
       case TokenType::Byte:  // llama.cpp has no byte tokens in byte-level BPE: their piece is empty there
-        if (vocab.kind == VocabKind::Spm) pieces[id] = spm_byte_piece(text);
+        if (vocab.kind != VocabKind::Bpe) pieces[id] = spm_byte_piece(text);
         break;
       case TokenType::Undefined:
       case TokenType::Unused:

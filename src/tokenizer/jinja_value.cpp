@@ -236,6 +236,8 @@ size_t utf8_length(std::string_view s) {
 
 namespace {
 
+void json_string_ascii(std::string& out, char ch);
+
 std::string string_repr(const std::string& s) {
   const bool use_double = s.find('\'') != std::string::npos && s.find('"') == std::string::npos;
   const char q = use_double ? '"' : '\'';
@@ -295,9 +297,32 @@ void str_into(std::string& out, const Value& v, bool as_repr, Budget& budget) {
   }
 }
 
-void json_string(std::string& out, const std::string& s) {
+void json_string(std::string& out, const std::string& s, bool ensure_ascii) {
   out += '"';
-  for (char ch : s) {
+  if (ensure_ascii) {
+    for (uint32_t cp : decode_utf8(s)) {
+      if (cp < 0x80) {
+        json_string_ascii(out, static_cast<char>(cp));
+        continue;
+      }
+      char b[16];
+      if (cp >= 0x10000) {
+        const uint32_t v = cp - 0x10000;
+        std::snprintf(b, sizeof b, "\\u%04x\\u%04x", 0xD800 + (v >> 10), 0xDC00 + (v & 0x3FF));
+      } else {
+        std::snprintf(b, sizeof b, "\\u%04x", cp);
+      }
+      out += b;
+    }
+    out += '"';
+    return;
+  }
+  for (char ch : s) json_string_ascii(out, ch);
+  out += '"';
+}
+
+void json_string_ascii(std::string& out, char ch) {
+  {
     const auto c = static_cast<unsigned char>(ch);
     switch (ch) {
       case '"': out += "\\\""; break;
@@ -317,7 +342,6 @@ void json_string(std::string& out, const std::string& s) {
         }
     }
   }
-  out += '"';
 }
 
 void newline_indent(std::string& out, const JsonOptions& o, int level) {
@@ -348,7 +372,7 @@ void json_into(std::string& out, const Value& v, const JsonOptions& o, int level
         out += float_repr(v.f);
       }
       return;
-    case Kind::String: json_string(out, v.s); return;
+    case Kind::String: json_string(out, v.s, o.ensure_ascii); return;
     case Kind::List: {
       const auto& items = v.list->items;
       if (items.empty()) {
@@ -380,7 +404,7 @@ void json_into(std::string& out, const Value& v, const JsonOptions& o, int level
       for (size_t k = 0; k < items.size(); ++k) {
         if (k) out += o.item_sep;
         newline_indent(out, o, level + 1);
-        json_string(out, items[k]->first);
+        json_string(out, items[k]->first, o.ensure_ascii);
         out += o.key_sep;
         json_into(out, items[k]->second, o, level + 1, budget);
       }

@@ -95,6 +95,7 @@ struct JsonOptions {
   bool indent_is_text = false;
   std::string item_sep = ", ", key_sep = ": ";
   bool sort_keys = false;
+  bool ensure_ascii = false;  // \uXXXX for every non-ASCII code point
 };
 // json.dumps(v, ensure_ascii=False, ...), byte for byte.
 std::string to_json(const Value& v, const JsonOptions& options, Budget& budget);

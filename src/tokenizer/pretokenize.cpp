@@ -38,13 +38,15 @@ const std::vector<PreTypeInfo>& pre_types() {
         "[0-9][0-9][0-9]"}},
       {{"deepseek-llm"},
        {"[\r\n]",
-        "\\s?[A-Za-zµÀ-ÖØ-öø-ƺƼ-ƿǄ-ʓʕ-ʯͰ-ͳͶͷͻ-ͽͿΆΈ-ΊΌΎ-ΡΣ-ϵϷ-ҁҊ-ԯԱ-ՖႠ-ჅᎠ-Ᏽᏸ-ᏽᲐ-ᲺᲽ-Ჿᴀ-ᴫᵫ-ᵷᵹ-"
+        "\\s?[A-Za-zµÀ-ÖØ-öø-ƺƼ-ƿǄ-ʓʕ-ʯͰ-ͳͶͷͻ-ͽͿΆΈ-ΊΌΎ-ΡΣ-ϵϷ-ҁҊ-ԯԱ-ՖႠ-ჅᎠ-Ᏽᏸ-ᏽᲐ-ᲺᲽ-Ჿᴀ-ᴫᵫ-"
+        "ᵷᵹ-"
         "ᶚḀ-"
         "ἕἘ-"
         "Ἕἠ-"
         "ὅὈ-"
         "Ὅὐ-ὗὙὛὝὟ"
-        "-ώᾀ-ᾴᾶ-ᾼιῂ-ῄῆ-ῌῐ-ΐῖ-Ίῠ-Ῥῲ-ῴῶ-ῼℂℇℊ-ℓℕℙ-ℝℤΩℨK-ℭℯ-ℴℹℼ-ℿⅅ-ⅉⅎↃↄⰀ-ⱻⱾ-ⳤⳫ-ⳮⳲⳳꙀ-ꙭꚀ-ꚛꜢ-ꝯꝱ-ꞇꞋ-ꞎꭰ-"
+        "-ώᾀ-ᾴᾶ-ᾼιῂ-ῄῆ-ῌῐ-ΐῖ-Ίῠ-Ῥῲ-ῴῶ-ῼℂℇℊ-ℓℕℙ-ℝℤΩℨK-ℭℯ-ℴℹℼ-ℿⅅ-ⅉⅎↃↄⰀ-ⱻⱾ-ⳤⳫ-ⳮⳲⳳꙀ-ꙭꚀ-ꚛꜢ-ꝯꝱ-ꞇꞋ-"
+        "ꞎꭰ-"
         "ꮿﬀ-"
         "ﬆﬓ-"
         "ﬗＡ-"
@@ -145,27 +147,31 @@ struct PreTokenizer::Regex {
   ~Regex() { pcre2_code_free(code); }
 };
 
-PreTokenizer::PreTokenizer(std::string_view pre) : info_(find_pre_type(pre)) {
+PreTokenizer::PreTokenizer(std::string_view pre, const std::vector<std::string>& custom_regexes)
+    : info_(custom_regexes.empty() ? find_pre_type(pre) : &custom_info_) {
   if (info_ == nullptr) {
     throw Error("tokenizer: unsupported BPE pre-tokenizer '" + std::string(pre) + "' (supported: " + pre_type_list() +
                 ")");
   }
-  for (const char* source : info_->regexes) {
-    const std::string pattern = adapt_regex(source);
-    int error = 0;
-    PCRE2_SIZE error_offset = 0;
-    auto regex = std::make_unique<Regex>();
-    // DOLLAR_ENDONLY: "$" means the end of the piece only, as in std::regex (llama.cpp), not also before a final "\n".
-    regex->code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(),
-                                PCRE2_UTF | PCRE2_UCP | PCRE2_DOLLAR_ENDONLY, &error, &error_offset, nullptr);
-    if (regex->code == nullptr) {
-      throw Error("tokenizer: cannot compile pre-tokenizer regex of '" + std::string(pre) + "' at offset " +
-                  std::to_string(error_offset) + ": " + pcre2_message(error));
-    }
-    // JIT is an optimisation only: where it is unavailable the interpreter gives the same matches.
-    pcre2_jit_compile(regex->code, PCRE2_JIT_COMPLETE);
-    regexes_.push_back(std::move(regex));
+  for (const std::string& source : custom_regexes) add_regex(source);
+  for (const char* source : info_->regexes) add_regex(source);
+}
+
+void PreTokenizer::add_regex(std::string_view source) {
+  const std::string pattern = adapt_regex(source);
+  int error = 0;
+  PCRE2_SIZE error_offset = 0;
+  auto regex = std::make_unique<Regex>();
+  // DOLLAR_ENDONLY: "$" means the end of the piece only, as in std::regex (llama.cpp), not also before a final "\n".
+  regex->code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(),
+                              PCRE2_UTF | PCRE2_UCP | PCRE2_DOLLAR_ENDONLY, &error, &error_offset, nullptr);
+  if (regex->code == nullptr) {
+    throw Error("tokenizer: cannot compile pre-tokenizer regex '" + std::string(source) + "' at offset " +
+                std::to_string(error_offset) + ": " + pcre2_message(error));
   }
+  // JIT is an optimisation only: where it is unavailable the interpreter gives the same matches.
+  pcre2_jit_compile(regex->code, PCRE2_JIT_COMPLETE);
+  regexes_.push_back(std::move(regex));
 }
 
 PreTokenizer::~PreTokenizer() = default;

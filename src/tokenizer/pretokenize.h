@@ -36,8 +36,9 @@ struct TextSpan {
 
 class PreTokenizer {
  public:
-  // Throws Error naming `pre` and the supported types when it is not supported.
-  explicit PreTokenizer(std::string_view pre);
+  // Throws Error naming `pre` and the supported types when it is not supported. Non-empty `custom_regexes` (from a
+  // tokenizer.json) are used instead of `pre`'s list; Error when one does not compile.
+  explicit PreTokenizer(std::string_view pre, const std::vector<std::string>& custom_regexes = {});
   ~PreTokenizer();
   PreTokenizer(const PreTokenizer&) = delete;
   PreTokenizer& operator=(const PreTokenizer&) = delete;
@@ -50,6 +51,9 @@ class PreTokenizer {
 
  private:
   struct Regex;
+  void add_regex(std::string_view source);
+
+  PreTypeInfo custom_info_;  // info_ for custom regexes
   const PreTypeInfo* info_;
   std::vector<std::unique_ptr<Regex>> regexes_;
 };

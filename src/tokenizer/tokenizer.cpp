@@ -7,6 +7,7 @@
 #include "ternion/core/error.h"
 #include "tokenizer/tokenizer_state.h"
 #include "tokenizer/unicode.h"
+#include "tokenizer/wordpiece.h"
 
 namespace ternion {
 
@@ -32,6 +33,8 @@ void WordCache::store(std::string_view word, const std::vector<int32_t>& out, si
   ids.insert(ids.end(), out.begin() + static_cast<ptrdiff_t>(start), out.end());
   words.emplace(std::string(word), std::pair(offset, static_cast<uint32_t>(out.size() - start)));
 }
+
+TokenizerState::~TokenizerState() = default;
 
 }  // namespace detail
 
@@ -91,14 +94,30 @@ Tokenizer::Tokenizer(Vocab vocab) {
   state->special = std::make_unique<detail::SpecialSplitter>(v);
   if (v.kind == VocabKind::Spm) {
     state->spm = std::make_unique<detail::SpmModel>(v, state->index);
+  } else if (v.kind == VocabKind::WordPiece) {
+    state->wpm = std::make_unique<detail::WordPieceModel>(v, state->index);
   } else {
-    state->pre = std::make_unique<detail::PreTokenizer>(v.pre);
-    state->bpe = std::make_unique<detail::BpeModel>(v, state->index, state->pre->info().ignore_merges);
+    state->pre = std::make_unique<detail::PreTokenizer>(v.pre, v.pre_regexes);
+    state->bpe =
+        std::make_unique<detail::BpeModel>(v, state->index, state->pre->info().ignore_merges || v.ignore_merges);
   }
   state_ = std::move(state);
 }
 
 namespace {
+
+constexpr std::string_view kSpace = "\xE2\x96\x81";  // U+2581, SentencePiece's visible space
+
+// Metaspace split: true: a word starts at every "▁", so "a▁▁b" is encoded as "a", "▁", "▁b".
+void encode_spm_split(const detail::TokenizerState& s, std::string_view escaped, detail::WordCache& cache,
+                      std::vector<int32_t>& out) {
+  size_t start = 0;
+  for (size_t at = escaped.find(kSpace, 1); at != std::string_view::npos; at = escaped.find(kSpace, at + 1)) {
+    s.spm->encode(escaped.substr(start, at - start), cache, out);
+    start = at;
+  }
+  s.spm->encode(escaped.substr(start), cache, out);
+}
 
 void encode_spm(const detail::TokenizerState& s, std::string_view text, const std::vector<detail::Fragment>& fragments,
                 std::vector<int32_t>& out) {
@@ -113,15 +132,23 @@ void encode_spm(const detail::TokenizerState& s, std::string_view text, const st
       continue;
     }
     escaped.clear();
-    if (s.vocab.add_space_prefix && prev_special) escaped += "\xE2\x96\x81";
-    for (char c : text.substr(fragment.offset, fragment.length)) {
+    const std::string_view raw = text.substr(fragment.offset, fragment.length);
+    // tokenizer.json's Metaspace adds the prefix only where no space is already there (and maybe only at the start).
+    const bool hf_skip = (s.vocab.space_prefix_unless_space && (raw.front() == ' ' || raw.starts_with(kSpace))) ||
+                         (s.vocab.space_prefix_first_only && fragment.offset != 0);
+    if (s.vocab.add_space_prefix && prev_special && !hf_skip) escaped += kSpace;
+    for (char c : raw) {
       if (c == ' ') {
-        escaped += "\xE2\x96\x81";
+        escaped += kSpace;
       } else {
         escaped += c;
       }
     }
-    s.spm->encode(escaped, cache, out);
+    if (s.vocab.split_at_space) {
+      encode_spm_split(s, escaped, cache, out);
+    } else {
+      s.spm->encode(escaped, cache, out);
+    }
     prev_special = false;
   }
 }
@@ -160,6 +187,14 @@ std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_special, 
   if (add_special && s.vocab.add_bos) out.push_back(s.vocab.bos);
   if (s.vocab.kind == VocabKind::Spm) {
     encode_spm(s, text, fragments, out);
+  } else if (s.vocab.kind == VocabKind::WordPiece) {
+    for (const detail::Fragment& fragment : fragments) {
+      if (fragment.token >= 0) {
+        out.push_back(fragment.token);
+      } else {
+        s.wpm->encode(text.substr(fragment.offset, fragment.length), out);
+      }
+    }
   } else {
     encode_bpe(s, text, fragments, out);
   }

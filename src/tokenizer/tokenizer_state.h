@@ -122,6 +122,8 @@ class SpecialSplitter {
   std::vector<TrieNode> trie_;         // of the candidates' texts, to find the few present in a text in one pass
 };
 
+class WordPieceModel;  // wordpiece.h
+
 struct TokenizerState {
   Vocab vocab;
   TokenIndex index;
@@ -131,6 +133,8 @@ struct TokenizerState {
   std::unique_ptr<SpmModel> spm;
   std::unique_ptr<PreTokenizer> pre;
   std::unique_ptr<BpeModel> bpe;
+  std::unique_ptr<WordPieceModel> wpm;
+  ~TokenizerState();  // in tokenizer.cpp, where WordPieceModel is complete
 };
 
 // The pieces of every token for token_to_piece (decode.cpp).

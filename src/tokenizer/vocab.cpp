@@ -16,7 +16,7 @@ namespace ternion {
 
 namespace {
 
-constexpr std::string_view kSupportedModels = "llama (SentencePiece BPE), gpt2 (byte-level BPE)";
+constexpr std::string_view kSupportedModels = "llama (SentencePiece BPE), gpt2 (byte-level BPE), bert (WordPiece)";
 
 [[noreturn]] void fail(const GgufFile& file, std::string_view key, const std::string& problem) {
   throw Error(file.path() + ": " + std::string(key) + ": " + problem);
@@ -183,6 +183,12 @@ Vocab vocab_from_gguf(const GgufFile& file) {
     }
     vocab.add_bos = info->add_bos;
     vocab.add_space_prefix = false;
+  } else if (*model == "bert") {
+    vocab.kind = VocabKind::WordPiece;
+    vocab.pre = pre.value_or("default");
+    vocab.add_bos = vocab.add_eos = true;  // [CLS] text [SEP]
+    // llama.cpp says false, but here the flag also means "decode drops the space of the first word's ▁".
+    vocab.add_space_prefix = true;
   } else {
     fail(
         file, "tokenizer.ggml.model",
@@ -222,11 +228,18 @@ Vocab vocab_from_gguf(const GgufFile& file) {
   }
 
   // llama.cpp's SPM defaults are <unk>=0, <s>=1, </s>=2 when the keys are absent.
+  // BERT's are [UNK]=100, [CLS]=101 (BOS), [SEP]=102 (EOS), [PAD]=0.
   const bool spm = vocab.kind == VocabKind::Spm;
-  vocab.bos = read_token_id(file, "tokenizer.ggml.bos_token_id", n, spm && n > 1 ? 1 : -1);
-  vocab.eos = read_token_id(file, "tokenizer.ggml.eos_token_id", n, spm && n > 2 ? 2 : -1);
-  vocab.unk = read_token_id(file, "tokenizer.ggml.unknown_token_id", n, spm ? 0 : -1);
-  vocab.pad = read_token_id(file, "tokenizer.ggml.padding_token_id", n, -1);
+  const bool wpm = vocab.kind == VocabKind::WordPiece;
+  auto fallback = [n](bool use, int32_t id) { return use && static_cast<size_t>(id) < n ? id : -1; };
+  vocab.bos = read_token_id(file, "tokenizer.ggml.bos_token_id", n, fallback(spm, 1) >= 0 ? 1 : fallback(wpm, 101));
+  vocab.eos = read_token_id(file, "tokenizer.ggml.eos_token_id", n, fallback(spm, 2) >= 0 ? 2 : fallback(wpm, 102));
+  vocab.unk = read_token_id(file, "tokenizer.ggml.unknown_token_id", n, spm ? 0 : fallback(wpm, 100));
+  vocab.pad = read_token_id(file, "tokenizer.ggml.padding_token_id", n, fallback(wpm, 0));
+  if (wpm) {  // converters store [CLS] / [SEP] under their own keys
+    vocab.bos = read_token_id(file, "tokenizer.ggml.cls_token_id", n, vocab.bos);
+    vocab.eos = read_token_id(file, "tokenizer.ggml.seperator_token_id", n, vocab.eos);
+  }
   vocab.add_bos = file.get_bool("tokenizer.ggml.add_bos_token").value_or(vocab.add_bos);
   vocab.add_eos = file.get_bool("tokenizer.ggml.add_eos_token").value_or(vocab.add_eos);
   vocab.add_space_prefix = file.get_bool("tokenizer.ggml.add_space_prefix").value_or(vocab.add_space_prefix);

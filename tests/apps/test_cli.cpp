@@ -120,13 +120,15 @@ TEST_F(Cli, Info) {
 }
 
 TEST_F(Cli, Perplexity) {
-  const Outcome o = run_cli("perplexity -m " + model_path() + " -f " +
-                            test::fixture("text/validation.txt").string() + " -c 128 --chunks 2");
+  const Outcome o = run_cli("perplexity -m " + model_path() + " -f " + test::fixture("text/validation.txt").string() +
+                            " -c 128 --chunks 2");
   ASSERT_EQ(o.code, 0) << o.err;
   EXPECT_NE(o.out.find("PPL = "), std::string::npos) << o.out;
 }
 
-TEST_F(Cli, MissingModel) { expect_one_line_error(run_cli("run -m /nonexistent/model.gguf -p hi"), "/nonexistent/model.gguf"); }
+TEST_F(Cli, MissingModel) {
+  expect_one_line_error(run_cli("run -m /nonexistent/model.gguf -p hi"), "/nonexistent/model.gguf");
+}
 
 TEST_F(Cli, DirectoryAsModel) { expect_one_line_error(run_cli("run -m /tmp -p hi"), "/tmp"); }
 

@@ -81,7 +81,8 @@ void check_rope(RopeKind kind, int64_t head_dim, int64_t n_rot, float scale, std
       for (int64_t i = 0; i < n_rot / 2; ++i) {
         const int64_t a = kind == RopeKind::Adjacent ? 2 * i : i;
         const int64_t b = kind == RopeKind::Adjacent ? 2 * i + 1 : i + n_rot / 2;
-        double theta = static_cast<double>(pos) * std::pow(10000.0, -2.0 * static_cast<double>(i) / static_cast<double>(n_rot));
+        double theta =
+            static_cast<double>(pos) * std::pow(10000.0, -2.0 * static_cast<double>(i) / static_cast<double>(n_rot));
         if (!factors.empty()) theta /= factors[static_cast<size_t>(i)];
         theta *= scale;
         const double ea = in[a] * std::cos(theta) - in[b] * std::sin(theta);

@@ -101,8 +101,8 @@ TEST_P(GoldenQuantModel, Perplexity) {
   Generator gen(*model, copt, 2);
   const bool quick = test::slow_build();
   const PerplexityResult r = perplexity(gen, text, 128, quick ? 8 : 0);
-  const double expected = quick ? g["perplexity"]["running_ppl_first50"][7].get<double>()
-                                : g["perplexity"]["ppl"].get<double>();
+  const double expected =
+      quick ? g["perplexity"]["running_ppl_first50"][7].get<double>() : g["perplexity"]["ppl"].get<double>();
   if (!quick) {
     EXPECT_EQ(r.n_chunks, g["perplexity"]["n_chunks"].get<int64_t>());
   }

@@ -77,8 +77,8 @@ TEST(Model, Llama3FrequencyFactorsFollowTheRecipe) {
   // Llama 3.1: factor 8, low 1, high 4, original context 8192, head dim 128, base 500000.
   const auto f = llama3_rope_freq_factors(128, 500000.0f, 8.0f, 1.0f, 4.0f, 8192);
   ASSERT_EQ(f.size(), 64u);
-  EXPECT_FLOAT_EQ(f[0], 1.0f);    // short wavelengths untouched
-  EXPECT_FLOAT_EQ(f[63], 8.0f);   // long wavelengths slowed by the factor
+  EXPECT_FLOAT_EQ(f[0], 1.0f);                                      // short wavelengths untouched
+  EXPECT_FLOAT_EQ(f[63], 8.0f);                                     // long wavelengths slowed by the factor
   for (size_t i = 1; i < f.size(); ++i) EXPECT_GE(f[i], f[i - 1]);  // smooth, monotonic blend
   bool blended = false;
   for (float v : f) blended |= v > 1.0f && v < 8.0f;

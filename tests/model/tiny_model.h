@@ -21,8 +21,8 @@ struct TinySpec {
   bool biases = false;
   bool tied = false;
   bool neox = false;
-  float linear_scale = 1.0f;          // rope.scaling.factor
-  std::vector<float> rope_freqs;      // rope_freqs.weight when non-empty
+  float linear_scale = 1.0f;      // rope.scaling.factor
+  std::vector<float> rope_freqs;  // rope_freqs.weight when non-empty
   int64_t head_dim() const { return n_embd / n_head; }
 };
 
@@ -180,7 +180,8 @@ class TinyModel {
     const int64_t hd = s_.head_dim(), half = hd / 2;
     for (int64_t h = 0; h < n_heads; ++h) {
       for (int64_t i = 0; i < half; ++i) {
-        double theta = static_cast<double>(pos) * std::pow(static_cast<double>(s_.rope_base), -2.0 * static_cast<double>(i) / static_cast<double>(hd));
+        double theta = static_cast<double>(pos) * std::pow(static_cast<double>(s_.rope_base),
+                                                           -2.0 * static_cast<double>(i) / static_cast<double>(hd));
         if (!s_.rope_freqs.empty()) theta /= s_.rope_freqs[static_cast<size_t>(i)];
         theta /= s_.linear_scale;
         const int64_t a = h * hd + (s_.neox ? i : 2 * i), b = h * hd + (s_.neox ? i + half : 2 * i + 1);

@@ -20,11 +20,11 @@ bool slow_build();
 }  // namespace ternion::test
 
 // Skips the current test, loudly, when a fixture file is missing.
-#define TERNION_REQUIRE_FIXTURE(fixture_path_)                                                                  \
-  do {                                                                                                 \
-    if (!std::filesystem::exists(fixture_path_)) {                                                              \
-      std::fprintf(stderr, "\n*** SKIPPED: fixture missing: %s (set TERNION_FIXTURES) ***\n\n",       \
-                   std::filesystem::path(fixture_path_).string().c_str());                                      \
-      GTEST_SKIP() << "fixture missing: " << std::filesystem::path(fixture_path_).string();                     \
-    }                                                                                                  \
+#define TERNION_REQUIRE_FIXTURE(fixture_path_)                                                  \
+  do {                                                                                          \
+    if (!std::filesystem::exists(fixture_path_)) {                                              \
+      std::fprintf(stderr, "\n*** SKIPPED: fixture missing: %s (set TERNION_FIXTURES) ***\n\n", \
+                   std::filesystem::path(fixture_path_).string().c_str());                      \
+      GTEST_SKIP() << "fixture missing: " << std::filesystem::path(fixture_path_).string();     \
+    }                                                                                           \
   } while (0)

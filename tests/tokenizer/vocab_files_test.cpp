@@ -81,22 +81,7 @@ TEST(VocabFiles, WithoutTestCasesLoadAndRoundTrip) {
   }
 }
 
-// A WordPiece (BERT) vocabulary is not supported yet: the message says what is.
-TEST(VocabFiles, UnsupportedModelFailsClearly) {
-  const auto gguf_path = test::fixture("vocab/ggml-vocab-bert-bge.gguf");
-  TOKENIZER_REQUIRE_FIXTURE(gguf_path);
-  try {
-    (void)vocab_from_gguf(GgufFile::open(gguf_path.string()));
-    FAIL() << "expected an Error";
-  } catch (const Error& e) {
-    const std::string message = e.what();
-    EXPECT_NE(message.find("ggml-vocab-bert-bge.gguf"), std::string::npos) << message;
-    EXPECT_NE(message.find("tokenizer.ggml.model"), std::string::npos) << message;
-    EXPECT_NE(message.find("'bert'"), std::string::npos) << message;
-    EXPECT_NE(message.find("supported: llama"), std::string::npos) << message;
-    EXPECT_EQ(message.find('\n'), std::string::npos) << message;
-  }
-}
+// bert-bge (WordPiece) has its own test: wordpiece_test.cpp.
 
 }  // namespace
 }  // namespace ternion

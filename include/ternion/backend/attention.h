@@ -16,18 +16,18 @@
 namespace ternion {
 
 struct AttentionArgs {
-  const float* q = nullptr;        // [n_tokens][q_stride], head h at h * head_dim
+  const float* q = nullptr;  // [n_tokens][q_stride], head h at h * head_dim
   int64_t q_stride = 0;
-  const uint16_t* k = nullptr;     // this layer's K cache
-  const uint16_t* v = nullptr;     // this layer's V cache
-  int64_t n_ctx = 0;               // cache capacity in positions
+  const uint16_t* k = nullptr;  // this layer's K cache
+  const uint16_t* v = nullptr;  // this layer's V cache
+  int64_t n_ctx = 0;            // cache capacity in positions
   int64_t n_head = 0;
-  int64_t n_head_kv = 0;           // n_head is a multiple of it (GQA/MQA)
+  int64_t n_head_kv = 0;  // n_head is a multiple of it (GQA/MQA)
   int64_t head_dim = 0;
   const int32_t* positions = nullptr;  // token t sees cache positions [0, positions[t]]
   int64_t n_tokens = 0;
-  float scale = 1.0f;              // usually 1/sqrt(head_dim)
-  float* out = nullptr;            // [n_tokens][out_stride]
+  float scale = 1.0f;    // usually 1/sqrt(head_dim)
+  float* out = nullptr;  // [n_tokens][out_stride]
   int64_t out_stride = 0;
 };
 

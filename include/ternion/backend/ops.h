@@ -30,9 +30,9 @@ enum class RopeKind {
 // Rotary position embedding tables: cos/sin of pos · θ_i for every position and pair, precomputed at load.
 struct RopeConfig {
   RopeKind kind = RopeKind::Adjacent;
-  int64_t n_rot = 0;           // dimensions rotated per head (≤ head size)
-  float freq_base = 10000.0f;  // θ base
-  float freq_scale = 1.0f;     // 1 / linear scaling factor
+  int64_t n_rot = 0;                // dimensions rotated per head (≤ head size)
+  float freq_base = 10000.0f;       // θ base
+  float freq_scale = 1.0f;          // 1 / linear scaling factor
   std::vector<float> freq_factors;  // per pair divisor of the frequency (llama-3 scaling), empty for none
 };
 

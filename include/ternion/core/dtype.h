@@ -56,6 +56,8 @@ const DTypeInfo& dtype_info(DType type);
 std::optional<DType> dtype_from_name(std::string_view name);  // case-insensitive
 
 // Bytes taken by one row of n elements; n must be a multiple of the block size.
-inline size_t row_bytes(const DTypeInfo& info, uint64_t n) { return static_cast<size_t>(n / info.block_size) * info.block_bytes; }
+inline size_t row_bytes(const DTypeInfo& info, uint64_t n) {
+  return static_cast<size_t>(n / info.block_size) * info.block_bytes;
+}
 
 }  // namespace ternion

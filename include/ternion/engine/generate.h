@@ -17,10 +17,10 @@
 namespace ternion {
 
 struct GenerateOptions {
-  int32_t max_tokens = 128;          // new tokens at most; must be positive
-  std::optional<bool> add_bos;       // default: what the vocabulary says
-  bool parse_special = false;        // read special-token text in the prompt (e.g. <|im_start|>) as those tokens
-  bool ignore_eos = false;           // keep going past end-of-generation tokens
+  int32_t max_tokens = 128;     // new tokens at most; must be positive
+  std::optional<bool> add_bos;  // default: what the vocabulary says
+  bool parse_special = false;   // read special-token text in the prompt (e.g. <|im_start|>) as those tokens
+  bool ignore_eos = false;      // keep going past end-of-generation tokens
   SamplingParams sampling;
 };
 
@@ -37,9 +37,9 @@ struct Timings {
 
 struct GenerateResult {
   std::vector<int32_t> prompt_tokens;
-  std::vector<int32_t> tokens;       // generated ids (an end-of-generation token that stopped it included)
-  std::string text;                  // generated text (special tokens not rendered)
-  std::string finish_reason;         // "stop" (end-of-generation) or "length" (max_tokens)
+  std::vector<int32_t> tokens;  // generated ids (an end-of-generation token that stopped it included)
+  std::string text;             // generated text (special tokens not rendered)
+  std::string finish_reason;    // "stop" (end-of-generation) or "length" (max_tokens)
   Timings timings;
 };
 

@@ -102,7 +102,7 @@ struct GgufTensorInfo {
   std::string name;
   std::vector<uint64_t> shape;  // ne[0] is the fastest-varying (row length), as ggml orders it
   DType type = DType::F32;
-  uint64_t offset = 0;          // from the start of the data section
+  uint64_t offset = 0;  // from the start of the data section
   uint64_t n_elements = 0;
   uint64_t n_bytes = 0;
   const uint8_t* data = nullptr;  // points into the mapped file

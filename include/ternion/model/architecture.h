@@ -11,9 +11,9 @@
 namespace ternion {
 
 struct ArchSpec {
-  std::string_view name;     // general.architecture
-  RopeKind rope_kind;        // how Q/K pairs are rotated in this GGUF layout
-  bool qkv_bias;             // attn_q/k/v have bias vectors
+  std::string_view name;  // general.architecture
+  RopeKind rope_kind;     // how Q/K pairs are rotated in this GGUF layout
+  bool qkv_bias;          // attn_q/k/v have bias vectors
 };
 
 // The spec for `name`, or Error listing the supported architectures.

@@ -56,8 +56,8 @@ class InferenceContext {
   // Activations, [n_batch][width] each.
   std::vector<float> x_, xn_, q_, k_, v_, att_, tmp_, gate_, up_;
   std::vector<int32_t> positions_;
-  std::vector<float> logits_;          // [n_batch or 1][n_vocab]
-  std::vector<uint8_t> mm_scratch_;    // converted activations for matmul
+  std::vector<float> logits_;        // [n_batch or 1][n_vocab]
+  std::vector<uint8_t> mm_scratch_;  // converted activations for matmul
   std::vector<uint8_t> att_scratch_;
 };
 

@@ -14,18 +14,18 @@ class GgufFile;
 enum class RopeScaling { None, Linear, Yarn };
 
 struct HParams {
-  std::string arch;         // general.architecture
-  std::string name;         // general.name, if any
+  std::string arch;  // general.architecture
+  std::string name;  // general.name, if any
   int64_t n_vocab = 0;
-  int64_t n_ctx_train = 0;  // context_length
-  int64_t n_embd = 0;       // embedding_length
-  int64_t n_layer = 0;      // block_count
-  int64_t n_ff = 0;         // feed_forward_length
-  int64_t n_head = 0;       // attention.head_count
-  int64_t n_head_kv = 0;    // attention.head_count_kv (defaults to n_head)
-  int64_t head_dim = 0;     // attention.key_length (defaults to n_embd / n_head)
-  int64_t n_rot = 0;        // rope.dimension_count (defaults to head_dim)
-  float rms_eps = 1e-5f;    // attention.layer_norm_rms_epsilon
+  int64_t n_ctx_train = 0;          // context_length
+  int64_t n_embd = 0;               // embedding_length
+  int64_t n_layer = 0;              // block_count
+  int64_t n_ff = 0;                 // feed_forward_length
+  int64_t n_head = 0;               // attention.head_count
+  int64_t n_head_kv = 0;            // attention.head_count_kv (defaults to n_head)
+  int64_t head_dim = 0;             // attention.key_length (defaults to n_embd / n_head)
+  int64_t n_rot = 0;                // rope.dimension_count (defaults to head_dim)
+  float rms_eps = 1e-5f;            // attention.layer_norm_rms_epsilon
   float rope_freq_base = 10000.0f;  // rope.freq_base
   RopeScaling rope_scaling = RopeScaling::None;
   float rope_scaling_factor = 1.0f;  // rope.scaling.factor

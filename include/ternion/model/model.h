@@ -30,9 +30,9 @@ struct LayerWeights {
 };
 
 struct ModelWeights {
-  WeightMatrix token_embd;           // rows n_vocab × cols n_embd (row = one token's embedding)
+  WeightMatrix token_embd;             // rows n_vocab × cols n_embd (row = one token's embedding)
   const float* output_norm = nullptr;  // [n_embd]
-  WeightMatrix output;               // rows n_vocab × cols n_embd; the embedding itself when tied
+  WeightMatrix output;                 // rows n_vocab × cols n_embd; the embedding itself when tied
   bool tied_output = false;
   std::vector<LayerWeights> layers;
 };

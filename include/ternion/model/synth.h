@@ -25,8 +25,8 @@ const SynthShape& synth_shape(std::string_view name);  // Error listing the know
 
 struct SynthOptions {
   std::string shape = "llama-3.2-1b";
-  DType type = DType::Q8_0;     // type of the 2-D weights; norms stay F32
-  std::string vocab_from;       // GGUF whose tokenizer.* metadata is copied
+  DType type = DType::Q8_0;  // type of the 2-D weights; norms stay F32
+  std::string vocab_from;    // GGUF whose tokenizer.* metadata is copied
   std::string output;
   uint64_t seed = 1;
   int64_t n_ctx = 4096;

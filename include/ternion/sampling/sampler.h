@@ -13,13 +13,13 @@ namespace ternion {
 
 struct SamplingParams {
   float temperature = 0.8f;
-  int32_t top_k = 40;             // ≤ 0: off
-  float top_p = 0.95f;            // ≥ 1: off
-  float min_p = 0.05f;            // ≤ 0: off
-  float repeat_penalty = 1.0f;    // 1: off; divides positive logits of recent tokens, multiplies negative ones
-  int32_t repeat_last_n = 64;     // window of recent tokens the penalties look at (-1: all seen, 0: none)
-  float presence_penalty = 0.0f;  // OpenAI-style, subtracted once per token present in the window
-  float frequency_penalty = 0.0f; // subtracted per occurrence in the window
+  int32_t top_k = 40;              // ≤ 0: off
+  float top_p = 0.95f;             // ≥ 1: off
+  float min_p = 0.05f;             // ≤ 0: off
+  float repeat_penalty = 1.0f;     // 1: off; divides positive logits of recent tokens, multiplies negative ones
+  int32_t repeat_last_n = 64;      // window of recent tokens the penalties look at (-1: all seen, 0: none)
+  float presence_penalty = 0.0f;   // OpenAI-style, subtracted once per token present in the window
+  float frequency_penalty = 0.0f;  // subtracted per occurrence in the window
   uint64_t seed = 0;
   std::vector<std::pair<int32_t, float>> logit_bias;  // added to the logit of each id
 
@@ -53,10 +53,10 @@ class Sampler {
   int32_t n_vocab_;
   std::mt19937_64 rng_;
   std::vector<Candidate> cand_;
-  std::vector<int32_t> history_;   // ring buffer of the last tokens
+  std::vector<int32_t> history_;  // ring buffer of the last tokens
   size_t history_pos_ = 0;
   size_t history_len_ = 0;
-  std::vector<int32_t> counts_;    // occurrences in the window, per id
+  std::vector<int32_t> counts_;  // occurrences in the window, per id
 };
 
 }  // namespace ternion

@@ -16,7 +16,8 @@ using VecDot = void (*)(int64_t n, float* out, const void* w, const void* x);
 
 // Per head: scores as float [n_ctx], the same rounded to fp16 [n_ctx], and the fp16 query [head_dim].
 size_t per_head_bytes(int64_t n_ctx, int64_t head_dim) {
-  const size_t bytes = static_cast<size_t>(n_ctx) * 4 + static_cast<size_t>(n_ctx) * 2 + static_cast<size_t>(head_dim) * 2;
+  const size_t bytes =
+      static_cast<size_t>(n_ctx) * 4 + static_cast<size_t>(n_ctx) * 2 + static_cast<size_t>(head_dim) * 2;
   return (bytes + 63) / 64 * 64;
 }
 
@@ -67,9 +68,8 @@ void attention(const AttentionArgs& a, std::span<uint8_t> scratch, ThreadPool& p
   }
   const VecDot dot = quant_traits(DType::F16).vec_dot;
   const size_t stride = per_head_bytes(a.n_ctx, a.head_dim);
-  pool.parallel_for(static_cast<size_t>(a.n_head), [&](size_t h) {
-    attend_one_head(a, static_cast<int64_t>(h), scratch.data() + h * stride, dot);
-  });
+  pool.parallel_for(static_cast<size_t>(a.n_head),
+                    [&](size_t h) { attend_one_head(a, static_cast<int64_t>(h), scratch.data() + h * stride, dot); });
 }
 
 void attention_reference(const AttentionArgs& a) {

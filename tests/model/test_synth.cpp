@@ -1,0 +1,55 @@
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "support/test_support.h"
+#include "ternion/core/error.h"
+#include "ternion/model/context.h"
+#include "ternion/model/synth.h"
+
+namespace ternion {
+namespace {
+
+TEST(Synth, UnknownShapeListsTheKnownOnes) {
+  try {
+    synth_shape("gpt-5");
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("llama-3.2-1b"), std::string::npos);
+  }
+  EXPECT_EQ(synth_shapes().size(), 4u);
+}
+
+TEST(Synth, WritesALoadableDeterministicModel) {
+  const auto vocab = test::fixture("gguf/kjv-qwen2-F16.gguf");
+  TERNION_REQUIRE_FIXTURE(vocab);
+  SynthOptions o;
+  o.shape = "smollm-135m";
+  o.type = DType::Q4_0;
+  o.vocab_from = vocab.string();
+  o.output = (std::filesystem::temp_directory_path() / "synth_a.gguf").string();
+  o.n_ctx = 64;
+  write_synthetic_model(o);
+  const std::string again = (std::filesystem::temp_directory_path() / "synth_b.gguf").string();
+  SynthOptions o2 = o;
+  o2.output = again;
+  write_synthetic_model(o2);
+  EXPECT_EQ(std::filesystem::file_size(o.output), std::filesystem::file_size(again));
+
+  const auto model = Model::load(o.output);
+  EXPECT_EQ(model->hparams().n_layer, 30);
+  EXPECT_EQ(model->hparams().n_head_kv, 3);
+  EXPECT_EQ(model->hparams().n_vocab, 4096);
+  EXPECT_EQ(model->gguf().get_string("tokenizer.ggml.model"), "gpt2");
+  ThreadPool pool(2);
+  ContextOptions c;
+  c.n_ctx = 8;
+  InferenceContext ctx(*model, c, pool);
+  const auto logits = ctx.decode(std::vector<int32_t>{1, 2, 3});
+  for (float v : logits) ASSERT_TRUE(std::isfinite(v));
+  std::filesystem::remove(o.output);
+  std::filesystem::remove(again);
+}
+
+}  // namespace
+}  // namespace ternion
