@@ -2,6 +2,10 @@
 add_library(ternion_flags INTERFACE)
 target_compile_options(ternion_flags INTERFACE -Wall -Wextra -Wpedantic -Wshadow -Wconversion
   -Wno-sign-conversion -Wnon-virtual-dtor -Wcast-align)
+# GCC 12 reports false -Wrestrict errors inside libstdc++'s std::string (GCC bug 105329).
+if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
+  target_compile_options(ternion_flags INTERFACE -Wno-restrict)
+endif()
 if(TERNION_WERROR)
   target_compile_options(ternion_flags INTERFACE -Werror)
 endif()

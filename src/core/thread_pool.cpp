@@ -29,38 +29,46 @@ ThreadPool::ThreadPool(int n_threads) : n_threads_(std::max(1, n_threads)) {
 
 ThreadPool::~ThreadPool() {
   stop_.store(true, std::memory_order_release);
-  generation_.fetch_add(1, std::memory_order_acq_rel);
-  generation_.notify_all();
+  wake_.fetch_add(1, std::memory_order_acq_rel);
+  wake_.notify_all();
   for (auto& t : workers_) t.join();
 }
 
-void ThreadPool::work_on_current_job() {
+void ThreadPool::run_available_chunks() {
+  uint64_t s = state_.load(std::memory_order_acquire);
   for (;;) {
-    const size_t chunk = next_chunk_.fetch_add(1, std::memory_order_relaxed);
-    if (chunk >= n_chunks_) break;
-    (*job_)(chunk);
+    const uint64_t next = (s >> kCountBits) & kCountMask;
+    const uint64_t count = s & kCountMask;
+    if (next >= count) return;
+    if (state_.compare_exchange_weak(s, s + (uint64_t{1} << kCountBits), std::memory_order_acq_rel,
+                                     std::memory_order_acquire)) {
+      // The claim happened after the job was published and before it can finish, so job_ and
+      // chunk_base_ are those of the claimed chunk's job.
+      (*job_)(chunk_base_ + next);
+      done_.fetch_add(1, std::memory_order_acq_rel);
+      s = state_.load(std::memory_order_acquire);
+    }
   }
 }
 
 void ThreadPool::worker_loop() {
-  // Start from the generation at construction (0), not from a fresh read: a job posted before this thread
+  // Start from the value at construction (0), not from a fresh read: a job posted before this thread
   // first runs must still be seen as new.
-  uint64_t seen = 0;
+  uint32_t seen = 0;
   for (;;) {
     int spins = 0;
-    uint64_t now = generation_.load(std::memory_order_acquire);
+    uint32_t now = wake_.load(std::memory_order_acquire);
     while (now == seen) {
       if (++spins < kSpinIterations) {
         cpu_relax();
       } else {
-        generation_.wait(seen, std::memory_order_acquire);
+        wake_.wait(seen, std::memory_order_acquire);
       }
-      now = generation_.load(std::memory_order_acquire);
+      now = wake_.load(std::memory_order_acquire);
     }
     seen = now;
     if (stop_.load(std::memory_order_acquire)) return;
-    work_on_current_job();
-    busy_workers_.fetch_sub(1, std::memory_order_acq_rel);
+    run_available_chunks();
   }
 }
 
@@ -70,19 +78,24 @@ void ThreadPool::parallel_for(size_t n_chunks, const std::function<void(size_t)>
     for (size_t i = 0; i < n_chunks; ++i) fn(i);
     return;
   }
-  job_ = &fn;
-  n_chunks_ = n_chunks;
-  next_chunk_.store(0, std::memory_order_relaxed);
-  busy_workers_.store(n_threads_ - 1, std::memory_order_relaxed);
-  generation_.fetch_add(1, std::memory_order_acq_rel);
-  generation_.notify_all();
-  work_on_current_job();
-  int spins = 0;
-  while (busy_workers_.load(std::memory_order_acquire) != 0) {
-    if (++spins > 64) {
-      std::this_thread::yield();
-    } else {
-      cpu_relax();
+  // Jobs larger than the claim word holds run as several windows.
+  for (size_t base = 0; base < n_chunks; base += kCountMask) {
+    const uint64_t count = std::min<uint64_t>(kCountMask, n_chunks - base);
+    job_ = &fn;
+    chunk_base_ = base;
+    done_.store(0, std::memory_order_relaxed);
+    generation_ = (generation_ + 1) & ((uint64_t{1} << 24) - 1);
+    state_.store((generation_ << (2 * kCountBits)) | count, std::memory_order_release);
+    wake_.fetch_add(1, std::memory_order_acq_rel);
+    wake_.notify_all();
+    run_available_chunks();
+    int spins = 0;
+    while (done_.load(std::memory_order_acquire) != count) {
+      if (++spins > 64) {
+        std::this_thread::yield();
+      } else {
+        cpu_relax();
+      }
     }
   }
   job_ = nullptr;

@@ -14,16 +14,21 @@ using jinja::Value;
 Value from_json(const nlohmann::ordered_json& j, uint32_t depth) {
   if (depth > jinja::kMaxValueDepth) throw Error("chat template context: JSON nested too deep");
   switch (j.type()) {
-    case nlohmann::ordered_json::value_t::null: return Value::none();
-    case nlohmann::ordered_json::value_t::boolean: return Value::boolean(j.get<bool>());
-    case nlohmann::ordered_json::value_t::number_integer: return Value::integer(j.get<int64_t>());
+    case nlohmann::ordered_json::value_t::null:
+      return Value::none();
+    case nlohmann::ordered_json::value_t::boolean:
+      return Value::boolean(j.get<bool>());
+    case nlohmann::ordered_json::value_t::number_integer:
+      return Value::integer(j.get<int64_t>());
     case nlohmann::ordered_json::value_t::number_unsigned: {
       const auto u = j.get<uint64_t>();
       if (u > static_cast<uint64_t>(INT64_MAX)) return Value::number(static_cast<double>(u));
       return Value::integer(static_cast<int64_t>(u));
     }
-    case nlohmann::ordered_json::value_t::number_float: return Value::number(j.get<double>());
-    case nlohmann::ordered_json::value_t::string: return Value::string(j.get<std::string>());
+    case nlohmann::ordered_json::value_t::number_float:
+      return Value::number(j.get<double>());
+    case nlohmann::ordered_json::value_t::string:
+      return Value::string(j.get<std::string>());
     case nlohmann::ordered_json::value_t::array: {
       std::vector<Value> items;
       for (const auto& x : j) items.push_back(from_json(x, depth + 1));
@@ -34,7 +39,8 @@ Value from_json(const nlohmann::ordered_json& j, uint32_t depth) {
       for (const auto& [k, x] : j.items()) items.emplace_back(k, from_json(x, depth + 1));
       return Value::make_dict(std::move(items));
     }
-    default: throw Error("chat template context: unsupported JSON value (binary)");
+    default:
+      throw Error("chat template context: unsupported JSON value (binary)");
   }
 }
 
@@ -58,6 +64,8 @@ std::string ChatTemplate::render(const nlohmann::ordered_json& context) const {
     localtime_r(&t, &now);
   }
   jinja::Budget budget;
+  budget.max_steps = limits_.max_steps;
+  budget.max_string = limits_.max_bytes;
   jinja::Interp interp(budget, now);
   auto globals = std::make_shared<jinja::Frame>();
   jinja::add_globals(*globals);

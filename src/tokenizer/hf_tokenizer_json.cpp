@@ -33,10 +33,10 @@ constexpr std::string_view kMetaspace = "\xE2\x96\x81";
 // Pre-tokenizer regexes as HF writes them, and the llama.cpp pre type that splits text the same way.
 constexpr std::string_view kHfGpt2Regex =
     R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)";
-constexpr std::string_view kHfLlama3Regex =
-    R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
-constexpr std::string_view kHfQwen2Regex =
-    R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
+constexpr std::string_view kHfLlama3Regex = R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3})"
+                                            R"(| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
+constexpr std::string_view kHfQwen2Regex = R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N})"
+                                           R"(| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
 
 struct KnownPre {
   std::vector<std::string_view> regexes;
@@ -346,7 +346,13 @@ void read_added_tokens(const Reader& r, const Json& root, HfModel& m) {
 }
 
 // Texts and types by id; an id nobody names becomes an unused "[PAD<id>]", as llama.cpp's converter names them.
-void set_tokens(const HfModel& m, Vocab& vocab) {
+void set_tokens(const Reader& r, const HfModel& m, Vocab& vocab) {
+  // Real files number their tokens densely; a few bytes must not make a vocabulary of millions of holes.
+  const auto named = static_cast<size_t>(std::count(m.present.begin(), m.present.end(), uint8_t{1}));
+  if (m.tokens.size() - named > named + 1024) {
+    r.fail("model.vocab",
+           "ids up to " + std::to_string(m.tokens.size() - 1) + " but only " + std::to_string(named) + " tokens named");
+  }
   vocab.tokens = m.tokens;
   vocab.types.assign(m.tokens.size(), TokenType::Normal);
   for (size_t id = 0; id < m.tokens.size(); ++id) {
@@ -602,7 +608,7 @@ HfTokenizer hf_tokenizer_from_json(std::string_view tokenizer_json, std::string_
   read_added_tokens(r, root, m);
   HfTokenizer out;
   Vocab& vocab = out.vocab;
-  set_tokens(m, vocab);
+  set_tokens(r, m, vocab);
 
   TextRules rules;
   if (const Json* pre = Reader::find(root, "pre_tokenizer")) read_pre_tokenizer(r, *pre, "pre_tokenizer", 0, rules);

@@ -31,7 +31,7 @@ using ExprPtr = std::unique_ptr<Expr>;
 enum class ExprKind : uint8_t {
   Literal,  // value
   Name,     // name
-  List,     // args (tuples are lists too)
+  List,     // args (a tuple when is_tuple)
   Dict,     // args: key, value, key, value, ...
   Attr,     // a.name
   Item,     // a[b]
@@ -49,7 +49,8 @@ struct Expr {
   ExprKind kind = ExprKind::Literal;
   int line = 0;
   std::string name;
-  bool negated = false;
+  bool negated = false;   // Test: `is not`
+  bool is_tuple = false;  // List: written as a tuple
   Value value;
   ExprPtr a, b, c;
   std::vector<ExprPtr> args;
@@ -71,15 +72,15 @@ struct MacroParam {
 struct Stmt {
   StmtKind kind = StmtKind::Text;
   int line = 0;
-  std::string text;                                  // Text
-  ExprPtr expr;                                      // Output, For (iterable), Set (value), FilterBlock (filters)
-  ExprPtr cond;                                      // For: the `if` filter
-  std::vector<std::pair<ExprPtr, Body>> branches;    // If: (condition, body) for if and each elif
-  Body body, else_body;                              // For/If/Macro/SetBlock/FilterBlock
-  std::vector<std::string> targets;                  // For/Set: the names bound (Set: one, or namespace + attribute)
-  std::string attr;                                  // Set/SetBlock: `ns.attr` target when not empty
-  std::string name;                                  // Macro name
-  std::vector<MacroParam> params;                    // Macro
+  std::string text;                                // Text
+  ExprPtr expr;                                    // Output, For (iterable), Set (value), FilterBlock (filters)
+  ExprPtr cond;                                    // For: the `if` filter
+  std::vector<std::pair<ExprPtr, Body>> branches;  // If: (condition, body) for if and each elif
+  Body body, else_body;                            // For/If/Macro/SetBlock/FilterBlock
+  std::vector<std::string> targets;                // For/Set: the names bound (Set: one, or namespace + attribute)
+  std::string attr;                                // Set/SetBlock: `ns.attr` target when not empty
+  std::string name;                                // Macro name
+  std::vector<MacroParam> params;                  // Macro
 };
 
 struct Template {

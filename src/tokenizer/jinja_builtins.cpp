@@ -159,7 +159,7 @@ Value dict_method(const Value& d, const std::string& name, Args& a) {
     std::vector<Value> out;
     for (const auto& [k, v] : d.dict->items) {
       if (name == "items") {
-        out.push_back(Value::make_list({Value::string(k), v}));
+        out.push_back(Value::make_list({Value::string(k), v}, true));
       } else {
         out.push_back(name == "keys" ? Value::string(k) : v);
       }
@@ -226,7 +226,7 @@ Value fn_namespace(Interp&, Args& a) {
 }
 
 Value fn_raise_exception(Interp& in, Args& a) {
-  throw Error("chat template raised an exception: " + to_str(a.get(0, "message"), in.budget()));
+  throw Error("raise_exception: " + to_str(a.get(0, "message"), in.budget()));
 }
 
 Value fn_strftime_now(Interp& in, Args& a) {
@@ -291,8 +291,8 @@ Value call_method(Interp& in, const Value& obj, const std::string& name, Args& a
   if (obj.is_undefined()) throw Error("'" + (obj.s.empty() ? std::string("value") : obj.s) + "' is undefined");
   if (obj.is_string()) return string_method(in, obj.s, name, args);
   if (obj.is_dict() && !obj.is_namespace()) return dict_method(obj, name, args);
-  if (obj.is_list() && (name == "append" || name == "extend" || name == "insert" || name == "pop" ||
-                        name == "remove" || name == "clear" || name == "sort" || name == "reverse")) {
+  if (obj.is_list() && (name == "append" || name == "extend" || name == "insert" || name == "pop" || name == "remove" ||
+                        name == "clear" || name == "sort" || name == "reverse")) {
     // The ImmutableSandboxedEnvironment HF uses refuses these too.
     throw Error("access to attribute '" + name + "' of 'list' object is unsafe");
   }

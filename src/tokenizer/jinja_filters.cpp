@@ -18,7 +18,8 @@ uint32_t ascii_lower(uint32_t c) { return c >= 'A' && c <= 'Z' ? c + 32 : c; }
 std::string map_case(const std::string& s, bool upper) {
   std::string out = s;
   for (char& c : out) {
-    c = static_cast<char>(upper ? ascii_upper(static_cast<unsigned char>(c)) : ascii_lower(static_cast<unsigned char>(c)));
+    c = static_cast<char>(upper ? ascii_upper(static_cast<unsigned char>(c))
+                                : ascii_lower(static_cast<unsigned char>(c)));
   }
   return out;
 }
@@ -82,7 +83,8 @@ Value attr_path(const Value& v, const std::string& path) {
   while (k <= path.size()) {
     const size_t dot = std::min(path.find('.', k), path.size());
     const std::string part = path.substr(k, dot - k);
-    const bool digits = !part.empty() && std::all_of(part.begin(), part.end(), [](char c) { return c >= '0' && c <= '9'; });
+    const bool digits =
+        !part.empty() && std::all_of(part.begin(), part.end(), [](char c) { return c >= '0' && c <= '9'; });
     if (digits && part.size() < 10) {
       cur = get_item(cur, Value::integer(std::stoll(part)));
     } else {
@@ -125,7 +127,8 @@ Value tojson(Interp& in, const Value& v, Args& a) {
 
 std::string indent(const std::string& input, const Value& width, bool first, bool blank) {
   const std::string pad =
-      width.is_string() ? width.s : std::string(static_cast<size_t>(std::clamp<int64_t>(to_int(width, "indent"), 0, 256)), ' ');
+      width.is_string() ? width.s
+                        : std::string(static_cast<size_t>(std::clamp<int64_t>(to_int(width, "indent"), 0, 256)), ' ');
   // Python's splitlines on s + "\n" (\n, \r\n and \r end lines).
   std::vector<std::string> lines;
   const std::string s = input + "\n";
@@ -150,6 +153,7 @@ std::string indent(const std::string& input, const Value& width, bool first, boo
 }
 
 Value select(Interp& in, const std::string& name, const Value& input, Args& a) {
+  if (!truthy(input)) return Value::make_list({});  // jinja2 yields nothing for a falsy input (None included)
   const bool by_attr = name == "selectattr" || name == "rejectattr";
   const bool keep_if = name == "select" || name == "selectattr";
   std::string attr;
@@ -179,6 +183,7 @@ Value select(Interp& in, const std::string& name, const Value& input, Args& a) {
 
 Value map_filter(Interp& in, const Value& input, Args& a) {
   std::vector<Value> out;
+  if (!truthy(input)) return Value::make_list({});
   const Value at = a.get(99, "attribute");
   if (at.is_string()) {
     const Value dflt = a.get(99, "default");
@@ -230,27 +235,36 @@ Value extreme(Interp& in, const Value& input, Args& a, bool want_max) {
   return have ? best : Value::undefined("no items");
 }
 
-std::string escape_html(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&#34;"; break;
-      case '\'': out += "&#39;"; break;
-      default: out += c;
-    }
-  }
-  return out;
+}  // namespace
+
+namespace {
+
+Value apply_filter_inner(Interp& in, const std::string& name, const Value& v, Args& a);
+
+// Filters whose result stays Markup when their input is (markupsafe wraps these str methods).
+bool keeps_markup(const std::string& name) {
+  return name == "trim" || name == "upper" || name == "lower" || name == "title" || name == "capitalize" ||
+         name == "indent" || name == "string";
 }
 
 }  // namespace
 
 Value apply_filter(Interp& in, const std::string& name, const Value& v, Args& a) {
+  Value r = apply_filter_inner(in, name, v, a);
+  if (v.markup && r.is_string() && keeps_markup(name)) r.markup = true;
+  return r;
+}
+
+namespace {
+
+Value apply_filter_inner(Interp& in, const std::string& name, const Value& v, Args& a) {
   Budget& budget = in.budget();
   budget.charge();
-  if (name == "safe") return v;
+  if (name == "safe") {
+    Value r = Value::string(to_str(v, budget));
+    r.markup = true;
+    return r;
+  }
   if (name == "string") return v.is_string() ? v : Value::string(to_str(v, budget));
   if (name == "trim") {
     Args m;
@@ -331,7 +345,8 @@ Value apply_filter(Interp& in, const std::string& name, const Value& v, Args& a)
   if (name == "float") {
     const Value dflt = a.get(0, "default", Value::number(0.0));
     if (v.kind == Kind::Float) return v;
-    if (v.kind == Kind::Int || v.kind == Kind::Bool) return Value::number(static_cast<double>(v.kind == Kind::Int ? v.i : v.b));
+    if (v.kind == Kind::Int || v.kind == Kind::Bool)
+      return Value::number(static_cast<double>(v.kind == Kind::Int ? v.i : v.b));
     if (v.is_string()) {
       char* end = nullptr;
       const double d = std::strtod(v.s.c_str(), &end);
@@ -357,7 +372,7 @@ Value apply_filter(Interp& in, const std::string& name, const Value& v, Args& a)
     } else if (method.is_string() && method.s == "ceil") {
       r = std::ceil(r);
     } else {
-      r = std::round(r);
+      r = std::nearbyint(r);  // Python rounds half to even
     }
     return Value::number(r / scale);
   }
@@ -402,7 +417,12 @@ Value apply_filter(Interp& in, const std::string& name, const Value& v, Args& a)
     });
     return Value::make_list(std::move(pairs));
   }
-  if (name == "escape" || name == "e" || name == "forceescape") return Value::string(escape_html(to_str(v, budget)));
+  if (name == "escape" || name == "e" || name == "forceescape") {
+    if (v.markup && name != "forceescape") return v;
+    Value r = Value::string(escape_html(to_str(v, budget)));
+    r.markup = true;
+    return r;
+  }
   if (name == "indent") {
     return Value::string(indent(to_str(v, budget), a.get(0, "width", Value::integer(4)),
                                 truthy(a.get(1, "first", Value::boolean(false))),
@@ -413,7 +433,8 @@ Value apply_filter(Interp& in, const std::string& name, const Value& v, Args& a)
     bool in_word = false;
     for (char c : to_str(v, budget)) {
       const auto u = static_cast<unsigned char>(c);
-      const bool w = u >= 0x80 || u == '_' || (u >= '0' && u <= '9') || (u >= 'a' && u <= 'z') || (u >= 'A' && u <= 'Z');
+      const bool w =
+          u >= 0x80 || u == '_' || (u >= '0' && u <= '9') || (u >= 'a' && u <= 'z') || (u >= 'A' && u <= 'Z');
       if (w && !in_word) ++n;
       in_word = w;
     }
@@ -423,7 +444,8 @@ Value apply_filter(Interp& in, const std::string& name, const Value& v, Args& a)
   if (name == "sum") {
     const Value at = a.get(0, "attribute");
     Value total = a.get(1, "start", Value::integer(0));
-    for (const Value& item : iterate(v)) total = binary_op("+", total, at.is_string() ? attr_path(item, at.s) : item, budget);
+    for (const Value& item : iterate(v))
+      total = binary_op("+", total, at.is_string() ? attr_path(item, at.s) : item, budget);
     return total;
   }
   if (name == "batch") {
@@ -444,9 +466,13 @@ Value apply_filter(Interp& in, const std::string& name, const Value& v, Args& a)
   if (name == "attr") {
     const Value n = a.get(0, "name");
     if (!n.is_string()) throw Error("attr expects an attribute name");
-    return get_attr(v, n.s);
+    if (v.is_namespace()) return get_attr(v, n.s);  // plain getattr: a dict's keys are not attributes
+    if (v.is_undefined()) return get_attr(v, n.s);
+    return Value::undefined(std::string("'") + type_name(v) + " object' has no attribute '" + n.s + "'");
   }
   throw Error("unknown filter '" + name + "'");
 }
+
+}  // namespace
 
 }  // namespace ternion::jinja

@@ -11,9 +11,19 @@ namespace {
 constexpr int kMaxCallDepth = 64;
 constexpr int kMaxEvalDepth = 400;
 
+// Prefixes the line, and keeps the message on one line (it can quote strings from the template or context).
 std::string with_line(int line, const std::string& msg) {
-  if (msg.rfind("chat template", 0) == 0) return msg;
-  return "chat template line " + std::to_string(line) + ": " + msg;
+  std::string out = msg.rfind("chat template", 0) == 0 ? "" : "chat template line " + std::to_string(line) + ": ";
+  for (char c : msg) {
+    if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\r') {
+      out += "\\r";
+    } else {
+      out += c;
+    }
+  }
+  return out;
 }
 
 // A macro defined in the template. It holds its defining frame weakly: frames own the macros defined in them,
@@ -79,7 +89,23 @@ bool holds_reference(const Value& v, Budget& budget) {
   return false;
 }
 
+// loop.cycle(a, b, ...): the argument at the iteration's index, modulo their count.
+class LoopCycle : public Callable {
+ public:
+  explicit LoopCycle(size_t index) : index_(index) {}
+  Value call(Interp&, Args& args) override {
+    if (args.pos.empty()) throw Error("loop.cycle needs at least one argument");
+    return args.pos[index_ % args.pos.size()];
+  }
+
+ private:
+  size_t index_;
+};
+
 Value make_loop(size_t k, const std::vector<Value>& items) {
+  Value cycle;
+  cycle.kind = Kind::Callable;
+  cycle.fn = std::make_shared<LoopCycle>(k);
   const auto n = static_cast<int64_t>(items.size());
   const auto i = static_cast<int64_t>(k);
   std::vector<std::pair<std::string, Value>> fields = {
@@ -94,6 +120,7 @@ Value make_loop(size_t k, const std::vector<Value>& items) {
       {"depth0", Value::integer(0)},
       {"previtem", k > 0 ? items[k - 1] : Value::undefined("loop.previtem")},
       {"nextitem", i + 1 < n ? items[k + 1] : Value::undefined("loop.nextitem")},
+      {"cycle", std::move(cycle)},
   };
   return Value::make_dict(std::move(fields));
 }
@@ -137,6 +164,7 @@ Value Args::get(size_t index, const char* name, Value fallback) const {
 
 void Interp::emit(std::string& out, std::string_view text) {
   budget_.check_size(out.size() + text.size());
+  budget_.charge(text.size() / 64);
   out += text;
 }
 
@@ -148,7 +176,8 @@ void Interp::enter_call() {
 }
 
 void Interp::render(const Body& body, const FramePtr& frame, std::string& out) {
-  if (exec(body, frame, out) != Flow::Normal) throw Error("chat template: {% break %} or {% continue %} outside a loop");
+  if (exec(body, frame, out) != Flow::Normal)
+    throw Error("chat template: {% break %} or {% continue %} outside a loop");
 }
 
 Interp::Flow Interp::exec(const Body& body, const FramePtr& frame, std::string& out) {
@@ -167,7 +196,9 @@ Interp::Flow Interp::exec(const Body& body, const FramePtr& frame, std::string& 
 Interp::Flow Interp::exec_stmt(const Stmt& s, const FramePtr& frame, std::string& out) {
   budget_.charge();
   switch (s.kind) {
-    case StmtKind::Text: emit(out, s.text); break;
+    case StmtKind::Text:
+      emit(out, s.text);
+      break;
     case StmtKind::Output: {
       const Value v = eval(*s.expr, frame);
       if (v.is_string()) {
@@ -182,8 +213,11 @@ Interp::Flow Interp::exec_stmt(const Stmt& s, const FramePtr& frame, std::string
         if (truthy(eval(*cond, frame))) return exec(body, frame, out);
       }
       return exec(s.else_body, frame, out);
-    case StmtKind::For: return exec_for(s, frame, out);
-    case StmtKind::Set: exec_set(s, frame, eval(*s.expr, frame)); break;
+    case StmtKind::For:
+      return exec_for(s, frame, out);
+    case StmtKind::Set:
+      exec_set(s, frame, eval(*s.expr, frame));
+      break;
     case StmtKind::SetBlock:
     case StmtKind::FilterBlock: {
       std::string text;
@@ -205,8 +239,10 @@ Interp::Flow Interp::exec_stmt(const Stmt& s, const FramePtr& frame, std::string
       frame->set(s.name, std::move(v));
       break;
     }
-    case StmtKind::Break: return Flow::Break;
-    case StmtKind::Continue: return Flow::Continue;
+    case StmtKind::Break:
+      return Flow::Break;
+    case StmtKind::Continue:
+      return Flow::Continue;
   }
   return Flow::Normal;
 }
@@ -266,6 +302,7 @@ Value Interp::eval(const Expr& e, const FramePtr& frame) {
   try {
     Value v = eval_inner(e, frame);
     --eval_depth_;
+    if (v.is_string()) budget_.charge(v.s.size() / 256);  // values are copied: a big string costs its size
     return v;
   } catch (...) {
     --eval_depth_;
@@ -321,7 +358,8 @@ Value Interp::eval_call(const Expr& e, const FramePtr& frame) {
 
 Value Interp::eval_inner(const Expr& e, const FramePtr& frame) {
   switch (e.kind) {
-    case ExprKind::Literal: return e.value;
+    case ExprKind::Literal:
+      return e.value;
     case ExprKind::Name: {
       const Value* v = frame->find(e.name);
       return v ? *v : Value::undefined(e.name);
@@ -330,7 +368,7 @@ Value Interp::eval_inner(const Expr& e, const FramePtr& frame) {
       std::vector<Value> items;
       items.reserve(e.args.size());
       for (const auto& x : e.args) items.push_back(eval(*x, frame));
-      return Value::make_list(std::move(items));
+      return Value::make_list(std::move(items), e.is_tuple);
     }
     case ExprKind::Dict: {
       std::vector<std::pair<std::string, Value>> items;
@@ -341,8 +379,10 @@ Value Interp::eval_inner(const Expr& e, const FramePtr& frame) {
       }
       return Value::make_dict(std::move(items));
     }
-    case ExprKind::Attr: return get_attr(eval(*e.a, frame), e.name);
-    case ExprKind::Item: return get_item(eval(*e.a, frame), eval(*e.b, frame));
+    case ExprKind::Attr:
+      return get_attr(eval(*e.a, frame), e.name);
+    case ExprKind::Item:
+      return get_item(eval(*e.a, frame), eval(*e.b, frame));
     case ExprKind::Slice: {
       Value obj = eval(*e.a, frame);
       Value parts[3];
@@ -351,8 +391,10 @@ Value Interp::eval_inner(const Expr& e, const FramePtr& frame) {
       }
       return slice(obj, parts[0], parts[1], parts[2]);
     }
-    case ExprKind::Call: return eval_call(e, frame);
-    case ExprKind::Filter: return eval_filter(e, frame, Value());
+    case ExprKind::Call:
+      return eval_call(e, frame);
+    case ExprKind::Filter:
+      return eval_filter(e, frame, Value());
     case ExprKind::Test: {
       Value v = eval(*e.a, frame);
       Args args = eval_args(e, frame);

@@ -42,17 +42,38 @@ std::string decode_string(std::string_view body, int line) {
     }
     const char e = body[++k];
     switch (e) {
-      case '\n': break;
-      case '\\': out += '\\'; break;
-      case '\'': out += '\''; break;
-      case '"': out += '"'; break;
-      case 'a': out += '\a'; break;
-      case 'b': out += '\b'; break;
-      case 'f': out += '\f'; break;
-      case 'n': out += '\n'; break;
-      case 'r': out += '\r'; break;
-      case 't': out += '\t'; break;
-      case 'v': out += '\v'; break;
+      case '\n':
+        break;
+      case '\\':
+        out += '\\';
+        break;
+      case '\'':
+        out += '\'';
+        break;
+      case '"':
+        out += '"';
+        break;
+      case 'a':
+        out += '\a';
+        break;
+      case 'b':
+        out += '\b';
+        break;
+      case 'f':
+        out += '\f';
+        break;
+      case 'n':
+        out += '\n';
+        break;
+      case 'r':
+        out += '\r';
+        break;
+      case 't':
+        out += '\t';
+        break;
+      case 'v':
+        out += '\v';
+        break;
       case 'x':
       case 'u':
       case 'U': {
@@ -266,7 +287,8 @@ class Lexer {
         }
         if (op == nullptr) fail(line_, std::string("unexpected character '") + c + "' in a tag");
         if (*op == '(' || *op == '[' || *op == '{') ++depth;
-        if ((*op == ')' || *op == ']' || *op == '}') && --depth < 0) fail(line_, std::string("unexpected '") + op + "'");
+        if ((*op == ')' || *op == ']' || *op == '}') && --depth < 0)
+          fail(line_, std::string("unexpected '") + op + "'");
         emit(Tok::Op, op);
         p += std::strlen(op);
       }
@@ -277,7 +299,8 @@ class Lexer {
     const bool after_dot = !tokens_.empty() && tokens_.back().type == Tok::Op && tokens_.back().text == ".";
     size_t q = p;
     auto digits = [&] {
-      while (q < src_.size() && (is_digit(src_[q]) || (src_[q] == '_' && q + 1 < src_.size() && is_digit(src_[q + 1])))) {
+      while (q < src_.size() &&
+             (is_digit(src_[q]) || (src_[q] == '_' && q + 1 < src_.size() && is_digit(src_[q + 1])))) {
         ++q;
       }
     };

@@ -33,11 +33,18 @@ Value repeat(const Value& seq, int64_t n, Budget& budget) {
     if (!seq.s.empty() && count > budget.max_string / seq.s.size()) budget.check_size(budget.max_string + 1);
     std::string out;
     out.reserve(seq.s.size() * count);
+    budget.charge(seq.s.size() * count / 64);
     for (size_t k = 0; k < count; ++k) out += seq.s;
-    return Value::string(std::move(out));
+    Value r = Value::string(std::move(out));
+    r.markup = seq.markup;
+    return r;
   }
   const auto& items = seq.list->items;
   if (!items.empty() && count > budget.max_items / items.size()) throw Error("list repetition too large");
+  size_t bytes = 0;  // strings are copied with their list: bound the total
+  for (const Value& x : items) bytes += x.s.size();
+  if (bytes > 0 && count > budget.max_string / bytes) throw Error("list repetition too large");
+  budget.charge(bytes * count / 64);
   std::vector<Value> out;
   for (size_t k = 0; k < count; ++k) out.insert(out.end(), items.begin(), items.end());
   budget.charge(out.size());
@@ -54,9 +61,18 @@ Value arithmetic(const std::string& op, const Value& a, const Value& b) {
   if (is_intlike(a) && is_intlike(b)) {
     const int64_t x = as_int(a), y = as_int(b);
     int64_t r = 0;
-    if (op == "+") return int_result(__builtin_add_overflow(x, y, &r), r);
-    if (op == "-") return int_result(__builtin_sub_overflow(x, y, &r), r);
-    if (op == "*") return int_result(__builtin_mul_overflow(x, y, &r), r);
+    if (op == "+") {
+      const bool overflow = __builtin_add_overflow(x, y, &r);  // before reading r
+      return int_result(overflow, r);
+    }
+    if (op == "-") {
+      const bool overflow = __builtin_sub_overflow(x, y, &r);  // before reading r
+      return int_result(overflow, r);
+    }
+    if (op == "*") {
+      const bool overflow = __builtin_mul_overflow(x, y, &r);  // before reading r
+      return int_result(overflow, r);
+    }
     if (op == "/") {
       if (y == 0) throw Error("division by zero");
       return Value::number(static_cast<double>(x) / static_cast<double>(y));
@@ -111,6 +127,7 @@ Value binary_op(const std::string& op, const Value& a, const Value& b, Budget& b
     std::string s = to_str(a, budget);
     s += to_str(b, budget);
     budget.check_size(s.size());
+    budget.charge(s.size() / 64);  // copying is work too
     return Value::string(std::move(s));
   }
   check_undefined(a);
@@ -118,14 +135,23 @@ Value binary_op(const std::string& op, const Value& a, const Value& b, Budget& b
   if (a.is_number() && b.is_number()) return arithmetic(op, a, b);
   if (op == "+") {
     if (a.is_string() && b.is_string()) {
+      if (a.markup || b.markup) {  // Markup + str escapes the str
+        Value r = Value::string((a.markup ? a.s : escape_html(a.s)) + (b.markup ? b.s : escape_html(b.s)));
+        budget.check_size(r.s.size());
+        r.markup = true;
+        return r;
+      }
       budget.check_size(a.s.size() + b.s.size());
+      budget.charge((a.s.size() + b.s.size()) / 64);
       return Value::string(a.s + b.s);
     }
     if (a.is_list() && b.is_list()) {
       std::vector<Value> out = a.list->items;
       out.insert(out.end(), b.list->items.begin(), b.list->items.end());
       if (out.size() > budget.max_items) throw Error("list too long");
-      budget.charge(out.size());
+      size_t bytes = 0;
+      for (const Value& x : out) bytes += x.s.size();
+      budget.charge(out.size() + bytes / 64);
       return Value::make_list(std::move(out));
     }
   }
@@ -143,7 +169,8 @@ bool compare_op(const std::string& op, const Value& a, const Value& b, Budget& b
   if (op == "in" || op == "not in") {
     bool found = false;
     if (b.is_string()) {
-      if (!a.is_string()) throw Error(std::string("'in <string>' requires string as left operand, not ") + type_name(a));
+      if (!a.is_string())
+        throw Error(std::string("'in <string>' requires string as left operand, not ") + type_name(a));
       found = b.s.find(a.s) != std::string::npos;
     } else if (b.is_list()) {
       for (const Value& x : b.list->items) {
@@ -267,8 +294,10 @@ Value slice(const Value& obj, const Value& start, const Value& stop, const Value
 
 std::vector<Value> iterate(const Value& v) {
   switch (v.kind) {
-    case Kind::Undefined: return {};
-    case Kind::List: return v.list->items;
+    case Kind::Undefined:
+      return {};
+    case Kind::List:
+      return v.list->items;
     case Kind::Dict: {
       if (v.dict->is_namespace) break;
       std::vector<Value> keys;
@@ -276,6 +305,7 @@ std::vector<Value> iterate(const Value& v) {
       return keys;
     }
     case Kind::String: {
+      if (v.s.size() > (1u << 20)) throw Error("iterating over a string longer than 1 MiB");
       std::vector<Value> chars;
       for (uint32_t cp : decode_utf8(v.s)) {
         std::string s;
@@ -284,20 +314,25 @@ std::vector<Value> iterate(const Value& v) {
       }
       return chars;
     }
-    default: break;
+    default:
+      break;
   }
   throw Error(std::string("'") + type_name(v) + "' object is not iterable");
 }
 
 int64_t length(const Value& v) {
   switch (v.kind) {
-    case Kind::Undefined: return 0;
-    case Kind::String: return static_cast<int64_t>(utf8_length(v.s));
-    case Kind::List: return static_cast<int64_t>(v.list->items.size());
+    case Kind::Undefined:
+      return 0;
+    case Kind::String:
+      return static_cast<int64_t>(utf8_length(v.s));
+    case Kind::List:
+      return static_cast<int64_t>(v.list->items.size());
     case Kind::Dict:
       if (!v.dict->is_namespace) return static_cast<int64_t>(v.dict->items.size());
       break;
-    default: break;
+    default:
+      break;
   }
   throw Error(std::string("object of type '") + type_name(v) + "' has no len()");
 }

@@ -58,12 +58,18 @@ class Parser {
   }
   static std::string describe(const Token& t) {
     switch (t.type) {
-      case Tok::Eof: return "end of template";
-      case Tok::BlockEnd: return "'%}'";
-      case Tok::VarEnd: return "'}}'";
-      case Tok::Data: return "text";
-      case Tok::String: return "a string";
-      default: return "'" + t.text + "'";
+      case Tok::Eof:
+        return "end of template";
+      case Tok::BlockEnd:
+        return "'%}'";
+      case Tok::VarEnd:
+        return "'}}'";
+      case Tok::Data:
+        return "text";
+      case Tok::String:
+        return "a string";
+      default:
+        return "'" + t.text + "'";
     }
   }
 
@@ -241,6 +247,7 @@ class Parser {
   // A comma-separated list becomes a tuple (a List node); a single expression stays itself.
   ExprPtr parse_tuple(bool with_condexpr, bool explicit_parens = false) {
     auto tuple = node(ExprKind::List);
+    tuple->is_tuple = true;
     bool comma = false;
     while (true) {
       if (!tuple->args.empty() && !skip_op(",")) break;
@@ -439,7 +446,8 @@ class Parser {
         if (r.ec != std::errc()) fail("integer literal " + t.text + " out of range");
         return literal(Value::integer(v));
       }
-      case Tok::Float: return literal(Value::number(std::strtod(t.text.c_str(), nullptr)));
+      case Tok::Float:
+        return literal(Value::number(std::strtod(t.text.c_str(), nullptr)));
       case Tok::Op:
         if (t.text == "(") {
           next();
@@ -472,7 +480,8 @@ class Parser {
           return e;
         }
         break;
-      default: break;
+      default:
+        break;
     }
     fail("unexpected " + describe(t) + " in an expression");
   }

@@ -75,8 +75,9 @@ void check_depth(uint32_t depth) {
 }
 }  // namespace
 
-Value Value::make_list(std::vector<Value> items) {
+Value Value::make_list(std::vector<Value> items, bool is_tuple) {
   auto obj = std::make_shared<ListObj>();
+  obj->is_tuple = is_tuple;
   uint32_t d = 0;
   for (const Value& x : items) d = std::max(d, x.depth());
   obj->depth = d + 1;
@@ -117,17 +118,52 @@ void DictObj::set(const std::string& key, Value v) {
   items.emplace_back(key, std::move(v));
 }
 
+std::string escape_html(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    switch (c) {
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&#34;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
+      default:
+        out += c;
+    }
+  }
+  return out;
+}
+
 const char* type_name(const Value& v) {
   switch (v.kind) {
-    case Kind::Undefined: return "undefined";
-    case Kind::None: return "NoneType";
-    case Kind::Bool: return "bool";
-    case Kind::Int: return "int";
-    case Kind::Float: return "float";
-    case Kind::String: return "str";
-    case Kind::List: return "list";
-    case Kind::Dict: return v.dict->is_namespace ? "Namespace" : "dict";
-    case Kind::Callable: return "function";
+    case Kind::Undefined:
+      return "undefined";
+    case Kind::None:
+      return "NoneType";
+    case Kind::Bool:
+      return "bool";
+    case Kind::Int:
+      return "int";
+    case Kind::Float:
+      return "float";
+    case Kind::String:
+      return "str";
+    case Kind::List:
+      return "list";
+    case Kind::Dict:
+      return v.dict->is_namespace ? "Namespace" : "dict";
+    case Kind::Callable:
+      return "function";
   }
   return "?";
 }
@@ -135,14 +171,22 @@ const char* type_name(const Value& v) {
 bool truthy(const Value& v) {
   switch (v.kind) {
     case Kind::Undefined:
-    case Kind::None: return false;
-    case Kind::Bool: return v.b;
-    case Kind::Int: return v.i != 0;
-    case Kind::Float: return v.f != 0;
-    case Kind::String: return !v.s.empty();
-    case Kind::List: return !v.list->items.empty();
-    case Kind::Dict: return v.dict->is_namespace || !v.dict->items.empty();
-    case Kind::Callable: return true;
+    case Kind::None:
+      return false;
+    case Kind::Bool:
+      return v.b;
+    case Kind::Int:
+      return v.i != 0;
+    case Kind::Float:
+      return v.f != 0;
+    case Kind::String:
+      return !v.s.empty();
+    case Kind::List:
+      return !v.list->items.empty();
+    case Kind::Dict:
+      return v.dict->is_namespace || !v.dict->items.empty();
+    case Kind::Callable:
+      return true;
   }
   return false;
 }
@@ -269,20 +313,35 @@ void str_into(std::string& out, const Value& v, bool as_repr, Budget& budget) {
   budget.charge();
   budget.check_size(out.size());
   switch (v.kind) {
-    case Kind::Undefined: return;
-    case Kind::None: out += "None"; return;
-    case Kind::Bool: out += v.b ? "True" : "False"; return;
-    case Kind::Int: out += std::to_string(v.i); return;
-    case Kind::Float: out += float_repr(v.f); return;
-    case Kind::String: out += as_repr ? string_repr(v.s) : v.s; return;
-    case Kind::Callable: out += "<function>"; return;
+    case Kind::Undefined:
+      if (as_repr) out += "Undefined";
+      return;
+    case Kind::None:
+      out += "None";
+      return;
+    case Kind::Bool:
+      out += v.b ? "True" : "False";
+      return;
+    case Kind::Int:
+      out += std::to_string(v.i);
+      return;
+    case Kind::Float:
+      out += float_repr(v.f);
+      return;
+    case Kind::String:
+      out += as_repr ? string_repr(v.s) : v.s;
+      return;
+    case Kind::Callable:
+      out += "<function>";
+      return;
     case Kind::List:
-      out += '[';
+      out += v.list->is_tuple ? '(' : '[';
       for (size_t k = 0; k < v.list->items.size(); ++k) {
         if (k) out += ", ";
         str_into(out, v.list->items[k], true, budget);
       }
-      out += ']';
+      if (v.list->is_tuple && v.list->items.size() == 1) out += ',';
+      out += v.list->is_tuple ? ')' : ']';
       return;
     case Kind::Dict:
       out += v.dict->is_namespace ? "<Namespace {" : "{";
@@ -325,13 +384,27 @@ void json_string_ascii(std::string& out, char ch) {
   {
     const auto c = static_cast<unsigned char>(ch);
     switch (ch) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      case '\b': out += "\\b"; break;
-      case '\f': out += "\\f"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\b':
+        out += "\\b";
+        break;
+      case '\f':
+        out += "\\f";
+        break;
       default:
         if (c < 0x20) {
           char b[8];
@@ -360,9 +433,15 @@ void json_into(std::string& out, const Value& v, const JsonOptions& o, int level
   budget.charge();
   budget.check_size(out.size());
   switch (v.kind) {
-    case Kind::None: out += "null"; return;
-    case Kind::Bool: out += v.b ? "true" : "false"; return;
-    case Kind::Int: out += std::to_string(v.i); return;
+    case Kind::None:
+      out += "null";
+      return;
+    case Kind::Bool:
+      out += v.b ? "true" : "false";
+      return;
+    case Kind::Int:
+      out += std::to_string(v.i);
+      return;
     case Kind::Float:
       if (std::isnan(v.f)) {
         out += "NaN";
@@ -372,7 +451,9 @@ void json_into(std::string& out, const Value& v, const JsonOptions& o, int level
         out += float_repr(v.f);
       }
       return;
-    case Kind::String: json_string(out, v.s, o.ensure_ascii); return;
+    case Kind::String:
+      json_string(out, v.s, o.ensure_ascii);
+      return;
     case Kind::List: {
       const auto& items = v.list->items;
       if (items.empty()) {
@@ -413,7 +494,8 @@ void json_into(std::string& out, const Value& v, const JsonOptions& o, int level
       return;
     }
     case Kind::Undefined:
-    case Kind::Callable: break;
+    case Kind::Callable:
+      break;
   }
   throw Error(std::string("chat template: tojson: object of type ") + type_name(v) + " is not JSON serializable");
 }
@@ -448,11 +530,15 @@ bool equals(const Value& a, const Value& b, Budget& budget) {
   if (a.kind != b.kind) return false;
   switch (a.kind) {
     case Kind::Undefined:
-    case Kind::None: return true;
-    case Kind::String: return a.s == b.s;
-    case Kind::Callable: return a.fn == b.fn;
+    case Kind::None:
+      return true;
+    case Kind::String:
+      return a.s == b.s;
+    case Kind::Callable:
+      return a.fn == b.fn;
     case Kind::List: {
       if (a.list == b.list) return true;
+      if (a.list->is_tuple != b.list->is_tuple) return false;
       const auto& x = a.list->items;
       const auto& y = b.list->items;
       if (x.size() != y.size()) return false;
@@ -471,7 +557,8 @@ bool equals(const Value& a, const Value& b, Budget& budget) {
       }
       return true;
     }
-    default: return false;
+    default:
+      return false;
   }
 }
 

@@ -18,9 +18,9 @@ namespace ternion::jinja {
 // Work and size limits shared by one rendering; exceeding one throws Error.
 struct Budget {
   uint64_t steps = 0;
-  uint64_t max_steps = 20'000'000;      // evaluation steps (expressions, statements, value nodes visited)
-  size_t max_string = 16u << 20;        // bytes in any one string, the output included
-  size_t max_items = 1u << 20;          // elements in any one list or dict
+  uint64_t max_steps = 20'000'000;  // evaluation steps (expressions, statements, value nodes visited)
+  size_t max_string = 16u << 20;    // bytes in any one string, the output included
+  size_t max_items = 1u << 20;      // elements in any one list or dict
   void charge(uint64_t n = 1);
   void check_size(size_t bytes) const;  // for a string about to be built
 };
@@ -37,6 +37,7 @@ class Callable;
 struct Value {
   Kind kind = Kind::Undefined;
   bool b = false;
+  bool markup = false;  // String: a markupsafe.Markup (from |safe or |escape); `+` with a plain str escapes that str
   int64_t i = 0;
   double f = 0;
   std::string s;  // String: the text (UTF-8); Undefined: the name that was looked up, for messages
@@ -50,7 +51,7 @@ struct Value {
   static Value integer(int64_t v);
   static Value number(double v);
   static Value string(std::string v);
-  static Value make_list(std::vector<Value> items);
+  static Value make_list(std::vector<Value> items, bool is_tuple = false);
   static Value make_dict(std::vector<std::pair<std::string, Value>> items, bool is_namespace = false);
 
   bool is_undefined() const { return kind == Kind::Undefined; }
@@ -66,6 +67,7 @@ struct Value {
 struct ListObj {
   std::vector<Value> items;
   uint32_t depth = 1;
+  bool is_tuple = false;  // a Python tuple: prints as (a, b), never equals a list
 };
 
 // A Python dict with string keys, in insertion order (lookups are linear: template dicts are small).
@@ -76,6 +78,9 @@ struct DictObj {
   const Value* find(std::string_view key) const;
   void set(const std::string& key, Value v);
 };
+
+// markupsafe's escape(): & < > " ' as HTML entities.
+std::string escape_html(const std::string& s);
 
 // Python's type name of a value, as error messages print it ("str", "list", "dict", "undefined", ...).
 const char* type_name(const Value& v);

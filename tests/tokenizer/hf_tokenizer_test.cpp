@@ -170,7 +170,8 @@ TEST(HfTokenizer, ByteLevelVariants) {
   EXPECT_EQ(plain.vocab.types[8], TokenType::UserDefined);
   const Tokenizer tok(plain.vocab);
   EXPECT_EQ(tok.encode("ab ab", false, false), (std::vector<int32_t>{2, 4}));
-  EXPECT_EQ(tok.encode("abxyz<eos>", false, false), (std::vector<int32_t>{2, 8, 0, 1}));  // <eos> is not parsed
+  EXPECT_EQ(tok.encode("abxyz<eos>", false, false),
+            (std::vector<int32_t>{2, 8}));  // <eos> is not parsed (and has no tokens)
   EXPECT_EQ(tok.encode("abxyz<eos>", false, true), (std::vector<int32_t>{2, 8, 5}));
   EXPECT_TRUE(tok.is_eog(5) || plain.vocab.eos < 0);
 
@@ -178,6 +179,14 @@ TEST(HfTokenizer, ByteLevelVariants) {
       {"type": "Digits", "individual_digits": true}, )" +
                              std::string(kByteLevel) + "]}";
   EXPECT_EQ(hf_tokenizer_from_json(tiny_bpe(digits)).vocab.pre, "smollm");
+
+  // Llama-3's Split regex (as HF writes it) is llama.cpp's "llama3" pre type.
+  Json llama3 = Json::parse(R"({"type": "Sequence", "pretokenizers": [
+      {"type": "Split", "pattern": {"Regex": ""}, "behavior": "Isolated", "invert": false},
+      {"type": "ByteLevel", "add_prefix_space": false, "use_regex": false}]})");
+  llama3["pretokenizers"][0]["pattern"]["Regex"] = R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3})"
+                                                   R"(| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
+  EXPECT_EQ(hf_tokenizer_from_json(tiny_bpe(llama3.dump())).vocab.pre, "llama3");
 
   const std::string split = R"({"type": "Sequence", "pretokenizers": [
       {"type": "Split", "pattern": {"Regex": "[ab]"}, "behavior": "Isolated", "invert": false},
@@ -230,7 +239,7 @@ TEST(HfTokenizer, MetaspaceSchemes) {
   const Vocab v = hf_tokenizer_from_json(tiny_metaspace(first)).vocab;
   EXPECT_EQ(v.types[7], TokenType::Byte);
   EXPECT_EQ(v.unk, 0);
-  EXPECT_EQ(Tokenizer(v).decode(Ids{6, 2, 6}, true), "ab ab");
+  EXPECT_EQ(Tokenizer(v).decode(Ids{6, 2, 6}, true), "ab  ab");
 }
 
 // Every mistake is one line naming the file and the field.
@@ -257,6 +266,7 @@ TEST(HfTokenizer, MalformedFilesFailClearly) {
       {patch("/model/vocab/a", R"("zero")"), "model.vocab['a']: expected a token id, got string"},
       {patch("/model/vocab/a", "-1"), "outside [0,"},
       {patch("/model/vocab/a", "4000000000"), "token id 4000000000 outside"},
+      {patch("/model/vocab/a", "4000000"), "model.vocab: ids up to 4000000 but only"},
       {patch("/model/vocab/a", "1"), "id 1 used twice"},
       {patch("/model/merges", R"("a b")"), "model.merges: expected array"},
       {patch("/model/merges/0", "3"), "model.merges[0]: expected"},

@@ -29,15 +29,23 @@ class ThreadPool {
 
  private:
   void worker_loop();
-  void work_on_current_job();
+  // Claims and runs chunks of the current job until none is left; returns at once when there is no job.
+  void run_available_chunks();
+
+  // The claim word: [generation:24][next chunk:20][chunk count:20]. A chunk is claimed by one
+  // compare-exchange, so a worker that wakes late can never run a chunk twice or one of a finished job,
+  // and the caller waits only for chunks that were actually claimed, never for a sleeping thread.
+  static constexpr int kCountBits = 20;
+  static constexpr uint64_t kCountMask = (uint64_t{1} << kCountBits) - 1;
 
   int n_threads_;
   std::vector<std::thread> workers_;
-  std::atomic<uint64_t> generation_{0};
-  std::atomic<size_t> next_chunk_{0};
-  std::atomic<int> busy_workers_{0};
+  std::atomic<uint64_t> state_{0};
+  std::atomic<uint32_t> wake_{0};  // bumped for every job; sleeping workers wait on it
+  std::atomic<size_t> done_{0};    // chunks of the current job finished
   std::atomic<bool> stop_{false};
-  size_t n_chunks_ = 0;
+  uint64_t generation_ = 0;
+  size_t chunk_base_ = 0;
   const std::function<void(size_t)>* job_ = nullptr;
 };
 

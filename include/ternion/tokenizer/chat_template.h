@@ -8,6 +8,7 @@
 // message naming the template line; nothing is rendered silently wrong.
 #pragma once
 
+#include <cstdint>
 #include <ctime>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -18,6 +19,12 @@ namespace ternion {
 namespace jinja {
 struct Template;
 }
+
+// Limits that stop a hostile or broken template; exceeding one throws Error.
+struct ChatTemplateLimits {
+  uint64_t max_steps = 20'000'000;  // statements, expressions and value nodes visited (~ a few seconds at most)
+  size_t max_bytes = 16u << 20;     // the output, and any one string built while rendering
+};
 
 class ChatTemplate {
  public:
@@ -32,6 +39,7 @@ class ChatTemplate {
 
   // The time strftime_now() formats; the local time at render() unless set (tests fix it).
   void set_now(const std::tm& now);
+  void set_limits(const ChatTemplateLimits& limits) { limits_ = limits; }
 
   const std::string& source() const { return source_; }
 
@@ -40,6 +48,7 @@ class ChatTemplate {
   std::unique_ptr<jinja::Template> tmpl_;
   bool fixed_now_ = false;
   std::tm now_{};
+  ChatTemplateLimits limits_;
 };
 
 // One-call rendering with the usual context; `tools` is left undefined when null.
