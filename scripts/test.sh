@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite and the quality gates, as CI runs them:
 #   1. Release build (warnings are errors) + every test
-#   2. ASan+UBSan build + every test (long checks shortened, see tests/support)
-#   3. coverage build + every test + line coverage of the library (gate: 85 %)
-#   4. clang-format check of every source file
+#   2. one ASan+UBSan build with coverage instrumentation: every test again (long checks shortened, see
+#      tests/support) and line coverage of the library (gate: 85 %)
+#   3. before both, clang-format check of every source file
 # Fixtures are read from $TERNION_FIXTURES (default ../shared/fixtures).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,16 +18,12 @@ cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j "$jobs"
 ctest --test-dir build --output-on-failure -j "$jobs"
 
-step "ASan+UBSan build and tests"
-cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTERNION_SANITIZE=ON >/dev/null
-cmake --build build-asan -j "$jobs"
+step "ASan+UBSan build with coverage, tests, and the coverage gate"
+# One instrumented build serves both gates: every test runs under the sanitizers, and the same run
+# measures line coverage of the library (src/).
+cmake -S . -B build-check -DCMAKE_BUILD_TYPE=Debug -DTERNION_SANITIZE=ON -DTERNION_COVERAGE=ON >/dev/null
+cmake --build build-check -j "$jobs"
+find build-check -name '*.gcda' -delete
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
-  ctest --test-dir build-asan --output-on-failure -j "$jobs"
-
-step "coverage build, tests and gate"
-cmake -S . -B build-cov -DCMAKE_BUILD_TYPE=Debug -DTERNION_COVERAGE=ON >/dev/null
-cmake --build build-cov -j "$jobs"
-find build-cov -name '*.gcda' -delete
-ctest --test-dir build-cov --output-on-failure -j "$jobs"
-gcovr --root . --filter 'src/' --object-directory build-cov --txt build-cov/coverage.txt \
-  --fail-under-line 85 --print-summary
+  ctest --test-dir build-check --output-on-failure -j "$jobs"
+gcovr --root . --filter 'src/' --txt build-check/coverage.txt --fail-under-line 85 --print-summary build-check

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <filesystem>
@@ -104,7 +105,7 @@ TEST_F(Cli, SameSeedSameText) {
 }
 
 TEST_F(Cli, PromptFromFile) {
-  const fs::path p = fs::temp_directory_path() / "ternion_prompt.txt";
+  const fs::path p = fs::temp_directory_path() / (std::to_string(::getpid()) + "_ternion_prompt.txt");
   std::ofstream(p) << "And God said";
   const Outcome o = run_cli("run -m " + model_path() + " -f " + p.string() + " -n 2 --temp 0 --json");
   ASSERT_EQ(o.code, 0) << o.err;
@@ -133,13 +134,13 @@ TEST_F(Cli, MissingModel) {
 TEST_F(Cli, DirectoryAsModel) { expect_one_line_error(run_cli("run -m /tmp -p hi"), "/tmp"); }
 
 TEST_F(Cli, NotAGgufFile) {
-  const fs::path p = fs::temp_directory_path() / "ternion_not_gguf.txt";
+  const fs::path p = fs::temp_directory_path() / (std::to_string(::getpid()) + "_ternion_not_gguf.txt");
   std::ofstream(p) << "this is plainly not a model file, but it is long enough to hold a header";
   expect_one_line_error(run_cli("run -m " + p.string() + " -p hi"), p.string());
 }
 
 TEST_F(Cli, TruncatedModel) {
-  const fs::path p = fs::temp_directory_path() / "ternion_truncated.gguf";
+  const fs::path p = fs::temp_directory_path() / (std::to_string(::getpid()) + "_ternion_truncated.gguf");
   const std::string bytes = slurp(model_path());
   for (size_t cut : {size_t{3}, size_t{200}, size_t{100000}, bytes.size() / 2, bytes.size() - 1}) {
     std::ofstream(p, std::ios::binary).write(bytes.data(), static_cast<std::streamsize>(cut));

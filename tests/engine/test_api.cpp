@@ -2,6 +2,8 @@
 // the thread count or on how a prompt is split into batches.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -29,7 +31,7 @@ std::string error_of(F&& f) {
 
 TEST(Api, LoadErrorsNameTheFile) {
   EXPECT_NE(error_of([] { Model::load("/nonexistent/x.gguf"); }).find("/nonexistent/x.gguf"), std::string::npos);
-  const fs::path p = fs::temp_directory_path() / "ternion_api_garbage.gguf";
+  const fs::path p = fs::temp_directory_path() / (std::to_string(::getpid()) + "_api_garbage.gguf");
   std::ofstream(p) << "GGUF but not really a model";
   EXPECT_NE(error_of([&] { Model::load(p.string()); }).find(p.string()), std::string::npos);
 }

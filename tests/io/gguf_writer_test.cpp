@@ -1,6 +1,7 @@
 // GgufWriter → GgufFile round trips: every value type (nested arrays included), tensors and alignment,
 // and the writer's own refusals.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <cstdio>
@@ -199,7 +200,8 @@ TEST(GgufWriter, TensorsAreAlignedAndPadded) {
 }
 
 TEST(GgufWriter, WritesFilesThatOpenMapped) {
-  const std::string path = (std::filesystem::temp_directory_path() / "ternion_gguf_writer_test.gguf").string();
+  const std::string path =
+      (std::filesystem::temp_directory_path() / (std::to_string(::getpid()) + "_gguf_writer_test.gguf")).string();
   GgufWriter w;
   w.set_string("general.name", "tiny");
   const std::vector<uint8_t> data = iota_bytes(16 * 4);

@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <cmath>
 
 #include "model/tiny_model.h"
@@ -163,7 +165,7 @@ TEST(Model, BadHyperParameters) {
 TEST(Model, MissingArchitectureKey) {
   GgufWriter w;
   w.set_u32("llama.block_count", 1);
-  const auto path = std::filesystem::temp_directory_path() / "tiny_noarch.gguf";
+  const auto path = std::filesystem::temp_directory_path() / (std::to_string(::getpid()) + "_tiny_noarch.gguf");
   w.write(path.string());
   try {
     Model::load(path.string());

@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <cmath>
 #include <filesystem>
 
@@ -28,10 +30,11 @@ TEST(Synth, WritesALoadableDeterministicModel) {
   o.shape = "smollm-135m";
   o.type = DType::Q4_0;
   o.vocab_from = vocab.string();
-  o.output = (std::filesystem::temp_directory_path() / "synth_a.gguf").string();
+  o.output = (std::filesystem::temp_directory_path() / (std::to_string(::getpid()) + "_synth_a.gguf")).string();
   o.n_ctx = 64;
   write_synthetic_model(o);
-  const std::string again = (std::filesystem::temp_directory_path() / "synth_b.gguf").string();
+  const std::string again =
+      (std::filesystem::temp_directory_path() / (std::to_string(::getpid()) + "_synth_b.gguf")).string();
   SynthOptions o2 = o;
   o2.output = again;
   write_synthetic_model(o2);

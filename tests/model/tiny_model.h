@@ -2,7 +2,9 @@
 // pass over the same weights: the independent reference the engine's forward pass is checked against.
 #pragma once
 
+#include <unistd.h>
 #include <cmath>
+
 #include <filesystem>
 #include <map>
 #include <random>
@@ -81,7 +83,8 @@ class TinyModel {
       w.add_tensor("rope_freqs.weight", {static_cast<uint64_t>(s_.rope_freqs.size())}, DType::F32,
                    {reinterpret_cast<const uint8_t*>(s_.rope_freqs.data()), s_.rope_freqs.size() * sizeof(float)});
     }
-    const auto path = std::filesystem::temp_directory_path() / file;
+    // Unique per process: ctest runs tests in parallel processes.
+    const auto path = std::filesystem::temp_directory_path() / (std::to_string(::getpid()) + "_" + file);
     w.write(path.string());
     return path;
   }
