@@ -15,6 +15,7 @@ if(TERNION_SANITIZE)
   target_link_options(ternion_flags INTERFACE -fsanitize=address,undefined -fno-sanitize-recover=all)
 endif()
 if(TERNION_COVERAGE)
-  target_compile_options(ternion_flags INTERFACE --coverage -O0 -g)
+  # Atomic counter updates: worker threads run the same code, and racy counters go negative.
+  target_compile_options(ternion_flags INTERFACE --coverage -fprofile-update=atomic -O0 -g)
   target_link_options(ternion_flags INTERFACE --coverage)
 endif()

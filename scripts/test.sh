@@ -26,4 +26,4 @@ cmake --build build-check -j "$jobs"
 find build-check -name '*.gcda' -delete
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
   ctest --test-dir build-check --output-on-failure -j "$jobs"
-gcovr --root . --filter 'src/' --txt build-check/coverage.txt --fail-under-line 85 --print-summary build-check
+gcovr --root . --filter 'src/' --gcov-ignore-parse-errors --txt build-check/coverage.txt --fail-under-line 85 --print-summary build-check
