@@ -247,8 +247,7 @@ class Lexer {
       if (depth == 0) {
         char mark = '\0';
         size_t q = p;
-        if ((c == '-' || (c == '+' && block)) && p + 2 < src_.size() + 0 && src_[p + 1] == close &&
-            src_[p + 2] == '}') {
+        if ((c == '-' || (c == '+' && block)) && p + 2 < src_.size() && src_[p + 1] == close && src_[p + 2] == '}') {
           mark = c;
           q = p + 1;
         }

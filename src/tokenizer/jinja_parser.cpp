@@ -417,6 +417,17 @@ class Parser {
     return e;
   }
 
+  // The current Int token (Python ints are unbounded; ours are 64-bit, and say so).
+  ExprPtr int_literal() {
+    const std::string& text = cur().text;
+    int64_t v = 0;
+    const auto r = std::from_chars(text.data(), text.data() + text.size(), v);
+    if (r.ec != std::errc() || r.ptr != text.data() + text.size()) {
+      fail("integer literal " + text.substr(0, 40) + " out of range");
+    }
+    return literal(Value::integer(v));
+  }
+
   ExprPtr parse_primary() {
     const Token& t = cur();
     switch (t.type) {
@@ -440,12 +451,8 @@ class Parser {
         e->value = Value::string(std::move(s));
         return e;
       }
-      case Tok::Int: {
-        int64_t v = 0;
-        const auto r = std::from_chars(t.text.data(), t.text.data() + t.text.size(), v);
-        if (r.ec != std::errc()) fail("integer literal " + t.text + " out of range");
-        return literal(Value::integer(v));
-      }
+      case Tok::Int:
+        return int_literal();
       case Tok::Float:
         return literal(Value::number(std::strtod(t.text.c_str(), nullptr)));
       case Tok::Op:
@@ -493,7 +500,7 @@ class Parser {
         if (cur().type == Tok::Int) {
           auto item = node(ExprKind::Item);
           item->a = std::move(e);
-          item->b = literal(Value::integer(std::stoll(cur().text)));
+          item->b = int_literal();
           e = std::move(item);
         } else {
           auto attr = node(ExprKind::Attr);

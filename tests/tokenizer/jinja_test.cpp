@@ -234,6 +234,8 @@ TEST(JinjaLimits, HostileTemplates) {
   EXPECT_NE(error_of("{% set ns = namespace(a=1) %}{% set ns.a = ns %}").find("cannot hold a namespace"),
             std::string::npos);
   EXPECT_NE(error_of("{{ 9223372036854775807 + 1 }}").find("integer overflow"), std::string::npos);
+  EXPECT_NE(error_of("{{ d.99999999999999999999 }}").find("out of range"), std::string::npos);  // found by fuzzing
+  EXPECT_NE(error_of("{{ 99999999999999999999 }}").find("out of range"), std::string::npos);
 }
 
 }  // namespace
