@@ -17,7 +17,9 @@ namespace {
 
 using ternion::DType;
 
-const DType kTypes[] = {DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::Q4_0};
+const DType kTypes[] = {DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::Q4_0, DType::TQ1_0, DType::TQ2_0,
+                        DType::Q2_K, DType::Q3_K, DType::Q4_K, DType::Q5_K, DType::Q6_K, DType::Q4_1,
+                        DType::Q5_0, DType::Q5_1, DType::IQ4_NL, DType::IQ4_XS};
 
 std::vector<float> random_floats(size_t n, uint32_t seed) {
   std::mt19937 rng(seed);
@@ -57,6 +59,8 @@ void bench_vec_dot(benchmark::State& state, const ternion::QuantTraits* tr) {
   }
   benchmark::DoNotOptimize(sink);
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * rows * static_cast<int64_t>(rb));
+  state.counters["weights/s"] =
+      benchmark::Counter(static_cast<double>(rows * cols), benchmark::Counter::kIsIterationInvariantRate);
 }
 
 // Quantizing activations (from_float of a vec_dot type), in input floats per second.
@@ -106,10 +110,15 @@ void register_all() {
     for (const ternion::QuantTraits* tr : ternion::quant_traits_variants(t)) {
       const std::string isa(ternion::isa_name(tr->isa));
       benchmark::RegisterBenchmark(("vec_dot/" + name + "/" + isa).c_str(), bench_vec_dot, tr);
-      if (t != DType::Q4_0 && t != DType::F32) {
+      if (t != DType::Q4_0 && t != DType::F32 && t != DType::TQ1_0 && t != DType::TQ2_0 &&
+          tr->vec_dot_type != DType::Q8_K) {
         benchmark::RegisterBenchmark(("from_float/" + name + "/" + isa).c_str(), bench_from_float, tr);
       }
     }
+  }
+  for (const ternion::QuantTraits* tr : ternion::quant_traits_variants(DType::Q8_K)) {  // K-quant activations
+    benchmark::RegisterBenchmark(("from_float/Q8_K/" + std::string(ternion::isa_name(tr->isa))).c_str(),
+                                 bench_from_float, tr);
   }
   for (DType t : kTypes) {
     const std::string name(ternion::dtype_info(t).name);

@@ -3,6 +3,10 @@
 #include <cstdlib>
 #include <string_view>
 
+#if defined(__aarch64__) && defined(__linux__)
+#include <sys/auxv.h>
+#endif
+
 namespace ternion {
 
 CpuFeatures detect_cpu_features() {
@@ -19,9 +23,19 @@ CpuFeatures detect_cpu_features() {
   f.avx512vnni = __builtin_cpu_supports("avx512vnni");
   f.avx512bf16 = __builtin_cpu_supports("avx512bf16");
 #elif defined(__aarch64__)
+  // Advanced SIMD is part of every ARMv8-A Linux target; the dot product (ARMv8.2 SDOT/UDOT) is optional and is
+  // read from the kernel's hardware capabilities (Cortex-A72 of a Raspberry Pi 4 lacks it, A76 of a Pi 5 has it).
+#if defined(__linux__)
+  constexpr unsigned long kHwcapAsimd = 1UL << 1;     // HWCAP_ASIMD
+  constexpr unsigned long kHwcapAsimdDp = 1UL << 20;  // HWCAP_ASIMDDP
+  const unsigned long hwcap = getauxval(AT_HWCAP);
+  f.neon = (hwcap & kHwcapAsimd) != 0;
+  f.neon_dotprod = f.neon && (hwcap & kHwcapAsimdDp) != 0;
+#else
   f.neon = true;
 #if defined(__ARM_FEATURE_DOTPROD)
   f.neon_dotprod = true;
+#endif
 #endif
 #endif
   return f;
@@ -38,6 +52,8 @@ CpuFeatures capped_features() {
     f.avx512f = f.avx512bw = f.avx512vl = f.avx512dq = f.avx512vnni = f.avx512bf16 = false;
   }
   if (c == "scalar") f.avx2 = f.fma = f.f16c = false;
+  if (c == "neon" || c == "scalar") f.neon_dotprod = false;
+  if (c == "scalar") f.neon = false;
   return f;
 }
 

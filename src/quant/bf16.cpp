@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "quant/kernel_common.h"
+#include "quant/neon_kernels.h"
 #include "ternion/core/fp16.h"
 
 namespace ternion::quant {
@@ -43,6 +44,10 @@ const QuantTraits* bf16_traits(Isa isa) {
       bf16_vec_dot_avx512, bf16_gemm_avx512};
   if (isa == Isa::Avx2) return &kAvx2;
   if (isa == Isa::Avx512) return &kAvx512;
+#elif defined(__aarch64__)
+  static constexpr QuantTraits kNeon{DType::BF16,          DType::BF16,       Isa::Neon,     bf16_to_float_neon,
+                                     bf16_from_float_neon, bf16_vec_dot_neon, bf16_gemm_neon};
+  if (isa == Isa::Neon) return &kNeon;
 #endif
   return isa == Isa::Scalar ? &kRef : nullptr;
 }

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "quant/kernel_common.h"
+#include "quant/neon_kernels.h"
 #include "ternion/core/fp16.h"
 
 namespace ternion::quant {
@@ -44,6 +45,10 @@ const QuantTraits* f16_traits(Isa isa) {
       f16_vec_dot_avx512, f16_gemm_avx512};
   if (isa == Isa::Avx2) return &kAvx2;
   if (isa == Isa::Avx512) return &kAvx512;
+#elif defined(__aarch64__)
+  static constexpr QuantTraits kNeon{DType::F16,          DType::F16,       Isa::Neon,    f16_to_float_neon,
+                                     f16_from_float_neon, f16_vec_dot_neon, f16_gemm_neon};
+  if (isa == Isa::Neon) return &kNeon;
 #endif
   return isa == Isa::Scalar ? &kRef : nullptr;
 }

@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "quant/kernel_common.h"
+#include "quant/neon_kernels.h"
 
 namespace ternion::quant {
 
@@ -41,6 +42,10 @@ const QuantTraits* f32_traits(Isa isa) {
                                        f32_from_float_ref, f32_vec_dot_avx512, f32_gemm_avx512};
   if (isa == Isa::Avx2) return &kAvx2;
   if (isa == Isa::Avx512) return &kAvx512;
+#elif defined(__aarch64__)
+  static constexpr QuantTraits kNeon{DType::F32,         DType::F32,       Isa::Neon,    f32_copy_ref,
+                                     f32_from_float_ref, f32_vec_dot_neon, f32_gemm_neon};
+  if (isa == Isa::Neon) return &kNeon;
 #endif
   return isa == Isa::Scalar ? &kRef : nullptr;
 }

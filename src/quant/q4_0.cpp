@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "quant/kernel_common.h"
+#include "quant/neon_kernels.h"
 #include "quant/q8_0.h"
 #include "ternion/core/fp16.h"
 
@@ -29,10 +30,16 @@ void q4_0_to_float_ref(const void* src, float* dst, int64_t n) {
   }
 }
 
-// The value of largest magnitude, with its sign, maps to -8: d = max / -8. llama.cpp writes x * id + 8.5f,
-// which its usual builds (gnu11, FMA on) contract to one fma; we write the fma explicitly so no compiler
-// setting changes the result.
+// The value of largest magnitude, with its sign, maps to -8: d = max / -8, q = min(15, trunc(x * id + 8.5)),
+// the product rounded to float before the add (never fused: that is how the GGUF files users have were written).
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC push_options
+#pragma GCC optimize("fp-contract=off")
+#endif
 void q4_0_from_float_ref(const float* src, void* dst, int64_t n) {
+#if defined(__clang__)
+#pragma clang fp contract(off)
+#endif
   for (int64_t b = 0; b < n / kQ4_0BlockSize; ++b) {
     const float* x = src + b * kQ4_0BlockSize;
     float amax = 0.0f;
@@ -49,13 +56,17 @@ void q4_0_from_float_ref(const float* src, void* dst, int64_t n) {
     blk.d = fp32_to_fp16(d);
     for (int j = 0; j < kHalf; ++j) {
       // x * id lies in [-8, 8] (up to rounding), so the conversion is in range; min(15) catches +8.
-      const auto lo = static_cast<uint8_t>(std::min(15, static_cast<int>(std::fma(x[j], id, 8.5f))));
-      const auto hi = static_cast<uint8_t>(std::min(15, static_cast<int>(std::fma(x[j + kHalf], id, 8.5f))));
+      const auto lo = static_cast<uint8_t>(std::min(15, static_cast<int>(x[j] * id + 8.5f)));
+      const auto hi = static_cast<uint8_t>(std::min(15, static_cast<int>(x[j + kHalf] * id + 8.5f)));
       blk.qs[j] = static_cast<uint8_t>(lo | (hi << 4));
     }
     store_unaligned(dst, b, blk);
   }
 }
+
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC pop_options
+#endif
 
 void q4_0_vec_dot_ref(int64_t n, float* out, const void* w, const void* x) {
   float sum = 0.0f;
@@ -88,6 +99,14 @@ const QuantTraits* q4_0_traits(Isa isa) {
                                        q4_0_from_float_ref, q4_0_vec_dot_avx512, q4_0_gemm_avx512};
   if (isa == Isa::Avx2) return &kAvx2;
   if (isa == Isa::Avx512) return &kAvx512;
+#elif defined(__aarch64__)
+  static constexpr QuantTraits kNeon{DType::Q4_0,         DType::Q8_0,       Isa::Neon,     q4_0_to_float_neon,
+                                     q4_0_from_float_ref, q4_0_vec_dot_neon, q4_0_gemm_neon};
+  static constexpr QuantTraits kNeonDot{DType::Q4_0,        DType::Q8_0,         Isa::NeonDot,
+                                        q4_0_to_float_neon, q4_0_from_float_ref, q4_0_vec_dot_neon_dot,
+                                        q4_0_gemm_neon_dot};
+  if (isa == Isa::Neon) return &kNeon;
+  if (isa == Isa::NeonDot) return &kNeonDot;
 #endif
   return isa == Isa::Scalar ? &kRef : nullptr;
 }

@@ -1,3 +1,4 @@
+// Q6_K: the scalar reference kernels and the trait records of every level.
 #include "quant/q6_k.h"
 
 #include <algorithm>
@@ -36,42 +37,48 @@ void q6_k_to_float_ref(const void* src, float* dst, int64_t n) {
   }
 }
 
+// Per group of 16 the scale search of make_qx_quants; the 16 group scales become int8 relative to d (the one of
+// largest magnitude maps to -128), then every value is re-quantized against the stored scales.
 void q6_k_from_float_ref(const float* src, void* dst, int64_t n) {
-  // A plain quantizer (per-group absmax scales, then 8-bit scales of those): enough to make valid blocks for
-  // tests; the quality quantizer with error-minimising scales belongs to the quantization tools.
+  int8_t L[kQK_K];
+  float scales[16];
   for (int64_t i = 0; i < n / kQK_K; ++i) {
     const float* x = src + i * kQK_K;
-    float group_scale[16];
     float max_scale = 0.0f;
+    float max_abs_scale = 0.0f;
     for (int g = 0; g < 16; ++g) {
-      float amax = 0.0f;
-      for (int l = 0; l < 16; ++l) amax = std::max(amax, std::fabs(x[g * 16 + l]));
-      group_scale[g] = amax / 31.0f;
-      max_scale = std::max(max_scale, group_scale[g]);
+      scales[g] = make_qx_quants(16, 32, x + 16 * g, L + 16 * g);
+      const float abs_scale = std::fabs(scales[g]);
+      if (abs_scale > max_abs_scale) {
+        max_abs_scale = abs_scale;
+        max_scale = scales[g];
+      }
     }
     BlockQ6_K b{};
-    const float d = max_scale / 127.0f;
-    b.d = fp32_to_fp16(d);
+    if (max_abs_scale < 1e-15f) {  // an all-zero super-block
+      store_unaligned(dst, i, b);
+      continue;
+    }
+    const float iscale = -128.0f / max_scale;
+    b.d = fp32_to_fp16(1.0f / iscale);
+    for (int g = 0; g < 16; ++g) b.scales[g] = static_cast<int8_t>(std::min(127, nearest_int(iscale * scales[g])));
     const float dd = fp16_to_fp32(b.d);
-    uint8_t q[kQK_K];
     for (int g = 0; g < 16; ++g) {
-      const int s = dd > 0 ? std::clamp(static_cast<int>(std::nearbyint(group_scale[g] / dd)), -128, 127) : 0;
-      b.scales[g] = static_cast<int8_t>(s);
-      const float gs = dd * static_cast<float>(s);
+      const float d = dd * static_cast<float>(b.scales[g]);
+      if (d == 0.0f) continue;
       for (int l = 0; l < 16; ++l) {
-        const int v = gs != 0.0f ? static_cast<int>(std::nearbyint(x[g * 16 + l] / gs)) : 0;
-        q[g * 16 + l] = static_cast<uint8_t>(std::clamp(v, -32, 31) + 32);
+        L[16 * g + l] = static_cast<int8_t>(std::clamp(nearest_int(x[16 * g + l] / d), -32, 31) + 32);
       }
     }
     for (int half = 0; half < 2; ++half) {
-      const uint8_t* qq = q + half * 128;
+      const int8_t* q = L + half * 128;
       uint8_t* ql = b.ql + half * 64;
       uint8_t* qh = b.qh + half * 32;
       for (int l = 0; l < 32; ++l) {
-        ql[l] = static_cast<uint8_t>((qq[l] & 0xF) | ((qq[l + 64] & 0xF) << 4));
-        ql[l + 32] = static_cast<uint8_t>((qq[l + 32] & 0xF) | ((qq[l + 96] & 0xF) << 4));
-        qh[l] = static_cast<uint8_t>((qq[l] >> 4) | ((qq[l + 32] >> 4) << 2) | ((qq[l + 64] >> 4) << 4) |
-                                     ((qq[l + 96] >> 4) << 6));
+        ql[l] = static_cast<uint8_t>((q[l] & 0xF) | ((q[l + 64] & 0xF) << 4));
+        ql[l + 32] = static_cast<uint8_t>((q[l + 32] & 0xF) | ((q[l + 96] & 0xF) << 4));
+        qh[l] = static_cast<uint8_t>((q[l] >> 4) | ((q[l + 32] >> 4) << 2) | ((q[l + 64] >> 4) << 4) |
+                                     ((q[l + 96] >> 4) << 6));
       }
     }
     store_unaligned(dst, i, b);
@@ -107,9 +114,17 @@ void q6_k_gemm_ref(int64_t n, const void* w, size_t w_stride, int64_t n_rows, co
 }  // namespace
 
 const QuantTraits* q6_k_traits(Isa isa) {
-  static const QuantTraits ref{DType::Q6_K,         DType::Q8_K,      Isa::Scalar,  q6_k_to_float_ref,
-                               q6_k_from_float_ref, q6_k_vec_dot_ref, q6_k_gemm_ref};
-  return isa == Isa::Scalar ? &ref : nullptr;
+  static constexpr QuantTraits kRef{DType::Q6_K,         DType::Q8_K,      Isa::Scalar,  q6_k_to_float_ref,
+                                    q6_k_from_float_ref, q6_k_vec_dot_ref, q6_k_gemm_ref};
+#if defined(__x86_64__)
+  static constexpr QuantTraits kAvx2{DType::Q6_K,         DType::Q8_K,       Isa::Avx2,     q6_k_to_float_ref,
+                                     q6_k_from_float_ref, q6_k_vec_dot_avx2, q6_k_gemm_avx2};
+  static constexpr QuantTraits kAvx512{DType::Q6_K,         DType::Q8_K,         Isa::Avx512,     q6_k_to_float_ref,
+                                       q6_k_from_float_ref, q6_k_vec_dot_avx512, q6_k_gemm_avx512};
+  if (isa == Isa::Avx2) return &kAvx2;
+  if (isa == Isa::Avx512) return &kAvx512;
+#endif
+  return isa == Isa::Scalar ? &kRef : nullptr;
 }
 
 }  // namespace ternion::quant

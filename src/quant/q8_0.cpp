@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "quant/kernel_common.h"
+#include "quant/neon_kernels.h"
 #include "ternion/core/fp16.h"
 
 namespace ternion::quant {
@@ -43,6 +44,20 @@ void q8_0_from_float_ref(const float* src, void* dst, int64_t n) {
   }
 }
 
+void q8_0_quantize_weights_ref(const float* src, void* dst, int64_t n) {
+  for (int64_t b = 0; b < n / kQ8_0BlockSize; ++b) {
+    const float* x = src + b * kQ8_0BlockSize;
+    float amax = 0.0f;
+    for (int j = 0; j < kQ8_0BlockSize; ++j) amax = std::max(amax, std::fabs(x[j]));
+    const float d = amax / 127.0f;
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    BlockQ8_0 blk;
+    blk.d = fp32_to_fp16(d);
+    for (int j = 0; j < kQ8_0BlockSize; ++j) blk.qs[j] = static_cast<int8_t>(std::round(x[j] * id));
+    store_unaligned(dst, b, blk);
+  }
+}
+
 void q8_0_vec_dot_ref(int64_t n, float* out, const void* w, const void* x) {
   float sum = 0.0f;
   for (int64_t b = 0; b < n / kQ8_0BlockSize; ++b) {
@@ -71,6 +86,14 @@ const QuantTraits* q8_0_traits(Isa isa) {
       q8_0_vec_dot_avx512, q8_0_gemm_avx512};
   if (isa == Isa::Avx2) return &kAvx2;
   if (isa == Isa::Avx512) return &kAvx512;
+#elif defined(__aarch64__)
+  static constexpr QuantTraits kNeon{DType::Q8_0,          DType::Q8_0,       Isa::Neon,     q8_0_to_float_neon,
+                                     q8_0_from_float_neon, q8_0_vec_dot_neon, q8_0_gemm_neon};
+  static constexpr QuantTraits kNeonDot{DType::Q8_0,        DType::Q8_0,          Isa::NeonDot,
+                                        q8_0_to_float_neon, q8_0_from_float_neon, q8_0_vec_dot_neon_dot,
+                                        q8_0_gemm_neon_dot};
+  if (isa == Isa::Neon) return &kNeon;
+  if (isa == Isa::NeonDot) return &kNeonDot;
 #endif
   return isa == Isa::Scalar ? &kRef : nullptr;
 }

@@ -19,6 +19,8 @@ static_assert(sizeof(BlockQ8_0) == 34, "Q8_0 block must match GGUF");
 
 void q8_0_to_float_ref(const void* src, float* dst, int64_t n);
 void q8_0_from_float_ref(const float* src, void* dst, int64_t n);
+// The stored-weight quantizer: as from_float, but exact .5 ties round away from zero (llama-quantize's files).
+void q8_0_quantize_weights_ref(const float* src, void* dst, int64_t n);
 void q8_0_vec_dot_ref(int64_t n, float* out, const void* w, const void* x);
 void q8_0_gemm_ref(int64_t n, const void* w, size_t w_stride, int64_t n_rows, const void* x, size_t x_stride,
                    int64_t n_tokens, float* out, int64_t ldo);

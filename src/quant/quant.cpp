@@ -8,10 +8,21 @@
 #include "quant/bf16.h"
 #include "quant/f16.h"
 #include "quant/f32.h"
+#include "quant/iq4_nl.h"
+#include "quant/iq4_xs.h"
+#include "quant/q2_k.h"
+#include "quant/q3_k.h"
 #include "quant/q4_0.h"
+#include "quant/q4_1.h"
+#include "quant/q4_k.h"
+#include "quant/q5_0.h"
+#include "quant/q5_1.h"
+#include "quant/q5_k.h"
 #include "quant/q6_k.h"
 #include "quant/q8_0.h"
 #include "quant/q8_k.h"
+#include "quant/tq1_0.h"
+#include "quant/tq2_0.h"
 #include "ternion/core/cpu_features.h"
 #include "ternion/core/error.h"
 
@@ -32,8 +43,19 @@ constexpr TypeKernels kTypes[] = {
     {DType::BF16, quant::bf16_traits},
     {DType::Q8_0, quant::q8_0_traits},
     {DType::Q4_0, quant::q4_0_traits},
+    {DType::Q4_1, quant::q4_1_traits},
+    {DType::Q5_0, quant::q5_0_traits},
+    {DType::Q5_1, quant::q5_1_traits},
+    {DType::IQ4_NL, quant::iq4_nl_traits},
+    {DType::IQ4_XS, quant::iq4_xs_traits},
+    {DType::Q2_K, quant::q2_k_traits},
+    {DType::Q3_K, quant::q3_k_traits},
+    {DType::Q4_K, quant::q4_k_traits},
+    {DType::Q5_K, quant::q5_k_traits},
     {DType::Q6_K, quant::q6_k_traits},
     {DType::Q8_K, quant::q8_k_traits},
+    {DType::TQ1_0, quant::tq1_0_traits},
+    {DType::TQ2_0, quant::tq2_0_traits},
 };
 // clang-format on
 
@@ -89,6 +111,10 @@ std::string_view isa_name(Isa isa) {
       return "avx2";
     case Isa::Avx512:
       return "avx512";
+    case Isa::Neon:
+      return "neon";
+    case Isa::NeonDot:
+      return "neon_dot";
   }
   return "unknown";
 }
@@ -99,6 +125,9 @@ Isa best_isa() {
   const bool avx2 = f.avx2 && f.fma && f.f16c;
   if (avx2 && f.has_avx512_kernels()) return Isa::Avx512;
   if (avx2) return Isa::Avx2;
+#elif defined(__aarch64__)
+  if (f.neon && f.neon_dotprod) return Isa::NeonDot;
+  if (f.neon) return Isa::Neon;
 #endif
   (void)f;
   return Isa::Scalar;
@@ -135,6 +164,19 @@ void dequantize_row(DType type, const void* src, float* dst, int64_t n) {
                 " is not a whole number of blocks of " + std::to_string(info.block_size));
   }
   quant_traits(type).to_float(src, dst, n);
+}
+
+void quantize_weights(DType type, const float* src, void* dst, int64_t n) {
+  const DTypeInfo& info = dtype_info(type);
+  if (n < 0 || n % info.block_size != 0) {
+    throw Error("quantize_weights: " + std::to_string(n) + " elements of " + std::string(info.name) +
+                " is not a whole number of blocks of " + std::to_string(info.block_size));
+  }
+  if (type == DType::Q8_0) {
+    quant::q8_0_quantize_weights_ref(src, dst, n);
+  } else {
+    quant_traits_reference(type).from_float(src, dst, n);
+  }
 }
 
 void fp16_to_fp32_row(const uint16_t* src, float* dst, int64_t n) { quant_traits(DType::F16).to_float(src, dst, n); }

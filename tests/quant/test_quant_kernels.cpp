@@ -2,7 +2,10 @@
 // sizes, unaligned pointers, and the tiled gemm against single dots.
 #include <gtest/gtest.h>
 
+#include <bit>
+#include <cstdio>
 #include <cstring>
+#include <limits>
 #include <random>
 #include <string>
 #include <vector>
@@ -18,19 +21,31 @@ using test::bits_of;
 
 struct TypeCase {
   DType type;
-  bool blocked;  // sizes are multiples of 32
+  bool blocked;         // sizes are multiples of block_size
+  int block_size = 32;  // 256 for the K-quants and the ternary types
 };
 
 const TypeCase kCases[] = {
     {DType::F32, false}, {DType::F16, false}, {DType::BF16, false}, {DType::Q8_0, true}, {DType::Q4_0, true},
+    {DType::TQ1_0, true, 256}, {DType::TQ2_0, true, 256},
+    {DType::Q4_1, true}, {DType::Q5_0, true}, {DType::Q5_1, true}, {DType::IQ4_NL, true}, {DType::IQ4_XS, true, 256},
+    {DType::Q2_K, true, 256}, {DType::Q3_K, true, 256}, {DType::Q4_K, true, 256}, {DType::Q5_K, true, 256},
+    {DType::Q6_K, true, 256},
 };
 
 std::string label(const QuantTraits& tr) {
   return std::string(dtype_info(tr.type).name) + "/" + std::string(isa_name(tr.isa));
 }
 
-std::vector<int64_t> sizes_for(bool blocked) {
-  if (blocked) return {32, 64, 96, 128, 160, 224, 256, 288, 480, 512, 1056, 4096 + 32};
+// n for each count of blocks.
+std::vector<int64_t> blocks_of(int block_size, std::initializer_list<int64_t> counts) {
+  std::vector<int64_t> sizes;
+  for (int64_t c : counts) sizes.push_back(c * block_size);
+  return sizes;
+}
+
+std::vector<int64_t> sizes_for(bool blocked, int block_size = 32) {
+  if (blocked) return blocks_of(block_size, {1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 33, 129});
   return {0, 1, 2, 7, 8, 15, 16, 17, 31, 33, 63, 100, 257, 1000, 4096 + 32, 4096 + 7};
 }
 
@@ -76,7 +91,7 @@ TEST(QuantKernels, FromFloatMatchesReference) {
   for (const TypeCase& c : kCases) {
     const QuantTraits& ref = quant_traits_reference(c.type);
     for (const QuantTraits* tr : quant_traits_variants(c.type)) {
-      for (int64_t n : sizes_for(c.blocked)) {
+      for (int64_t n : sizes_for(c.blocked, c.block_size)) {
         auto x = test::random_floats(rng, n);
         if (n > 40) {  // a block of ties and one of a lone value
           for (int j = 0; j < 32; ++j) x[static_cast<size_t>(j)] = static_cast<float>(j - 16) + 0.5f;
@@ -98,7 +113,7 @@ TEST(QuantKernels, ToFloatMatchesReference) {
   for (const TypeCase& c : kCases) {
     const QuantTraits& ref = quant_traits_reference(c.type);
     for (const QuantTraits* tr : quant_traits_variants(c.type)) {
-      for (int64_t n : sizes_for(c.blocked)) {
+      for (int64_t n : sizes_for(c.blocked, c.block_size)) {
         const auto w = make_weights(rng, c.type, n, true);
         Misaligned src(w.size(), 1);
         if (!w.empty()) std::memcpy(src.data(), w.data(), w.size());
@@ -120,7 +135,7 @@ TEST(QuantKernels, VecDotMatchesReference) {
     const QuantTraits& ref = quant_traits_reference(c.type);
     for (const QuantTraits* tr : quant_traits_variants(c.type)) {
       for (bool extreme : {false, true}) {
-        for (int64_t n : sizes_for(c.blocked)) {
+        for (int64_t n : sizes_for(c.blocked, c.block_size)) {
           const auto w = make_weights(rng, c.type, n, extreme);
           const auto x = make_activations(rng, tr->vec_dot_type, n, extreme);
           Misaligned wm(w.size(), 1);
@@ -214,7 +229,10 @@ TEST(QuantKernels, GemmMatchesVecDot) {
   for (const TypeCase& c : kCases) {
     for (const QuantTraits* tr : quant_traits_variants(c.type)) {
       const QuantTraits& ref = quant_traits_reference(c.type);
-      for (int64_t n : c.blocked ? std::vector<int64_t>{32, 96, 512, 1056} : std::vector<int64_t>{1, 17, 64, 333}) {
+      // fewer long rows for super-blocks of 256, to keep the test quick
+      const auto blocked_sizes =
+          c.block_size == 32 ? blocks_of(32, {1, 3, 16, 33}) : blocks_of(c.block_size, {1, 3, 17});
+      for (int64_t n : c.blocked ? blocked_sizes : std::vector<int64_t>{1, 17, 64, 333}) {
         for (int64_t rows : {1, 3, 8, 9, 17, 33}) {
           for (int64_t tokens : {1, 2, 3, 5, 7, 13}) {
             const size_t wrow = bytes_for(c.type, n) + 6;  // padded rows: strides need not be the row size
@@ -254,7 +272,7 @@ TEST(QuantKernels, GemmMatchesVecDot) {
 // Long rows and many tokens: the packed prompt kernels work in chunks of K and of tokens.
 TEST(QuantKernels, GemmMatchesVecDotOnLongRowsAndManyTokens) {
   std::mt19937 rng(8);
-  for (DType t : {DType::Q8_0, DType::Q4_0, DType::F16}) {
+  for (DType t : {DType::Q8_0, DType::Q4_0, DType::F16, DType::Q5_0, DType::IQ4_NL, DType::Q4_1}) {
     for (const QuantTraits* tr : quant_traits_variants(t)) {
       const QuantTraits& ref = quant_traits_reference(t);
       const int64_t n = 4096 + 32 * 3;
@@ -284,6 +302,112 @@ TEST(QuantKernels, GemmMatchesVecDotOnLongRowsAndManyTokens) {
         }
       }
     }
+  }
+}
+
+// Non-finite and extreme inputs to the quantizers: infinities, values near FLT_MAX, blocks whose scale underflows
+// (1 / d overflows to infinity), and NaN, give the reference's bytes too.
+TEST(QuantKernels, FromFloatOnNonFiniteValues) {
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  const float inf = std::numeric_limits<float>::infinity();
+  std::mt19937 rng(9);
+  std::vector<float> extreme = test::normal_floats(rng, 512);
+  extreme[32 + 5] = inf;                                                    // block 1: +inf
+  extreme[64 + 31] = -inf;                                                  // block 2: -inf
+  for (int j = 128; j < 160; ++j) extreme[j] *= 3e38f;                      // block 4: near FLT_MAX
+  for (int j = 160; j < 192; ++j) extreme[j] *= 1e-40f;                     // block 5: subnormal
+  for (int j = 192; j < 224; ++j) extreme[j] = j % 3 == 0 ? 1e-45f : 0.0f;  // block 6: the smallest subnormal
+  std::vector<float> with_nan = extreme;
+  with_nan[3] = nan;                                 // block 0: one NaN
+  for (int j = 96; j < 128; ++j) with_nan[j] = nan;  // block 3: all NaN
+  with_nan[300] = -nan;
+  with_nan[400] = std::bit_cast<float>(0x7f800001u);  // a signalling NaN
+  // The x86 Q8_0 quantizers let a NaN into the block's scale (MAXPS propagates it) where the reference skips it.
+  auto skips_nan = [](const QuantTraits& tr) {
+    return !(tr.type == DType::Q8_0 && (tr.isa == Isa::Avx2 || tr.isa == Isa::Avx512));
+  };
+  for (const TypeCase& c : kCases) {
+    const int64_t n = c.blocked ? 512 : 509;
+    const QuantTraits& ref = quant_traits_reference(c.type);
+    for (const QuantTraits* tr : quant_traits_variants(c.type)) {
+      for (const auto* x : {&extreme, &with_nan}) {
+        if (x == &with_nan && !skips_nan(*tr)) continue;
+        std::vector<uint8_t> want(bytes_for(c.type, n));
+        std::vector<uint8_t> got(bytes_for(c.type, n));
+        ref.from_float(x->data(), want.data(), n);
+        tr->from_float(x->data(), got.data(), n);
+        size_t bad = 0;
+        while (bad < want.size() && want[bad] == got[bad]) ++bad;
+        EXPECT_EQ(bad, want.size()) << label(*tr) << (x == &with_nan ? " with NaN" : "") << " differs at byte " << bad;
+      }
+    }
+  }
+}
+
+// Every fp16 / bf16 bit pattern (NaNs with payloads, signalling ones included, infinities, subnormals) decodes to
+// the reference's bits, and random fp32 bit patterns encode to the reference's halves.
+TEST(QuantKernels, HalfConversionsOnEveryBitPattern) {
+  std::vector<uint16_t> halves(1 << 16);
+  for (size_t i = 0; i < halves.size(); ++i) halves[i] = static_cast<uint16_t>(i);
+  std::mt19937 rng(10);
+  std::uniform_int_distribution<uint32_t> u(0, 0xffffffffu);
+  std::vector<float> floats(1 << 16);
+  for (auto& f : floats) f = std::bit_cast<float>(u(rng));
+  const auto n = static_cast<int64_t>(halves.size());
+  // F16C's VCVTPH2PS quiets a signalling NaN; fp16_to_fp32 keeps it signalling.
+  auto quiets_snan = [](const QuantTraits& tr) {
+    return tr.type == DType::F16 && (tr.isa == Isa::Avx2 || tr.isa == Isa::Avx512);
+  };
+  auto is_signalling_half = [](uint16_t h) { return (h & 0x7c00) == 0x7c00 && (h & 0x03ff) != 0 && (h & 0x0200) == 0; };
+  for (DType t : {DType::F16, DType::BF16}) {
+    const QuantTraits& ref = quant_traits_reference(t);
+    for (const QuantTraits* tr : quant_traits_variants(t)) {
+      std::vector<float> want(halves.size());
+      std::vector<float> got(halves.size());
+      ref.to_float(halves.data(), want.data(), n);
+      tr->to_float(halves.data(), got.data(), n);
+      for (size_t i = 0; i < want.size(); ++i) {
+        if (quiets_snan(*tr) && is_signalling_half(halves[i])) continue;
+        ASSERT_EQ(bits_of(want[i]), bits_of(got[i])) << label(*tr) << " " << std::hex << halves[i];
+      }
+      std::vector<uint16_t> want_h(floats.size());
+      std::vector<uint16_t> got_h(floats.size());
+      ref.from_float(floats.data(), want_h.data(), n);
+      tr->from_float(floats.data(), got_h.data(), n);
+      for (size_t i = 0; i < want_h.size(); ++i) {
+        ASSERT_EQ(want_h[i], got_h[i]) << label(*tr) << " " << std::hex << bits_of(floats[i]);
+      }
+    }
+  }
+}
+
+// The SIMD records this CPU runs are registered, so the comparisons above cover them.
+TEST(QuantKernels, SimdRecordsRegistered) {
+  auto has = [](DType t, Isa isa) {
+    for (const QuantTraits* tr : quant_traits_variants(t)) {
+      if (tr->isa == isa) return true;
+    }
+    return false;
+  };
+  std::string listing;
+  for (const TypeCase& c : kCases) {
+    listing += std::string(dtype_info(c.type).name) + ":";
+    for (const QuantTraits* tr : quant_traits_variants(c.type)) listing += " " + std::string(isa_name(tr->isa));
+    listing += "; ";
+  }
+  std::printf("kernel records: %s\n", listing.c_str());
+  const Isa best = best_isa();
+  if (best == Isa::Neon || best == Isa::NeonDot) {
+    for (DType t : {DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::Q4_0, DType::TQ1_0, DType::TQ2_0}) {
+      EXPECT_TRUE(has(t, Isa::Neon)) << dtype_info(t).name;
+    }
+    for (DType t : {DType::Q8_0, DType::Q4_0, DType::TQ1_0, DType::TQ2_0}) {
+      EXPECT_EQ(has(t, Isa::NeonDot), best == Isa::NeonDot) << dtype_info(t).name;
+      EXPECT_EQ(quant_traits(t).isa, best) << dtype_info(t).name;
+    }
+  }
+  if (best == Isa::Avx2 || best == Isa::Avx512) {
+    for (const TypeCase& c : kCases) EXPECT_TRUE(has(c.type, Isa::Avx2)) << dtype_info(c.type).name;
   }
 }
 

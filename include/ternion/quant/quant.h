@@ -18,10 +18,12 @@
 
 namespace ternion {
 
-// Instruction-set levels that have kernels of their own, narrowest first.
-enum class Isa : int { Scalar = 0, Avx2 = 1, Avx512 = 2 };
+// Instruction-set levels that have kernels of their own, narrowest first within each architecture. A binary
+// holds records only for its own architecture (x86-64: Avx2, Avx512; ARM64: Neon, NeonDot), so walking the
+// levels in order never mixes them.
+enum class Isa : int { Scalar = 0, Avx2 = 1, Avx512 = 2, Neon = 3, NeonDot = 4 };
 
-std::string_view isa_name(Isa isa);  // "scalar", "avx2", "avx512"
+std::string_view isa_name(Isa isa);  // "scalar", "avx2", "avx512", "neon", "neon_dot" (NEON + dot product)
 
 // The widest level this CPU runs (after the TERNION_ISA cap of cpu_features()).
 Isa best_isa();
@@ -58,6 +60,11 @@ bool has_quant_traits(DType type);
 
 // Every kernel record of this type that the CPU can run, scalar first (tests and benchmarks compare them).
 std::vector<const QuantTraits*> quant_traits_variants(DType type);
+
+// Quantizes n elements of weights to `type` with the reference algorithm that GGUF files are written with
+// (llama-quantize's), so re-quantizing a model reproduces those files. Differs from from_float only where the
+// activation quantizer rounds differently (Q8_0 ties).
+void quantize_weights(DType type, const float* src, void* dst, int64_t n);
 
 // Dequantizes a row of n elements of any supported type (embedding look-ups).
 void dequantize_row(DType type, const void* src, float* dst, int64_t n);

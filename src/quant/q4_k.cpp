@@ -1,0 +1,110 @@
+// Q4_K: the scalar reference kernels and the trait records of every level.
+#include "quant/q4_k.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "quant/kernel_common.h"
+#include "quant/q8_k.h"
+#include "ternion/core/fp16.h"
+
+namespace ternion::quant {
+
+namespace {
+
+// The 256 quants of a super-block in element order.
+void unpack_q4_k(const BlockQ4_K& b, uint8_t* q) {
+  for (int k = 0; k < 4; ++k) {
+    for (int l = 0; l < 32; ++l) {
+      q[64 * k + l] = static_cast<uint8_t>(b.qs[32 * k + l] & 0xF);
+      q[64 * k + 32 + l] = static_cast<uint8_t>(b.qs[32 * k + l] >> 4);
+    }
+  }
+}
+
+}  // namespace
+
+void q4_k_to_float_ref(const void* src, float* dst, int64_t n) {
+  uint8_t q[kQK_K];
+  for (int64_t i = 0; i < n / kQK_K; ++i) {
+    const auto b = load_unaligned<BlockQ4_K>(src, i);
+    const float d = fp16_to_fp32(b.d);
+    const float dmin = fp16_to_fp32(b.dmin);
+    unpack_q4_k(b, q);
+    float dl[8];
+    float ml[8];
+    for (int g = 0; g < 8; ++g) {
+      uint8_t sc = 0;
+      uint8_t m = 0;
+      unpack_scale_min_k4(g, b.scales, &sc, &m);
+      dl[g] = d * static_cast<float>(sc);
+      ml[g] = dmin * static_cast<float>(m);
+    }
+    dequantize_affine(q, 32, dl, ml, dst + i * kQK_K);
+  }
+}
+
+void q4_k_from_float_ref(const float* src, void* dst, int64_t n) {
+  uint8_t L[kQK_K];
+  for (int64_t i = 0; i < n / kQK_K; ++i) {
+    const ScaleMinK4 s = quantize_scale_min_k4(src + i * kQK_K, 15, -1.0f, 20, L);
+    BlockQ4_K b;
+    b.d = s.d;
+    b.dmin = s.dmin;
+    std::copy(s.scales, s.scales + 12, b.scales);
+    for (int k = 0; k < 4; ++k) {
+      for (int l = 0; l < 32; ++l) b.qs[32 * k + l] = static_cast<uint8_t>(L[64 * k + l] | (L[64 * k + 32 + l] << 4));
+    }
+    store_unaligned(dst, i, b);
+  }
+}
+
+void q4_k_vec_dot_ref(int64_t n, float* out, const void* w, const void* x) {
+  uint8_t q[kQK_K];
+  float sum = 0.0f;
+  for (int64_t i = 0; i < n / kQK_K; ++i) {
+    const auto wb = load_unaligned<BlockQ4_K>(w, i);
+    const auto xb = load_unaligned<BlockQ8_K>(x, i);
+    unpack_q4_k(wb, q);
+    int32_t isum = 0;
+    int32_t msum = 0;
+    for (int g = 0; g < 8; ++g) {
+      uint8_t sc = 0;
+      uint8_t m = 0;
+      unpack_scale_min_k4(g, wb.scales, &sc, &m);
+      int32_t gs = 0;
+      for (int l = 0; l < 32; ++l) gs += static_cast<int32_t>(q[32 * g + l]) * xb.qs[32 * g + l];
+      isum += static_cast<int32_t>(sc) * gs;
+      msum += static_cast<int32_t>(m) * (xb.bsums[2 * g] + xb.bsums[2 * g + 1]);
+    }
+    sum = std::fma(static_cast<float>(isum), fp16_to_fp32(wb.d) * xb.d, sum);
+    sum = std::fma(static_cast<float>(-msum), fp16_to_fp32(wb.dmin) * xb.d, sum);
+  }
+  *out = sum;
+}
+
+namespace {
+
+void q4_k_gemm_ref(int64_t n, const void* w, size_t w_stride, int64_t n_rows, const void* x, size_t x_stride,
+                   int64_t n_tokens, float* out, int64_t ldo) {
+  gemm_with_vec_dot(q4_k_vec_dot_ref, n, w, w_stride, n_rows, x, x_stride, n_tokens, out, ldo);
+}
+
+}  // namespace
+
+// Activations are Q8_K, so from_float only quantizes weights; the reference serves every level.
+const QuantTraits* q4_k_traits(Isa isa) {
+  static constexpr QuantTraits kRef{DType::Q4_K,         DType::Q8_K,      Isa::Scalar,  q4_k_to_float_ref,
+                                    q4_k_from_float_ref, q4_k_vec_dot_ref, q4_k_gemm_ref};
+#if defined(__x86_64__)
+  static constexpr QuantTraits kAvx2{DType::Q4_K,         DType::Q8_K,       Isa::Avx2,     q4_k_to_float_ref,
+                                     q4_k_from_float_ref, q4_k_vec_dot_avx2, q4_k_gemm_avx2};
+  static constexpr QuantTraits kAvx512{DType::Q4_K,         DType::Q8_K,         Isa::Avx512,     q4_k_to_float_ref,
+                                       q4_k_from_float_ref, q4_k_vec_dot_avx512, q4_k_gemm_avx512};
+  if (isa == Isa::Avx2) return &kAvx2;
+  if (isa == Isa::Avx512) return &kAvx512;
+#endif
+  return isa == Isa::Scalar ? &kRef : nullptr;
+}
+
+}  // namespace ternion::quant

@@ -1,0 +1,116 @@
+// Q5_K: the scalar reference kernels and the trait records of every level.
+#include "quant/q5_k.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "quant/kernel_common.h"
+#include "quant/q8_k.h"
+#include "ternion/core/fp16.h"
+
+namespace ternion::quant {
+
+namespace {
+
+// The 256 quants of a super-block in element order.
+void unpack_q5_k(const BlockQ5_K& b, uint8_t* q) {
+  for (int c = 0; c < 8; ++c) {
+    for (int l = 0; l < 32; ++l) {
+      const int nibble = (c & 1) != 0 ? b.qs[32 * (c / 2) + l] >> 4 : b.qs[32 * (c / 2) + l] & 0xF;
+      q[32 * c + l] = static_cast<uint8_t>(nibble | (((b.qh[l] >> c) & 1) << 4));
+    }
+  }
+}
+
+}  // namespace
+
+void q5_k_to_float_ref(const void* src, float* dst, int64_t n) {
+  uint8_t q[kQK_K];
+  for (int64_t i = 0; i < n / kQK_K; ++i) {
+    const auto b = load_unaligned<BlockQ5_K>(src, i);
+    const float d = fp16_to_fp32(b.d);
+    const float dmin = fp16_to_fp32(b.dmin);
+    unpack_q5_k(b, q);
+    float dl[8];
+    float ml[8];
+    for (int g = 0; g < 8; ++g) {
+      uint8_t sc = 0;
+      uint8_t m = 0;
+      unpack_scale_min_k4(g, b.scales, &sc, &m);
+      dl[g] = d * static_cast<float>(sc);
+      ml[g] = dmin * static_cast<float>(m);
+    }
+    dequantize_affine(q, 32, dl, ml, dst + i * kQK_K);
+  }
+}
+
+void q5_k_from_float_ref(const float* src, void* dst, int64_t n) {
+  uint8_t L[kQK_K];
+  for (int64_t i = 0; i < n / kQK_K; ++i) {
+    const ScaleMinK4 s = quantize_scale_min_k4(src + i * kQK_K, 31, -0.5f, 15, L);
+    BlockQ5_K b;
+    b.d = s.d;
+    b.dmin = s.dmin;
+    std::copy(s.scales, s.scales + 12, b.scales);
+    std::fill(b.qh, b.qh + 32, uint8_t{0});
+    for (int k = 0; k < 4; ++k) {
+      for (int l = 0; l < 32; ++l) {
+        const int lo = L[64 * k + l];
+        const int hi = L[64 * k + 32 + l];
+        b.qs[32 * k + l] = static_cast<uint8_t>((lo & 0xF) | ((hi & 0xF) << 4));
+        b.qh[l] = static_cast<uint8_t>(b.qh[l] | ((lo >> 4) << (2 * k)) | ((hi >> 4) << (2 * k + 1)));
+      }
+    }
+    store_unaligned(dst, i, b);
+  }
+}
+
+void q5_k_vec_dot_ref(int64_t n, float* out, const void* w, const void* x) {
+  uint8_t q[kQK_K];
+  float sum = 0.0f;
+  for (int64_t i = 0; i < n / kQK_K; ++i) {
+    const auto wb = load_unaligned<BlockQ5_K>(w, i);
+    const auto xb = load_unaligned<BlockQ8_K>(x, i);
+    unpack_q5_k(wb, q);
+    int32_t isum = 0;
+    int32_t msum = 0;
+    for (int g = 0; g < 8; ++g) {
+      uint8_t sc = 0;
+      uint8_t m = 0;
+      unpack_scale_min_k4(g, wb.scales, &sc, &m);
+      int32_t gs = 0;
+      for (int l = 0; l < 32; ++l) gs += static_cast<int32_t>(q[32 * g + l]) * xb.qs[32 * g + l];
+      isum += static_cast<int32_t>(sc) * gs;
+      msum += static_cast<int32_t>(m) * (xb.bsums[2 * g] + xb.bsums[2 * g + 1]);
+    }
+    sum = std::fma(static_cast<float>(isum), fp16_to_fp32(wb.d) * xb.d, sum);
+    sum = std::fma(static_cast<float>(-msum), fp16_to_fp32(wb.dmin) * xb.d, sum);
+  }
+  *out = sum;
+}
+
+namespace {
+
+void q5_k_gemm_ref(int64_t n, const void* w, size_t w_stride, int64_t n_rows, const void* x, size_t x_stride,
+                   int64_t n_tokens, float* out, int64_t ldo) {
+  gemm_with_vec_dot(q5_k_vec_dot_ref, n, w, w_stride, n_rows, x, x_stride, n_tokens, out, ldo);
+}
+
+}  // namespace
+
+// Activations are Q8_K, so from_float only quantizes weights; the reference serves every level.
+const QuantTraits* q5_k_traits(Isa isa) {
+  static constexpr QuantTraits kRef{DType::Q5_K,         DType::Q8_K,      Isa::Scalar,  q5_k_to_float_ref,
+                                    q5_k_from_float_ref, q5_k_vec_dot_ref, q5_k_gemm_ref};
+#if defined(__x86_64__)
+  static constexpr QuantTraits kAvx2{DType::Q5_K,         DType::Q8_K,       Isa::Avx2,     q5_k_to_float_ref,
+                                     q5_k_from_float_ref, q5_k_vec_dot_avx2, q5_k_gemm_avx2};
+  static constexpr QuantTraits kAvx512{DType::Q5_K,         DType::Q8_K,         Isa::Avx512,     q5_k_to_float_ref,
+                                       q5_k_from_float_ref, q5_k_vec_dot_avx512, q5_k_gemm_avx512};
+  if (isa == Isa::Avx2) return &kAvx2;
+  if (isa == Isa::Avx512) return &kAvx512;
+#endif
+  return isa == Isa::Scalar ? &kRef : nullptr;
+}
+
+}  // namespace ternion::quant
