@@ -4,38 +4,54 @@
 #include <cmath>
 #include <string>
 
+#include "engine/eval_chunks.h"
 #include "ternion/core/error.h"
 #include "ternion/tokenizer/vocab.h"
 
 namespace ternion {
 
-PerplexityResult perplexity(Generator& gen, std::string_view text, int64_t n_ctx, int64_t max_chunks,
-                            const std::function<void(int64_t, double)>& on_chunk) {
-  if (n_ctx < 4) throw Error("perplexity: context must be at least 4 tokens");
-  InferenceContext& ctx = gen.context();
-  if (n_ctx > ctx.n_ctx()) throw Error("perplexity: chunk size exceeds the context size");
+namespace detail {
+
+void EvalChunks::chunk(int64_t c, std::vector<int32_t>& out) const {
+  out.assign(tokens.begin() + c * n_ctx, tokens.begin() + (c + 1) * n_ctx);
+  if (bos >= 0) out[0] = bos;
+}
+
+EvalChunks plan_eval_chunks(Generator& gen, std::string_view text, int64_t n_ctx, int64_t max_chunks,
+                            const std::string& what) {
+  if (n_ctx < 4) throw Error(what + ": context must be at least 4 tokens");
+  if (n_ctx > gen.context().n_ctx()) throw Error(what + ": chunk size exceeds the context size");
   const Vocab& vocab = gen.tokenizer().vocab();
-  const bool add_bos = vocab.add_bos && vocab.bos >= 0;
-  std::vector<int32_t> tokens = gen.tokenizer().encode(text, false, false);
-  if (add_bos) tokens.insert(tokens.begin(), vocab.bos);
-  int64_t n_chunks = static_cast<int64_t>(tokens.size()) / n_ctx;
-  if (max_chunks > 0) n_chunks = std::min(n_chunks, max_chunks);
-  if (n_chunks == 0) {
-    throw Error("perplexity: the text has " + std::to_string(tokens.size()) + " tokens, fewer than one chunk of " +
+  EvalChunks e;
+  e.n_ctx = n_ctx;
+  e.bos = vocab.add_bos && vocab.bos >= 0 ? vocab.bos : -1;
+  e.tokens = gen.tokenizer().encode(text, false, false);
+  if (e.bos >= 0) e.tokens.insert(e.tokens.begin(), e.bos);
+  e.n_chunks = static_cast<int64_t>(e.tokens.size()) / n_ctx;
+  if (max_chunks > 0) e.n_chunks = std::min(e.n_chunks, max_chunks);
+  if (e.n_chunks == 0) {
+    throw Error(what + ": the text has " + std::to_string(e.tokens.size()) + " tokens, fewer than one chunk of " +
                 std::to_string(n_ctx));
   }
+  return e;
+}
+
+}  // namespace detail
+
+PerplexityResult perplexity(Generator& gen, std::string_view text, int64_t n_ctx, int64_t max_chunks,
+                            const std::function<void(int64_t, double)>& on_chunk) {
+  const detail::EvalChunks e = detail::plan_eval_chunks(gen, text, n_ctx, max_chunks, "perplexity");
+  InferenceContext& ctx = gen.context();
   const int64_t n_vocab = gen.tokenizer().n_vocab();
-  const int64_t first = n_ctx / 2;
   PerplexityResult r;
   double nll = 0.0;
   double nll2 = 0.0;
-  std::vector<int32_t> chunk(static_cast<size_t>(n_ctx));
-  for (int64_t c = 0; c < n_chunks; ++c) {
-    std::copy_n(tokens.begin() + c * n_ctx, n_ctx, chunk.begin());
-    if (add_bos) chunk[0] = vocab.bos;
+  std::vector<int32_t> chunk;
+  for (int64_t c = 0; c < e.n_chunks; ++c) {
+    e.chunk(c, chunk);
     ctx.clear();
     const std::span<const float> logits = ctx.decode(chunk, true);
-    for (int64_t j = first; j < n_ctx - 1; ++j) {
+    for (int64_t j = e.first_scored(); j < n_ctx - 1; ++j) {
       const float* row = logits.data() + j * n_vocab;
       const float max = *std::max_element(row, row + n_vocab);
       double sum = 0.0;
@@ -53,7 +69,7 @@ PerplexityResult perplexity(Generator& gen, std::string_view text, int64_t n_ctx
   r.ppl = std::exp(mean);
   const double var = nll2 / count - mean * mean;
   r.stderr_ppl = var > 0 && count > 1 ? std::sqrt(var / (count - 1)) * r.ppl : 0.0;
-  r.n_chunks = n_chunks;
+  r.n_chunks = e.n_chunks;
   return r;
 }
 

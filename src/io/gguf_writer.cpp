@@ -158,7 +158,7 @@ std::vector<uint8_t> header_bytes(const std::vector<std::pair<std::string, GgufV
     for (const uint64_t ne : t.shape) out.u64(ne);
     out.u32(static_cast<uint32_t>(t.type));
     out.u64(offset);
-    offset += padded(t.data.size(), alignment);
+    offset += padded(t.n_bytes, alignment);
   }
   out.pad_to(alignment);
   return std::move(out.bytes);
@@ -207,8 +207,12 @@ void GgufWriter::set_i32_array(const std::string& key, const std::vector<int32_t
   set(key, GgufValue::make_array(std::move(a)));
 }
 
-void GgufWriter::add_tensor(const std::string& name, const std::vector<uint64_t>& shape, DType type,
-                            std::span<const uint8_t> data) {
+void GgufWriter::remove(const std::string& key) {
+  std::erase_if(kv_, [&](const auto& entry) { return entry.first == key; });
+}
+
+uint64_t GgufWriter::checked_tensor_bytes(const std::string& name, const std::vector<uint64_t>& shape,
+                                          DType type) const {
   const auto fail = [&](const std::string& problem) {
     throw Error("GgufWriter: tensor '" + gguf_escape(name) + "': " + problem);
   };
@@ -229,19 +233,45 @@ void GgufWriter::add_tensor(const std::string& name, const std::vector<uint64_t>
     fail("row length " + std::to_string(shape[0]) + " is not a multiple of the " + std::string(info.name) +
          " block size " + std::to_string(info.block_size));
   }
-  const uint64_t n_bytes = n / info.block_size * info.block_bytes;  // n fits in memory since data holds it
+  return n / info.block_size * info.block_bytes;
+}
+
+void GgufWriter::add_tensor(const std::string& name, const std::vector<uint64_t>& shape, DType type,
+                            std::span<const uint8_t> data) {
+  const uint64_t n_bytes = checked_tensor_bytes(name, shape, type);
   if (data.size() != n_bytes) {
-    fail("data holds " + std::to_string(data.size()) + " bytes, the shape needs " + std::to_string(n_bytes));
+    throw Error("GgufWriter: tensor '" + gguf_escape(name) + "': data holds " + std::to_string(data.size()) +
+                " bytes, the shape needs " + std::to_string(n_bytes));
   }
-  tensors_.push_back(Tensor{name, shape, type, std::vector<uint8_t>(data.begin(), data.end())});
+  tensors_.push_back(Tensor{name, shape, type, n_bytes, std::vector<uint8_t>(data.begin(), data.end()), {}});
+}
+
+void GgufWriter::add_streamed_tensor(const std::string& name, const std::vector<uint64_t>& shape, DType type,
+                                     TensorFiller fill) {
+  if (!fill) throw Error("GgufWriter: tensor '" + gguf_escape(name) + "': no data producer");
+  const uint64_t n_bytes = checked_tensor_bytes(name, shape, type);
+  tensors_.push_back(Tensor{name, shape, type, n_bytes, {}, std::move(fill)});
+}
+
+void GgufWriter::each_tensor_data(const std::function<void(std::span<const uint8_t>)>& out) const {
+  std::vector<uint8_t> buffer;  // one tensor-sized buffer, reused by every produced tensor
+  for (const Tensor& t : tensors_) {
+    if (!t.fill) {
+      out(t.data);
+      continue;
+    }
+    buffer.resize(static_cast<size_t>(t.n_bytes));
+    t.fill(buffer);
+    out(buffer);
+  }
 }
 
 std::vector<uint8_t> GgufWriter::to_bytes(uint64_t alignment) const {
   std::vector<uint8_t> out = header_bytes(kv_, tensors_, alignment);
-  for (const Tensor& t : tensors_) {
-    out.insert(out.end(), t.data.begin(), t.data.end());
+  each_tensor_data([&](std::span<const uint8_t> data) {
+    out.insert(out.end(), data.begin(), data.end());
     out.resize(padded(out.size(), alignment), 0);
-  }
+  });
   return out;
 }
 
@@ -252,13 +282,20 @@ void GgufWriter::write(const std::string& path, uint64_t alignment) const {
   if (!f) throw Error(path + ": cannot create: " + std::strerror(errno));
   const std::vector<uint8_t> zeros(static_cast<size_t>(alignment), 0);
   bool ok = std::fwrite(header.data(), 1, header.size(), f.get()) == header.size();
-  for (const Tensor& t : tensors_) {
-    if (!ok) break;
-    const size_t pad = static_cast<size_t>(padded(t.data.size(), alignment) - t.data.size());
-    ok = std::fwrite(t.data.data(), 1, t.data.size(), f.get()) == t.data.size() &&
-         std::fwrite(zeros.data(), 1, pad, f.get()) == pad;
-  }
   int err = ok ? 0 : errno;
+  try {
+    each_tensor_data([&](std::span<const uint8_t> data) {
+      if (!ok) return;
+      const size_t pad = static_cast<size_t>(padded(data.size(), alignment) - data.size());
+      ok = std::fwrite(data.data(), 1, data.size(), f.get()) == data.size() &&
+           std::fwrite(zeros.data(), 1, pad, f.get()) == pad;
+      if (!ok) err = errno;
+    });
+  } catch (...) {
+    f.reset();
+    std::remove(path.c_str());  // a producer failed: leave no half-written file behind
+    throw;
+  }
   if (std::fclose(f.release()) != 0 && ok) {
     ok = false;
     err = errno;

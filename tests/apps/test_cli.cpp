@@ -11,6 +11,7 @@
 #include <sstream>
 #include <string>
 
+#include "apps/cli_runner.h"
 #include "support/test_support.h"
 
 namespace ternion {
@@ -18,42 +19,12 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct Outcome {
-  int code = -1;
-  std::string out;
-  std::string err;
-};
-
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-Outcome run_cli(const std::string& args) {
-  const fs::path dir = fs::temp_directory_path() / ("ternion_cli_" + std::to_string(::getpid()));
-  fs::create_directories(dir);
-  const std::string cmd = std::string(TERNION_BINARY) + " " + args + " >" + (dir / "out").string() + " 2>" +
-                          (dir / "err").string() + " </dev/null";
-  const int status = std::system(cmd.c_str());
-  Outcome o;
-  o.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128;
-  o.out = slurp(dir / "out");
-  o.err = slurp(dir / "err");
-  return o;
-}
+using test::expect_one_line_error;
+using test::Outcome;
+using test::run_cli;
+using test::slurp;
 
 std::string model_path() { return test::fixture("gguf/kjv-llama-Q8_0.gguf").string(); }
-
-// A failure exits non-zero with exactly one line on stderr that contains `needle`.
-void expect_one_line_error(const Outcome& o, const std::string& needle) {
-  EXPECT_NE(o.code, 0);
-  EXPECT_NE(o.code, 128) << "crashed: " << o.err;
-  EXPECT_EQ(std::count(o.err.begin(), o.err.end(), '\n'), 1) << o.err;
-  EXPECT_NE(o.err.find(needle), std::string::npos) << "stderr: " << o.err;
-  EXPECT_TRUE(o.out.empty()) << o.out;
-}
 
 class Cli : public ::testing::Test {
  protected:

@@ -12,6 +12,7 @@
 #include <sstream>
 #include <string>
 
+#include "apps/cli_runner.h"
 #include "support/test_support.h"
 
 namespace ternion {
@@ -19,46 +20,10 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct Outcome {
-  int code = -1;
-  std::string out;
-  std::string err;
-};
-
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-fs::path scratch_dir() {
-  const fs::path dir = fs::temp_directory_path() / ("ternion_tokenize_cli_" + std::to_string(::getpid()));
-  fs::create_directories(dir);
-  return dir;
-}
-
-// Runs the program with `args` (shell syntax) and `input` on standard input.
-Outcome run_cli(const std::string& args, const std::string& input = "") {
-  const fs::path dir = scratch_dir();
-  std::ofstream(dir / "in", std::ios::binary) << input;
-  const std::string cmd = std::string(TERNION_BINARY) + " " + args + " >" + (dir / "out").string() + " 2>" +
-                          (dir / "err").string() + " <" + (dir / "in").string();
-  const int status = std::system(cmd.c_str());
-  Outcome o;
-  o.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128;
-  o.out = slurp(dir / "out");
-  o.err = slurp(dir / "err");
-  return o;
-}
-
-void expect_one_line_error(const Outcome& o, const std::string& needle) {
-  EXPECT_NE(o.code, 0);
-  EXPECT_NE(o.code, 128) << "crashed: " << o.err;
-  EXPECT_EQ(std::count(o.err.begin(), o.err.end(), '\n'), 1) << o.err;
-  EXPECT_NE(o.err.find(needle), std::string::npos) << "stderr: " << o.err;
-  EXPECT_TRUE(o.out.empty()) << o.out;
-}
+using test::expect_one_line_error;
+using test::Outcome;
+using test::run_cli;
+using test::slurp;
 
 std::string fixture(const std::string& relative) { return test::fixture(relative).string(); }
 
@@ -85,7 +50,7 @@ TEST_F(TokenizeCli, StdinFileAndHfFolder) {
   ASSERT_EQ(from_stdin.code, 0) << from_stdin.err;
   const Outcome from_gguf = run_cli("tokenize -m " + fixture("gguf/kjv-qwen2-F16.gguf") + " 'Blessed are the'");
   EXPECT_EQ(from_stdin.out, from_gguf.out);
-  const fs::path text = scratch_dir() / "text.txt";
+  const fs::path text = test::cli_scratch_dir() / "text.txt";
   std::ofstream(text, std::ios::binary) << "Blessed are the";
   EXPECT_EQ(run_cli("tokenize -m " + qwen2 + "/tokenizer.json -f " + text.string()).out, from_stdin.out);
 }
@@ -115,7 +80,7 @@ TEST_F(TokenizeCli, Errors) {
   expect_one_line_error(run_cli("detokenize -m " + model + " 99999"), "99999");
   expect_one_line_error(run_cli("tokenize -m /nonexistent/tokenizer.json hi"), "/nonexistent/tokenizer.json");
   expect_one_line_error(run_cli("tokenize --ids --pieces -m " + model + " hi"), "--pieces");
-  const fs::path bad = scratch_dir() / "tokenizer.json";
+  const fs::path bad = test::cli_scratch_dir() / "tokenizer.json";
   std::ofstream(bad, std::ios::binary) << R"({"model": {"type": "Unigram"}})";
   expect_one_line_error(run_cli("tokenize -m " + bad.string() + " hi"), "model.type");
 }

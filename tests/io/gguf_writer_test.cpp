@@ -221,6 +221,56 @@ TEST(GgufWriter, WritesFilesThatOpenMapped) {
   EXPECT_THROW(w.write("/nonexistent-dir/x.gguf"), Error);
 }
 
+// A streamed tensor's bytes come from its producer at write time; the file equals one written from copies, and
+// a producer that fails leaves no file behind.
+TEST(GgufWriter, StreamedTensorsEqualCopiedOnes) {
+  const std::vector<uint8_t> a = iota_bytes(16 * 4), b = iota_bytes(34 * 3);
+  GgufWriter copied, streamed;
+  for (GgufWriter* w : {&copied, &streamed}) w->set_u32("k", 7);
+  copied.add_tensor("a", {16}, DType::F32, a);
+  copied.add_tensor("b", {96}, DType::Q8_0, b);
+  int calls = 0;
+  streamed.add_streamed_tensor("a", {16}, DType::F32, [&](std::span<uint8_t> out) {
+    ++calls;
+    ASSERT_EQ(out.size(), a.size());
+    std::copy(a.begin(), a.end(), out.begin());
+  });
+  streamed.add_streamed_tensor("b", {96}, DType::Q8_0, [&](std::span<uint8_t> out) {
+    ++calls;
+    ASSERT_EQ(out.size(), b.size());
+    std::copy(b.begin(), b.end(), out.begin());
+  });
+  EXPECT_EQ(streamed.to_bytes(), copied.to_bytes());
+  EXPECT_EQ(calls, 2);
+
+  const std::string path =
+      (std::filesystem::temp_directory_path() / (std::to_string(::getpid()) + "_gguf_streamed.gguf")).string();
+  streamed.write(path);
+  EXPECT_EQ(GgufFile::open(path).file_size(), copied.to_bytes().size());
+  std::remove(path.c_str());
+
+  GgufWriter failing;
+  failing.add_streamed_tensor("x", {16}, DType::F32, [](std::span<uint8_t>) { throw Error("producer failed"); });
+  EXPECT_THROW(failing.write(path), Error);
+  EXPECT_FALSE(std::filesystem::exists(path));
+  EXPECT_THROW(failing.add_streamed_tensor("y", {16}, DType::F32, {}), Error);
+  EXPECT_THROW(failing.add_streamed_tensor("x", {16}, DType::F32, [](std::span<uint8_t>) {}), Error);  // duplicate
+}
+
+TEST(GgufWriter, RemoveDropsAKey) {
+  GgufWriter w;
+  w.set_u32("a", 1);
+  w.set_u32("b", 2);
+  w.remove("a");
+  w.remove("missing");
+  w.set_u32("a", 3);
+  const std::vector<uint8_t> bytes = w.to_bytes();
+  const GgufFile f = GgufFile::parse(bytes, "mem");
+  ASSERT_EQ(f.metadata().size(), 2u);
+  EXPECT_EQ(f.metadata()[0].first, "b");
+  EXPECT_EQ(f.metadata()[1].first, "a");
+}
+
 TEST(GgufWriter, SetReplacesAndKeepsPosition) {
   GgufWriter w;
   w.set_u32("a", 1);

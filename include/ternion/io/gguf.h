@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -162,9 +163,14 @@ class GgufWriter {
   void set_string_array(const std::string& key, const std::vector<std::string>& v);
   void set_f32_array(const std::string& key, const std::vector<float>& v);
   void set_i32_array(const std::string& key, const std::vector<int32_t>& v);
+  void remove(const std::string& key);  // no-op when absent
   // Adds a tensor; `data` must hold exactly the bytes of `shape` in `type` and is copied.
   void add_tensor(const std::string& name, const std::vector<uint64_t>& shape, DType type,
                   std::span<const uint8_t> data);
+  // Adds a tensor whose bytes are produced while the file is written: `fill` gets a buffer of exactly the
+  // tensor's size, so a whole model streams through one tensor-sized buffer (quantization, conversion).
+  using TensorFiller = std::function<void(std::span<uint8_t> out)>;
+  void add_streamed_tensor(const std::string& name, const std::vector<uint64_t>& shape, DType type, TensorFiller fill);
   // Writes everything to `path`; throws Error on I/O failure.
   void write(const std::string& path, uint64_t alignment = 32) const;
   // The file's bytes, for tests.
@@ -175,8 +181,13 @@ class GgufWriter {
     std::string name;
     std::vector<uint64_t> shape;
     DType type;
-    std::vector<uint8_t> data;
+    uint64_t n_bytes;
+    std::vector<uint8_t> data;  // empty when `fill` produces the bytes
+    TensorFiller fill;
   };
+  uint64_t checked_tensor_bytes(const std::string& name, const std::vector<uint64_t>& shape, DType type) const;
+  // Calls out(bytes) for each tensor's data in order.
+  void each_tensor_data(const std::function<void(std::span<const uint8_t>)>& out) const;
   std::vector<std::pair<std::string, GgufValue>> kv_;
   std::vector<Tensor> tensors_;
 };

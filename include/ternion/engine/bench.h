@@ -1,0 +1,60 @@
+// Speed and latency measurement in the spirit of llama-bench: prompt processing (pp) and generation (tg) of
+// random tokens, timed over repetitions after a warm-up, plus what deterministic-latency users look at:
+// time to first token, per-token decode latency percentiles and jitter, peak memory and model size.
+//
+// Protocol (the same as llama-bench's, so the tokens/s compare directly): a test has n_prompt prompt tokens,
+// run in batches of n_batch, and/or n_gen generated tokens, each decoded alone. Tokens are random ids (the
+// first is BOS when the model adds one); no sampling is timed. Before the timed repetitions one warm-up run
+// (the prompt once, one decode step) touches every weight page. Each repetition starts from an empty cache.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "ternion/model/model.h"
+
+namespace ternion {
+
+struct BenchTest {
+  int64_t n_prompt = 0;  // prompt tokens (0: none)
+  int64_t n_gen = 0;     // generated tokens (0: none)
+  int n_threads = 1;
+  int repetitions = 5;
+  int64_t n_batch = 512;
+  uint32_t seed = 42;  // random token ids
+};
+
+struct BenchResult {
+  BenchTest test;
+  std::vector<double> samples_ns;  // wall time of each repetition
+  std::vector<double> samples_ts;  // (n_prompt + n_gen) tokens per second of each repetition
+  double avg_ns = 0, stddev_ns = 0;
+  double avg_ts = 0, stddev_ts = 0;
+  double ttft_ms = 0;  // mean time until the first token's logits: the prompt, or the first decode step
+  // Decode steps of every repetition (empty for a prompt-only test).
+  std::vector<double> token_latencies_ms;
+  std::optional<double> latency_p50_ms, latency_p99_ms, jitter_ms;  // jitter = standard deviation
+  int64_t peak_rss_bytes = 0;                                       // of the process, after the test
+};
+
+// Runs one test on `model`. Throws Error for counts that are negative, a test with neither prompt nor
+// generation, fewer than one repetition or thread, or more than 2^20 tokens.
+// `on_repetition` (optional) is told each finished repetition (progress output).
+BenchResult run_bench(const Model& model, const BenchTest& test, const std::function<void(int)>& on_repetition = {});
+
+// Summary helpers, exposed for tests: mean; sample standard deviation (0 for fewer than two values);
+// nearest-rank percentile (p in (0, 100]) of unsorted values.
+double mean_of(const std::vector<double>& v);
+double stddev_of(const std::vector<double>& v);
+double percentile_of(std::vector<double> v, double p);
+
+// Peak resident set size of this process in bytes (VmHWM), 0 where the system does not say.
+int64_t peak_rss_bytes();
+
+// Elements in all tensors of the model.
+int64_t model_n_params(const Model& model);
+
+}  // namespace ternion

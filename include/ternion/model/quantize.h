@@ -1,0 +1,74 @@
+// Quantizing a GGUF model into another file type: plain types (Q8_0, Q4_0, TQ2_0, ...) and the mixes users know
+// (Q4_K_M, Q3_K_M, ...), which keep sensitive tensors (output, token embedding, some attn_v / ffn_down layers) at
+// higher precision by the same rules as llama.cpp's llama-quantize, so files and quality compare one to one.
+// The output keeps every metadata key, sets general.file_type and general.quantization_version, and lists
+// tensors in llama-quantize's order (non-layer tensors, then layer by layer, by name within each).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "ternion/core/dtype.h"
+
+namespace ternion {
+
+// A target file type: its name ("Q4_K_M"), the llama_ftype number stored as general.file_type, and the type
+// most tensors get.
+struct QuantFileType {
+  std::string_view name;
+  uint32_t ftype;
+  DType base;
+  std::string_view description;
+};
+
+// Every file type we can write, in the order they are listed to users.
+const std::vector<QuantFileType>& quant_file_types();
+
+// Looks up a name (case-insensitive; "Q4_K" is an alias of "Q4_K_M" as in llama-quantize). Throws Error
+// listing the valid names for an unknown one.
+const QuantFileType& quant_file_type(std::string_view name);
+
+struct TensorTypeRule {
+  std::string pattern;  // ECMAScript regular expression, searched in the tensor name
+  DType type;
+};
+
+struct QuantizeOptions {
+  std::string file_type = "Q4_K_M";
+  int n_threads = 1;
+  bool allow_requantize = false;             // accept already-quantized input tensors (dequantized first)
+  bool pure = false;                         // every quantizable tensor gets the base type, no mix rules
+  std::vector<TensorTypeRule> tensor_types;  // user overrides, first match wins, applied after the mix rules
+};
+
+struct QuantizeProgress {
+  size_t index = 0;  // 1-based
+  size_t count = 0;
+  std::string name;
+  DType from = DType::F32;
+  DType to = DType::F32;
+};
+
+struct QuantizeReport {
+  size_t n_tensors = 0;
+  size_t n_quantized = 0;          // tensors whose type changed
+  size_t n_fallback = 0;           // tensors whose row length forced another type
+  std::vector<std::string> notes;  // one line per fallback (what and why)
+  uint64_t bytes_in = 0;           // tensor data of the input
+  uint64_t bytes_out = 0;          // tensor data of the output
+};
+
+// The type each tensor of `input` will get, in output order (name, type), without writing anything.
+std::vector<std::pair<std::string, DType>> plan_quantization(const std::string& input, const QuantizeOptions& options);
+
+// Writes `output` from `input`. Throws Error (and leaves no output file) for an unknown file type, a quantized
+// input tensor without allow_requantize, a tensor type without kernels, or non-finite weights.
+// `on_tensor` is called as each tensor is about to be written.
+QuantizeReport quantize_model(const std::string& input, const std::string& output, const QuantizeOptions& options,
+                              const std::function<void(const QuantizeProgress&)>& on_tensor = {});
+
+}  // namespace ternion

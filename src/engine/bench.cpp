@@ -1,0 +1,166 @@
+#include "ternion/engine/bench.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <fstream>
+#include <random>
+#include <string>
+
+#include "ternion/core/error.h"
+#include "ternion/core/thread_pool.h"
+#include "ternion/model/context.h"
+
+namespace ternion {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double ns_between(Clock::time_point a, Clock::time_point b) {
+  return std::chrono::duration<double, std::nano>(b - a).count();
+}
+
+void check_test(const BenchTest& t) {
+  if (t.n_prompt < 0 || t.n_gen < 0) throw Error("bench: token counts must not be negative");
+  if (t.n_prompt == 0 && t.n_gen == 0) throw Error("bench: a test needs prompt tokens, generated tokens or both");
+  if (t.repetitions < 1) throw Error("bench: repetitions must be at least 1, got " + std::to_string(t.repetitions));
+  if (t.n_threads < 1) throw Error("bench: threads must be at least 1, got " + std::to_string(t.n_threads));
+  if (t.n_batch < 1) throw Error("bench: batch size must be at least 1, got " + std::to_string(t.n_batch));
+  if (t.n_prompt + t.n_gen > (int64_t{1} << 20)) {
+    throw Error("bench: " + std::to_string(t.n_prompt + t.n_gen) + " tokens in one test is too many");
+  }
+}
+
+// Random token ids drawn once, so the timed loops only decode.
+struct TokenSource {
+  std::vector<int32_t> prompt;
+  std::vector<int32_t> gen;
+};
+
+TokenSource make_tokens(const Model& model, const BenchTest& t) {
+  const int64_t n_vocab = model.hparams().n_vocab;
+  std::mt19937 rng(t.seed);
+  std::uniform_int_distribution<int32_t> pick(0, static_cast<int32_t>(n_vocab - 1));
+  TokenSource s;
+  s.prompt.resize(static_cast<size_t>(t.n_prompt));
+  s.gen.resize(static_cast<size_t>(t.n_gen));
+  for (auto& id : s.prompt) id = pick(rng);
+  for (auto& id : s.gen) id = pick(rng);
+  const bool add_bos = model.gguf().get_bool("tokenizer.ggml.add_bos_token").value_or(false);
+  const auto bos = model.gguf().get_int("tokenizer.ggml.bos_token_id");
+  if (add_bos && bos && *bos >= 0 && *bos < n_vocab) {
+    if (!s.prompt.empty()) {
+      s.prompt[0] = static_cast<int32_t>(*bos);
+    } else if (!s.gen.empty()) {
+      s.gen[0] = static_cast<int32_t>(*bos);
+    }
+  }
+  return s;
+}
+
+void run_prompt(InferenceContext& ctx, const std::vector<int32_t>& prompt, int64_t n_batch) {
+  for (size_t i = 0; i < prompt.size(); i += static_cast<size_t>(n_batch)) {
+    const size_t n = std::min(prompt.size() - i, static_cast<size_t>(n_batch));
+    ctx.decode(std::span<const int32_t>(prompt.data() + i, n));
+  }
+}
+
+}  // namespace
+
+double mean_of(const std::vector<double>& v) {
+  if (v.empty()) return 0;
+  double s = 0;
+  for (double x : v) s += x;
+  return s / static_cast<double>(v.size());
+}
+
+double stddev_of(const std::vector<double>& v) {
+  if (v.size() < 2) return 0;
+  const double m = mean_of(v);
+  double s = 0;
+  for (double x : v) s += (x - m) * (x - m);
+  return std::sqrt(s / static_cast<double>(v.size() - 1));
+}
+
+double percentile_of(std::vector<double> v, double p) {
+  if (v.empty()) throw Error("percentile of no values");
+  if (!(p > 0 && p <= 100)) throw Error("percentile must be in (0, 100]");
+  std::sort(v.begin(), v.end());
+  // Nearest rank: the smallest value with at least p % of the values at or below it.
+  const auto rank = static_cast<size_t>(std::ceil(p / 100.0 * static_cast<double>(v.size())));
+  return v[std::max<size_t>(rank, 1) - 1];
+}
+
+int64_t peak_rss_bytes() {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("VmHWM:", 0) == 0) return std::stoll(line.substr(6)) * 1024;  // reported in kB
+  }
+  return 0;
+}
+
+int64_t model_n_params(const Model& model) {
+  int64_t n = 0;
+  for (const auto& t : model.gguf().tensors()) n += static_cast<int64_t>(t.n_elements);
+  return n;
+}
+
+BenchResult run_bench(const Model& model, const BenchTest& test, const std::function<void(int)>& on_repetition) {
+  check_test(test);
+  const TokenSource tokens = make_tokens(model, test);
+  ThreadPool pool(test.n_threads);
+  ContextOptions copt;
+  copt.n_ctx = std::max<int64_t>(test.n_prompt + test.n_gen, 1);
+  copt.n_batch = std::max<int64_t>(std::min(test.n_batch, std::max<int64_t>(test.n_prompt, 1)), 1);
+  InferenceContext ctx(model, copt, pool);
+
+  // Warm-up: every weight page touched, every buffer written once.
+  if (!tokens.prompt.empty()) run_prompt(ctx, tokens.prompt, copt.n_batch);
+  if (!tokens.gen.empty()) {
+    ctx.clear();
+    ctx.decode(std::span<const int32_t>(tokens.gen.data(), 1));
+  }
+
+  BenchResult r;
+  r.test = test;
+  r.token_latencies_ms.reserve(static_cast<size_t>(test.n_gen * test.repetitions));
+  std::vector<double> ttft;
+  const double n_tokens = static_cast<double>(test.n_prompt + test.n_gen);
+  for (int rep = 0; rep < test.repetitions; ++rep) {
+    ctx.clear();
+    const auto t0 = Clock::now();
+    if (!tokens.prompt.empty()) {
+      run_prompt(ctx, tokens.prompt, copt.n_batch);
+      ttft.push_back(ns_between(t0, Clock::now()) / 1e6);
+    }
+    auto prev = Clock::now();
+    for (size_t i = 0; i < tokens.gen.size(); ++i) {
+      ctx.decode(std::span<const int32_t>(tokens.gen.data() + i, 1));
+      const auto now = Clock::now();
+      const double ms = ns_between(prev, now) / 1e6;
+      if (i == 0 && tokens.prompt.empty()) ttft.push_back(ms);
+      r.token_latencies_ms.push_back(ms);
+      prev = now;
+    }
+    const double ns = ns_between(t0, Clock::now());
+    r.samples_ns.push_back(ns);
+    r.samples_ts.push_back(n_tokens * 1e9 / ns);
+    if (on_repetition) on_repetition(rep + 1);
+  }
+  r.avg_ns = mean_of(r.samples_ns);
+  r.stddev_ns = stddev_of(r.samples_ns);
+  r.avg_ts = mean_of(r.samples_ts);
+  r.stddev_ts = stddev_of(r.samples_ts);
+  r.ttft_ms = mean_of(ttft);
+  if (!r.token_latencies_ms.empty()) {
+    r.latency_p50_ms = percentile_of(r.token_latencies_ms, 50);
+    r.latency_p99_ms = percentile_of(r.token_latencies_ms, 99);
+    r.jitter_ms = stddev_of(r.token_latencies_ms);
+  }
+  r.peak_rss_bytes = peak_rss_bytes();
+  return r;
+}
+
+}  // namespace ternion

@@ -1,0 +1,362 @@
+#include "ternion/model/quantize.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cctype>
+#include <cmath>
+#include <cstdio>
+#include <regex>
+#include <string>
+
+#include "ternion/core/error.h"
+#include "ternion/core/thread_pool.h"
+#include "ternion/io/gguf.h"
+#include "ternion/quant/quant.h"
+
+namespace ternion {
+
+namespace {
+
+// clang-format off
+const std::vector<QuantFileType> kFileTypes = {
+    {"F32",    0,  DType::F32,    "32-bit float, no quantization"},
+    {"F16",    1,  DType::F16,    "16-bit float"},
+    {"BF16",   32, DType::BF16,   "bfloat16"},
+    {"Q8_0",   7,  DType::Q8_0,   "8.50 bpw"},
+    {"Q6_K",   18, DType::Q6_K,   "6.56 bpw"},
+    {"Q5_K_M", 17, DType::Q5_K,   "Q5_K, some tensors Q6_K"},
+    {"Q5_K_S", 16, DType::Q5_K,   "Q5_K"},
+    {"Q5_1",   9,  DType::Q5_1,   "6.00 bpw"},
+    {"Q5_0",   8,  DType::Q5_0,   "5.50 bpw"},
+    {"Q4_K_M", 15, DType::Q4_K,   "Q4_K, some tensors Q6_K"},
+    {"Q4_K_S", 14, DType::Q4_K,   "Q4_K, some tensors Q5_K"},
+    {"Q4_1",   3,  DType::Q4_1,   "5.00 bpw"},
+    {"Q4_0",   2,  DType::Q4_0,   "4.50 bpw"},
+    {"IQ4_NL", 25, DType::IQ4_NL, "4.50 bpw non-linear"},
+    {"IQ4_XS", 30, DType::IQ4_XS, "4.25 bpw non-linear"},
+    {"Q3_K_L", 13, DType::Q3_K,   "Q3_K, attn_v/ffn_down/attn_output Q5_K"},
+    {"Q3_K_M", 12, DType::Q3_K,   "Q3_K, some tensors Q4_K/Q5_K"},
+    {"Q3_K_S", 11, DType::Q3_K,   "Q3_K"},
+    {"Q2_K",   10, DType::Q2_K,   "Q2_K, attn_v/ffn_down/attn_output Q3_K or Q4_K"},
+    {"TQ2_0",  37, DType::TQ2_0,  "2.06 bpw ternary"},
+    {"TQ1_0",  36, DType::TQ1_0,  "1.69 bpw ternary"},
+};
+// clang-format on
+
+std::string upper(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return out;
+}
+
+bool is_block_quantized(DType t) { return t != DType::F32 && t != DType::F16 && t != DType::BF16; }
+
+bool contains(const std::string& s, std::string_view part) { return s.find(part) != std::string::npos; }
+
+bool ends_with(const std::string& s, std::string_view tail) {
+  return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
+}
+
+int layer_of(const std::string& name) {
+  int layer = -1;
+  if (std::sscanf(name.c_str(), "blk.%d.", &layer) != 1) layer = -1;
+  return layer;
+}
+
+// llama-quantize's tensor order: non-layer tensors first, then by layer number, by name within a layer.
+bool output_order(const GgufTensorInfo* a, const GgufTensorInfo* b) {
+  const int la = layer_of(a->name), lb = layer_of(b->name);
+  if (la != lb) return la < lb;
+  return a->name < b->name;
+}
+
+// Counters and facts the mix rules depend on, in the spirit of llama-quantize.
+struct MixState {
+  int64_t n_layer = 0;
+  int64_t n_gqa = 1;
+  bool has_output = false;
+  bool is_70b = false;
+  int n_attention_wv = 0;
+  int i_attention_wv = 0;
+  int i_ffn_down = 0;
+};
+
+bool use_more_bits(int i_layer, int n_layers) {
+  return i_layer < n_layers / 8 || i_layer >= 7 * n_layers / 8 || (i_layer - n_layers / 8) % 3 == 2;
+}
+
+// The mix rules for one quantizable tensor (called in output order: the counters advance as they go).
+DType mix_type(MixState& s, const QuantFileType& ft, const GgufTensorInfo& t) {
+  const std::string& name = t.name;
+  const uint32_t f = ft.ftype;
+  DType type = ft.base;
+  const auto n_layer = static_cast<int>(s.n_layer);
+  if (name == "output.weight" || (!s.has_output && name == "token_embd.weight")) {
+    if (t.shape[0] % dtype_info(type).block_size != 0) {
+      type = DType::Q8_0;
+    } else if (type != DType::Q8_0) {
+      type = DType::Q6_K;
+    }
+  } else if (name == "token_embd.weight") {
+    if (f == 36 || f == 37) type = DType::Q4_K;
+  } else if (contains(name, "attn_v.weight")) {
+    if (f == 10) {
+      type = s.n_gqa >= 4 ? DType::Q4_K : DType::Q3_K;
+    } else if (f == 12) {
+      type = s.i_attention_wv < 2 ? DType::Q5_K : DType::Q4_K;
+    } else if (f == 13) {
+      type = DType::Q5_K;
+    } else if ((f == 25 || f == 30) && s.n_gqa >= 4) {
+      type = DType::Q5_K;
+    } else if ((f == 15 || f == 17) && use_more_bits(s.i_attention_wv, s.n_attention_wv)) {
+      type = DType::Q6_K;
+    } else if (f == 14 && s.i_attention_wv < 4) {
+      type = DType::Q5_K;
+    }
+    if (s.is_70b && (type == DType::Q3_K || type == DType::Q4_K)) type = DType::Q5_K;
+    ++s.i_attention_wv;
+  } else if (contains(name, "ffn_down")) {
+    const int i = s.i_ffn_down;
+    if (f == 10) {
+      type = DType::Q3_K;
+    } else if (f == 12) {
+      type = i < n_layer / 16 ? DType::Q5_K : DType::Q4_K;
+    } else if (f == 13) {
+      type = DType::Q5_K;
+    } else if (f == 15) {
+      if (use_more_bits(i, n_layer)) type = DType::Q6_K;
+    } else if (i < n_layer / 8 && (f == 25 || f == 30)) {
+      type = DType::Q5_K;
+    } else if (f == 17 && use_more_bits(i, n_layer)) {
+      type = DType::Q6_K;
+    } else if (f == 14 && i < n_layer / 8) {
+      type = DType::Q5_K;
+    }
+    ++s.i_ffn_down;
+  } else if (contains(name, "attn_output.weight")) {
+    if (f == 10) {
+      type = DType::Q3_K;
+    } else if (f == 12) {
+      type = DType::Q4_K;
+    } else if (f == 13) {
+      type = DType::Q5_K;
+    }
+  } else if (contains(name, "attn_qkv.weight")) {
+    if (f == 12 || f == 13) {
+      type = DType::Q4_K;
+    } else if (f == 15) {
+      type = DType::Q5_K;
+    } else if (f == 17) {
+      type = DType::Q6_K;
+    }
+  }
+  return type;
+}
+
+// A type whose block does not divide the row length falls back as llama-quantize does.
+DType fallback_type(DType type, uint64_t row, const std::string& name) {
+  DType alt;
+  switch (type) {
+    case DType::TQ1_0:
+    case DType::TQ2_0:
+      alt = DType::Q4_0;
+      break;
+    case DType::Q2_K:
+    case DType::Q3_K:
+    case DType::IQ4_XS:
+      alt = DType::IQ4_NL;
+      break;
+    case DType::Q4_K:
+      alt = DType::Q5_0;
+      break;
+    case DType::Q5_K:
+      alt = DType::Q5_1;
+      break;
+    case DType::Q6_K:
+      alt = DType::Q8_0;
+      break;
+    default:
+      throw Error("tensor " + name + ": row length " + std::to_string(row) + " is not a multiple of the " +
+                  std::string(dtype_info(type).name) + " block size " + std::to_string(dtype_info(type).block_size));
+  }
+  return row % dtype_info(alt).block_size == 0 ? alt : DType::F16;
+}
+
+bool quantizable(const GgufTensorInfo& t) {
+  const std::string& n = t.name;
+  return ends_with(n, "weight") && t.shape.size() >= 2 && !contains(n, "_norm.weight") &&
+         !contains(n, "ffn_gate_inp.weight") && n != "position_embd.weight" && n != "token_types.weight";
+}
+
+struct Plan {
+  std::vector<const GgufTensorInfo*> order;
+  std::vector<DType> types;
+  std::vector<std::string> notes;
+  size_t n_fallback = 0;
+};
+
+Plan make_plan(const GgufFile& in, const QuantizeOptions& o) {
+  const QuantFileType& ft = quant_file_type(o.file_type);
+  std::vector<std::pair<std::regex, DType>> rules;
+  for (const auto& r : o.tensor_types) {
+    try {
+      rules.emplace_back(std::regex(r.pattern), r.type);
+    } catch (const std::regex_error& e) {
+      throw Error("tensor type pattern '" + r.pattern + "' is not a valid regular expression: " + e.what());
+    }
+  }
+  Plan p;
+  for (const auto& t : in.tensors()) p.order.push_back(&t);
+  std::stable_sort(p.order.begin(), p.order.end(), output_order);
+
+  MixState s;
+  const std::string arch = in.get_string("general.architecture").value_or("");
+  s.n_layer = in.get_int(arch + ".block_count").value_or(0);
+  const int64_t n_head = in.get_int(arch + ".attention.head_count").value_or(1);
+  const int64_t n_head_kv = in.get_int(arch + ".attention.head_count_kv").value_or(n_head);
+  s.n_gqa = n_head_kv > 0 ? n_head / n_head_kv : 1;
+  s.is_70b = arch == "llama" && s.n_layer == 80;
+  for (const auto* t : p.order) {
+    if (contains(t->name, "attn_v.weight") || contains(t->name, "attn_qkv.weight")) ++s.n_attention_wv;
+    if (t->name == "output.weight") s.has_output = true;
+  }
+
+  const bool mix = !o.pure && is_block_quantized(ft.base);
+  for (const auto* t : p.order) {
+    DType type = t->type;
+    if (quantizable(*t)) {
+      type = mix ? mix_type(s, ft, *t) : ft.base;
+      for (const auto& [re, forced] : rules) {
+        if (std::regex_search(t->name, re)) {
+          type = forced;
+          break;
+        }
+      }
+      if (t->shape[0] % dtype_info(type).block_size != 0) {
+        const DType alt = fallback_type(type, t->shape[0], t->name);
+        p.notes.push_back(t->name + ": row length " + std::to_string(t->shape[0]) + " is not a multiple of the " +
+                          std::string(dtype_info(type).name) + " block size, using " +
+                          std::string(dtype_info(alt).name));
+        ++p.n_fallback;
+        type = alt;
+      }
+    }
+    if (type != t->type) {
+      if (is_block_quantized(t->type) && !o.allow_requantize) {
+        throw Error("tensor " + t->name + " is already " + std::string(dtype_info(t->type).name) +
+                    "; requantizing loses quality, pass --allow-requantize to do it anyway");
+      }
+    }
+    p.types.push_back(type);
+  }
+  return p;
+}
+
+// Converts one tensor: rows dequantized to floats and quantized again, in chunks of rows spread over the pool
+// (each row is independent, so the bytes do not depend on the thread count).
+void convert_tensor(const GgufTensorInfo& t, DType to, ThreadPool& pool, std::span<uint8_t> out) {
+  const int64_t row = static_cast<int64_t>(t.shape[0]);
+  const int64_t n_rows = static_cast<int64_t>(t.n_elements) / std::max<int64_t>(row, 1);
+  const DTypeInfo& in_info = dtype_info(t.type);
+  const DTypeInfo& out_info = dtype_info(to);
+  const size_t in_row = row_bytes(in_info, static_cast<uint64_t>(row));
+  const size_t out_row = row_bytes(out_info, static_cast<uint64_t>(row));
+  const QuantTraits& from = quant_traits(t.type);
+  const int64_t rows_per_chunk = std::max<int64_t>(1, (32 * 512 + row - 1) / std::max<int64_t>(row, 1));
+  const auto n_chunks = static_cast<size_t>((n_rows + rows_per_chunk - 1) / rows_per_chunk);
+  std::atomic<int64_t> bad_row{-1};
+  pool.parallel_for(n_chunks, [&](size_t c) {
+    std::vector<float> buf(static_cast<size_t>(row));
+    const int64_t r0 = static_cast<int64_t>(c) * rows_per_chunk;
+    const int64_t r1 = std::min(n_rows, r0 + rows_per_chunk);
+    for (int64_t r = r0; r < r1; ++r) {
+      from.to_float(t.data + static_cast<size_t>(r) * in_row, buf.data(), row);
+      for (const float v : buf) {
+        if (!std::isfinite(v)) {
+          bad_row = r;
+          return;
+        }
+      }
+      quantize_weights(to, buf.data(), out.data() + static_cast<size_t>(r) * out_row, row);
+    }
+  });
+  if (bad_row >= 0) {
+    throw Error("tensor " + t.name + " holds a NaN or infinite value in row " + std::to_string(bad_row.load()));
+  }
+}
+
+}  // namespace
+
+const std::vector<QuantFileType>& quant_file_types() { return kFileTypes; }
+
+const QuantFileType& quant_file_type(std::string_view name) {
+  std::string key = upper(name);
+  if (key == "Q3_K") key = "Q3_K_M";
+  if (key == "Q4_K") key = "Q4_K_M";
+  if (key == "Q5_K") key = "Q5_K_M";
+  for (const auto& ft : kFileTypes) {
+    if (ft.name == key) return ft;
+  }
+  std::string known;
+  for (const auto& ft : kFileTypes) known += (known.empty() ? "" : ", ") + std::string(ft.name);
+  throw Error("unknown quantization type '" + std::string(name) + "'; known: " + known);
+}
+
+std::vector<std::pair<std::string, DType>> plan_quantization(const std::string& input, const QuantizeOptions& options) {
+  const GgufFile in = GgufFile::open(input);
+  const Plan p = make_plan(in, options);
+  std::vector<std::pair<std::string, DType>> out;
+  for (size_t i = 0; i < p.order.size(); ++i) out.emplace_back(p.order[i]->name, p.types[i]);
+  return out;
+}
+
+QuantizeReport quantize_model(const std::string& input, const std::string& output, const QuantizeOptions& options,
+                              const std::function<void(const QuantizeProgress&)>& on_tensor) {
+  if (options.n_threads < 1) throw Error("quantize: thread count must be positive");
+  const GgufFile in = GgufFile::open(input);
+  const Plan plan = make_plan(in, options);
+  const QuantFileType& ft = quant_file_type(options.file_type);
+  for (size_t i = 0; i < plan.order.size(); ++i) {
+    const GgufTensorInfo& t = *plan.order[i];
+    const DType to = plan.types[i];
+    if (to != t.type && (!has_quant_traits(to) || !has_quant_traits(t.type))) {
+      const DType missing = has_quant_traits(to) ? t.type : to;
+      throw Error("tensor " + t.name + ": type " + std::string(dtype_info(missing).name) +
+                  " is not supported for quantization yet");
+    }
+  }
+
+  GgufWriter w;
+  for (const auto& [key, value] : in.metadata()) w.set(key, value);
+  // Set as llama-quantize sets them: each key moves to the end of the metadata.
+  w.remove("general.quantization_version");
+  w.set_u32("general.quantization_version", 2);
+  w.remove("general.file_type");
+  w.set_u32("general.file_type", ft.ftype);
+
+  QuantizeReport report;
+  report.n_tensors = plan.order.size();
+  report.n_fallback = plan.n_fallback;
+  report.notes = plan.notes;
+  ThreadPool pool(options.n_threads);
+  for (size_t i = 0; i < plan.order.size(); ++i) {
+    const GgufTensorInfo& t = *plan.order[i];
+    const DType to = plan.types[i];
+    report.bytes_in += t.n_bytes;
+    report.bytes_out += row_bytes(dtype_info(to), t.shape[0]) * (t.n_elements / std::max<uint64_t>(t.shape[0], 1));
+    if (to != t.type) ++report.n_quantized;
+    QuantizeProgress progress{i + 1, plan.order.size(), t.name, t.type, to};
+    w.add_streamed_tensor(t.name, t.shape, to, [&t, to, &pool, progress, &on_tensor](std::span<uint8_t> out) {
+      if (on_tensor) on_tensor(progress);
+      if (to == t.type) {
+        std::copy_n(t.data, t.n_bytes, out.begin());
+      } else {
+        convert_tensor(t, to, pool, out);
+      }
+    });
+  }
+  w.write(output, in.alignment());
+  return report;
+}
+
+}  // namespace ternion

@@ -1,0 +1,89 @@
+// `ternion bench` as users and scripts run it: the Markdown table, llama-bench-compatible JSON, and errors.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "apps/cli_runner.h"
+#include "support/test_support.h"
+
+namespace ternion {
+namespace {
+
+using test::expect_one_line_error;
+using test::run_cli;
+
+std::string model_path() { return test::fixture("gguf/kjv-llama-Q8_0.gguf").string(); }
+
+TEST(BenchCli, JsonHasLlamaBenchFieldsAndOurs) {
+  TERNION_REQUIRE_FIXTURE(model_path());
+  const auto o = run_cli("bench -m " + model_path() + " -p 16 -n 4 -t 1,2 -r 2 -o json");
+  ASSERT_EQ(o.code, 0) << o.err;
+  const auto j = nlohmann::json::parse(o.out);
+  ASSERT_TRUE(j.is_array());
+  ASSERT_EQ(j.size(), 4u);  // {pp16, tg4} × {1, 2} threads
+  int pp = 0, tg = 0;
+  for (const auto& r : j) {
+    EXPECT_EQ(r["model_filename"], model_path());
+    EXPECT_GT(r["model_size"].get<int64_t>(), 6000000);
+    EXPECT_EQ(r["model_n_params"].get<int64_t>(), 6819072);
+    EXPECT_EQ(r["samples_ts"].size(), 2u);
+    EXPECT_EQ(r["samples_ns"].size(), 2u);
+    EXPECT_GT(r["avg_ts"].get<double>(), 0);
+    EXPECT_GE(r["stddev_ts"].get<double>(), 0);
+    EXPECT_GT(r["ttft_ms"].get<double>(), 0);
+    EXPECT_GT(r["peak_rss_bytes"].get<int64_t>(), 0);
+    EXPECT_EQ(r["model_size_bytes"].get<int64_t>(), 7351360);
+    const int64_t p = r["n_prompt"], n = r["n_gen"];
+    if (p > 0) {
+      ++pp;
+      EXPECT_EQ(p, 16);
+      EXPECT_EQ(n, 0);
+      EXPECT_TRUE(r["latency_p50_ms"].is_null());
+    } else {
+      ++tg;
+      EXPECT_EQ(n, 4);
+      EXPECT_LE(r["latency_p50_ms"].get<double>(), r["latency_p99_ms"].get<double>());
+      EXPECT_GE(r["jitter_ms"].get<double>(), 0);
+    }
+    const int t = r["n_threads"];
+    EXPECT_TRUE(t == 1 || t == 2);
+  }
+  EXPECT_EQ(pp, 2);
+  EXPECT_EQ(tg, 2);
+}
+
+TEST(BenchCli, MarkdownTableAndCombinedTest) {
+  TERNION_REQUIRE_FIXTURE(model_path());
+  const auto o = run_cli("bench " + model_path() + " -p 0 -n 0 --pg 8,3 -t 1 -r 1");
+  ASSERT_EQ(o.code, 0) << o.err;
+  EXPECT_NE(o.out.find("| model |"), std::string::npos) << o.out;
+  EXPECT_NE(o.out.find("| pp8+tg3 |"), std::string::npos) << o.out;
+  EXPECT_EQ(std::count(o.out.begin(), o.out.end(), '\n'), 3) << o.out;  // header, rule, one row
+}
+
+TEST(BenchCli, JsonLinesOneObjectPerTest) {
+  TERNION_REQUIRE_FIXTURE(model_path());
+  const auto o = run_cli("bench -m " + model_path() + " -p 4,8 -n 0 -t 1 -r 1 -o jsonl");
+  ASSERT_EQ(o.code, 0) << o.err;
+  std::istringstream lines(o.out);
+  std::string line;
+  std::vector<int64_t> sizes;
+  while (std::getline(lines, line)) sizes.push_back(nlohmann::json::parse(line)["n_prompt"].get<int64_t>());
+  EXPECT_EQ(sizes, (std::vector<int64_t>{4, 8}));
+}
+
+TEST(BenchCli, BadArgumentsAreOneLineErrors) {
+  TERNION_REQUIRE_FIXTURE(model_path());
+  const std::string m = " -m " + model_path();
+  expect_one_line_error(run_cli("bench" + m + " -p -1"), "must not be negative");
+  expect_one_line_error(run_cli("bench" + m + " -p 0 -n 0"), "nothing to measure");
+  expect_one_line_error(run_cli("bench" + m + " --pg 3x"), "--pg");
+  expect_one_line_error(run_cli("bench" + m + " -o xml"), "md, json or jsonl");
+  expect_one_line_error(run_cli("bench" + m + " -r 0"), "repetitions");
+  expect_one_line_error(run_cli("bench" + m + " -t 0"), "threads");
+  expect_one_line_error(run_cli("bench -m /nonexistent.gguf -p 4 -n 0 -r 1"), "/nonexistent.gguf");
+}
+
+}  // namespace
+}  // namespace ternion

@@ -1,0 +1,98 @@
+// The measurement library behind `ternion bench`: statistics and the shape of what one test returns.
+#include <gtest/gtest.h>
+
+#include <vector>
+
+#include "support/test_support.h"
+#include "ternion/core/error.h"
+#include "ternion/engine/bench.h"
+
+namespace ternion {
+namespace {
+
+TEST(Bench, Statistics) {
+  EXPECT_DOUBLE_EQ(mean_of({}), 0);
+  EXPECT_DOUBLE_EQ(mean_of({1, 2, 3, 6}), 3);
+  EXPECT_DOUBLE_EQ(stddev_of({5}), 0);
+  EXPECT_NEAR(stddev_of({2, 4, 4, 4, 5, 5, 7, 9}), 2.138089935, 1e-9);  // sample (n - 1) deviation
+  const std::vector<double> v{9, 1, 8, 2, 7, 3, 6, 4, 5, 10};
+  EXPECT_DOUBLE_EQ(percentile_of(v, 50), 5);
+  EXPECT_DOUBLE_EQ(percentile_of(v, 90), 9);
+  EXPECT_DOUBLE_EQ(percentile_of(v, 99), 10);
+  EXPECT_DOUBLE_EQ(percentile_of(v, 100), 10);
+  EXPECT_DOUBLE_EQ(percentile_of(v, 1), 1);
+  EXPECT_THROW(percentile_of({}, 50), Error);
+  EXPECT_THROW(percentile_of(v, 0), Error);
+  EXPECT_THROW(percentile_of(v, 101), Error);
+}
+
+TEST(Bench, PeakRssIsReported) { EXPECT_GT(peak_rss_bytes(), 1 << 20); }
+
+class BenchModel : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const auto path = test::fixture("gguf/kjv-llama-Q8_0.gguf");
+    TERNION_REQUIRE_FIXTURE(path);
+    model_ = Model::load(path.string());
+  }
+  std::unique_ptr<Model> model_;
+};
+
+TEST_F(BenchModel, PromptAndGenerationTest) {
+  BenchTest t;
+  t.n_prompt = 9;
+  t.n_gen = 5;
+  t.n_threads = 2;
+  t.repetitions = 3;
+  t.n_batch = 4;  // the prompt runs in three batches
+  int reps_seen = 0;
+  const BenchResult r = run_bench(*model_, t, [&](int rep) { EXPECT_EQ(rep, ++reps_seen); });
+  EXPECT_EQ(reps_seen, 3);
+  ASSERT_EQ(r.samples_ns.size(), 3u);
+  ASSERT_EQ(r.samples_ts.size(), 3u);
+  for (size_t i = 0; i < 3; ++i) EXPECT_NEAR(r.samples_ts[i], 14 * 1e9 / r.samples_ns[i], 1e-6 * r.samples_ts[i]);
+  EXPECT_EQ(r.token_latencies_ms.size(), 15u);
+  EXPECT_NEAR(r.avg_ts, mean_of(r.samples_ts), 1e-9 * r.avg_ts);
+  ASSERT_TRUE(r.latency_p50_ms && r.latency_p99_ms && r.jitter_ms);
+  EXPECT_LE(*r.latency_p50_ms, *r.latency_p99_ms);
+  EXPECT_GT(r.ttft_ms, 0);
+  // The whole repetition includes the prompt and every decode step.
+  double decode_ms = 0;
+  for (double ms : r.token_latencies_ms) decode_ms += ms;
+  EXPECT_LT(decode_ms, mean_of(r.samples_ns) * 3 / 1e6);
+  EXPECT_GT(r.peak_rss_bytes, 0);
+}
+
+TEST_F(BenchModel, PromptOnlyHasNoDecodeLatencies) {
+  BenchTest t;
+  t.n_prompt = 6;
+  t.repetitions = 1;
+  const BenchResult r = run_bench(*model_, t);
+  EXPECT_TRUE(r.token_latencies_ms.empty());
+  EXPECT_FALSE(r.latency_p50_ms.has_value());
+  EXPECT_FALSE(r.jitter_ms.has_value());
+  EXPECT_GT(r.ttft_ms, 0);
+}
+
+TEST_F(BenchModel, BadTestsAreRejected) {
+  BenchTest t;
+  EXPECT_THROW(run_bench(*model_, t), Error);  // nothing to run
+  t.n_gen = 4;
+  t.repetitions = 0;
+  EXPECT_THROW(run_bench(*model_, t), Error);
+  t.repetitions = 1;
+  t.n_threads = 0;
+  EXPECT_THROW(run_bench(*model_, t), Error);
+  t.n_threads = 1;
+  t.n_prompt = -1;
+  EXPECT_THROW(run_bench(*model_, t), Error);
+  t.n_prompt = 0;
+  t.n_batch = 0;
+  EXPECT_THROW(run_bench(*model_, t), Error);
+  t.n_batch = 512;
+  t.n_gen = int64_t{1} << 21;
+  EXPECT_THROW(run_bench(*model_, t), Error);
+}
+
+}  // namespace
+}  // namespace ternion
