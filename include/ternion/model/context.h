@@ -1,7 +1,12 @@
-// The state of one sequence being run through a model: the F16 KV cache and every activation buffer,
-// all sized once at construction, so decoding a token allocates nothing.
+// The state of the sequences being run through a model: an F16 KV cache with one slot per sequence and every
+// activation buffer, all sized once at construction, so decoding a token allocates nothing.
+//
+// decode() runs one sequence (slot 0). decode_batch() runs tokens of several slots in one forward pass: the
+// matmuls see all of them as one batch (bit-identical to running each alone, since every output element is
+// reduced in a fixed order whatever the batch), while attention reads each slot's own cache.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <span>
 #include <vector>
@@ -16,7 +21,16 @@ struct ContextOptions {
   int64_t n_ctx = 0;        // KV cache positions; 0: the model's context length capped at kDefaultCtxCap
   int64_t n_batch = 512;    // most tokens run through the layers at once
   bool logits_all = false;  // keep logits for every token of a batch (perplexity), not only the last
+  int64_t n_seq = 1;        // KV slots: sequences held at once, each with n_ctx positions
   static constexpr int64_t kDefaultCtxCap = 4096;
+};
+
+// One token of a multi-sequence batch.
+struct BatchToken {
+  int32_t token = 0;
+  int32_t slot = 0;     // KV slot (sequence) in [0, n_seq)
+  int64_t pos = 0;      // position in that slot's sequence
+  bool logits = false;  // return this token's logits
 };
 
 class InferenceContext {
@@ -29,17 +43,29 @@ class InferenceContext {
   // id outside the vocabulary, or more positions than the cache holds.
   std::span<const float> decode(std::span<const int32_t> tokens, bool all_logits = false);
 
-  void clear() { n_past_ = 0; }  // forget the sequence (the cache is overwritten as it refills)
-  int64_t n_past() const { return n_past_; }
+  // Runs tokens of several slots in one pass (at most n_batch tokens). A slot's tokens are adjacent, in
+  // consecutive positions, the first at most that slot's length (a smaller one overwrites the tail). Returns
+  // the logits of the flagged tokens (at most max(n_seq, 1) of them, or n_batch with logits_all), one n_vocab
+  // row each in batch order. Throws Error for an invalid batch; the cache is then unchanged.
+  std::span<const float> decode_batch(std::span<const BatchToken> batch);
+
+  void clear() { std::fill(slot_len_.begin(), slot_len_.end(), 0); }  // forget every sequence
+  void clear_slot(int32_t slot) { slot_len_.at(static_cast<size_t>(slot)) = 0; }
+  int64_t slot_len(int32_t slot) const { return slot_len_.at(static_cast<size_t>(slot)); }
+  int64_t n_past() const { return slot_len_[0]; }
   int64_t n_ctx() const { return n_ctx_; }
+  int64_t n_seq() const { return static_cast<int64_t>(slot_len_.size()); }
+  int64_t n_batch() const { return n_batch_; }
   const Model& model() const { return model_; }
   size_t kv_cache_bytes() const { return k_cache_.size() * 2 + v_cache_.size() * 2; }
 
  private:
-  void run_batch(std::span<const int32_t> tokens, int64_t pos0, bool all_logits, float* logits_out);
-  void attention_block(const LayerWeights& l, int64_t layer, int64_t n, int64_t pos0);
+  // Runs the n tokens staged in tokens_, slots_ and positions_; writes the logits of rows out_rows_.
+  void run_staged(int64_t n, float* logits_out);
+  void attention_block(const LayerWeights& l, int64_t layer, int64_t n);
   void ffn_block(const LayerWeights& l, int64_t n);
-  void store_kv(int64_t layer, int64_t n, int64_t pos0);
+  void store_kv(int64_t layer, int64_t n);
+  size_t cache_offset(int32_t slot, int64_t layer) const;
   void mm(const WeightMatrix& w, const float* x, int64_t n, float* y);
 
   const Model& model_;
@@ -48,16 +74,18 @@ class InferenceContext {
   int64_t n_ctx_;
   int64_t n_batch_;
   bool logits_all_;
-  int64_t n_past_ = 0;
+  std::vector<int64_t> slot_len_;  // positions filled, per slot
+  std::vector<uint8_t> seen_;      // per slot, while a batch is checked
   RopeTable rope_;
 
-  std::vector<uint16_t> k_cache_;  // per layer [n_head_kv][n_ctx][head_dim], fp16
-  std::vector<uint16_t> v_cache_;  // per layer [n_head_kv][head_dim][n_ctx], fp16
+  std::vector<uint16_t> k_cache_;  // per slot, per layer [n_head_kv][n_ctx][head_dim], fp16
+  std::vector<uint16_t> v_cache_;  // per slot, per layer [n_head_kv][head_dim][n_ctx], fp16
   // Activations, [n_batch][width] each.
   std::vector<float> x_, xn_, q_, k_, v_, att_, tmp_, gate_, up_;
-  std::vector<int32_t> positions_;
-  std::vector<float> logits_;        // [n_batch or 1][n_vocab]
-  std::vector<uint8_t> mm_scratch_;  // converted activations for matmul
+  std::vector<int32_t> tokens_, slots_, positions_;  // the staged batch, [n_batch]
+  std::vector<int64_t> out_rows_;                    // rows whose logits are wanted
+  std::vector<float> logits_;                        // [rows][n_vocab]
+  std::vector<uint8_t> mm_scratch_;                  // converted activations for matmul
   std::vector<uint8_t> att_scratch_;
 };
 

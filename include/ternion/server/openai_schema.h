@@ -1,0 +1,74 @@
+// The request bodies of the generation endpoints (OpenAI chat completions and completions, and /generate), read
+// into one form with every field type- and range-checked, and the response bodies and stream chunks built from
+// the scheduler's output.
+#pragma once
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "ternion/server/task.h"
+#include "ternion/tokenizer/tokenizer.h"
+
+namespace ternion::server {
+
+enum class Endpoint { kChat, kCompletion, kGenerate };
+
+struct ParsedRequest {
+  Endpoint endpoint = Endpoint::kChat;
+  std::string model;  // empty: the only model served
+  bool stream = false;
+  bool include_usage = false;       // stream_options.include_usage
+  nlohmann::ordered_json messages;  // chat
+  nlohmann::ordered_json tools;     // chat, passed to the template when given
+  std::string prompt;               // completion, generate
+  std::vector<int32_t> prompt_ids;  // completion given token ids
+  bool prompt_is_ids = false;
+  std::optional<bool> add_bos;  // generate: as `ternion run --no-bos`
+  bool parse_special = false;
+  std::optional<int32_t> max_tokens;
+  int32_t logprobs = -1;  // -1: none, else the number of alternatives per token
+  bool seed_given = false;
+  GenerationSpec spec;  // sampling, stop, ignore_eos, logprobs (prompt and max_tokens are filled later)
+};
+
+// Reads and validates a request body; throws ApiError (400) naming the field.
+ParsedRequest parse_generation_request(const std::string& body, Endpoint endpoint);
+
+// Parses a JSON body that must be an object; throws ApiError (400).
+nlohmann::json parse_json_object(const std::string& body);
+
+// Response building: the identity of one completion.
+struct CompletionIds {
+  std::string id;  // chatcmpl-… / cmpl-…
+  int64_t created = 0;
+  std::string model;
+};
+CompletionIds new_completion_ids(Endpoint endpoint, const std::string& model);
+
+struct Usage {
+  int64_t prompt_tokens = 0;
+  int64_t completion_tokens = 0;
+};
+nlohmann::json usage_json(const Usage& u);
+
+// The logprobs object of a choice for these tokens (chat: {"content": [...]}; completion: the legacy form).
+nlohmann::json logprobs_json(Endpoint endpoint, const Tokenizer& tok, const std::vector<TokenLogprob>& lps,
+                             size_t text_offset);
+
+// A whole (non-streamed) response.
+nlohmann::json completion_response(Endpoint endpoint, const CompletionIds& ids, const std::string& text,
+                                   const std::string& finish_reason, const nlohmann::json& logprobs,
+                                   const Usage& usage);
+// One stream chunk. For chat, `role` adds the assistant role to the delta; finish_reason may be empty (null).
+nlohmann::json stream_chunk(Endpoint endpoint, const CompletionIds& ids, const std::string* text, bool role,
+                            const std::string& finish_reason, const nlohmann::json& logprobs, bool include_usage);
+// The last chunk of a stream with stream_options.include_usage: no choices, the usage.
+nlohmann::json usage_chunk(Endpoint endpoint, const CompletionIds& ids, const Usage& usage);
+
+// JSON text of a value whose strings may hold invalid UTF-8 (replaced by U+FFFD).
+std::string dump(const nlohmann::json& j);
+
+}  // namespace ternion::server

@@ -1,0 +1,72 @@
+// Continuous batching for one model. A thread runs steps: requests waiting in the queue take free KV slots, then
+// one forward pass runs the next token of every decoding slot together with prompt tokens of newly admitted ones
+// (up to n_batch tokens), and each slot samples from its own logits. Requests join and leave between steps; a
+// cancelled request (or one whose client went away) frees its slot at the next step.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "ternion/core/thread_pool.h"
+#include "ternion/model/context.h"
+#include "ternion/model/model.h"
+#include "ternion/server/metrics.h"
+#include "ternion/server/slot.h"
+#include "ternion/server/task.h"
+#include "ternion/tokenizer/tokenizer.h"
+
+namespace ternion::server {
+
+struct SchedulerOptions {
+  int32_t n_parallel = 4;  // KV slots: sequences decoded together
+  int64_t n_ctx = 0;       // positions per slot; 0: the model's, at most ContextOptions::kDefaultCtxCap
+  int64_t n_batch = 512;   // tokens per forward pass at most
+  size_t max_queue = 64;   // requests waiting for a slot at most
+  int n_threads = 0;       // compute threads; 0: all cores
+};
+
+class Scheduler {
+ public:
+  Scheduler(const Model& model, const Tokenizer& tokenizer, const SchedulerOptions& options, Metrics& metrics);
+  ~Scheduler();  // ends every request still queued or running
+  Scheduler(const Scheduler&) = delete;
+  Scheduler& operator=(const Scheduler&) = delete;
+
+  // Queues a request; false (the request untouched) when the queue is full.
+  bool submit(std::shared_ptr<GenerationTask> task);
+
+  int64_t n_ctx() const { return ctx_->n_ctx(); }
+  ModelGauges gauges() const;
+
+ private:
+  void loop();
+  void admit();
+  void drop_cancelled();
+  // Runs one forward pass over the slots' next tokens; false when there was nothing to run.
+  bool step();
+
+  SchedulerOptions options_;
+  const Tokenizer& tokenizer_;
+  Metrics& metrics_;
+  std::unique_ptr<ThreadPool> pool_;
+  std::unique_ptr<InferenceContext> ctx_;
+  std::vector<Slot> slots_;
+  std::vector<BatchToken> batch_;
+  std::vector<int32_t> row_slot_;  // slot of each logits row of the batch
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::shared_ptr<GenerationTask>> queue_;
+  bool stop_ = false;
+  std::atomic<int64_t> active_{0};
+  std::atomic<int64_t> kv_used_{0};
+  std::thread thread_;
+};
+
+}  // namespace ternion::server

@@ -1,0 +1,98 @@
+// A generation request as the scheduler runs it, and the channel its output travels back on: the scheduler's
+// thread pushes text deltas and the final state; the HTTP thread that owns the request waits for them.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "ternion/sampling/sampler.h"
+
+namespace ternion::server {
+
+// What to generate: validated, tokenized, ready to run.
+struct GenerationSpec {
+  std::vector<int32_t> prompt;    // token ids, not empty, shorter than the context
+  int32_t max_tokens = 16;        // positive; prompt + max_tokens fit the context
+  SamplingParams sampling;        // validated
+  std::vector<std::string> stop;  // stop strings: generation ends before the first one, which is not returned
+  bool ignore_eos = false;        // keep going past end-of-generation tokens
+  int32_t logprobs = -1;          // -1: none; else the log-probability of each token and this many alternatives
+};
+
+// A token's log-probability under the model (log-softmax of the raw logits) and the best alternatives.
+struct TokenLogprob {
+  int32_t id = 0;
+  float logprob = 0;
+  std::vector<std::pair<int32_t, float>> top;  // best first
+};
+
+// Output produced by one scheduler step for one request.
+struct Delta {
+  std::string text;                    // complete UTF-8, stop strings never included
+  std::vector<int32_t> tokens;         // ids sampled in this step
+  std::vector<TokenLogprob> logprobs;  // one per token when logprobs were asked for
+};
+
+class GenerationTask {
+ public:
+  using Clock = std::chrono::steady_clock;
+
+  explicit GenerationTask(GenerationSpec spec) : spec_(std::move(spec)), created_(Clock::now()) {}
+
+  const GenerationSpec& spec() const { return spec_; }
+  Clock::time_point created() const { return created_; }
+
+  // Scheduler side.
+  void push(Delta delta);
+  void finish(std::string finish_reason);  // "stop", "length" or "cancelled"
+  void fail(std::string message);          // an engine error; the request gets a 500
+
+  // Client side. Waits up to `timeout` for output; moves what arrived into `out`. Returns true once finished (all
+  // output delivered).
+  bool wait(std::vector<Delta>& out, std::chrono::milliseconds timeout);
+
+  // Asks the scheduler to stop this request at its next step and free its slot.
+  void cancel() { cancelled_.store(true, std::memory_order_relaxed); }
+  bool cancelled() const { return cancelled_.load(std::memory_order_relaxed); }
+  // Set by the HTTP layer: true when the client has gone away (polled by the scheduler once per step).
+  std::function<bool()> client_gone;
+
+  // Valid once finished.
+  const std::string& finish_reason() const { return finish_reason_; }
+  const std::string& error() const { return error_; }
+  int64_t n_generated() const { return n_generated_; }
+  double ttft_ms() const { return ttft_ms_; }
+  double generate_ms() const { return generate_ms_; }
+  uint64_t seed() const { return spec_.sampling.seed; }
+
+  // Timing kept by the scheduler.
+  void mark_first_token(Clock::time_point t) {
+    ttft_ms_ = std::chrono::duration<double, std::milli>(t - created_).count();
+    first_token_ = t;
+  }
+  void mark_end(Clock::time_point t, int64_t n_generated) {
+    generate_ms_ = std::chrono::duration<double, std::milli>(t - first_token_).count();
+    n_generated_ = n_generated;
+  }
+
+ private:
+  GenerationSpec spec_;
+  Clock::time_point created_, first_token_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<Delta> pending_;
+  bool done_ = false;
+  std::atomic<bool> cancelled_{false};
+  std::string finish_reason_, error_;
+  int64_t n_generated_ = 0;
+  double ttft_ms_ = 0, generate_ms_ = 0;
+};
+
+}  // namespace ternion::server

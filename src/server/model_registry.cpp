@@ -1,0 +1,119 @@
+#include "ternion/server/model_registry.h"
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <set>
+
+#include "ternion/core/error.h"
+
+namespace ternion::server {
+
+namespace fs = std::filesystem;
+
+const char* const kFallbackChatTemplate =
+    "{%- for message in messages -%}"
+    "{{- '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>\\n' -}}"
+    "{%- endfor -%}"
+    "{%- if add_generation_prompt -%}{{- '<|im_start|>assistant\\n' -}}{%- endif -%}";
+
+namespace {
+
+bool is_model_folder(const fs::path& p) { return fs::is_directory(p) && fs::exists(p / "config.json"); }
+
+ModelSpec spec_for(const fs::path& p, const std::string& alias) {
+  ModelSpec s;
+  s.path = p.string();
+  const std::string stem = fs::is_directory(p) ? p.filename().string() : p.stem().string();
+  s.id = alias.empty() ? stem : alias;
+  s.names = {s.id};
+  if (alias.empty() && p.filename().string() != stem) s.names.push_back(p.filename().string());
+  return s;
+}
+
+}  // namespace
+
+std::vector<ModelSpec> expand_model_specs(const std::vector<std::string>& args) {
+  if (args.empty()) throw Error("no model given; use -m FILE (several -m, or a folder, serve several)");
+  std::vector<ModelSpec> out;
+  for (const std::string& arg : args) {
+    std::string alias, path = arg;
+    const size_t eq = arg.find('=');
+    if (eq != std::string::npos && eq > 0 && !fs::exists(arg)) {
+      alias = arg.substr(0, eq);
+      path = arg.substr(eq + 1);
+    }
+    const fs::path p(path);
+    if (!fs::exists(p)) throw Error(path + ": no such file or folder");
+    if (!fs::is_directory(p) || is_model_folder(p)) {
+      out.push_back(spec_for(p, alias));
+      continue;
+    }
+    if (!alias.empty()) throw Error(arg + ": an alias names one model, not a folder of models");
+    std::vector<fs::path> found;
+    for (const auto& e : fs::directory_iterator(p)) {
+      if ((e.is_regular_file() && e.path().extension() == ".gguf") || is_model_folder(e.path())) {
+        found.push_back(e.path());
+      }
+    }
+    if (found.empty()) throw Error(path + ": the folder holds no .gguf files or model folders");
+    std::sort(found.begin(), found.end());
+    for (const fs::path& f : found) out.push_back(spec_for(f, ""));
+  }
+  std::set<std::string> names;
+  for (const ModelSpec& s : out) {
+    for (const std::string& n : s.names) {
+      if (!names.insert(n).second) throw Error("two models are named '" + n + "'; give one an alias with NAME=PATH");
+    }
+  }
+  return out;
+}
+
+ServedModel::ServedModel(ModelSpec spec, const SchedulerOptions& options, Metrics& metrics) : spec_(std::move(spec)) {
+  model_ = Model::load(spec_.path);
+  tokenizer_ = std::make_unique<Tokenizer>(model_->vocab());
+  if (tokenizer_->n_vocab() != model_->hparams().n_vocab) {
+    throw Error(spec_.path + ": the vocabulary has " + std::to_string(tokenizer_->n_vocab()) +
+                " tokens but token_embd.weight has " + std::to_string(model_->hparams().n_vocab) + " rows");
+  }
+  const auto source = model_->gguf().get_string("tokenizer.chat_template");
+  own_template_ = source.has_value() && !source->empty();
+  template_.emplace(own_template_ ? *source : std::string(kFallbackChatTemplate));
+  const Vocab& v = tokenizer_->vocab();
+  const auto text = [&](int32_t id) {
+    return id >= 0 && static_cast<size_t>(id) < v.tokens.size() ? v.tokens[static_cast<size_t>(id)] : std::string();
+  };
+  bos_text_ = text(v.bos);
+  eos_text_ = text(v.eos);
+  created_ =
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  scheduler_ = std::make_unique<Scheduler>(*model_, *tokenizer_, options, metrics);
+}
+
+std::vector<int32_t> ServedModel::chat_prompt(const nlohmann::ordered_json& messages,
+                                              const nlohmann::ordered_json& tools) const {
+  nlohmann::ordered_json context = {
+      {"messages", messages}, {"add_generation_prompt", true}, {"bos_token", bos_text_}, {"eos_token", eos_text_}};
+  if (tools.is_array()) context["tools"] = tools;
+  std::string text;
+  {
+    std::lock_guard<std::mutex> lock(template_mu_);
+    text = template_->render(context);
+  }
+  std::vector<int32_t> ids = tokenizer_->encode(text, false, true);
+  const Vocab& v = tokenizer_->vocab();
+  if (v.add_bos && v.bos >= 0 && (ids.empty() || ids.front() != v.bos)) ids.insert(ids.begin(), v.bos);
+  return ids;
+}
+
+ServedModel* ModelRegistry::find(const std::string& name) const {
+  if (models_.empty()) return nullptr;
+  if (name.empty()) return models_.front().get();
+  for (const auto& m : models_) {
+    const auto& names = m->spec().names;
+    if (std::find(names.begin(), names.end(), name) != names.end()) return m.get();
+  }
+  return nullptr;
+}
+
+}  // namespace ternion::server

@@ -1,0 +1,324 @@
+// Reading the bodies of the generation endpoints: every known field is type- and range-checked; unknown fields
+// are ignored, as OpenAI's own clients send fields a server may not know.
+#include <cmath>
+#include <limits>
+#include <random>
+#include <string>
+
+#include "ternion/core/error.h"
+#include "ternion/server/api_error.h"
+#include "ternion/server/openai_schema.h"
+
+namespace ternion::server {
+
+namespace {
+
+using json = nlohmann::json;
+
+constexpr int64_t kMaxTokensLimit = int64_t{1} << 24;
+constexpr size_t kMaxStopStrings = 16;
+constexpr int32_t kMaxTopLogprobs = 20;
+
+// A field that is present and not null.
+const json* field(const json& body, const char* name) {
+  auto it = body.find(name);
+  if (it == body.end() || it->is_null()) return nullptr;
+  return &*it;
+}
+
+[[noreturn]] void wrong_type(const char* name, const char* expected) {
+  throw bad_request(std::string("'") + name + "' must be " + expected, name);
+}
+
+std::optional<bool> get_bool(const json& body, const char* name) {
+  const json* v = field(body, name);
+  if (v == nullptr) return std::nullopt;
+  if (!v->is_boolean()) wrong_type(name, "a boolean");
+  return v->get<bool>();
+}
+
+std::optional<double> get_number(const json& body, const char* name, double lo, double hi) {
+  const json* v = field(body, name);
+  if (v == nullptr) return std::nullopt;
+  if (!v->is_number()) wrong_type(name, "a number");
+  const double x = v->get<double>();
+  if (!std::isfinite(x) || x < lo || x > hi) {
+    throw bad_request("'" + std::string(name) + "' must be in [" + std::to_string(lo) + ", " + std::to_string(hi) +
+                          "], got " + v->dump(),
+                      name);
+  }
+  return x;
+}
+
+std::optional<int64_t> get_int(const json& body, const char* name, int64_t lo, int64_t hi) {
+  const json* v = field(body, name);
+  if (v == nullptr) return std::nullopt;
+  if (!v->is_number_integer()) wrong_type(name, "an integer");
+  if (v->is_number_unsigned() && v->get<uint64_t>() > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
+    throw bad_request("'" + std::string(name) + "' is too large: " + v->dump(), name);
+  }
+  const int64_t x = v->get<int64_t>();
+  if (x < lo || x > hi) {
+    throw bad_request("'" + std::string(name) + "' must be in [" + std::to_string(lo) + ", " + std::to_string(hi) +
+                          "], got " + std::to_string(x),
+                      name);
+  }
+  return x;
+}
+
+std::optional<std::string> get_string(const json& body, const char* name) {
+  const json* v = field(body, name);
+  if (v == nullptr) return std::nullopt;
+  if (!v->is_string()) wrong_type(name, "a string");
+  return v->get<std::string>();
+}
+
+// Message content as text: a string, or an array of {"type": "text", "text": ...} parts joined.
+std::string content_text(const json& content, size_t index) {
+  const std::string where = "messages[" + std::to_string(index) + "].content";
+  if (content.is_null()) return "";
+  if (content.is_string()) return content.get<std::string>();
+  if (!content.is_array()) throw bad_request("'" + where + "' must be a string or an array of text parts", where);
+  std::string text;
+  for (const json& part : content) {
+    if (!part.is_object() || !part.contains("type") || !part["type"].is_string()) {
+      throw bad_request("'" + where + "' parts must be objects with a 'type'", where);
+    }
+    if (part["type"] != "text") {
+      throw bad_request("'" + where + "': only text parts are supported, got '" + part["type"].get<std::string>() + "'",
+                        where);
+    }
+    if (!part.contains("text") || !part["text"].is_string()) {
+      throw bad_request("'" + where + "': a text part needs a string 'text'", where);
+    }
+    text += part["text"].get<std::string>();
+  }
+  return text;
+}
+
+nlohmann::ordered_json read_messages(const json& body) {
+  const json* m = field(body, "messages");
+  if (m == nullptr) throw bad_request("'messages' is required", "messages");
+  if (!m->is_array() || m->empty()) throw bad_request("'messages' must be a non-empty array", "messages");
+  nlohmann::ordered_json out = nlohmann::ordered_json::array();
+  for (size_t i = 0; i < m->size(); ++i) {
+    const json& msg = (*m)[i];
+    const std::string where = "messages[" + std::to_string(i) + "]";
+    if (!msg.is_object()) throw bad_request("'" + where + "' must be an object", where);
+    if (!msg.contains("role") || !msg["role"].is_string()) {
+      throw bad_request("'" + where + ".role' must be a string", where + ".role");
+    }
+    nlohmann::ordered_json o = nlohmann::ordered_json::parse(msg.dump());
+    o["content"] = content_text(msg.contains("content") ? msg["content"] : json(), i);
+    out.push_back(std::move(o));
+  }
+  return out;
+}
+
+void read_prompt(const json& body, ParsedRequest& r) {
+  const json* p = field(body, "prompt");
+  if (p == nullptr) throw bad_request("'prompt' is required", "prompt");
+  const json* one = p;
+  if (r.endpoint == Endpoint::kCompletion && p->is_array() && !p->empty() && !(*p)[0].is_number_integer()) {
+    if (p->size() != 1) throw bad_request("only one prompt per request is supported", "prompt");
+    one = &(*p)[0];
+  }
+  if (one->is_string()) {
+    r.prompt = one->get<std::string>();
+    if (r.prompt.empty()) throw bad_request("'prompt' is empty", "prompt");
+    return;
+  }
+  if (r.endpoint == Endpoint::kCompletion && one->is_array() && !one->empty()) {
+    for (const json& t : *one) {
+      if (!t.is_number_integer()) throw bad_request("'prompt' must be a string or an array of token ids", "prompt");
+      const int64_t id = t.get<int64_t>();
+      if (id < 0 || id > std::numeric_limits<int32_t>::max()) throw bad_request("'prompt': bad token id", "prompt");
+      r.prompt_ids.push_back(static_cast<int32_t>(id));
+    }
+    r.prompt_is_ids = true;
+    return;
+  }
+  throw bad_request(r.endpoint == Endpoint::kCompletion ? "'prompt' must be a string or an array of token ids"
+                                                        : "'prompt' must be a non-empty string",
+                    "prompt");
+}
+
+std::vector<std::string> read_stop(const json& body) {
+  const json* s = field(body, "stop");
+  if (s == nullptr) return {};
+  std::vector<std::string> out;
+  if (s->is_string()) {
+    out.push_back(s->get<std::string>());
+  } else if (s->is_array()) {
+    if (s->size() > kMaxStopStrings) {
+      throw bad_request("'stop' holds at most " + std::to_string(kMaxStopStrings) + " strings", "stop");
+    }
+    for (const json& x : *s) {
+      if (!x.is_string()) wrong_type("stop", "a string or an array of strings");
+      out.push_back(x.get<std::string>());
+    }
+  } else {
+    wrong_type("stop", "a string or an array of strings");
+  }
+  for (const std::string& x : out) {
+    if (x.empty()) throw bad_request("'stop' strings must not be empty", "stop");
+  }
+  return out;
+}
+
+std::vector<std::pair<int32_t, float>> read_logit_bias(const json& body) {
+  const json* b = field(body, "logit_bias");
+  if (b == nullptr) return {};
+  if (!b->is_object()) wrong_type("logit_bias", "an object mapping token ids to numbers");
+  std::vector<std::pair<int32_t, float>> out;
+  for (auto it = b->begin(); it != b->end(); ++it) {
+    const std::string& key = it.key();
+    size_t used = 0;
+    long long id = -1;
+    try {
+      id = std::stoll(key, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used != key.size() || id < 0 || id > std::numeric_limits<int32_t>::max()) {
+      throw bad_request("'logit_bias' keys must be token ids, got '" + key + "'", "logit_bias");
+    }
+    if (!it.value().is_number()) wrong_type("logit_bias", "an object mapping token ids to numbers");
+    const double v = it.value().get<double>();
+    if (!(v >= -100.0 && v <= 100.0)) throw bad_request("'logit_bias' values must be in [-100, 100]", "logit_bias");
+    out.emplace_back(static_cast<int32_t>(id), static_cast<float>(v));
+  }
+  return out;
+}
+
+void read_sampling(const json& body, ParsedRequest& r) {
+  SamplingParams& s = r.spec.sampling;
+  if (auto v = get_number(body, "temperature", 0.0, 2.0)) s.temperature = static_cast<float>(*v);
+  if (auto v = get_number(body, "top_p", 0.0, 1.0)) {
+    if (*v == 0.0) throw bad_request("'top_p' must be in (0, 1]", "top_p");
+    s.top_p = static_cast<float>(*v);
+  }
+  if (auto v = get_int(body, "top_k", 0, std::numeric_limits<int32_t>::max())) s.top_k = static_cast<int32_t>(*v);
+  if (auto v = get_number(body, "min_p", 0.0, 1.0)) s.min_p = static_cast<float>(*v);
+  if (auto v = get_number(body, "presence_penalty", -2.0, 2.0)) s.presence_penalty = static_cast<float>(*v);
+  if (auto v = get_number(body, "frequency_penalty", -2.0, 2.0)) s.frequency_penalty = static_cast<float>(*v);
+  if (auto v = get_number(body, "repeat_penalty", 1e-3, 100.0)) s.repeat_penalty = static_cast<float>(*v);
+  if (auto v = get_int(body, "repeat_last_n", -1, 1 << 20)) s.repeat_last_n = static_cast<int32_t>(*v);
+  if (auto v = get_int(body, "seed", std::numeric_limits<int64_t>::min(), std::numeric_limits<int64_t>::max())) {
+    s.seed = static_cast<uint64_t>(*v);
+    r.seed_given = true;
+  } else {
+    s.seed = std::random_device{}();
+  }
+  s.logit_bias = read_logit_bias(body);
+  try {
+    s.validate();
+  } catch (const Error& e) {
+    throw bad_request(e.what());
+  }
+}
+
+void read_logprobs(const json& body, ParsedRequest& r) {
+  if (r.endpoint == Endpoint::kChat) {
+    const bool on = get_bool(body, "logprobs").value_or(false);
+    const auto top = get_int(body, "top_logprobs", 0, kMaxTopLogprobs);
+    if (top && !on) throw bad_request("'top_logprobs' needs 'logprobs': true", "top_logprobs");
+    r.logprobs = on ? static_cast<int32_t>(top.value_or(0)) : -1;
+  } else {
+    // The legacy form: an integer, the number of alternatives (0 gives only the chosen token's).
+    const json* v = field(body, "logprobs");
+    if (v != nullptr && v->is_boolean()) {
+      r.logprobs = v->get<bool>() ? 0 : -1;
+    } else if (auto n = get_int(body, "logprobs", 0, kMaxTopLogprobs)) {
+      r.logprobs = static_cast<int32_t>(*n);
+    }
+  }
+  r.spec.logprobs = r.logprobs;
+}
+
+void reject_unsupported(const json& body, Endpoint endpoint) {
+  if (auto n = get_int(body, "n", std::numeric_limits<int64_t>::min(), std::numeric_limits<int64_t>::max())) {
+    if (*n != 1) throw bad_request("only n = 1 is supported, got " + std::to_string(*n), "n");
+  }
+  if (auto b = get_int(body, "best_of", std::numeric_limits<int64_t>::min(), std::numeric_limits<int64_t>::max())) {
+    if (*b != 1) throw bad_request("only best_of = 1 is supported", "best_of");
+  }
+  if (endpoint == Endpoint::kCompletion && get_bool(body, "echo").value_or(false)) {
+    throw bad_request("'echo' is not supported", "echo");
+  }
+  if (get_string(body, "suffix")) throw bad_request("'suffix' is not supported", "suffix");
+  if (const json* f = field(body, "response_format")) {
+    if (!f->is_object() || !f->contains("type") || !(*f)["type"].is_string()) {
+      wrong_type("response_format", "an object with a 'type'");
+    }
+    if ((*f)["type"] != "text") throw bad_request("only response_format type 'text' is supported", "response_format");
+  }
+}
+
+}  // namespace
+
+json parse_json_object(const std::string& body) {
+  json j;
+  try {
+    j = json::parse(body);
+  } catch (const json::parse_error& e) {
+    throw bad_request(std::string("the request body is not valid JSON: ") + e.what());
+  }
+  if (!j.is_object()) throw bad_request("the request body must be a JSON object");
+  return j;
+}
+
+ParsedRequest parse_generation_request(const std::string& body_text, Endpoint endpoint) {
+  const json body = parse_json_object(body_text);
+  ParsedRequest r;
+  r.endpoint = endpoint;
+  r.model = get_string(body, "model").value_or("");
+  r.stream = get_bool(body, "stream").value_or(false);
+  if (const json* so = field(body, "stream_options")) {
+    if (!so->is_object()) wrong_type("stream_options", "an object");
+    r.include_usage = get_bool(*so, "include_usage").value_or(false);
+  }
+  reject_unsupported(body, endpoint);
+  if (endpoint == Endpoint::kChat) {
+    r.messages = read_messages(body);
+    if (const json* t = field(body, "tools")) {
+      if (!t->is_array()) wrong_type("tools", "an array");
+      r.tools = nlohmann::ordered_json::parse(t->dump());
+    }
+    r.parse_special = true;
+  } else {
+    read_prompt(body, r);
+    r.parse_special = endpoint == Endpoint::kCompletion;
+  }
+  if (endpoint == Endpoint::kGenerate) {
+    if (auto v = get_bool(body, "add_bos")) r.add_bos = *v;
+    if (auto v = get_bool(body, "special")) r.parse_special = *v;
+  }
+  constexpr int64_t kMin = std::numeric_limits<int64_t>::min(), kMax = std::numeric_limits<int64_t>::max();
+  const char* max_name = "max_tokens";
+  auto max_tokens = get_int(body, "max_tokens", kMin, kMax);
+  if (endpoint == Endpoint::kChat) {
+    if (auto v = get_int(body, "max_completion_tokens", kMin, kMax)) {
+      max_tokens = v;
+      max_name = "max_completion_tokens";
+    }
+  }
+  if (max_tokens) {
+    if (*max_tokens <= 0) {
+      throw bad_request("'" + std::string(max_name) + "' must be positive, got " + std::to_string(*max_tokens),
+                        max_name);
+    }
+    if (*max_tokens > kMaxTokensLimit) {
+      throw bad_request("'" + std::string(max_name) + "' is too large: " + std::to_string(*max_tokens), max_name);
+    }
+    r.max_tokens = static_cast<int32_t>(*max_tokens);
+  }
+  r.spec.stop = read_stop(body);
+  r.spec.ignore_eos = get_bool(body, "ignore_eos").value_or(false);
+  read_sampling(body, r);
+  read_logprobs(body, r);
+  get_string(body, "user");  // type-checked only
+  return r;
+}
+
+}  // namespace ternion::server

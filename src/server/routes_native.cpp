@@ -1,0 +1,94 @@
+// Ternion's own routes: POST /generate (in generation.cpp's common path), /tokenize, /detokenize;
+// GET /health, /metrics.
+#include <limits>
+
+#include "routes.h"
+#include "ternion/core/error.h"
+
+namespace ternion::server {
+
+namespace {
+
+using json = nlohmann::json;
+
+std::string model_name(const json& body) {
+  auto it = body.find("model");
+  if (it == body.end() || it->is_null()) return "";
+  if (!it->is_string()) throw bad_request("'model' must be a string", "model");
+  return it->get<std::string>();
+}
+
+bool flag(const json& body, const char* name, bool dflt) {
+  auto it = body.find(name);
+  if (it == body.end() || it->is_null()) return dflt;
+  if (!it->is_boolean()) throw bad_request(std::string("'") + name + "' must be a boolean", name);
+  return it->get<bool>();
+}
+
+void tokenize(ServerState& state, const httplib::Request& req, httplib::Response& res) {
+  const json body = parse_json_object(req.body);
+  ServedModel& m = pick_model(state, model_name(body));
+  const char* key = body.contains("content") ? "content" : body.contains("text") ? "text" : "prompt";
+  auto it = body.find(key);
+  if (it == body.end() || !it->is_string()) throw bad_request("'content' must be a string", "content");
+  const Tokenizer& tok = m.tokenizer();
+  std::vector<int32_t> ids = tok.encode(it->get<std::string>(), false, flag(body, "parse_special", false));
+  if (flag(body, "add_special", false) && tok.vocab().add_bos && tok.vocab().bos >= 0) {
+    ids.insert(ids.begin(), tok.vocab().bos);
+  }
+  json out = {{"model", m.id()}, {"tokens", ids}};
+  if (flag(body, "with_pieces", false)) {
+    json pieces = json::array();
+    for (int32_t id : ids) pieces.push_back({{"id", id}, {"piece", tok.token_to_piece(id, true)}});
+    out["tokens"] = pieces;
+  }
+  send_json(res, out);
+}
+
+void detokenize(ServerState& state, const httplib::Request& req, httplib::Response& res) {
+  const json body = parse_json_object(req.body);
+  ServedModel& m = pick_model(state, model_name(body));
+  auto it = body.find("tokens");
+  if (it == body.end() || !it->is_array()) throw bad_request("'tokens' must be an array of token ids", "tokens");
+  std::vector<int32_t> ids;
+  for (const json& t : *it) {
+    if (!t.is_number_integer() || t.get<int64_t>() < 0 || t.get<int64_t>() >= m.tokenizer().n_vocab()) {
+      throw bad_request("'tokens' must hold token ids in [0, " + std::to_string(m.tokenizer().n_vocab()) + ")",
+                        "tokens");
+    }
+    ids.push_back(static_cast<int32_t>(t.get<int64_t>()));
+  }
+  send_json(res, {{"model", m.id()}, {"content", m.tokenizer().decode(ids, !flag(body, "special", false))}});
+}
+
+}  // namespace
+
+void add_native_routes(httplib::Server& http, ServerState& state) {
+  http.Post("/generate", guarded([&state](const httplib::Request& req, httplib::Response& res) {
+              handle_generation(state, req, res, Endpoint::kGenerate);
+            }));
+  http.Post("/tokenize",
+            guarded([&state](const httplib::Request& req, httplib::Response& res) { tokenize(state, req, res); }));
+  http.Post("/detokenize",
+            guarded([&state](const httplib::Request& req, httplib::Response& res) { detokenize(state, req, res); }));
+  http.Get("/health", [&state](const httplib::Request&, httplib::Response& res) {
+    if (state.ready) {
+      send_json(res, {{"status", "ok"}});
+    } else {
+      send_json(res, {{"status", "loading"}}, 503);
+    }
+  });
+  http.Get("/metrics", guarded([&state](const httplib::Request&, httplib::Response& res) {
+             std::vector<ModelGauges> gauges;
+             if (state.ready) {
+               for (const auto& m : state.models.all()) {
+                 ModelGauges g = m->scheduler().gauges();
+                 g.model = m->id();
+                 gauges.push_back(g);
+               }
+             }
+             res.set_content(state.metrics.render(gauges), "text/plain; version=0.0.4");
+           }));
+}
+
+}  // namespace ternion::server
