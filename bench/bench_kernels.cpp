@@ -17,9 +17,9 @@ namespace {
 
 using ternion::DType;
 
-const DType kTypes[] = {DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::Q4_0, DType::TQ1_0, DType::TQ2_0,
-                        DType::Q2_K, DType::Q3_K, DType::Q4_K, DType::Q5_K, DType::Q6_K, DType::Q4_1,
-                        DType::Q5_0, DType::Q5_1, DType::IQ4_NL, DType::IQ4_XS};
+const DType kTypes[] = {DType::F32,   DType::F16,  DType::BF16, DType::Q8_0,   DType::Q4_0,  DType::TQ1_0,
+                        DType::TQ2_0, DType::Q2_K, DType::Q3_K, DType::Q4_K,   DType::Q5_K,  DType::Q6_K,
+                        DType::Q4_1,  DType::Q5_0, DType::Q5_1, DType::IQ4_NL, DType::IQ4_XS};
 
 std::vector<float> random_floats(size_t n, uint32_t seed) {
   std::mt19937 rng(seed);

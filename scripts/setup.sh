@@ -4,10 +4,14 @@ set -euo pipefail
 packages=(
   build-essential cmake pkg-config git
   libgtest-dev libgmock-dev googletest libbenchmark-dev
-  nlohmann-json3-dev libcli11-dev libpcre2-dev
+  nlohmann-json3-dev libcli11-dev libpcre2-dev libcpp-httplib-dev
+  nodejs
   clang clang-format libclang-rt-14-dev
   gcovr
+  g++-aarch64-linux-gnu qemu-user
 )
+# Debian's npm, unless node came with its own (NodeSource's nodejs package includes npm).
+command -v npm >/dev/null || packages+=(npm)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -19,4 +23,8 @@ if ((${#missing[@]})); then
   apt-get install -y -q --no-install-recommends "${missing[@]}"
 else
   echo "setup: all packages present"
+fi
+# The openai npm client used by the server tests (tests/server/js), at the version package-lock.json pins.
+if command -v npm >/dev/null; then
+  (cd "$(dirname "$0")/../tests/server/js" && npm ci --no-audit --no-fund)
 fi

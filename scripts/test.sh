@@ -3,7 +3,8 @@
 #   1. Release build (warnings are errors) + every test
 #   2. one ASan+UBSan build with coverage instrumentation: every test again (long checks shortened, see
 #      tests/support) and line coverage of the library (gate: 85 %)
-#   3. before both, clang-format check of every source file
+#   3. the kernel layers cross-compiled for ARM64, their tests under qemu-user (NEON against the reference)
+#   4. before all, clang-format check of every source file
 # Fixtures are read from $TERNION_FIXTURES (default ../shared/fixtures).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,6 +18,9 @@ step "release build and tests"
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j "$jobs"
 ctest --test-dir build --output-on-failure -j "$jobs"
+
+step "ARM64 kernels under qemu"
+bash scripts/test-arm64.sh
 
 step "ASan+UBSan build with coverage, tests, and the coverage gate"
 # One instrumented build serves both gates: every test runs under the sanitizers, and the same run

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdio>
 #include <ctime>
+#include <filesystem>
 #include <map>
 #include <memory>
 #include <string>
@@ -39,11 +40,17 @@ std::string base_name(const std::string& path) {
   return slash == std::string::npos ? path : path.substr(slash + 1);
 }
 
-// The most common weight type of the model's matrices, as a file-type label ("Q8_0").
+// The weight type holding most bytes of the model's matrices, as a file-type label ("Q8_0").
 std::string main_type(const Model& model) {
   std::map<std::string, uint64_t> bytes;
-  for (const auto& t : model.gguf().tensors()) {
-    if (t.shape.size() >= 2) bytes[std::string(dtype_info(t.type).name)] += t.n_bytes;
+  const auto add = [&](const WeightMatrix& m) {
+    if (m.data != nullptr) bytes[std::string(dtype_info(m.type).name)] += m.row_bytes * static_cast<uint64_t>(m.rows);
+  };
+  const ModelWeights& w = model.weights();
+  add(w.token_embd);
+  if (!w.tied_output) add(w.output);
+  for (const LayerWeights& l : w.layers) {
+    for (const WeightMatrix* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) add(*m);
   }
   std::string best = "F32";
   uint64_t most = 0;
@@ -71,6 +78,18 @@ std::string size_label(double bytes) {
     std::snprintf(buf, sizeof buf, "%.2f MiB", bytes / (1024.0 * 1024));
   }
   return buf;
+}
+
+// Bytes on disk: the file, or every file of a model folder.
+uint64_t model_file_bytes(const std::string& path) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (!fs::is_directory(path, ec)) return fs::file_size(path, ec);
+  uint64_t total = 0;
+  for (const auto& e : fs::directory_iterator(path, ec)) {
+    if (e.is_regular_file(ec)) total += e.file_size(ec);
+  }
+  return total;
 }
 
 std::string test_label(const BenchTest& t) {
@@ -126,7 +145,7 @@ nlohmann::ordered_json to_json(const std::string& path, const Model& model, cons
   j["latency_p99_ms"] = opt(r.latency_p99_ms);
   j["jitter_ms"] = opt(r.jitter_ms);
   j["peak_rss_bytes"] = r.peak_rss_bytes;
-  j["model_size_bytes"] = static_cast<int64_t>(model.gguf().file_size());
+  j["model_size_bytes"] = static_cast<int64_t>(model_file_bytes(path));
   return j;
 }
 

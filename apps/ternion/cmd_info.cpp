@@ -1,9 +1,10 @@
-// `ternion info`: the metadata and tensor table of a GGUF file.
+// `ternion info`: the metadata and tensor table of a GGUF file or a HuggingFace model folder.
 #include <cstdio>
 #include <memory>
 
 #include "commands.h"
 #include "ternion/io/gguf.h"
+#include "ternion/model/hf_checkpoint.h"
 
 namespace ternion::cli {
 
@@ -14,8 +15,33 @@ struct InfoArgs {
   size_t max_items = 8;
 };
 
+// A HuggingFace folder: the metadata its conversion would have, and its tensors under their GGUF names.
+int info_folder(const std::string& path, const InfoArgs& a) {
+  const ModelSource src = load_hf_checkpoint(path);
+  std::printf("folder: %s\nHuggingFace checkpoint, run in place (GGUF view below)\n", path.c_str());
+  if (!src.convert_blocker.empty()) std::printf("not convertible to GGUF: %s\n", src.convert_blocker.c_str());
+  std::printf("\nmetadata (%zu keys):\n", src.metadata.entries().size());
+  for (const auto& [key, value] : src.metadata.entries()) {
+    std::printf("  %-44s %-8s %s\n", key.c_str(), std::string(gguf_type_name(value.type)).c_str(),
+                value.to_display_string(a.max_items).c_str());
+  }
+  std::printf("\ntensors (%zu):\n", src.tensors.size());
+  std::printf("  %-36s %-8s %-24s %12s  %s\n", "name", "type", "shape", "bytes", "source");
+  uint64_t total = 0;
+  for (const SourceTensor& t : src.tensors) {
+    std::string shape;
+    for (size_t i = 0; i < t.shape.size(); ++i) shape += (i ? " x " : "") + std::to_string(t.shape[i]);
+    std::printf("  %-36s %-8s %-24s %12llu  %s\n", t.name.c_str(), std::string(dtype_info(t.type).name).c_str(),
+                shape.c_str(), static_cast<unsigned long long>(t.n_bytes), t.origin.c_str());
+    total += t.n_bytes;
+  }
+  std::printf("  total tensor bytes: %llu\n", static_cast<unsigned long long>(total));
+  return 0;
+}
+
 int info(const InfoArgs& a) {
   const std::string path = pick_model_path(a.model_flag, a.model_pos);
+  if (is_hf_checkpoint(path)) return info_folder(path, a);
   const GgufFile f = GgufFile::open(path);
   std::printf("file: %s\nGGUF version %u, %zu bytes, alignment %llu, data at offset %llu\n", path.c_str(), f.version(),
               f.file_size(), static_cast<unsigned long long>(f.alignment()),
@@ -43,9 +69,10 @@ int info(const InfoArgs& a) {
 
 Runner add_info_command(CLI::App& app) {
   auto a = std::make_shared<InfoArgs>();
-  CLI::App* c = app.add_subcommand("info", "Print the metadata and tensor table of a GGUF file");
-  c->add_option("-m,--model", a->model_flag, "GGUF file");
-  c->add_option("model", a->model_pos, "GGUF file (instead of -m)");
+  CLI::App* c =
+      app.add_subcommand("info", "Print the metadata and tensor table of a GGUF file or a HuggingFace model folder");
+  c->add_option("-m,--model", a->model_flag, "GGUF file or HuggingFace model folder");
+  c->add_option("model", a->model_pos, "GGUF file or model folder (instead of -m)");
   c->add_option("--max-items", a->max_items, "Array items shown per metadata value (default 8)");
   return [a] { return info(*a); };
 }

@@ -45,8 +45,8 @@ int perplexity_cmd(const PplArgs& a) {
 Runner add_perplexity_command(CLI::App& app) {
   auto a = std::make_shared<PplArgs>();
   CLI::App* c = app.add_subcommand("perplexity", "Perplexity of a model on a text file");
-  c->add_option("-m,--model", a->model_flag, "GGUF model file");
-  c->add_option("model", a->model_pos, "GGUF model file (instead of -m)");
+  c->add_option("-m,--model", a->model_flag, "GGUF model file or HuggingFace model folder");
+  c->add_option("model", a->model_pos, "GGUF model file or model folder (instead of -m)");
   c->add_option("-f,--file", a->file, "Text file");
   c->add_option("-c,--ctx-size", a->ctx, "Tokens per chunk (default 512)");
   c->add_option("--chunks", a->chunks, "Score at most this many chunks (default: all)");

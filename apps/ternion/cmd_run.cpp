@@ -31,7 +31,23 @@ struct RunArgs {
   bool special = false;
 };
 
-int run(const RunArgs& a) {
+// A model folder's generation_config.json fills in the sampling settings not given on the command line.
+void apply_generation_defaults(const GenerationDefaults& g, const CLI::App& cmd, SamplingParams& s) {
+  const auto unset = [&](const char* flag) { return cmd.count(flag) == 0; };
+  if (unset("--temp")) {
+    if (g.do_sample == false) {
+      s.temperature = 0.0f;
+    } else if (g.temperature) {
+      s.temperature = *g.temperature;
+    }
+  }
+  if (unset("--top-k") && g.top_k) s.top_k = *g.top_k;
+  if (unset("--top-p") && g.top_p) s.top_p = *g.top_p;
+  if (unset("--min-p") && g.min_p) s.min_p = *g.min_p;
+  if (unset("--repeat-penalty") && g.repetition_penalty) s.repeat_penalty = *g.repetition_penalty;
+}
+
+int run(const RunArgs& a, const CLI::App& cmd) {
   const std::string path = pick_model_path(a.model_flag, a.model_pos);
   if (!a.prompt.empty() && !a.prompt_file.empty()) throw Error("give the prompt with -p or -f, not both");
   const std::string prompt = a.prompt_file.empty() ? a.prompt : read_text_file(a.prompt_file);
@@ -56,6 +72,8 @@ int run(const RunArgs& a) {
 
   const auto t0 = std::chrono::steady_clock::now();
   const auto model = Model::load(path);
+  apply_generation_defaults(model->generation_defaults(), cmd, opt.sampling);
+  opt.sampling.validate();
   ContextOptions copt;
   copt.n_ctx = a.ctx_size;
   Generator gen(*model, copt, a.threads > 0 ? a.threads : default_thread_count());
@@ -103,12 +121,13 @@ int run(const RunArgs& a) {
 Runner add_run_command(CLI::App& app) {
   auto a = std::make_shared<RunArgs>();
   CLI::App* c = app.add_subcommand("run", "Generate text from a prompt");
-  c->add_option("-m,--model", a->model_flag, "GGUF model file");
-  c->add_option("model", a->model_pos, "GGUF model file (instead of -m)");
+  c->add_option("-m,--model", a->model_flag, "GGUF model file or HuggingFace model folder");
+  c->add_option("model", a->model_pos, "GGUF model file or model folder (instead of -m)");
   c->add_option("-p,--prompt", a->prompt, "Prompt text");
   c->add_option("-f,--file", a->prompt_file, "Read the prompt from a file");
   c->add_option("-n,--tokens", a->n_tokens, "Most new tokens to generate (default 128)");
-  c->add_option("--temp,--temperature", a->temperature, "Sampling temperature; 0 = greedy (default 0.8)");
+  c->add_option("--temp,--temperature", a->temperature,
+                "Sampling temperature; 0 = greedy (default 0.8, or a model folder's generation_config.json)");
   c->add_option("--top-k", a->top_k, "Keep the k most likely tokens; 0 = off (default 40)");
   c->add_option("--top-p", a->top_p, "Nucleus sampling threshold; 1 = off (default 0.95)");
   c->add_option("--min-p", a->min_p, "Drop tokens below min-p × the top probability; 0 = off (default 0.05)");
@@ -121,7 +140,7 @@ Runner add_run_command(CLI::App& app) {
   c->add_flag("--ignore-eos", a->ignore_eos, "Keep generating past end-of-generation tokens");
   c->add_flag("--special", a->special, "Parse special-token text in the prompt (e.g. <|im_start|>)");
   c->add_flag("--json", a->json, "Print one JSON object instead of streaming text");
-  return [a] { return run(*a); };
+  return [a, c] { return run(*a, *c); };
 }
 
 }  // namespace ternion::cli

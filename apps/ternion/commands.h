@@ -11,12 +11,17 @@ namespace ternion::cli {
 using Runner = std::function<int()>;
 
 Runner add_run_command(CLI::App& app);
+Runner add_serve_command(CLI::App& app);
 Runner add_info_command(CLI::App& app);
 Runner add_perplexity_command(CLI::App& app);
 Runner add_tokenize_command(CLI::App& app);
 Runner add_detokenize_command(CLI::App& app);
 Runner add_template_command(CLI::App& app);
 Runner add_synth_command(CLI::App& app);
+Runner add_convert_command(CLI::App& app);
+Runner add_bench_command(CLI::App& app);
+Runner add_quantize_command(CLI::App& app);
+Runner add_kld_command(CLI::App& app);
 
 // The model path from -m/--model or the first positional argument (the model shipped in models/ when
 // neither is given); Error when both are given and differ.

@@ -101,11 +101,7 @@ int64_t peak_rss_bytes() {
   return 0;
 }
 
-int64_t model_n_params(const Model& model) {
-  int64_t n = 0;
-  for (const auto& t : model.gguf().tensors()) n += static_cast<int64_t>(t.n_elements);
-  return n;
-}
+int64_t model_n_params(const Model& model) { return static_cast<int64_t>(model.n_params()); }
 
 BenchResult run_bench(const Model& model, const BenchTest& test, const std::function<void(int)>& on_repetition) {
   check_test(test);

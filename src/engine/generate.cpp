@@ -19,7 +19,7 @@ double ms_since(std::chrono::steady_clock::time_point start) {
 Generator::Generator(const Model& model, const ContextOptions& ctx_options, int n_threads) : model_(model) {
   if (n_threads <= 0) throw Error("thread count must be positive, got " + std::to_string(n_threads));
   pool_ = std::make_unique<ThreadPool>(n_threads);
-  tokenizer_ = std::make_unique<Tokenizer>(vocab_from_gguf(model.gguf()));
+  tokenizer_ = std::make_unique<Tokenizer>(model.vocab());
   if (tokenizer_->n_vocab() != model.hparams().n_vocab) {
     throw Error(model.gguf().path() + ": the vocabulary has " + std::to_string(tokenizer_->n_vocab()) +
                 " tokens but token_embd.weight has " + std::to_string(model.hparams().n_vocab) + " rows");

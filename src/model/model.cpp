@@ -1,10 +1,14 @@
 #include "ternion/model/model.h"
 
+#include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <filesystem>
 #include <numbers>
 #include <string>
 
 #include "ternion/core/error.h"
+#include "ternion/model/hf_checkpoint.h"
 #include "ternion/quant/quant.h"
 
 namespace ternion {
@@ -18,17 +22,22 @@ std::string shape_string(const std::vector<uint64_t>& shape) {
 }
 
 // Looks up tensors by name and checks their shapes against what the hyper-parameters imply.
+template <typename Table>
 class Binder {
  public:
-  Binder(const GgufFile& file, std::vector<std::vector<float>>& converted) : file_(file), converted_(converted) {}
+  Binder(const std::string& path, const Table& tensors, std::vector<std::vector<float>>& converted)
+      : path_(path), tensors_(tensors), converted_(converted) {}
 
-  const GgufTensorInfo* find(const std::string& name) const { return file_.find_tensor(name); }
+  const typename Table::mapped_type* find(const std::string& name) const {
+    const auto it = tensors_.find(name);
+    return it == tensors_.end() ? nullptr : &it->second;
+  }
 
-  const GgufTensorInfo& require(const std::string& name, const std::vector<uint64_t>& shape) const {
-    const GgufTensorInfo* t = file_.find_tensor(name);
-    if (t == nullptr) throw Error(file_.path() + ": missing tensor " + name);
+  const typename Table::mapped_type& require(const std::string& name, const std::vector<uint64_t>& shape) const {
+    const auto* t = find(name);
+    if (t == nullptr) throw Error(path_ + ": missing tensor " + name);
     if (t->shape != shape) {
-      throw Error(file_.path() + ": tensor " + name + " has shape " + shape_string(t->shape) + ", expected " +
+      throw Error(path_ + ": tensor " + name + " has shape " + shape_string(t->shape) + ", expected " +
                   shape_string(shape));
     }
     return *t;
@@ -38,7 +47,7 @@ class Binder {
   WeightMatrix matrix(const std::string& name, int64_t cols, int64_t rows) const {
     const auto& t = require(name, {static_cast<uint64_t>(cols), static_cast<uint64_t>(rows)});
     if (!has_quant_traits(t.type) || quant_traits(t.type).vec_dot == nullptr) {
-      throw Error(file_.path() + ": tensor " + name + " has type " + std::string(dtype_info(t.type).name) +
+      throw Error(path_ + ": tensor " + name + " has type " + std::string(dtype_info(t.type).name) +
                   ", which this build cannot compute yet");
     }
     return WeightMatrix{t.type, rows, cols, t.data, row_bytes(dtype_info(t.type), static_cast<uint64_t>(cols))};
@@ -50,7 +59,7 @@ class Binder {
     const auto& t = require(name, {static_cast<uint64_t>(n)});
     if (t.type == DType::F32) return reinterpret_cast<const float*>(t.data);
     if (!has_quant_traits(t.type) || n % dtype_info(t.type).block_size != 0) {
-      throw Error(file_.path() + ": tensor " + name + " has unsupported type " + std::string(dtype_info(t.type).name));
+      throw Error(path_ + ": tensor " + name + " has unsupported type " + std::string(dtype_info(t.type).name));
     }
     auto& out = converted_.emplace_back(static_cast<size_t>(n));
     quant_traits(t.type).to_float(t.data, out.data(), n);
@@ -58,7 +67,8 @@ class Binder {
   }
 
  private:
-  const GgufFile& file_;
+  const std::string& path_;
+  const Table& tensors_;
   std::vector<std::vector<float>>& converted_;
 };
 
@@ -67,16 +77,65 @@ class Binder {
 Model::Model(GgufFile file) : file_(std::move(file)) {}
 
 std::unique_ptr<Model> Model::load(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) {
+    if (!is_hf_checkpoint(path)) {
+      throw Error(path + ": a folder without config.json (expected a GGUF file or a HuggingFace model folder)");
+    }
+    return from_source(load_hf_checkpoint(path));
+  }
   std::unique_ptr<Model> m(new Model(GgufFile::open(path)));
-  m->hp_ = read_hparams(m->file_);
-  m->arch_ = &arch_spec(m->hp_.arch, path);
-  m->hp_.rope_kind = m->arch_->rope_kind;
+  for (const GgufTensorInfo& t : m->file_.tensors()) {
+    m->tensors_.emplace(t.name, TensorView{t.shape, t.type, t.data, t.n_bytes, t.n_elements});
+  }
+  m->set_hparams(false);
   m->bind_weights();
   return m;
 }
 
+std::unique_ptr<Model> Model::from_source(ModelSource source) {
+  auto bytes = std::make_shared<const std::vector<uint8_t>>(source.metadata.to_gguf_bytes());
+  std::unique_ptr<Model> m(new Model(GgufFile::parse(*bytes, source.path)));
+  m->metadata_bytes_ = std::move(bytes);
+  for (const SourceTensor& t : source.tensors) {
+    TensorView v{t.shape, t.type, t.data, t.n_bytes, 1};
+    for (const uint64_t d : t.shape) v.n_elements *= d;
+    // Kernels read whole elements: a tensor at an address that is not a multiple of its element size is copied.
+    const size_t align = dtype_info(t.type).block_bytes;
+    if (reinterpret_cast<uintptr_t>(t.data) % align != 0) {
+      const auto& copy = m->copied_.emplace_back(t.data, t.data + t.n_bytes);
+      v.data = copy.data();
+    }
+    if (!m->tensors_.emplace(t.name, v).second) throw Error(source.path + ": tensor " + t.name + " appears twice");
+  }
+  m->generation_ = source.generation;
+  const bool rotate_half = source.qk_rotate_half;
+  m->source_ = std::move(source);
+  m->set_hparams(rotate_half);
+  m->bind_weights();
+  return m;
+}
+
+void Model::set_hparams(bool rotate_half) {
+  hp_ = read_hparams(file_);
+  arch_ = &arch_spec(hp_.arch, file_.path());
+  // Q/K rows in rotate-half order (HF) pair dimension i with i + n_rot/2: NeoX RoPE, whatever the GGUF layout says.
+  hp_.rope_kind = rotate_half ? RopeKind::NeoX : arch_->rope_kind;
+}
+
+Vocab Model::vocab() const {
+  Vocab v = source_ && source_->vocab ? *source_->vocab : vocab_from_gguf(file_);
+  const auto n = static_cast<int32_t>(v.tokens.size());
+  for (const int32_t id : generation_.eos_ids) {
+    if (id >= 0 && id < n) v.eog.push_back(id);
+  }
+  std::sort(v.eog.begin(), v.eog.end());
+  v.eog.erase(std::unique(v.eog.begin(), v.eog.end()), v.eog.end());
+  return v;
+}
+
 void Model::bind_weights() {
-  const Binder b(file_, converted_);
+  const Binder b(file_.path(), tensors_, converted_);
   HParams& hp = hp_;
   const auto* embd = b.find("token_embd.weight");
   if (embd == nullptr) throw Error(file_.path() + ": missing tensor token_embd.weight");
@@ -127,7 +186,13 @@ void Model::bind_weights() {
 
 size_t Model::weight_bytes() const {
   size_t n = 0;
-  for (const auto& t : file_.tensors()) n += static_cast<size_t>(t.n_bytes);
+  for (const auto& entry : tensors_) n += static_cast<size_t>(entry.second.n_bytes);
+  return n;
+}
+
+uint64_t Model::n_params() const {
+  uint64_t n = 0;
+  for (const auto& entry : tensors_) n += entry.second.n_elements;
   return n;
 }
 

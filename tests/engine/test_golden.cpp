@@ -113,10 +113,9 @@ TEST_P(GoldenQuantModel, Perplexity) {
 
 INSTANTIATE_TEST_SUITE_P(Models, GoldenQuantModel,
                          ::testing::Values("kjv-llama-Q8_0", "kjv-llama-Q4_0", "kjv-llama-F16", "kjv-qwen2-F16",
-                                           "kjv-llama-Q4_K_M", "kjv-llama-Q5_K_M", "kjv-llama-Q6_K",
-                                           "kjv-llama-Q3_K_M", "kjv-llama-Q2_K", "kjv-llama-Q4_1", "kjv-llama-Q5_0",
-                                           "kjv-llama-Q5_1", "kjv-llama-IQ4_NL", "kjv-trilm-TQ1_0",
-                                           "kjv-trilm-TQ2_0"));
+                                           "kjv-llama-Q4_K_M", "kjv-llama-Q5_K_M", "kjv-llama-Q6_K", "kjv-llama-Q3_K_M",
+                                           "kjv-llama-Q2_K", "kjv-llama-Q4_1", "kjv-llama-Q5_0", "kjv-llama-Q5_1",
+                                           "kjv-llama-IQ4_NL", "kjv-trilm-TQ1_0", "kjv-trilm-TQ2_0"));
 
 }  // namespace
 }  // namespace ternion

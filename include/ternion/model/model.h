@@ -1,8 +1,11 @@
-// A loaded model: its GGUF file (memory-mapped), hyper-parameters and views of every weight.
-// Weights are used in place from the map; only small norm vectors in a non-F32 type are converted.
+// A loaded model: its GGUF file (memory-mapped) or HuggingFace folder, hyper-parameters and views of every weight.
+// Weights are used in place from the map; only small norm vectors in a non-F32 type (and tensors a safetensors file
+// stores misaligned) are converted.
 #pragma once
 
+#include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -11,6 +14,8 @@
 #include "ternion/io/gguf.h"
 #include "ternion/model/architecture.h"
 #include "ternion/model/hparams.h"
+#include "ternion/model/model_source.h"
+#include "ternion/tokenizer/vocab.h"
 
 namespace ternion {
 
@@ -39,26 +44,53 @@ struct ModelWeights {
 
 class Model {
  public:
-  // Opens, validates and maps `path`. Throws Error naming the file and the problem.
+  // Opens, validates and maps a GGUF file, or a HuggingFace model folder (see hf_checkpoint.h). Throws Error naming
+  // the file and the problem.
   static std::unique_ptr<Model> load(const std::string& path);
+  // A model whose weights stay where `source` has them (a checkpoint folder's maps, a converter's buffers).
+  static std::unique_ptr<Model> from_source(ModelSource source);
 
+  // The GGUF metadata; for a folder, the metadata its conversion would have (and no tensors).
   const GgufFile& gguf() const { return file_; }
+  const std::string& path() const { return file_.path(); }
   const HParams& hparams() const { return hp_; }
   const ArchSpec& arch() const { return *arch_; }
   const ModelWeights& weights() const { return w_; }
   const RopeConfig& rope() const { return rope_; }
   size_t weight_bytes() const;  // bytes of all tensor data
+  uint64_t n_params() const;    // elements of all tensors
+
+  // The tokenizer's vocabulary: the folder's tokenizer, or the GGUF's tokenizer.ggml.* keys (Error when the file has
+  // none). A folder's generation_config.json end tokens are added to the end-of-generation ids.
+  Vocab vocab() const;
+  // Sampling a folder's generation_config.json recommends; empty for GGUF files.
+  const GenerationDefaults& generation_defaults() const { return generation_; }
 
  private:
+  // A tensor as the binder sees it, wherever its bytes are.
+  struct TensorView {
+    std::vector<uint64_t> shape;  // GGUF order
+    DType type = DType::F32;
+    const uint8_t* data = nullptr;
+    uint64_t n_bytes = 0;
+    uint64_t n_elements = 0;
+  };
+
   explicit Model(GgufFile file);
   void bind_weights();
+  void set_hparams(bool rotate_half);
 
   GgufFile file_;
   HParams hp_;
   const ArchSpec* arch_ = nullptr;
   ModelWeights w_;
   RopeConfig rope_;
-  std::vector<std::vector<float>> converted_;  // norm/bias vectors stored in a non-F32 type
+  std::map<std::string, TensorView, std::less<>> tensors_;
+  std::vector<std::vector<float>> converted_;                   // norm/bias vectors stored in a non-F32 type
+  std::vector<std::vector<uint8_t>> copied_;                    // tensors a source stores misaligned
+  std::shared_ptr<const std::vector<uint8_t>> metadata_bytes_;  // what file_ parsed, for a ModelSource
+  std::optional<ModelSource> source_;                           // keeps its maps alive; its vocabulary
+  GenerationDefaults generation_;
 };
 
 // Frequency divisors of llama-3 style RoPE scaling (what a GGUF's rope_freqs.weight holds).

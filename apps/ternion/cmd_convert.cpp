@@ -1,0 +1,119 @@
+// `ternion convert`: a HuggingFace model folder (or a llama2.c checkpoint) -> a GGUF file, with a progress bar.
+#include <unistd.h>
+
+#include <cctype>
+#include <chrono>
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "commands.h"
+#include "ternion/core/error.h"
+#include "ternion/model/convert.h"
+#include "ternion/model/hf_checkpoint.h"
+#include "ternion/model/llama2c.h"
+#include "ternion/quant/quant.h"
+
+namespace ternion::cli {
+
+namespace {
+
+struct ConvertArgs {
+  std::vector<std::string> paths;  // input, output
+  std::string type = "f16";
+  std::string from = "hf";
+  std::string tokenizer;
+};
+
+// Every type a model can be converted to in this build, for messages.
+std::string convertible_types() {
+  std::string s;
+  for (uint32_t id = 0; id < 64; ++id) {
+    const auto info = dtype_info(id);
+    if (!info) continue;
+    try {
+      check_convert_type(info->type);
+    } catch (const Error&) {
+      continue;
+    }
+    std::string name(info->name);
+    for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    s += (s.empty() ? "" : ", ") + name;
+  }
+  return s;
+}
+
+DType parse_type(const std::string& name) {
+  const auto type = dtype_from_name(name);
+  if (!type) throw Error("--type: unknown type '" + name + "' (convertible: " + convertible_types() + ")");
+  try {
+    check_convert_type(*type);
+  } catch (const Error& e) {
+    throw Error("--type: " + std::string(e.what()) + " (convertible: " + convertible_types() + ")");
+  }
+  return *type;
+}
+
+void draw_progress(size_t done, size_t total, const std::string& name, DType type) {
+  constexpr size_t kWidth = 30;
+  const size_t filled = total == 0 ? kWidth : done * kWidth / total;
+  std::fprintf(stderr, "\r[%s%s] %zu/%zu %-40.40s %-6s", std::string(filled, '#').c_str(),
+               std::string(kWidth - filled, '.').c_str(), done, total, name.c_str(),
+               std::string(dtype_info(type).name).c_str());
+  if (done == total) std::fprintf(stderr, "\n");
+  std::fflush(stderr);
+}
+
+int convert(const ConvertArgs& a) {
+  if (a.paths.size() != 2) throw Error("give the input and the output file: ternion convert INPUT OUT.gguf");
+  const std::string& input = a.paths[0];
+  const std::string& output = a.paths[1];
+  ConvertOptions options;
+  options.type = parse_type(a.type);
+
+  const auto t0 = std::chrono::steady_clock::now();
+  ModelSource source;
+  if (a.from == "hf") {
+    if (!a.tokenizer.empty()) throw Error("--tokenizer is only for --from llama2c (a folder has its own tokenizer)");
+    if (!is_hf_checkpoint(input)) {
+      throw Error(input +
+                  ": not a HuggingFace model folder (no config.json); for llama2.c checkpoints use --from llama2c");
+    }
+    source = load_hf_checkpoint(input);
+  } else if (a.from == "llama2c") {
+    if (a.tokenizer.empty()) throw Error("--from llama2c needs --tokenizer TOKENIZER.bin");
+    source = load_llama2c_checkpoint(input, a.tokenizer);
+  } else {
+    throw Error("--from: unknown source format '" + a.from + "' (supported: hf, llama2c)");
+  }
+
+  const bool tty = ::isatty(STDERR_FILENO) != 0;
+  const ConvertResult r =
+      convert_to_gguf(source, output, options, [&](size_t done, size_t total, const std::string& name, DType type) {
+        if (tty) draw_progress(done, total, name, type);
+      });
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::string counts;
+  for (const auto& [type, n] : r.type_counts) {
+    counts += (counts.empty() ? "" : ", ") + std::string(dtype_info(type).name) + " " + std::to_string(n);
+  }
+  std::printf("wrote %s: %zu tensors (%s), %llu bytes in %.1f s\n", output.c_str(), r.n_tensors, counts.c_str(),
+              static_cast<unsigned long long>(r.file_bytes), seconds);
+  return 0;
+}
+
+}  // namespace
+
+Runner add_convert_command(CLI::App& app) {
+  auto a = std::make_shared<ConvertArgs>();
+  CLI::App* c = app.add_subcommand("convert", "Convert a HuggingFace model folder or a llama2.c checkpoint to GGUF");
+  c->add_option("paths", a->paths, "INPUT OUT.gguf (INPUT: a model folder, or MODEL.bin with --from llama2c)")
+      ->expected(2);
+  c->add_option("--type,--outtype", a->type, "Type of the 2-D weights: f32, f16, bf16, q8_0, ... (default f16)");
+  c->add_option("--from", a->from, "Source format: hf (default) or llama2c");
+  c->add_option("--tokenizer", a->tokenizer, "llama2.c tokenizer.bin (with --from llama2c)");
+  return [a] { return convert(*a); };
+}
+
+}  // namespace ternion::cli

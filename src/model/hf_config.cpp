@@ -1,0 +1,247 @@
+#include "model/hf_config.h"
+
+#include <array>
+#include <fstream>
+#include <limits>
+#include <string_view>
+
+#include "ternion/core/error.h"
+#include "ternion/io/gguf.h"
+
+namespace ternion {
+
+namespace {
+
+using Json = nlohmann::json;
+namespace fs = std::filesystem;
+
+constexpr uintmax_t kMaxJsonBytes = uintmax_t{64} << 20;
+
+struct ArchName {
+  std::string_view hf;
+  std::string_view gguf;
+};
+
+// One row per HF class name: the GGUF architecture it runs as.
+constexpr std::array<ArchName, 4> kArchitectures = {{
+    {"LlamaForCausalLM", "llama"},
+    {"LLaMAForCausalLM", "llama"},
+    {"MistralForCausalLM", "llama"},
+    {"Qwen2ForCausalLM", "qwen2"},
+}};
+
+std::string type_name(const Json& v) { return v.type_name(); }
+
+// Type-checked fields of one JSON object; errors are "<file>: <key>: <problem>".
+class Fields {
+ public:
+  Fields(const Json& object, std::string file) : j_(object), file_(std::move(file)) {}
+
+  [[noreturn]] void fail(std::string_view key, const std::string& problem) const {
+    throw Error(file_ + ": " + std::string(key) + ": " + problem);
+  }
+
+  // nullptr when absent or null.
+  const Json* find(std::string_view key) const {
+    const auto it = j_.find(key);
+    return it == j_.end() || it->is_null() ? nullptr : &*it;
+  }
+
+  std::optional<int64_t> opt_int(std::string_view key, int64_t min, int64_t max) const {
+    const Json* v = find(key);
+    if (v == nullptr) return std::nullopt;
+    if (!v->is_number_integer()) fail(key, "expected an integer, got " + type_name(*v));
+    if (v->is_number_unsigned() && v->get<uint64_t>() > static_cast<uint64_t>(max)) fail(key, "too large");
+    const auto x = v->get<int64_t>();
+    if (x < min || x > max) {
+      fail(key, std::to_string(x) + " is outside [" + std::to_string(min) + ", " + std::to_string(max) + "]");
+    }
+    return x;
+  }
+  int64_t req_int(std::string_view key, int64_t min, int64_t max) const {
+    const auto v = opt_int(key, min, max);
+    if (!v) fail(key, "missing");
+    return *v;
+  }
+  std::optional<double> opt_number(std::string_view key) const {
+    const Json* v = find(key);
+    if (v == nullptr) return std::nullopt;
+    if (!v->is_number()) fail(key, "expected a number, got " + type_name(*v));
+    return v->get<double>();
+  }
+  std::optional<bool> opt_bool(std::string_view key) const {
+    const Json* v = find(key);
+    if (v == nullptr) return std::nullopt;
+    if (!v->is_boolean()) fail(key, "expected true or false, got " + type_name(*v));
+    return v->get<bool>();
+  }
+  std::optional<std::string> opt_string(std::string_view key) const {
+    const Json* v = find(key);
+    if (v == nullptr) return std::nullopt;
+    if (!v->is_string()) fail(key, "expected a string, got " + type_name(*v));
+    return v->get<std::string>();
+  }
+
+ private:
+  const Json& j_;
+  std::string file_;
+};
+
+void read_architecture(const Fields& f, const Json& root, HfConfig& c) {
+  const Json* archs = f.find("architectures");
+  if (archs == nullptr || !archs->is_array() || archs->empty() || !(*archs)[0].is_string()) {
+    f.fail("architectures", "missing or not a list of class names (expected e.g. [\"LlamaForCausalLM\"])");
+  }
+  c.architecture = (*archs)[0].get<std::string>();
+  for (const ArchName& a : kArchitectures) {
+    if (a.hf == c.architecture) c.arch = a.gguf;
+  }
+  if (c.arch.empty()) {
+    throw Error(c.file + ": unsupported architecture '" + gguf_escape(c.architecture) +
+                "' (supported: " + hf_supported_architectures() + ")");
+  }
+  if (const auto act = f.opt_string("hidden_act"); act && *act != "silu") {
+    f.fail("hidden_act", "'" + gguf_escape(*act) + "' is not supported (only silu)");
+  }
+  if (f.opt_bool("mlp_bias").value_or(false)) f.fail("mlp_bias", "biases in the MLP are not supported");
+  if (root.contains("quantization_config")) {
+    f.fail("quantization_config", "quantized checkpoints (GPTQ, AWQ, bitsandbytes, ...) are not supported");
+  }
+  if (const auto partial = f.opt_number("partial_rotary_factor"); partial && *partial != 1.0) {
+    f.fail("partial_rotary_factor", "RoPE over part of each head is not supported");
+  }
+}
+
+// rope_scaling (or, in newer configs, rope_parameters): none, linear or llama3.
+void read_rope_scaling(const Fields& f, HfConfig& c) {
+  const char* key = "rope_scaling";
+  const Json* scaling = f.find(key);
+  if (scaling == nullptr) {
+    key = "rope_parameters";
+    scaling = f.find(key);
+  }
+  if (scaling == nullptr) return;
+  if (!scaling->is_object()) f.fail(key, "expected an object");
+  const Fields s(*scaling, c.file + ": " + key);
+  if (!c.rope_theta) c.rope_theta = s.opt_number("rope_theta");
+  const std::string type = s.opt_string("rope_type").value_or(s.opt_string("type").value_or("default"));
+  if (type == "default") return;
+  c.rope_scaling_type = type;
+  const auto factor = s.opt_number("factor");
+  if (!factor || !(*factor > 0.0)) s.fail("factor", "missing or not positive");
+  c.rope_scaling_factor = *factor;
+  if (type == "linear") return;
+  if (type != "llama3") {
+    s.fail("rope_type", "'" + gguf_escape(type) + "' scaling is not supported (supported: linear, llama3)");
+  }
+  c.low_freq_factor = s.opt_number("low_freq_factor").value_or(1.0);
+  c.high_freq_factor = s.opt_number("high_freq_factor").value_or(4.0);
+  c.original_context = s.opt_int("original_max_position_embeddings", 1, int64_t{1} << 26).value_or(8192);
+  if (!(c.low_freq_factor > 0.0) || !(c.high_freq_factor > c.low_freq_factor)) {
+    s.fail("high_freq_factor", "must be larger than a positive low_freq_factor");
+  }
+}
+
+}  // namespace
+
+std::string hf_supported_architectures() {
+  std::string s;
+  for (const ArchName& a : kArchitectures) {
+    if (a.hf != "LLaMAForCausalLM") s += (s.empty() ? "" : ", ") + std::string(a.hf);
+  }
+  return s;
+}
+
+std::optional<nlohmann::json> read_hf_json(const fs::path& path) {
+  std::error_code ec;
+  if (!fs::exists(path, ec)) return std::nullopt;
+  const std::string where = path.string();
+  const uintmax_t size = fs::file_size(path, ec);
+  if (ec) throw Error(where + ": cannot read: " + ec.message());
+  if (size > kMaxJsonBytes) throw Error(where + ": " + std::to_string(size) + " bytes, more than the 64 MB accepted");
+  std::ifstream in(path, std::ios::binary);
+  std::string text(static_cast<size_t>(size), '\0');
+  if (!in.read(text.data(), static_cast<std::streamsize>(size))) throw Error(where + ": cannot read the file");
+  try {
+    return Json::parse(text);
+  } catch (const Json::exception& e) {
+    throw Error(where + ": not valid JSON: " + gguf_escape(e.what(), 200));
+  }
+}
+
+HfConfig read_hf_config(const std::string& dir) {
+  HfConfig c;
+  const fs::path path = fs::path(dir) / "config.json";
+  c.file = path.string();
+  const std::optional<Json> root = read_hf_json(path);
+  if (!root) throw Error(c.file + ": missing (a HuggingFace model folder needs config.json)");
+  if (!root->is_object()) throw Error(c.file + ": expected a JSON object");
+  const Fields f(*root, c.file);
+  read_architecture(f, *root, c);
+  c.name_or_path = f.opt_string("_name_or_path");
+
+  constexpr int64_t kBig = int64_t{1} << 24;
+  c.n_embd = f.req_int("hidden_size", 1, kBig);
+  c.n_layer = f.req_int("num_hidden_layers", 1, 4096);
+  c.n_ff = f.req_int("intermediate_size", 1, kBig);
+  c.n_head = f.req_int("num_attention_heads", 1, 4096);
+  const auto n_head_kv = f.opt_int("num_key_value_heads", 1, c.n_head);
+  c.has_n_head_kv = n_head_kv.has_value();
+  c.n_head_kv = n_head_kv.value_or(c.n_head);
+  if (c.n_head % c.n_head_kv != 0) {
+    f.fail("num_key_value_heads",
+           std::to_string(c.n_head_kv) + " does not divide num_attention_heads (" + std::to_string(c.n_head) + ")");
+  }
+  c.n_vocab = f.req_int("vocab_size", 1, int64_t{1} << 22);
+  c.n_ctx = f.opt_int("max_position_embeddings", 1, int64_t{1} << 26);
+  if (!c.n_ctx) f.fail("max_position_embeddings", "missing");
+  c.head_dim = f.opt_int("head_dim", 2, 4096);
+  if (!c.head_dim && c.n_embd % c.n_head != 0) {
+    f.fail("hidden_size",
+           std::to_string(c.n_embd) + " is not a multiple of num_attention_heads and no head_dim is given");
+  }
+  if (c.head_size() % 2 != 0) f.fail("head_dim", "must be even for RoPE");
+  c.rope_theta = f.opt_number("rope_theta");
+  c.rms_eps = f.opt_number("rms_norm_eps");
+  if (c.rms_eps && !(*c.rms_eps > 0.0 && *c.rms_eps < 1.0)) f.fail("rms_norm_eps", "must be in (0, 1)");
+  c.tie_word_embeddings = f.opt_bool("tie_word_embeddings").value_or(false);
+  read_rope_scaling(f, c);
+  if (c.rope_theta && !(*c.rope_theta > 0.0 && *c.rope_theta < 1e30)) f.fail("rope_theta", "must be positive");
+
+  for (const char* type : {"bos", "eos", "unk", "sep", "pad", "cls", "mask"}) {
+    const auto it = root->find(std::string(type) + "_token_id");
+    if (it != root->end() && it->is_number_integer() && it->get<int64_t>() >= 0)
+      c.special_ids[type] = it->get<int64_t>();
+  }
+  return c;
+}
+
+GenerationDefaults read_generation_config(const std::string& dir) {
+  GenerationDefaults g;
+  const fs::path path = fs::path(dir) / "generation_config.json";
+  const std::optional<Json> root = read_hf_json(path);
+  if (!root) return g;
+  if (!root->is_object()) throw Error(path.string() + ": expected a JSON object");
+  const Fields f(*root, path.string());
+  g.do_sample = f.opt_bool("do_sample");
+  const auto as_float = [](std::optional<double> v) {
+    return v ? std::optional<float>(static_cast<float>(*v)) : std::nullopt;
+  };
+  g.temperature = as_float(f.opt_number("temperature"));
+  g.top_p = as_float(f.opt_number("top_p"));
+  g.min_p = as_float(f.opt_number("min_p"));
+  g.repetition_penalty = as_float(f.opt_number("repetition_penalty"));
+  if (const auto k = f.opt_int("top_k", 0, std::numeric_limits<int32_t>::max())) g.top_k = static_cast<int32_t>(*k);
+  if (const Json* eos = f.find("eos_token_id")) {
+    const Json list = eos->is_array() ? *eos : Json::array({*eos});
+    for (const Json& id : list) {
+      if (!id.is_number_integer() || id.get<int64_t>() < 0 || id.get<int64_t>() > std::numeric_limits<int32_t>::max()) {
+        f.fail("eos_token_id", "expected a token id or a list of them");
+      }
+      g.eos_ids.push_back(static_cast<int32_t>(id.get<int64_t>()));
+    }
+  }
+  return g;
+}
+
+}  // namespace ternion

@@ -1,0 +1,62 @@
+// HuggingFace config.json -> the hyper-parameters of a supported architecture, every field type-checked; and
+// generation_config.json -> sampling defaults. Errors name the file and the field.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+
+#include "ternion/model/model_source.h"
+
+namespace ternion {
+
+struct HfConfig {
+  std::string file;          // path of config.json, for messages
+  std::string architecture;  // "LlamaForCausalLM"
+  std::string arch;          // GGUF architecture: "llama" or "qwen2"
+  std::optional<std::string> name_or_path;
+
+  int64_t n_embd = 0;     // hidden_size
+  int64_t n_layer = 0;    // num_hidden_layers
+  int64_t n_ff = 0;       // intermediate_size
+  int64_t n_head = 0;     // num_attention_heads
+  int64_t n_head_kv = 0;  // num_key_value_heads (n_head when absent)
+  bool has_n_head_kv = false;
+  int64_t n_vocab = 0;               // vocab_size
+  std::optional<int64_t> n_ctx;      // max_position_embeddings
+  std::optional<int64_t> head_dim;   // head_dim, when given
+  std::optional<double> rope_theta;  // rope_theta (or rope_parameters.rope_theta)
+  std::optional<double> rms_eps;     // rms_norm_eps
+  bool tie_word_embeddings = false;
+
+  // rope_scaling: "linear" (factor) or "llama3" (factor, low/high_freq_factor, original_max_position_embeddings).
+  std::string rope_scaling_type;
+  double rope_scaling_factor = 1.0;
+  double low_freq_factor = 1.0, high_freq_factor = 4.0;
+  int64_t original_context = 8192;
+
+  // bos/eos/unk/sep/pad/cls/mask_token_id, where an integer.
+  std::map<std::string, int64_t> special_ids;
+
+  int64_t head_size() const { return head_dim.value_or(n_embd / n_head); }
+};
+
+// The architectures a checkpoint may declare (config.json "architectures"), for messages and tests.
+std::string hf_supported_architectures();
+
+// Reads `dir`/config.json. Throws Error for a missing file, an unsupported architecture (named, with the supported
+// list), or a field missing, of the wrong type or out of range.
+HfConfig read_hf_config(const std::string& dir);
+
+// A JSON file of a checkpoint folder (at most 64 MB); nullopt when it does not exist. Error when unreadable or not
+// valid JSON.
+std::optional<nlohmann::json> read_hf_json(const std::filesystem::path& path);
+
+// Reads `dir`/generation_config.json when present (no file: no defaults).
+GenerationDefaults read_generation_config(const std::string& dir);
+
+}  // namespace ternion
