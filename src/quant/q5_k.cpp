@@ -8,6 +8,10 @@
 #include "quant/q8_k.h"
 #include "ternion/core/fp16.h"
 
+#if defined(__aarch64__)
+#include "quant/k_quant_neon.h"
+#endif
+
 namespace ternion::quant {
 
 namespace {
@@ -109,6 +113,14 @@ const QuantTraits* q5_k_traits(Isa isa) {
                                        q5_k_from_float_ref, q5_k_vec_dot_avx512, q5_k_gemm_avx512};
   if (isa == Isa::Avx2) return &kAvx2;
   if (isa == Isa::Avx512) return &kAvx512;
+#elif defined(__aarch64__)
+  static constexpr QuantTraits kNeon{DType::Q5_K,         DType::Q8_K,       Isa::Neon,     q5_k_to_float_ref,
+                                     q5_k_from_float_ref, q5_k_vec_dot_neon, q5_k_gemm_neon};
+  static constexpr QuantTraits kNeonDot{DType::Q5_K,       DType::Q8_K,         Isa::NeonDot,
+                                        q5_k_to_float_ref, q5_k_from_float_ref, q5_k_vec_dot_neon_dot,
+                                        q5_k_gemm_neon_dot};
+  if (isa == Isa::Neon) return &kNeon;
+  if (isa == Isa::NeonDot) return &kNeonDot;
 #endif
   return isa == Isa::Scalar ? &kRef : nullptr;
 }

@@ -8,6 +8,10 @@
 #include "quant/q8_k.h"
 #include "ternion/core/fp16.h"
 
+#if defined(__aarch64__)
+#include "quant/k_quant_neon.h"
+#endif
+
 namespace ternion::quant {
 
 void q6_k_unpack(const BlockQ6_K& b, int8_t* q) {
@@ -123,6 +127,14 @@ const QuantTraits* q6_k_traits(Isa isa) {
                                        q6_k_from_float_ref, q6_k_vec_dot_avx512, q6_k_gemm_avx512};
   if (isa == Isa::Avx2) return &kAvx2;
   if (isa == Isa::Avx512) return &kAvx512;
+#elif defined(__aarch64__)
+  static constexpr QuantTraits kNeon{DType::Q6_K,         DType::Q8_K,       Isa::Neon,     q6_k_to_float_ref,
+                                     q6_k_from_float_ref, q6_k_vec_dot_neon, q6_k_gemm_neon};
+  static constexpr QuantTraits kNeonDot{DType::Q6_K,       DType::Q8_K,         Isa::NeonDot,
+                                        q6_k_to_float_ref, q6_k_from_float_ref, q6_k_vec_dot_neon_dot,
+                                        q6_k_gemm_neon_dot};
+  if (isa == Isa::Neon) return &kNeon;
+  if (isa == Isa::NeonDot) return &kNeonDot;
 #endif
   return isa == Isa::Scalar ? &kRef : nullptr;
 }

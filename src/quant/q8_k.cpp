@@ -7,6 +7,10 @@
 #include "quant/k_quant_math.h"
 #include "quant/kernel_common.h"
 
+#if defined(__aarch64__)
+#include "quant/k_quant_neon.h"
+#endif
+
 namespace ternion::quant {
 
 void q8_k_to_float_ref(const void* src, float* dst, int64_t n) {
@@ -50,6 +54,10 @@ const QuantTraits* q8_k_traits(Isa isa) {
   static constexpr QuantTraits kAvx2{DType::Q8_K,          DType::Q8_K, Isa::Avx2, q8_k_to_float_ref,
                                      q8_k_from_float_avx2, nullptr,     nullptr};
   if (isa == Isa::Avx2) return &kAvx2;
+#elif defined(__aarch64__)
+  static constexpr QuantTraits kNeon{DType::Q8_K,          DType::Q8_K, Isa::Neon, q8_k_to_float_ref,
+                                     q8_k_from_float_neon, nullptr,     nullptr};
+  if (isa == Isa::Neon) return &kNeon;
 #endif
   return isa == Isa::Scalar ? &kRef : nullptr;
 }

@@ -238,7 +238,7 @@ std::vector<uint8_t> random_q8_k_blocks(std::mt19937& rng, int64_t nb) {
 }
 
 TEST(KQuants, RegisteredWithQ8KActivations) {
-  // The K-quants and Q8_K have x86 SIMD kernels; on ARM64 they still run the reference.
+  // The K-quants and Q8_K have x86 SIMD kernels; Q4_K, Q5_K, Q6_K and Q8_K have NEON ones too.
   const bool x86_simd = best_isa() == Isa::Avx2 || best_isa() == Isa::Avx512;
   for (DType t : kKTypes) {
     ASSERT_TRUE(has_quant_traits(t)) << dtype_info(t).name;
@@ -254,6 +254,13 @@ TEST(KQuants, RegisteredWithQ8KActivations) {
   // Activations are quantized on every matmul: Q8_K has a SIMD quantizer.
   if (x86_simd) {
     EXPECT_GT(quant_traits_variants(DType::Q8_K).size(), 1u);
+  }
+  // On ARM64 Q4_K, Q5_K and Q6_K have NEON kernels and Q8_K a NEON quantizer.
+  if (best_isa() == Isa::Neon || best_isa() == Isa::NeonDot) {
+    for (DType t : {DType::Q4_K, DType::Q5_K, DType::Q6_K}) {
+      EXPECT_EQ(quant_traits(t).isa, best_isa()) << dtype_info(t).name;
+    }
+    EXPECT_EQ(quant_traits(DType::Q8_K).isa, Isa::Neon);
   }
 }
 

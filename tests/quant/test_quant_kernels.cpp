@@ -398,10 +398,11 @@ TEST(QuantKernels, SimdRecordsRegistered) {
   std::printf("kernel records: %s\n", listing.c_str());
   const Isa best = best_isa();
   if (best == Isa::Neon || best == Isa::NeonDot) {
-    for (DType t : {DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::Q4_0, DType::TQ1_0, DType::TQ2_0}) {
+    for (DType t : {DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::Q4_0, DType::TQ1_0, DType::TQ2_0,
+                    DType::Q4_K, DType::Q5_K, DType::Q6_K}) {
       EXPECT_TRUE(has(t, Isa::Neon)) << dtype_info(t).name;
     }
-    for (DType t : {DType::Q8_0, DType::Q4_0, DType::TQ1_0, DType::TQ2_0}) {
+    for (DType t : {DType::Q8_0, DType::Q4_0, DType::TQ1_0, DType::TQ2_0, DType::Q4_K, DType::Q5_K, DType::Q6_K}) {
       EXPECT_EQ(has(t, Isa::NeonDot), best == Isa::NeonDot) << dtype_info(t).name;
       EXPECT_EQ(quant_traits(t).isa, best) << dtype_info(t).name;
     }
