@@ -106,7 +106,9 @@ void configure(httplib::Server& http, ServerState& state) {
   http.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr) {
     send_error(res, ApiError(500, "internal error", "server_error"));
   });
-  http.set_logger([&state](const httplib::Request& req, const httplib::Response& res) {
+  // Counted before the response is written (the logger runs after it), so a client that reads /metrics right
+  // after its answer sees its own request.
+  http.set_post_routing_handler([&state](const httplib::Request& req, httplib::Response& res) {
     state.metrics.count_request(endpoint_label(req.path), res.status);
   });
   add_openai_routes(http, state);
