@@ -371,6 +371,10 @@ const GgufTensorInfo* GgufFile::find_tensor(std::string_view name) const {
   return it == tensor_index_.end() ? nullptr : &tensors_[it->second];
 }
 
+void GgufFile::release(const uint8_t* p, size_t n) const {
+  if (map_) map_->release(p, n);
+}
+
 namespace {
 
 // Runs a conversion, prefixing its Error with the file and key so the message says where the value came from.

@@ -12,6 +12,7 @@
 
 #include "quant/random_data.h"
 #include "ternion/core/fp16.h"
+#include "ternion/quant/interleave.h"
 #include "ternion/quant/quant.h"
 
 namespace ternion {
@@ -410,6 +411,62 @@ TEST(QuantKernels, SimdRecordsRegistered) {
   if (best == Isa::Avx2 || best == Isa::Avx512) {
     for (const TypeCase& c : kCases) EXPECT_TRUE(has(c.type, Isa::Avx2)) << dtype_info(c.type).name;
   }
+}
+
+// The interleaved layouts: packed rows through their gemm give, for every output, the bits of the reference
+// vec_dot on the original rows; partial last groups, K chunks (over 64 blocks), token tiles and chunks (over 128
+// tokens) included, and nothing is written outside the tile.
+TEST(QuantKernels, InterleavedGemmMatchesVecDot) {
+  std::mt19937 rng(11);
+  int checked = 0;
+  for (DType type : {DType::Q4_0, DType::Q8_0}) {
+    const InterleavedKernels* k = interleaved_kernels(type);
+    if (k == nullptr) {
+      std::fprintf(stderr, "*** SKIPPED: no interleaved %s kernels on this CPU (AVX-512 VNNI only) ***\n",
+                   std::string(dtype_info(type).name).c_str());
+      continue;
+    }
+    const QuantTraits& ref = quant_traits_reference(type);
+    struct Shape {
+      int64_t n, rows, tokens;
+    };
+    for (const Shape sh : {Shape{32, 1, 1}, Shape{64, 15, 2}, Shape{96, 16, 3}, Shape{32 * 65, 17, 1},
+                           Shape{32 * 70, 33, 9}, Shape{128, 48, 130}, Shape{32 * 3, 31, 8}, Shape{32 * 129, 16, 4}}) {
+      const size_t wrow = bytes_for(type, sh.n);
+      const size_t xrow = bytes_for(DType::Q8_0, sh.n);
+      std::vector<uint8_t> w(wrow * static_cast<size_t>(sh.rows));
+      for (int64_t r = 0; r < sh.rows; ++r) {
+        const auto row = make_weights(rng, type, sh.n, r % 2 == 0);
+        std::memcpy(&w[static_cast<size_t>(r) * wrow], row.data(), row.size());
+      }
+      std::vector<uint8_t> x(xrow * static_cast<size_t>(sh.tokens));
+      for (int64_t t = 0; t < sh.tokens; ++t) {
+        const auto row = make_activations(rng, DType::Q8_0, sh.n, t % 3 == 1);
+        std::memcpy(&x[static_cast<size_t>(t) * xrow], row.data(), row.size());
+      }
+      std::vector<uint8_t> packed(interleaved_bytes(*k, sh.rows, sh.n));
+      ASSERT_EQ(packed.size(), static_cast<size_t>((sh.rows + 15) / 16) * k->group_bytes(sh.n));
+      k->pack(w.data(), wrow, sh.rows, sh.n, packed.data());
+      const int64_t ldo = sh.rows + 5;
+      std::vector<float> out(static_cast<size_t>(ldo * sh.tokens), -7.0f);
+      k->gemm(sh.n, packed.data(), sh.rows, x.data(), xrow, sh.tokens, out.data(), ldo);
+      for (int64_t t = 0; t < sh.tokens; ++t) {
+        for (int64_t r = 0; r < ldo; ++r) {
+          const float got = out[static_cast<size_t>(t * ldo + r)];
+          if (r >= sh.rows) {
+            ASSERT_EQ(got, -7.0f) << "interleaved gemm wrote outside its tile";
+            continue;
+          }
+          float want = 0;
+          ref.vec_dot(sh.n, &want, &w[static_cast<size_t>(r) * wrow], &x[static_cast<size_t>(t) * xrow]);
+          ASSERT_EQ(bits_of(want), bits_of(got)) << dtype_info(type).name << " n=" << sh.n << " rows=" << sh.rows
+                                                 << " tokens=" << sh.tokens << " r=" << r << " t=" << t;
+          ++checked;
+        }
+      }
+    }
+  }
+  if (checked == 0) GTEST_SKIP() << "no interleaved kernels on this CPU (they need AVX-512 VNNI)";
 }
 
 }  // namespace

@@ -12,6 +12,8 @@
 
 namespace ternion {
 
+struct InterleavedKernels;  // ternion/quant/interleave.h
+
 // A GGUF 2-D tensor with ne0 = cols, ne1 = rows: row r starts at data + r * row_bytes.
 struct WeightMatrix {
   DType type;
@@ -19,6 +21,10 @@ struct WeightMatrix {
   int64_t cols;
   const uint8_t* data;
   size_t row_bytes;
+  // Optional: the same rows packed once in an interleaved layout (ternion/quant/interleave.h) and its kernels;
+  // matmul then reads these instead of `data`, with the same results.
+  const uint8_t* interleaved = nullptr;
+  const InterleavedKernels* interleaved_ops = nullptr;
 };
 
 // Bytes of scratch matmul needs for n_tokens activation rows of `cols` (converted to the weight type's

@@ -136,6 +136,9 @@ class GgufFile {
   const std::vector<GgufTensorInfo>& tensors() const { return tensors_; }
   const GgufTensorInfo* find_tensor(std::string_view name) const;
 
+  // Drops the mapped pages of [p, p + n) from the resident set (MappedFile::release); nothing for parsed bytes.
+  void release(const uint8_t* p, size_t n) const;
+
  private:
   std::shared_ptr<MappedFile> map_;  // null when parsed from caller-owned bytes
   std::span<const uint8_t> bytes_;

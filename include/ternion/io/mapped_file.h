@@ -23,6 +23,11 @@ class MappedFile {
   size_t size() const { return size_; }
   const std::string& path() const { return path_; }
 
+  // Tells the kernel that [p, p + n) (inside the map) will not be read soon: its whole pages leave this process's
+  // resident set (a later read faults them back in from the page cache). Used once weights have been copied
+  // into another layout.
+  void release(const uint8_t* p, size_t n) const;
+
  private:
   std::string path_;
   const uint8_t* data_ = nullptr;

@@ -46,9 +46,12 @@ class Model {
  public:
   // Opens, validates and maps a GGUF file, or a HuggingFace model folder (see hf_checkpoint.h). Throws Error naming
   // the file and the problem.
-  static std::unique_ptr<Model> load(const std::string& path);
+  // With `interleave`, the matrices of a type that has interleaved kernels on this CPU
+  // (ternion/quant/interleave.h) are packed once into that layout (same results, faster matmuls) and their
+  // mapped pages are released, so the resident size stays about the file's.
+  static std::unique_ptr<Model> load(const std::string& path, bool interleave = true);
   // A model whose weights stay where `source` has them (a checkpoint folder's maps, a converter's buffers).
-  static std::unique_ptr<Model> from_source(ModelSource source);
+  static std::unique_ptr<Model> from_source(ModelSource source, bool interleave = true);
 
   // The GGUF metadata; for a folder, the metadata its conversion would have (and no tensors).
   const GgufFile& gguf() const { return file_; }
@@ -79,6 +82,11 @@ class Model {
   explicit Model(GgufFile file);
   void bind_weights();
   void set_hparams(bool rotate_half);
+  void interleave_weights();
+
+  struct FreeDeleter {
+    void operator()(uint8_t* p) const;
+  };
 
   GgufFile file_;
   HParams hp_;
@@ -86,10 +94,11 @@ class Model {
   ModelWeights w_;
   RopeConfig rope_;
   std::map<std::string, TensorView, std::less<>> tensors_;
-  std::vector<std::vector<float>> converted_;                   // norm/bias vectors stored in a non-F32 type
-  std::vector<std::vector<uint8_t>> copied_;                    // tensors a source stores misaligned
-  std::shared_ptr<const std::vector<uint8_t>> metadata_bytes_;  // what file_ parsed, for a ModelSource
-  std::optional<ModelSource> source_;                           // keeps its maps alive; its vocabulary
+  std::vector<std::vector<float>> converted_;                       // norm/bias vectors stored in a non-F32 type
+  std::vector<std::vector<uint8_t>> copied_;                        // tensors a source stores misaligned
+  std::vector<std::unique_ptr<uint8_t, FreeDeleter>> interleaved_;  // matrices packed for the kernels
+  std::shared_ptr<const std::vector<uint8_t>> metadata_bytes_;      // what file_ parsed, for a ModelSource
+  std::optional<ModelSource> source_;                               // keeps its maps alive; its vocabulary
   GenerationDefaults generation_;
 };
 

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "ternion/core/error.h"
+#include "ternion/quant/interleave.h"
 #include "ternion/quant/quant.h"
 
 namespace ternion {
@@ -21,6 +22,7 @@ constexpr int64_t kChunksPerThread = 4;          // enough chunks for load balan
 constexpr size_t kWeightTileBytes = 256 * 1024;  // a chunk's weight rows fit in L2 next to its activations
 constexpr int64_t kTokensPerCall = 128;          // tokens met by one gemm call (packed weights are reused by all)
 constexpr int64_t kMinTokensPerChunk = 8;
+static_assert(kRowGranule % kInterleaveRows == 0, "chunks must start at an interleaved group");
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
@@ -108,6 +110,8 @@ void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, i
 
   const Plan plan = make_plan(w, n_tokens, pool.size());
   const auto gemm = traits.gemm;
+  const InterleavedKernels* il = w.interleaved != nullptr ? w.interleaved_ops : nullptr;
+  const size_t group_bytes = il != nullptr ? il->group_bytes(w.cols) : 0;
   pool.parallel_for(static_cast<size_t>(plan.row_chunks * plan.token_chunks), [&](size_t c) {
     const int64_t rc = static_cast<int64_t>(c) / plan.token_chunks;
     const int64_t tc = static_cast<int64_t>(c) % plan.token_chunks;
@@ -116,8 +120,14 @@ void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, i
     const int64_t t_end = std::min(n_tokens, (tc + 1) * plan.tokens_per_chunk);
     for (int64_t t = tc * plan.tokens_per_chunk; t < t_end; t += kTokensPerCall) {
       const int64_t n_t = std::min(kTokensPerCall, t_end - t);
-      gemm(w.cols, w.data + static_cast<size_t>(r0) * w.row_bytes, w.row_bytes, n_rows,
-           xq + static_cast<size_t>(t) * x_stride, x_stride, n_t, y + t * ldy + r0, ldy);
+      const uint8_t* xt = xq + static_cast<size_t>(t) * x_stride;
+      if (il != nullptr) {
+        il->gemm(w.cols, w.interleaved + static_cast<size_t>(r0 / kInterleaveRows) * group_bytes, n_rows, xt, x_stride,
+                 n_t, y + t * ldy + r0, ldy);
+      } else {
+        gemm(w.cols, w.data + static_cast<size_t>(r0) * w.row_bytes, w.row_bytes, n_rows, xt, x_stride, n_t,
+             y + t * ldy + r0, ldy);
+      }
     }
   });
 }

@@ -1,0 +1,76 @@
+// The interleaved layouts' packing (plain C++, any CPU) and the choice of kernels for this CPU.
+#include "quant/interleave.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "quant/q4_0.h"
+#include "quant/q8_0.h"
+
+namespace ternion {
+
+namespace quant {
+
+void pack_scale_first_blocks(const void* w, size_t w_stride, int64_t rows, int64_t n_blocks, size_t value_bytes,
+                             uint8_t flip, void* dst) {
+  const auto* src = static_cast<const uint8_t*>(w);
+  auto* out = static_cast<uint8_t*>(dst);
+  const size_t block_bytes = 2 + value_bytes;
+  const size_t words = value_bytes / 4;
+  const int64_t groups = (rows + kInterleaveRows - 1) / kInterleaveRows;
+  for (int64_t g = 0; g < groups; ++g) {
+    for (int64_t b = 0; b < n_blocks; ++b) {
+      uint8_t* blk = out + static_cast<size_t>(g * n_blocks + b) * interleaved_block_bytes(value_bytes);
+      std::memset(blk, 0, interleaved_block_bytes(value_bytes));  // rows past the end stay zero
+      const int64_t n_rows = std::min<int64_t>(kInterleaveRows, rows - g * kInterleaveRows);
+      for (int64_t r = 0; r < n_rows; ++r) {
+        const uint8_t* in = src + static_cast<size_t>(g * kInterleaveRows + r) * w_stride + b * block_bytes;
+        std::memcpy(blk + kInterleaveRows * value_bytes + 2 * r, in, 2);
+        for (size_t k = 0; k < words; ++k) {
+          for (size_t i = 0; i < 4; ++i) {
+            blk[(k * kInterleaveRows + static_cast<size_t>(r)) * 4 + i] = in[2 + 4 * k + i] ^ flip;
+          }
+        }
+      }
+    }
+  }
+}
+
+namespace {
+
+size_t q4_0_group_bytes(int64_t cols) {
+  return static_cast<size_t>(cols / kQ4_0BlockSize) * interleaved_block_bytes(kQ4_0BlockSize / 2);
+}
+size_t q8_0_group_bytes(int64_t cols) {
+  return static_cast<size_t>(cols / kQ8_0BlockSize) * interleaved_block_bytes(kQ8_0BlockSize);
+}
+void q4_0_pack(const void* w, size_t w_stride, int64_t rows, int64_t cols, void* dst) {
+  pack_scale_first_blocks(w, w_stride, rows, cols / kQ4_0BlockSize, kQ4_0BlockSize / 2, 0x00, dst);
+}
+void q8_0_pack(const void* w, size_t w_stride, int64_t rows, int64_t cols, void* dst) {
+  pack_scale_first_blocks(w, w_stride, rows, cols / kQ8_0BlockSize, kQ8_0BlockSize, 0x80, dst);
+}
+
+}  // namespace
+}  // namespace quant
+
+const InterleavedKernels* interleaved_kernels(DType type) {
+#if defined(__x86_64__)
+  static constexpr InterleavedKernels kQ4_0{DType::Q4_0, Isa::Avx512, quant::q4_0_group_bytes, quant::q4_0_pack,
+                                            quant::q4_0_interleaved_gemm_avx512};
+  static constexpr InterleavedKernels kQ8_0{DType::Q8_0, Isa::Avx512, quant::q8_0_group_bytes, quant::q8_0_pack,
+                                            quant::q8_0_interleaved_gemm_avx512};
+  if (best_isa() < Isa::Avx512) return nullptr;
+  if (type == DType::Q4_0) return &kQ4_0;
+  if (type == DType::Q8_0) return &kQ8_0;
+#else
+  (void)type;
+#endif
+  return nullptr;
+}
+
+size_t interleaved_bytes(const InterleavedKernels& k, int64_t rows, int64_t cols) {
+  return static_cast<size_t>((rows + kInterleaveRows - 1) / kInterleaveRows) * k.group_bytes(cols);
+}
+
+}  // namespace ternion

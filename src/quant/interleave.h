@@ -1,0 +1,30 @@
+// Interleaved layouts (ternion/quant/interleave.h): the packing, shared by every ISA, and the kernel records.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "ternion/quant/interleave.h"
+
+namespace ternion::quant {
+
+// Block layouts dotted with Q8_0 activations: Q4_0 (16 value bytes of nibbles) and Q8_0 (32 value bytes,
+// stored as q + 128). A block of a group: 16 * value_bytes of words, then 16 fp16 scales.
+constexpr size_t kInterleavedScaleBytes = kInterleaveRows * 2;
+constexpr size_t interleaved_block_bytes(size_t value_bytes) {
+  return kInterleaveRows * value_bytes + kInterleavedScaleBytes;
+}
+
+// Packs rows whose blocks are [fp16 scale][value_bytes values] (block_bytes = 2 + value_bytes); every value byte
+// is XORed with `flip` (0x80 turns int8 into q + 128).
+void pack_scale_first_blocks(const void* w, size_t w_stride, int64_t rows, int64_t n_blocks, size_t value_bytes,
+                             uint8_t flip, void* dst);
+
+#if defined(__x86_64__)
+void q4_0_interleaved_gemm_avx512(int64_t n, const void* groups, int64_t n_rows, const void* x, size_t x_stride,
+                                  int64_t n_tokens, float* out, int64_t ldo);
+void q8_0_interleaved_gemm_avx512(int64_t n, const void* groups, int64_t n_rows, const void* x, size_t x_stride,
+                                  int64_t n_tokens, float* out, int64_t ldo);
+#endif
+
+}  // namespace ternion::quant

@@ -1,0 +1,143 @@
+// AVX-512 VNNI kernels over the interleaved Q4_0 and Q8_0 layouts (quant/interleave.h).
+//
+// A group's block holds, for each 4-byte word k of the values, one register with the 16 rows' word k; for Q4_0
+// the low nibbles of word k meet activation word k and the high nibbles activation word k + 4, for Q8_0 word k
+// meets word k (weights stored as q + 128, unsigned). One VPDPBUSD with the activation word broadcast advances
+// all 16 rows, so a block costs 8 dots per token and no horizontal reduction. The unsigned offset comes back
+// out through the activation block's sum, so each row's block sum is the exact integer of the reference, and
+// each row accumulates fma(isum, d_w * d_x, sum) block after block, as vec_dot does.
+// GCC 12 flags the _mm512_undefined_* inside its own intrinsics as maybe-uninitialized (a false positive).
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include <immintrin.h>
+
+#include <algorithm>
+
+#include "quant/interleave.h"
+#include "quant/kernel_common.h"
+#include "quant/q4_0.h"
+#include "quant/q8_0.h"
+#include "quant/q8_dot_avx2.h"
+#include "quant/q8_dot_avx512.h"
+
+namespace ternion::quant {
+
+namespace {
+
+struct Q4Layout {
+  static constexpr size_t kValueBytes = kQ4_0BlockSize / 2;
+  static constexpr size_t kBlockBytes = interleaved_block_bytes(kValueBytes);
+  static constexpr int32_t kUnsignedOffset = 8;
+  static void values(const uint8_t* blk, __m512i* v) {
+    const __m512i low = _mm512_set1_epi8(0x0f);
+    for (int k = 0; k < 4; ++k) {
+      const __m512i q = _mm512_loadu_si512(blk + 64 * k);
+      v[k] = _mm512_and_si512(q, low);
+      v[k + 4] = _mm512_and_si512(_mm512_srli_epi16(q, 4), low);
+    }
+  }
+};
+
+struct Q8Layout {
+  static constexpr size_t kValueBytes = kQ8_0BlockSize;
+  static constexpr size_t kBlockBytes = interleaved_block_bytes(kValueBytes);
+  static constexpr int32_t kUnsignedOffset = 128;
+  static void values(const uint8_t* blk, __m512i* v) {
+    for (int k = 0; k < 8; ++k) v[k] = _mm512_loadu_si512(blk + 64 * k);
+  }
+};
+
+// T tokens x the 16 rows of one group, over blocks [b0, b0 + kb) (g points at block b0). acc starts from out (a
+// later K chunk) or from zero; rows outside `mask` are neither read nor written.
+template <class L, int T>
+void interleaved_tile(const uint8_t* g, int kb, const ActivationChunk& a, int t0, const uint8_t* x, size_t x_stride,
+                      int64_t b0, bool first_chunk, float* out, int64_t ldo, __mmask16 mask) {
+  constexpr bool kTwoChains = T <= 2;  // few tokens: two dependency chains per token hide the dot latency
+  __m512 acc[T];
+  for (int t = 0; t < T; ++t) acc[t] = first_chunk ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(mask, out + t * ldo);
+  const uint8_t* xt[T];
+  for (int t = 0; t < T; ++t) {
+    xt[t] = x + static_cast<size_t>(t0 + t) * x_stride + static_cast<size_t>(b0) * kQ8Bytes + 2;
+  }
+  for (int b = 0; b < kb; ++b) {
+    const uint8_t* blk = g + static_cast<size_t>(b) * L::kBlockBytes;
+    __m512i v[8];
+    L::values(blk, v);
+    __m512i s[T];
+    __m512i s2[T];
+    for (int t = 0; t < T; ++t) {
+      s[t] = _mm512_set1_epi32(a.neg_corr[t0 + t][b]);
+      s2[t] = _mm512_setzero_si512();
+    }
+    for (int k = 0; k < 8; ++k) {
+      for (int t = 0; t < T; ++t) {
+        const __m512i xw = _mm512_set1_epi32(load_unaligned<int32_t>(xt[t] + b * kQ8Bytes, k));
+        if (kTwoChains && k >= 4) {
+          s2[t] = _mm512_dpbusd_epi32(s2[t], v[k], xw);
+        } else {
+          s[t] = _mm512_dpbusd_epi32(s[t], v[k], xw);
+        }
+      }
+    }
+    const __m512 dw =
+        _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + kInterleaveRows * L::kValueBytes)));
+    for (int t = 0; t < T; ++t) {
+      const __m512i isum = kTwoChains ? _mm512_add_epi32(s[t], s2[t]) : s[t];
+      const __m512 d = _mm512_mul_ps(dw, _mm512_set1_ps(a.scale[t0 + t][b]));
+      acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), d, acc[t]);
+    }
+  }
+  for (int t = 0; t < T; ++t) _mm512_mask_storeu_ps(out + t * ldo, mask, acc[t]);
+}
+
+using InterleavedTileFn = void (*)(const uint8_t*, int, const ActivationChunk&, int, const uint8_t*, size_t, int64_t,
+                                   bool, float*, int64_t, __mmask16);
+
+template <class L>
+constexpr InterleavedTileFn kTiles[kPackTileTokens] = {
+    interleaved_tile<L, 1>, interleaved_tile<L, 2>, interleaved_tile<L, 3>, interleaved_tile<L, 4>,
+    interleaved_tile<L, 5>, interleaved_tile<L, 6>, interleaved_tile<L, 7>, interleaved_tile<L, 8>};
+
+// Activations are summed kPackBlocks blocks x kPackTokens tokens at a time; each group's stretch of those blocks
+// (18 KiB for Q4_0) stays in cache while every token tile of the chunk uses it.
+template <class L>
+void interleaved_gemm(int64_t n, const void* groups, int64_t n_rows, const void* x, size_t x_stride, int64_t n_tokens,
+                      float* out, int64_t ldo) {
+  const int64_t nb = n / kQ8_0BlockSize;
+  const int64_t n_groups = (n_rows + kInterleaveRows - 1) / kInterleaveRows;
+  const size_t group_bytes = static_cast<size_t>(nb) * L::kBlockBytes;
+  const auto* gp = static_cast<const uint8_t*>(groups);
+  const auto* xp = static_cast<const uint8_t*>(x);
+  ActivationChunk act;  // 64 KiB
+  for (int64_t t0 = 0; t0 < n_tokens; t0 += kPackTokens) {
+    const int ts = static_cast<int>(std::min<int64_t>(kPackTokens, n_tokens - t0));
+    const uint8_t* xs = xp + static_cast<size_t>(t0) * x_stride;
+    for (int64_t b0 = 0; b0 < nb; b0 += kPackBlocks) {
+      const int kb = static_cast<int>(std::min<int64_t>(kPackBlocks, nb - b0));
+      prepare_activations(act, xs, x_stride, ts, b0, kb, L::kUnsignedOffset);
+      for (int64_t g = 0; g < n_groups; ++g) {
+        const int64_t left = n_rows - g * kInterleaveRows;
+        const auto mask = static_cast<__mmask16>(left >= kInterleaveRows ? 0xffff : (1u << left) - 1);
+        const uint8_t* gb = gp + static_cast<size_t>(g) * group_bytes + static_cast<size_t>(b0) * L::kBlockBytes;
+        for (int t = 0; t < ts; t += kPackTileTokens) {
+          const int tt = std::min(kPackTileTokens, ts - t);
+          kTiles<L>[tt - 1](gb, kb, act, t, xs, x_stride, b0, b0 == 0, out + (t0 + t) * ldo + g * kInterleaveRows, ldo,
+                            mask);
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+
+void q4_0_interleaved_gemm_avx512(int64_t n, const void* groups, int64_t n_rows, const void* x, size_t x_stride,
+                                  int64_t n_tokens, float* out, int64_t ldo) {
+  interleaved_gemm<Q4Layout>(n, groups, n_rows, x, x_stride, n_tokens, out, ldo);
+}
+
+void q8_0_interleaved_gemm_avx512(int64_t n, const void* groups, int64_t n_rows, const void* x, size_t x_stride,
+                                  int64_t n_tokens, float* out, int64_t ldo) {
+  interleaved_gemm<Q8Layout>(n, groups, n_rows, x, x_stride, n_tokens, out, ldo);
+}
+
+}  // namespace ternion::quant

@@ -1,0 +1,61 @@
+// Models whose matrices are packed into the interleaved layouts compute the same bits as the file layout.
+#include <gtest/gtest.h>
+
+#include <bit>
+#include <cstdint>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "support/test_support.h"
+#include "ternion/model/context.h"
+#include "ternion/model/model.h"
+#include "ternion/quant/interleave.h"
+
+namespace ternion {
+namespace {
+
+// Logits of a prompt batch and of three decode steps after it.
+std::vector<float> run_logits(const Model& model, ThreadPool& pool) {
+  ContextOptions o;
+  o.n_ctx = 64;
+  InferenceContext ctx(model, o, pool);
+  const std::vector<int32_t> prompt = {1, 450, 3186, 310, 278, 673, 2989, 322, 278, 1156};
+  std::vector<float> all;
+  const auto first = ctx.decode(prompt);
+  all.assign(first.begin(), first.end());
+  for (int32_t tok : {2987, 13, 1576}) {
+    const int32_t one[] = {tok % static_cast<int32_t>(model.hparams().n_vocab)};
+    const auto l = ctx.decode(one);
+    all.insert(all.end(), l.begin(), l.end());
+  }
+  return all;
+}
+
+TEST(Interleave, ModelGivesTheSameLogitsInEitherLayout) {
+  for (const char* name : {"kjv-llama-Q4_0.gguf", "kjv-llama-Q8_0.gguf"}) {
+    const auto path = test::fixture(std::string("gguf/") + name);
+    TERNION_REQUIRE_FIXTURE(path);
+    const auto packed = Model::load(path.string(), true);
+    if (interleaved_kernels(packed->weights().layers[0].wq.type) == nullptr) {
+      std::fprintf(stderr, "*** SKIPPED: no interleaved kernels on this CPU (AVX-512 VNNI only) ***\n");
+      GTEST_SKIP() << "no interleaved kernels on this CPU";
+    }
+    ASSERT_NE(packed->weights().layers[0].wq.interleaved, nullptr) << name;
+    const auto plain = Model::load(path.string(), false);
+    ASSERT_EQ(plain->weights().layers[0].wq.interleaved, nullptr);
+    for (int threads : {1, 2}) {
+      ThreadPool pool(threads);
+      const auto want = run_logits(*plain, pool);
+      const auto got = run_logits(*packed, pool);
+      ASSERT_EQ(want.size(), got.size());
+      for (size_t i = 0; i < want.size(); ++i) {
+        ASSERT_EQ(std::bit_cast<uint32_t>(want[i]), std::bit_cast<uint32_t>(got[i]))
+            << name << " threads " << threads << " logit " << i;
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace ternion
