@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <numbers>
 #include <string>
@@ -78,13 +79,13 @@ class Binder {
 
 Model::Model(GgufFile file) : file_(std::move(file)) {}
 
-std::unique_ptr<Model> Model::load(const std::string& path, bool interleave) {
+std::unique_ptr<Model> Model::load(const std::string& path, bool resident) {
   std::error_code ec;
   if (std::filesystem::is_directory(path, ec)) {
     if (!is_hf_checkpoint(path)) {
       throw Error(path + ": a folder without config.json (expected a GGUF file or a HuggingFace model folder)");
     }
-    return from_source(load_hf_checkpoint(path), interleave);
+    return from_source(load_hf_checkpoint(path), resident);
   }
   std::unique_ptr<Model> m(new Model(GgufFile::open(path)));
   for (const GgufTensorInfo& t : m->file_.tensors()) {
@@ -92,11 +93,11 @@ std::unique_ptr<Model> Model::load(const std::string& path, bool interleave) {
   }
   m->set_hparams(false);
   m->bind_weights();
-  if (interleave) m->interleave_weights();
+  if (resident) m->make_resident(true);
   return m;
 }
 
-std::unique_ptr<Model> Model::from_source(ModelSource source, bool interleave) {
+std::unique_ptr<Model> Model::from_source(ModelSource source, bool resident) {
   auto bytes = std::make_shared<const std::vector<uint8_t>>(source.metadata.to_gguf_bytes());
   std::unique_ptr<Model> m(new Model(GgufFile::parse(*bytes, source.path)));
   m->metadata_bytes_ = std::move(bytes);
@@ -116,32 +117,41 @@ std::unique_ptr<Model> Model::from_source(ModelSource source, bool interleave) {
   m->source_ = std::move(source);
   m->set_hparams(rotate_half);
   m->bind_weights();
-  if (interleave) m->interleave_weights();
+  if (resident) m->make_resident(false);
   return m;
 }
 
 void Model::FreeDeleter::operator()(uint8_t* p) const { std::free(p); }
 
-void Model::interleave_weights() {
+void Model::make_resident(bool copy_all) {
   std::vector<WeightMatrix*> matrices;
   for (LayerWeights& l : w_.layers) {
     for (WeightMatrix* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) matrices.push_back(m);
   }
   if (!w_.tied_output) matrices.push_back(&w_.output);  // a tied output is also read row by row as the embedding
+  matrices.push_back(&w_.token_embd);
   for (WeightMatrix* m : matrices) {
-    const InterleavedKernels* k = interleaved_kernels(m->type);
-    if (k == nullptr) continue;
+    const bool is_embd = m == &w_.token_embd;
+    const InterleavedKernels* k = is_embd ? nullptr : interleaved_kernels(m->type);
+    if (k == nullptr && !copy_all) continue;
     constexpr size_t kAlign = 64;
-    const size_t bytes = (interleaved_bytes(*k, m->rows, m->cols) + kAlign - 1) / kAlign * kAlign;
+    const size_t plain_bytes = static_cast<size_t>(m->rows) * m->row_bytes;
+    const size_t bytes =
+        ((k != nullptr ? interleaved_bytes(*k, m->rows, m->cols) : plain_bytes) + kAlign - 1) / kAlign * kAlign;
     std::unique_ptr<uint8_t, FreeDeleter> buf(static_cast<uint8_t*>(std::aligned_alloc(kAlign, bytes)));
-    if (!buf)
-      throw Error(file_.path() + ": out of memory for the interleaved weights (" + std::to_string(bytes) + " bytes)");
-    k->pack(m->data, m->row_bytes, m->rows, m->cols, buf.get());
-    file_.release(m->data, static_cast<size_t>(m->rows) * m->row_bytes);
-    m->interleaved = buf.get();
-    m->interleaved_ops = k;
-    interleaved_.push_back(std::move(buf));
+    if (!buf) throw Error(file_.path() + ": out of memory for the weights (" + std::to_string(bytes) + " bytes)");
+    if (k != nullptr) {
+      k->pack(m->data, m->row_bytes, m->rows, m->cols, buf.get());
+      m->interleaved = buf.get();
+      m->interleaved_ops = k;
+    } else {
+      std::memcpy(buf.get(), m->data, plain_bytes);
+    }
+    file_.release(m->data, plain_bytes);
+    if (k == nullptr) m->data = buf.get();
+    resident_.push_back(std::move(buf));
   }
+  if (w_.tied_output) w_.output = w_.token_embd;
 }
 
 void Model::set_hparams(bool rotate_half) {

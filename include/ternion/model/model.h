@@ -46,12 +46,14 @@ class Model {
  public:
   // Opens, validates and maps a GGUF file, or a HuggingFace model folder (see hf_checkpoint.h). Throws Error naming
   // the file and the problem.
-  // With `interleave`, the matrices of a type that has interleaved kernels on this CPU
-  // (ternion/quant/interleave.h) are packed once into that layout (same results, faster matmuls) and their
-  // mapped pages are released, so the resident size stays about the file's.
-  static std::unique_ptr<Model> load(const std::string& path, bool interleave = true);
-  // A model whose weights stay where `source` has them (a checkpoint folder's maps, a converter's buffers).
-  static std::unique_ptr<Model> from_source(ModelSource source, bool interleave = true);
+  // With `resident` (the default), the weights the forward pass reads are copied into this process's memory at
+  // load, matrices of a type that has interleaved kernels on this CPU (ternion/quant/interleave.h) in that layout
+  // (same results, faster matmuls), and the file's pages are released: reads per token never wait on the page
+  // cache, and the resident size stays about the file's. Without it, weights are used in place from the map.
+  static std::unique_ptr<Model> load(const std::string& path, bool resident = true);
+  // A model whose weights stay where `source` has them (a checkpoint folder's maps, a converter's buffers); with
+  // `resident`, only the matrices that have interleaved kernels are packed into memory.
+  static std::unique_ptr<Model> from_source(ModelSource source, bool resident = true);
 
   // The GGUF metadata; for a folder, the metadata its conversion would have (and no tensors).
   const GgufFile& gguf() const { return file_; }
@@ -82,7 +84,7 @@ class Model {
   explicit Model(GgufFile file);
   void bind_weights();
   void set_hparams(bool rotate_half);
-  void interleave_weights();
+  void make_resident(bool copy_all);
 
   struct FreeDeleter {
     void operator()(uint8_t* p) const;
@@ -94,11 +96,11 @@ class Model {
   ModelWeights w_;
   RopeConfig rope_;
   std::map<std::string, TensorView, std::less<>> tensors_;
-  std::vector<std::vector<float>> converted_;                       // norm/bias vectors stored in a non-F32 type
-  std::vector<std::vector<uint8_t>> copied_;                        // tensors a source stores misaligned
-  std::vector<std::unique_ptr<uint8_t, FreeDeleter>> interleaved_;  // matrices packed for the kernels
-  std::shared_ptr<const std::vector<uint8_t>> metadata_bytes_;      // what file_ parsed, for a ModelSource
-  std::optional<ModelSource> source_;                               // keeps its maps alive; its vocabulary
+  std::vector<std::vector<float>> converted_;                    // norm/bias vectors stored in a non-F32 type
+  std::vector<std::vector<uint8_t>> copied_;                     // tensors a source stores misaligned
+  std::vector<std::unique_ptr<uint8_t, FreeDeleter>> resident_;  // weights copied or packed at load
+  std::shared_ptr<const std::vector<uint8_t>> metadata_bytes_;   // what file_ parsed, for a ModelSource
+  std::optional<ModelSource> source_;                            // keeps its maps alive; its vocabulary
   GenerationDefaults generation_;
 };
 
