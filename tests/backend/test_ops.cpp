@@ -104,9 +104,10 @@ TEST(Ops, RopeFrequencyFactors) {
   check_rope(RopeKind::Adjacent, 32, 32, 1.0f, f);
 }
 
-// Attention against a plain double-precision computation over fp16-rounded inputs.
-TEST(Ops, AttentionMatchesNaiveReference) {
-  const int64_t n_ctx = 37, n_head = 6, n_head_kv = 2, hd = 16, n_tokens = 5;
+// Attention against a plain double-precision computation over fp16-rounded inputs, and the pool version against
+// attention_reference bit for bit.
+void check_attention(int64_t n_ctx, int64_t n_head, int64_t n_head_kv, int64_t hd, const std::vector<int32_t>& pos) {
+  const auto n_tokens = static_cast<int64_t>(pos.size());
   std::vector<uint16_t> k(static_cast<size_t>(n_head_kv * n_ctx * hd)), v(k.size());
   const auto kf = random_vector(k.size(), 11), vf = random_vector(v.size(), 12);
   for (size_t i = 0; i < k.size(); ++i) {
@@ -114,7 +115,6 @@ TEST(Ops, AttentionMatchesNaiveReference) {
     v[i] = fp32_to_fp16(vf[i]);
   }
   const auto q = random_vector(static_cast<size_t>(n_tokens * n_head * hd), 13);
-  const std::vector<int32_t> pos = {0, 3, 10, 20, 36};
   std::vector<float> out(q.size()), out_ref(q.size());
   AttentionArgs a;
   a.q = q.data();
@@ -164,6 +164,15 @@ TEST(Ops, AttentionMatchesNaiveReference) {
       }
     }
   }
+}
+
+TEST(Ops, AttentionMatchesNaiveReference) { check_attention(37, 6, 2, 16, {0, 3, 10, 20, 36}); }
+
+// More queries than one block, positions out of order, a real head size.
+TEST(Ops, AttentionOverBlocksOfQueries) {
+  std::vector<int32_t> pos;
+  for (int i = 0; i < 19; ++i) pos.push_back((i * 37 + 5) % 90);
+  check_attention(90, 8, 2, 64, pos);
 }
 
 TEST(Ops, AttentionRejectsBadArguments) {
