@@ -4,7 +4,9 @@
 #include <algorithm>
 #include <cstring>
 
+#include "quant/k_quant_math.h"
 #include "quant/q4_0.h"
+#include "quant/q4_k.h"
 #include "quant/q8_0.h"
 
 namespace ternion {
@@ -36,7 +38,41 @@ void pack_scale_first_blocks(const void* w, size_t w_stride, int64_t rows, int64
   }
 }
 
+void pack_q4_k(const void* w, size_t w_stride, int64_t rows, int64_t n_blocks, void* dst) {
+  const auto* src = static_cast<const uint8_t*>(w);
+  auto* out = static_cast<uint8_t*>(dst);
+  const int64_t groups = (rows + kInterleaveRows - 1) / kInterleaveRows;
+  for (int64_t g = 0; g < groups; ++g) {
+    for (int64_t b = 0; b < n_blocks; ++b) {
+      uint8_t* blk = out + static_cast<size_t>(g * n_blocks + b) * kQ4KInterleavedBlock;
+      std::memset(blk, 0, kQ4KInterleavedBlock);  // rows past the end stay zero
+      const int64_t n_rows = std::min<int64_t>(kInterleaveRows, rows - g * kInterleaveRows);
+      for (int64_t r = 0; r < n_rows; ++r) {
+        BlockQ4_K in;
+        std::memcpy(&in, src + static_cast<size_t>(g * kInterleaveRows + r) * w_stride + b * sizeof(BlockQ4_K),
+                    sizeof in);
+        for (size_t k = 0; k < 32; ++k)
+          std::memcpy(blk + (k * kInterleaveRows + static_cast<size_t>(r)) * 4, in.qs + 4 * k, 4);
+        for (int j = 0; j < 8; ++j) {
+          uint8_t sc = 0;
+          uint8_t m = 0;
+          unpack_scale_min_k4(j, in.scales, &sc, &m);
+          blk[kQ4KInterleavedScales + 16 * j + r] = sc;
+          blk[kQ4KInterleavedMins + 16 * j + r] = m;
+        }
+        std::memcpy(blk + kQ4KInterleavedD + 2 * r, &in.d, 2);
+        std::memcpy(blk + kQ4KInterleavedDmin + 2 * r, &in.dmin, 2);
+      }
+    }
+  }
+}
+
 namespace {
+
+size_t q4_k_group_bytes(int64_t cols) { return static_cast<size_t>(cols / kQK_K) * kQ4KInterleavedBlock; }
+void q4_k_pack_rows(const void* w, size_t w_stride, int64_t rows, int64_t cols, void* dst) {
+  pack_q4_k(w, w_stride, rows, cols / kQK_K, dst);
+}
 
 size_t q4_0_group_bytes(int64_t cols) {
   return static_cast<size_t>(cols / kQ4_0BlockSize) * interleaved_block_bytes(kQ4_0BlockSize / 2);
@@ -60,7 +96,10 @@ const InterleavedKernels* interleaved_kernels(DType type) {
                                             quant::q4_0_interleaved_gemm_avx512};
   static constexpr InterleavedKernels kQ8_0{DType::Q8_0, Isa::Avx512, quant::q8_0_group_bytes, quant::q8_0_pack,
                                             quant::q8_0_interleaved_gemm_avx512};
+  static constexpr InterleavedKernels kQ4_K{DType::Q4_K, Isa::Avx512, quant::q4_k_group_bytes, quant::q4_k_pack_rows,
+                                            quant::q4_k_interleaved_gemm_avx512};
   if (best_isa() < Isa::Avx512) return nullptr;
+  if (type == DType::Q4_K) return &kQ4_K;
   if (type == DType::Q4_0) return &kQ4_0;
   if (type == DType::Q8_0) return &kQ8_0;
 #else

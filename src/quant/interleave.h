@@ -20,10 +20,22 @@ constexpr size_t interleaved_block_bytes(size_t value_bytes) {
 void pack_scale_first_blocks(const void* w, size_t w_stride, int64_t rows, int64_t n_blocks, size_t value_bytes,
                              uint8_t flip, void* dst);
 
+// Q4_K (dotted with Q8_K): per super-block of a group, the 32 value words (as above), the 16 rows' 8 scales and
+// 8 mins unpacked to bytes (scale g of row r at byte 16g + r), then the 16 d and the 16 dmin (fp16).
+constexpr size_t kQ4KInterleavedValues = kInterleaveRows * 128;
+constexpr size_t kQ4KInterleavedScales = kQ4KInterleavedValues;
+constexpr size_t kQ4KInterleavedMins = kQ4KInterleavedScales + kInterleaveRows * 8;
+constexpr size_t kQ4KInterleavedD = kQ4KInterleavedMins + kInterleaveRows * 8;
+constexpr size_t kQ4KInterleavedDmin = kQ4KInterleavedD + kInterleaveRows * 2;
+constexpr size_t kQ4KInterleavedBlock = kQ4KInterleavedDmin + kInterleaveRows * 2;
+void pack_q4_k(const void* w, size_t w_stride, int64_t rows, int64_t n_blocks, void* dst);
+
 #if defined(__x86_64__)
 void q4_0_interleaved_gemm_avx512(int64_t n, const void* groups, int64_t n_rows, const void* x, size_t x_stride,
                                   int64_t n_tokens, float* out, int64_t ldo);
 void q8_0_interleaved_gemm_avx512(int64_t n, const void* groups, int64_t n_rows, const void* x, size_t x_stride,
+                                  int64_t n_tokens, float* out, int64_t ldo);
+void q4_k_interleaved_gemm_avx512(int64_t n, const void* groups, int64_t n_rows, const void* x, size_t x_stride,
                                   int64_t n_tokens, float* out, int64_t ldo);
 #endif
 

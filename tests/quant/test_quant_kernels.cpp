@@ -419,7 +419,7 @@ TEST(QuantKernels, SimdRecordsRegistered) {
 TEST(QuantKernels, InterleavedGemmMatchesVecDot) {
   std::mt19937 rng(11);
   int checked = 0;
-  for (DType type : {DType::Q4_0, DType::Q8_0}) {
+  for (DType type : {DType::Q4_0, DType::Q8_0, DType::Q4_K}) {
     const InterleavedKernels* k = interleaved_kernels(type);
     if (k == nullptr) {
       std::fprintf(stderr, "*** SKIPPED: no interleaved %s kernels on this CPU (AVX-512 VNNI only) ***\n",
@@ -427,29 +427,35 @@ TEST(QuantKernels, InterleavedGemmMatchesVecDot) {
       continue;
     }
     const QuantTraits& ref = quant_traits_reference(type);
+    const int64_t bs = dtype_info(type).block_size;
     struct Shape {
-      int64_t n, rows, tokens;
+      int64_t blocks, rows, tokens;
     };
-    for (const Shape sh : {Shape{32, 1, 1}, Shape{64, 15, 2}, Shape{96, 16, 3}, Shape{32 * 65, 17, 1},
-                           Shape{32 * 70, 33, 9}, Shape{128, 48, 130}, Shape{32 * 3, 31, 8}, Shape{32 * 129, 16, 4}}) {
-      const size_t wrow = bytes_for(type, sh.n);
-      const size_t xrow = bytes_for(DType::Q8_0, sh.n);
+    // Blocks past one K chunk (64 blocks of 32, 8 super-blocks of 256), partial groups, token tiles and chunks.
+    const std::vector<Shape> shapes =
+        bs == 32 ? std::vector<Shape>{{1, 1, 1},   {2, 15, 2},   {3, 16, 3}, {65, 17, 1},
+                                      {70, 33, 9}, {4, 48, 130}, {3, 31, 8}, {129, 16, 4}}
+                 : std::vector<Shape>{{1, 1, 1}, {2, 15, 2}, {3, 16, 3}, {9, 17, 5}, {17, 33, 4}, {1, 48, 13}};
+    for (const Shape sh : shapes) {
+      const int64_t n = sh.blocks * bs;
+      const size_t wrow = bytes_for(type, n);
+      const size_t xrow = bytes_for(ref.vec_dot_type, n);
       std::vector<uint8_t> w(wrow * static_cast<size_t>(sh.rows));
       for (int64_t r = 0; r < sh.rows; ++r) {
-        const auto row = make_weights(rng, type, sh.n, r % 2 == 0);
+        const auto row = make_weights(rng, type, n, r % 2 == 0);
         std::memcpy(&w[static_cast<size_t>(r) * wrow], row.data(), row.size());
       }
       std::vector<uint8_t> x(xrow * static_cast<size_t>(sh.tokens));
       for (int64_t t = 0; t < sh.tokens; ++t) {
-        const auto row = make_activations(rng, DType::Q8_0, sh.n, t % 3 == 1);
+        const auto row = make_activations(rng, ref.vec_dot_type, n, t % 3 == 1);
         std::memcpy(&x[static_cast<size_t>(t) * xrow], row.data(), row.size());
       }
-      std::vector<uint8_t> packed(interleaved_bytes(*k, sh.rows, sh.n));
-      ASSERT_EQ(packed.size(), static_cast<size_t>((sh.rows + 15) / 16) * k->group_bytes(sh.n));
-      k->pack(w.data(), wrow, sh.rows, sh.n, packed.data());
+      std::vector<uint8_t> packed(interleaved_bytes(*k, sh.rows, n));
+      ASSERT_EQ(packed.size(), static_cast<size_t>((sh.rows + 15) / 16) * k->group_bytes(n));
+      k->pack(w.data(), wrow, sh.rows, n, packed.data());
       const int64_t ldo = sh.rows + 5;
       std::vector<float> out(static_cast<size_t>(ldo * sh.tokens), -7.0f);
-      k->gemm(sh.n, packed.data(), sh.rows, x.data(), xrow, sh.tokens, out.data(), ldo);
+      k->gemm(n, packed.data(), sh.rows, x.data(), xrow, sh.tokens, out.data(), ldo);
       for (int64_t t = 0; t < sh.tokens; ++t) {
         for (int64_t r = 0; r < ldo; ++r) {
           const float got = out[static_cast<size_t>(t * ldo + r)];
@@ -458,8 +464,8 @@ TEST(QuantKernels, InterleavedGemmMatchesVecDot) {
             continue;
           }
           float want = 0;
-          ref.vec_dot(sh.n, &want, &w[static_cast<size_t>(r) * wrow], &x[static_cast<size_t>(t) * xrow]);
-          ASSERT_EQ(bits_of(want), bits_of(got)) << dtype_info(type).name << " n=" << sh.n << " rows=" << sh.rows
+          ref.vec_dot(n, &want, &w[static_cast<size_t>(r) * wrow], &x[static_cast<size_t>(t) * xrow]);
+          ASSERT_EQ(bits_of(want), bits_of(got)) << dtype_info(type).name << " n=" << n << " rows=" << sh.rows
                                                  << " tokens=" << sh.tokens << " r=" << r << " t=" << t;
           ++checked;
         }

@@ -1,0 +1,119 @@
+// AVX-512 VNNI kernel over the interleaved Q4_K layout (quant/interleave.h), dotted with Q8_K activations.
+//
+// Per super-block and 16 rows: word k of the values holds, for chunk j = k / 8, the low nibbles of group 2j and
+// the high nibbles of group 2j + 1 (4 values each), so one load feeds two VPDPBUSD (nibbles are unsigned,
+// activations signed: exact group sums). The scales and mins, stored as bytes, widen to one lane per row, and
+// isum = sum_g sc_g * gsum_g, msum = sum_g m_g * (bsum_2g + bsum_2g+1) are the reference's integers; each row
+// then takes fma(isum, d * d_x, sum) and fma(-msum, dmin * d_x, sum), super-block after super-block, as the
+// reference vec_dot does.
+// GCC 12 flags the _mm512_undefined_* inside its own intrinsics as maybe-uninitialized (a false positive).
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include <immintrin.h>
+
+#include <algorithm>
+
+#include "quant/interleave.h"
+#include "quant/k_quant_math.h"
+#include "quant/kernel_common.h"
+#include "quant/q8_k.h"
+
+namespace ternion::quant {
+
+namespace {
+
+constexpr int kTileTokens = 4;   // tokens per micro-kernel call
+constexpr int kChunkBlocks = 8;  // super-blocks per K chunk: 16 rows x 8 = 19 KiB of weights, reused by every tile
+
+inline __m512i widen_bytes(const uint8_t* p) {
+  return _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+}
+
+template <int T>
+void q4_k_tile(const uint8_t* g, int kb, const uint8_t* x, size_t x_stride, bool first_chunk, float* out, int64_t ldo,
+               __mmask16 mask) {
+  __m512 acc[T];
+  for (int t = 0; t < T; ++t) acc[t] = first_chunk ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(mask, out + t * ldo);
+  const __m512i low = _mm512_set1_epi8(0x0f);
+  for (int b = 0; b < kb; ++b) {
+    const uint8_t* blk = g + static_cast<size_t>(b) * kQ4KInterleavedBlock;
+    const uint8_t* xb[T];
+    for (int t = 0; t < T; ++t)
+      xb[t] = x + static_cast<size_t>(t) * x_stride + static_cast<size_t>(b) * sizeof(BlockQ8_K);
+    __m512i isum[T];
+    for (int t = 0; t < T; ++t) isum[t] = _mm512_setzero_si512();
+    for (int j = 0; j < 4; ++j) {
+      __m512i lo[T];
+      __m512i hi[T];
+      for (int t = 0; t < T; ++t) {
+        lo[t] = _mm512_setzero_si512();
+        hi[t] = _mm512_setzero_si512();
+      }
+      for (int w = 0; w < 8; ++w) {
+        const __m512i q = _mm512_loadu_si512(blk + 64 * (8 * j + w));
+        const __m512i ql = _mm512_and_si512(q, low);
+        const __m512i qh = _mm512_and_si512(_mm512_srli_epi16(q, 4), low);
+        for (int t = 0; t < T; ++t) {
+          const uint8_t* xq = xb[t] + offsetof(BlockQ8_K, qs) + 64 * j + 4 * w;
+          lo[t] = _mm512_dpbusd_epi32(lo[t], ql, _mm512_set1_epi32(load_unaligned<int32_t>(xq, 0)));
+          hi[t] = _mm512_dpbusd_epi32(hi[t], qh, _mm512_set1_epi32(load_unaligned<int32_t>(xq + 32, 0)));
+        }
+      }
+      const __m512i sc_lo = widen_bytes(blk + kQ4KInterleavedScales + 16 * (2 * j));
+      const __m512i sc_hi = widen_bytes(blk + kQ4KInterleavedScales + 16 * (2 * j + 1));
+      for (int t = 0; t < T; ++t) {
+        isum[t] = _mm512_add_epi32(
+            isum[t], _mm512_add_epi32(_mm512_mullo_epi32(lo[t], sc_lo), _mm512_mullo_epi32(hi[t], sc_hi)));
+      }
+    }
+    __m512i msum[T];
+    for (int t = 0; t < T; ++t) msum[t] = _mm512_setzero_si512();
+    for (int grp = 0; grp < 8; ++grp) {
+      const __m512i m = widen_bytes(blk + kQ4KInterleavedMins + 16 * grp);
+      for (int t = 0; t < T; ++t) {
+        const auto* bs = reinterpret_cast<const int16_t*>(xb[t] + offsetof(BlockQ8_K, bsums));
+        const int32_t bsum = static_cast<int32_t>(load_unaligned<int16_t>(bs, 2 * grp)) +
+                             static_cast<int32_t>(load_unaligned<int16_t>(bs, 2 * grp + 1));
+        msum[t] = _mm512_add_epi32(msum[t], _mm512_mullo_epi32(m, _mm512_set1_epi32(bsum)));
+      }
+    }
+    const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + kQ4KInterleavedD)));
+    const __m512 dmin =
+        _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + kQ4KInterleavedDmin)));
+    for (int t = 0; t < T; ++t) {
+      const __m512 dx = _mm512_set1_ps(load_unaligned<float>(xb[t], 0));
+      acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[t]), _mm512_mul_ps(d, dx), acc[t]);
+      acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_setzero_si512(), msum[t])),
+                               _mm512_mul_ps(dmin, dx), acc[t]);
+    }
+  }
+  for (int t = 0; t < T; ++t) _mm512_mask_storeu_ps(out + t * ldo, mask, acc[t]);
+}
+
+using Q4KTileFn = void (*)(const uint8_t*, int, const uint8_t*, size_t, bool, float*, int64_t, __mmask16);
+constexpr Q4KTileFn kQ4KTiles[kTileTokens] = {q4_k_tile<1>, q4_k_tile<2>, q4_k_tile<3>, q4_k_tile<4>};
+
+}  // namespace
+
+void q4_k_interleaved_gemm_avx512(int64_t n, const void* groups, int64_t n_rows, const void* x, size_t x_stride,
+                                  int64_t n_tokens, float* out, int64_t ldo) {
+  const int64_t nb = n / kQK_K;
+  const int64_t n_groups = (n_rows + kInterleaveRows - 1) / kInterleaveRows;
+  const size_t group_bytes = static_cast<size_t>(nb) * kQ4KInterleavedBlock;
+  const auto* gp = static_cast<const uint8_t*>(groups);
+  const auto* xp = static_cast<const uint8_t*>(x);
+  for (int64_t b0 = 0; b0 < nb; b0 += kChunkBlocks) {
+    const int kb = static_cast<int>(std::min<int64_t>(kChunkBlocks, nb - b0));
+    for (int64_t g = 0; g < n_groups; ++g) {
+      const int64_t left = n_rows - g * kInterleaveRows;
+      const auto mask = static_cast<__mmask16>(left >= kInterleaveRows ? 0xffff : (1u << left) - 1);
+      const uint8_t* gb = gp + static_cast<size_t>(g) * group_bytes + static_cast<size_t>(b0) * kQ4KInterleavedBlock;
+      for (int64_t t = 0; t < n_tokens; t += kTileTokens) {
+        const int tt = static_cast<int>(std::min<int64_t>(kTileTokens, n_tokens - t));
+        kQ4KTiles[tt - 1](gb, kb, xp + static_cast<size_t>(t) * x_stride + static_cast<size_t>(b0) * sizeof(BlockQ8_K),
+                          x_stride, b0 == 0, out + t * ldo + g * kInterleaveRows, ldo, mask);
+      }
+    }
+  }
+}
+
+}  // namespace ternion::quant
