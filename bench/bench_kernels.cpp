@@ -1,6 +1,8 @@
-// Kernel micro-benchmarks: vec_dot throughput per type and instruction set, and matmul for decode (1 token)
-// and prompt (512 tokens) per type. Run: ternion_bench_kernels [--benchmark_filter=...]; the thread count of
-// the matmul benchmarks is TERNION_BENCH_THREADS (default: all cores).
+// Kernel micro-benchmarks: vec_dot throughput per type and instruction set, matmul for decode (1 token) and
+// prompt (512 tokens) per type, in the file layout and (types that have one here) the interleaved layout, and
+// the machine's memory read bandwidth (the bound of a decode that streams every weight once per token).
+// Run: ternion_bench_kernels [--benchmark_filter=...]; the thread count of the matmul and memory benchmarks is
+// TERNION_BENCH_THREADS (default: all cores).
 #include <benchmark/benchmark.h>
 
 #include <cstdlib>
@@ -11,6 +13,7 @@
 
 #include "ternion/backend/matmul.h"
 #include "ternion/core/cpu_features.h"
+#include "ternion/quant/interleave.h"
 #include "ternion/quant/quant.h"
 
 namespace {
@@ -85,12 +88,20 @@ ternion::ThreadPool& pool() {
 }
 
 // y = W x for n_tokens tokens. Reports weight bytes per second (decode) and GFLOP/s (2 * rows * cols * tokens).
-void bench_matmul(benchmark::State& state, DType type, int64_t rows, int64_t cols, int64_t n_tokens) {
+void bench_matmul(benchmark::State& state, DType type, int64_t rows, int64_t cols, int64_t n_tokens, bool interleaved) {
   const auto w = quantized_rows(type, rows, cols, 4);
   const auto x = random_floats(static_cast<size_t>(cols * n_tokens), 5);
   std::vector<float> y(static_cast<size_t>(rows * n_tokens));
   std::vector<uint8_t> scratch(ternion::matmul_scratch_bytes(type, cols, n_tokens));
-  const ternion::WeightMatrix wm{type, rows, cols, w.data(), row_size(type, cols)};
+  ternion::WeightMatrix wm{type, rows, cols, w.data(), row_size(type, cols)};
+  std::vector<uint8_t> packed;
+  if (interleaved) {
+    const ternion::InterleavedKernels* k = ternion::interleaved_kernels(type);
+    packed.resize(ternion::interleaved_bytes(*k, rows, cols));
+    k->pack(w.data(), wm.row_bytes, rows, cols, packed.data());
+    wm.interleaved = packed.data();
+    wm.interleaved_ops = k;
+  }
   for (auto _ : state) {
     ternion::matmul(wm, x.data(), n_tokens, y.data(), rows, scratch, pool());
     benchmark::ClobberMemory();
@@ -104,7 +115,33 @@ void bench_matmul(benchmark::State& state, DType type, int64_t rows, int64_t col
   state.counters["threads"] = pool().size();
 }
 
+// Reads a 1 GiB buffer once per iteration, split over the pool like a decode matmul: bytes per second is the
+// bound of a decode that streams every weight byte once per token.
+void bench_memory_read(benchmark::State& state) {
+  constexpr size_t kBytes = size_t{1} << 30;
+  constexpr size_t kChunk = size_t{1} << 20;
+  std::vector<uint64_t> buf(kBytes / sizeof(uint64_t), 1);
+  std::vector<uint64_t> sums(kBytes / kChunk);
+  for (auto _ : state) {
+    pool().parallel_for(sums.size(), [&](size_t c) {
+      const uint64_t* p = buf.data() + c * (kChunk / sizeof(uint64_t));
+      uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+      for (size_t i = 0; i < kChunk / sizeof(uint64_t); i += 4) {
+        s0 += p[i];
+        s1 += p[i + 1];
+        s2 += p[i + 2];
+        s3 += p[i + 3];
+      }
+      sums[c] = s0 + s1 + s2 + s3;
+    });
+    benchmark::DoNotOptimize(sums.data());
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * static_cast<int64_t>(kBytes));
+  state.counters["threads"] = pool().size();
+}
+
 void register_all() {
+  benchmark::RegisterBenchmark("memory_read/1GiB", bench_memory_read)->UseRealTime()->Unit(benchmark::kMillisecond);
   for (DType t : kTypes) {
     const std::string name(ternion::dtype_info(t).name);
     for (const ternion::QuantTraits* tr : ternion::quant_traits_variants(t)) {
@@ -122,15 +159,19 @@ void register_all() {
   }
   for (DType t : kTypes) {
     const std::string name(ternion::dtype_info(t).name);
-    for (int64_t rows : {256, 2048, 8192}) {  // 256 rows: weights in L2, the kernel's own speed
-      benchmark::RegisterBenchmark(("matmul_decode/" + name + "/" + std::to_string(rows) + "x2048").c_str(),
-                                   bench_matmul, t, rows, int64_t{2048}, int64_t{1})
-          ->UseRealTime();
+    for (bool il : {false, true}) {
+      if (il && ternion::interleaved_kernels(t) == nullptr) continue;
+      const std::string layout = il ? "interleaved/" : "";
+      for (int64_t rows : {256, 2048, 8192}) {  // 256 rows: weights in L2, the kernel's own speed
+        benchmark::RegisterBenchmark(("matmul_decode/" + layout + name + "/" + std::to_string(rows) + "x2048").c_str(),
+                                     bench_matmul, t, rows, int64_t{2048}, int64_t{1}, il)
+            ->UseRealTime();
+      }
+      benchmark::RegisterBenchmark(("matmul_prompt512/" + layout + name + "/2048x2048").c_str(), bench_matmul, t,
+                                   int64_t{2048}, int64_t{2048}, int64_t{512}, il)
+          ->UseRealTime()
+          ->Unit(benchmark::kMillisecond);
     }
-    benchmark::RegisterBenchmark(("matmul_prompt512/" + name + "/2048x2048").c_str(), bench_matmul, t, int64_t{2048},
-                                 int64_t{2048}, int64_t{512})
-        ->UseRealTime()
-        ->Unit(benchmark::kMillisecond);
   }
 }
 

@@ -7,6 +7,7 @@
 #include "quant/k_quant_math.h"
 #include "quant/q4_0.h"
 #include "quant/q4_k.h"
+#include "quant/q6_k.h"
 #include "quant/q8_0.h"
 
 namespace ternion {
@@ -67,7 +68,37 @@ void pack_q4_k(const void* w, size_t w_stride, int64_t rows, int64_t n_blocks, v
   }
 }
 
+void pack_q6_k(const void* w, size_t w_stride, int64_t rows, int64_t n_blocks, void* dst) {
+  const auto* src = static_cast<const uint8_t*>(w);
+  auto* out = static_cast<uint8_t*>(dst);
+  const int64_t groups = (rows + kInterleaveRows - 1) / kInterleaveRows;
+  for (int64_t g = 0; g < groups; ++g) {
+    for (int64_t b = 0; b < n_blocks; ++b) {
+      uint8_t* blk = out + static_cast<size_t>(g * n_blocks + b) * kQ6KInterleavedBlock;
+      std::memset(blk, 0, kQ6KInterleavedBlock);  // rows past the end stay zero
+      const int64_t n_rows = std::min<int64_t>(kInterleaveRows, rows - g * kInterleaveRows);
+      for (int64_t r = 0; r < n_rows; ++r) {
+        BlockQ6_K in;
+        std::memcpy(&in, src + static_cast<size_t>(g * kInterleaveRows + r) * w_stride + b * sizeof(BlockQ6_K),
+                    sizeof in);
+        const auto rr = static_cast<size_t>(r);
+        for (size_t k = 0; k < 32; ++k) std::memcpy(blk + (k * kInterleaveRows + rr) * 4, in.ql + 4 * k, 4);
+        for (size_t k = 0; k < 16; ++k) {
+          std::memcpy(blk + kQ6KInterleavedQh + (k * kInterleaveRows + rr) * 4, in.qh + 4 * k, 4);
+        }
+        for (size_t j = 0; j < 16; ++j) blk[kQ6KInterleavedScales + 16 * j + rr] = static_cast<uint8_t>(in.scales[j]);
+        std::memcpy(blk + kQ6KInterleavedD + 2 * rr, &in.d, 2);
+      }
+    }
+  }
+}
+
 namespace {
+
+size_t q6_k_group_bytes(int64_t cols) { return static_cast<size_t>(cols / kQK_K) * kQ6KInterleavedBlock; }
+void q6_k_pack_rows(const void* w, size_t w_stride, int64_t rows, int64_t cols, void* dst) {
+  pack_q6_k(w, w_stride, rows, cols / kQK_K, dst);
+}
 
 size_t q4_k_group_bytes(int64_t cols) { return static_cast<size_t>(cols / kQK_K) * kQ4KInterleavedBlock; }
 void q4_k_pack_rows(const void* w, size_t w_stride, int64_t rows, int64_t cols, void* dst) {
@@ -98,7 +129,10 @@ const InterleavedKernels* interleaved_kernels(DType type) {
                                             quant::q8_0_interleaved_gemm_avx512};
   static constexpr InterleavedKernels kQ4_K{DType::Q4_K, Isa::Avx512, quant::q4_k_group_bytes, quant::q4_k_pack_rows,
                                             quant::q4_k_interleaved_gemm_avx512};
+  static constexpr InterleavedKernels kQ6_K{DType::Q6_K, Isa::Avx512, quant::q6_k_group_bytes, quant::q6_k_pack_rows,
+                                            quant::q6_k_interleaved_gemm_avx512};
   if (best_isa() < Isa::Avx512) return nullptr;
+  if (type == DType::Q6_K) return &kQ6_K;
   if (type == DType::Q4_K) return &kQ4_K;
   if (type == DType::Q4_0) return &kQ4_0;
   if (type == DType::Q8_0) return &kQ8_0;

@@ -30,12 +30,23 @@ constexpr size_t kQ4KInterleavedDmin = kQ4KInterleavedD + kInterleaveRows * 2;
 constexpr size_t kQ4KInterleavedBlock = kQ4KInterleavedDmin + kInterleaveRows * 2;
 void pack_q4_k(const void* w, size_t w_stride, int64_t rows, int64_t n_blocks, void* dst);
 
+// Q6_K (dotted with Q8_K): per super-block of a group, the 32 words of ql, the 16 words of qh (each word as
+// above: the 16 rows' 4 bytes side by side), the 16 rows' 16 scales (scale g of row r at byte 16g + r), then
+// the 16 d (fp16).
+constexpr size_t kQ6KInterleavedQh = kInterleaveRows * 128;
+constexpr size_t kQ6KInterleavedScales = kQ6KInterleavedQh + kInterleaveRows * 64;
+constexpr size_t kQ6KInterleavedD = kQ6KInterleavedScales + kInterleaveRows * 16;
+constexpr size_t kQ6KInterleavedBlock = kQ6KInterleavedD + kInterleaveRows * 2;
+void pack_q6_k(const void* w, size_t w_stride, int64_t rows, int64_t n_blocks, void* dst);
+
 #if defined(__x86_64__)
 void q4_0_interleaved_gemm_avx512(int64_t n, const void* groups, int64_t n_rows, const void* x, size_t x_stride,
                                   int64_t n_tokens, float* out, int64_t ldo);
 void q8_0_interleaved_gemm_avx512(int64_t n, const void* groups, int64_t n_rows, const void* x, size_t x_stride,
                                   int64_t n_tokens, float* out, int64_t ldo);
 void q4_k_interleaved_gemm_avx512(int64_t n, const void* groups, int64_t n_rows, const void* x, size_t x_stride,
+                                  int64_t n_tokens, float* out, int64_t ldo);
+void q6_k_interleaved_gemm_avx512(int64_t n, const void* groups, int64_t n_rows, const void* x, size_t x_stride,
                                   int64_t n_tokens, float* out, int64_t ldo);
 #endif
 

@@ -1,4 +1,5 @@
-// AVX-512 VNNI kernel over the interleaved Q4_K layout (quant/interleave.h), dotted with Q8_K activations.
+// AVX-512 VNNI kernels over the interleaved Q4_K and Q6_K layouts (quant/interleave.h), dotted with Q8_K
+// activations.
 //
 // Per super-block and 16 rows: word k of the values holds, for chunk j = k / 8, the low nibbles of group 2j and
 // the high nibbles of group 2j + 1 (4 values each), so one load feeds two VPDPBUSD (nibbles are unsigned,
@@ -92,6 +93,126 @@ void q4_k_tile(const uint8_t* g, int kb, const uint8_t* x, size_t x_stride, bool
 using Q4KTileFn = void (*)(const uint8_t*, int, const uint8_t*, size_t, bool, float*, int64_t, __mmask16);
 constexpr Q4KTileFn kQ4KTiles[kTileTokens] = {q4_k_tile<1>, q4_k_tile<2>, q4_k_tile<3>, q4_k_tile<4>};
 
+// Q6_K. Values are rebuilt as unsigned u = q + 32 from a word of ql (low or high nibbles) and a word of qh (2 of
+// its bits), 16 rows per register; per group g of 16 values the dot of u starts from -32 * bsum_g, which leaves
+// the exact sum of q * x. isum = sum_g scale_g * gsum_g, and each row takes fma(isum, d * d_x, sum)
+// super-block after super-block, as the reference does. One token dots the values as they are rebuilt; a
+// tile of several tokens first rebuilds a K chunk of the group into a buffer that all its tiles read.
+constexpr int kQ6ChunkBlocks = 4;  // 16 rows x 4 super-blocks of rebuilt values: 16 KiB, in L1 for every tile
+constexpr int kQ6TileTokens = 4;
+
+// The values h*128 + 4i + 32q + 0..3 (q = 0..3) of the 16 rows of one super-block.
+struct Q6Values {
+  __m512i u[4];
+  Q6Values(const uint8_t* blk, int h, int i) {
+    const __m512i m4 = _mm512_set1_epi8(0x0f);
+    const __m512i m2 = _mm512_set1_epi8(0x30);
+    const __m512i a = _mm512_loadu_si512(blk + 64 * (16 * h + i));
+    const __m512i c = _mm512_loadu_si512(blk + 64 * (16 * h + 8 + i));
+    const __m512i hb = _mm512_loadu_si512(blk + kQ6KInterleavedQh + 64 * (8 * h + i));
+    u[0] = _mm512_or_si512(_mm512_and_si512(a, m4), _mm512_and_si512(_mm512_slli_epi16(hb, 4), m2));
+    u[1] = _mm512_or_si512(_mm512_and_si512(c, m4), _mm512_and_si512(_mm512_slli_epi16(hb, 2), m2));
+    u[2] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(a, 4), m4), _mm512_and_si512(hb, m2));
+    u[3] =
+        _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(c, 4), m4), _mm512_and_si512(_mm512_srli_epi16(hb, 2), m2));
+  }
+};
+
+inline __m512i q6_scales(const uint8_t* blk, int grp) {
+  return _mm512_cvtepi8_epi32(
+      _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + kQ6KInterleavedScales + 16 * grp)));
+}
+
+inline int32_t q6_bsum(const uint8_t* xb, int grp) {
+  return load_unaligned<int16_t>(xb + offsetof(BlockQ8_K, bsums), grp);
+}
+
+// One token, all super-blocks of one group: values dotted as they are rebuilt.
+void q6_k_decode_group(const uint8_t* g, int64_t nb, const uint8_t* x, float* out, __mmask16 mask) {
+  __m512 acc = _mm512_setzero_ps();
+  for (int64_t b = 0; b < nb; ++b) {
+    const uint8_t* blk = g + static_cast<size_t>(b) * kQ6KInterleavedBlock;
+    const uint8_t* xb = x + static_cast<size_t>(b) * sizeof(BlockQ8_K);
+    const uint8_t* xq = xb + offsetof(BlockQ8_K, qs);
+    __m512i isum = _mm512_setzero_si512();
+    for (int h = 0; h < 2; ++h) {
+      for (int iq = 0; iq < 2; ++iq) {  // groups 8h + 2q + iq
+        __m512i s[4];
+        for (int q = 0; q < 4; ++q) s[q] = _mm512_set1_epi32(-32 * q6_bsum(xb, 8 * h + 2 * q + iq));
+        for (int ii = 0; ii < 4; ++ii) {
+          const int i = 4 * iq + ii;
+          const Q6Values v(blk, h, i);
+          for (int q = 0; q < 4; ++q) {
+            s[q] = _mm512_dpbusd_epi32(s[q], v.u[q],
+                                       _mm512_set1_epi32(load_unaligned<int32_t>(xq + 128 * h + 32 * q + 4 * i, 0)));
+          }
+        }
+        for (int q = 0; q < 4; ++q) {
+          isum = _mm512_add_epi32(isum, _mm512_mullo_epi32(s[q], q6_scales(blk, 8 * h + 2 * q + iq)));
+        }
+      }
+    }
+    const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + kQ6KInterleavedD)));
+    acc =
+        _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_mul_ps(d, _mm512_set1_ps(load_unaligned<float>(xb, 0))), acc);
+  }
+  _mm512_mask_storeu_ps(out, mask, acc);
+}
+
+struct Q6Unpacked {
+  __m512i u[kQ6ChunkBlocks][64];  // word w: values 4w..4w+3 of the 16 rows
+};
+
+void q6_k_unpack_chunk(const uint8_t* g, int kb, Q6Unpacked& out) {
+  for (int b = 0; b < kb; ++b) {
+    const uint8_t* blk = g + static_cast<size_t>(b) * kQ6KInterleavedBlock;
+    for (int h = 0; h < 2; ++h) {
+      for (int i = 0; i < 8; ++i) {
+        const Q6Values v(blk, h, i);
+        for (int q = 0; q < 4; ++q) out.u[b][32 * h + 8 * q + i] = v.u[q];
+      }
+    }
+  }
+}
+
+template <int T>
+void q6_k_tile(const Q6Unpacked& un, const uint8_t* g, int kb, const uint8_t* x, size_t x_stride, bool first_chunk,
+               float* out, int64_t ldo, __mmask16 mask) {
+  __m512 acc[T];
+  for (int t = 0; t < T; ++t) acc[t] = first_chunk ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(mask, out + t * ldo);
+  for (int b = 0; b < kb; ++b) {
+    const uint8_t* blk = g + static_cast<size_t>(b) * kQ6KInterleavedBlock;
+    const uint8_t* xb[T];
+    for (int t = 0; t < T; ++t)
+      xb[t] = x + static_cast<size_t>(t) * x_stride + static_cast<size_t>(b) * sizeof(BlockQ8_K);
+    __m512i isum[T];
+    for (int t = 0; t < T; ++t) isum[t] = _mm512_setzero_si512();
+    for (int grp = 0; grp < 16; ++grp) {
+      __m512i s[T];
+      for (int t = 0; t < T; ++t) s[t] = _mm512_set1_epi32(-32 * q6_bsum(xb[t], grp));
+      for (int w = 0; w < 4; ++w) {
+        const __m512i u = _mm512_load_si512(&un.u[b][4 * grp + w]);
+        for (int t = 0; t < T; ++t) {
+          const uint8_t* xq = xb[t] + offsetof(BlockQ8_K, qs) + 16 * grp + 4 * w;
+          s[t] = _mm512_dpbusd_epi32(s[t], u, _mm512_set1_epi32(load_unaligned<int32_t>(xq, 0)));
+        }
+      }
+      const __m512i sc = q6_scales(blk, grp);
+      for (int t = 0; t < T; ++t) isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(s[t], sc));
+    }
+    const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + kQ6KInterleavedD)));
+    for (int t = 0; t < T; ++t) {
+      const __m512 dx = _mm512_set1_ps(load_unaligned<float>(xb[t], 0));
+      acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[t]), _mm512_mul_ps(d, dx), acc[t]);
+    }
+  }
+  for (int t = 0; t < T; ++t) _mm512_mask_storeu_ps(out + t * ldo, mask, acc[t]);
+}
+
+using Q6KTileFn = void (*)(const Q6Unpacked&, const uint8_t*, int, const uint8_t*, size_t, bool, float*, int64_t,
+                           __mmask16);
+constexpr Q6KTileFn kQ6KTiles[kQ6TileTokens] = {q6_k_tile<1>, q6_k_tile<2>, q6_k_tile<3>, q6_k_tile<4>};
+
 }  // namespace
 
 void q4_k_interleaved_gemm_avx512(int64_t n, const void* groups, int64_t n_rows, const void* x, size_t x_stride,
@@ -111,6 +232,39 @@ void q4_k_interleaved_gemm_avx512(int64_t n, const void* groups, int64_t n_rows,
         const int tt = static_cast<int>(std::min<int64_t>(kTileTokens, n_tokens - t));
         kQ4KTiles[tt - 1](gb, kb, xp + static_cast<size_t>(t) * x_stride + static_cast<size_t>(b0) * sizeof(BlockQ8_K),
                           x_stride, b0 == 0, out + t * ldo + g * kInterleaveRows, ldo, mask);
+      }
+    }
+  }
+}
+
+void q6_k_interleaved_gemm_avx512(int64_t n, const void* groups, int64_t n_rows, const void* x, size_t x_stride,
+                                  int64_t n_tokens, float* out, int64_t ldo) {
+  const int64_t nb = n / kQK_K;
+  const int64_t n_groups = (n_rows + kInterleaveRows - 1) / kInterleaveRows;
+  const size_t group_bytes = static_cast<size_t>(nb) * kQ6KInterleavedBlock;
+  const auto* gp = static_cast<const uint8_t*>(groups);
+  const auto* xp = static_cast<const uint8_t*>(x);
+  auto mask_of = [&](int64_t g) {
+    const int64_t left = n_rows - g * kInterleaveRows;
+    return static_cast<__mmask16>(left >= kInterleaveRows ? 0xffff : (1u << left) - 1);
+  };
+  if (n_tokens == 1) {
+    for (int64_t g = 0; g < n_groups; ++g) {
+      q6_k_decode_group(gp + static_cast<size_t>(g) * group_bytes, nb, xp, out + g * kInterleaveRows, mask_of(g));
+    }
+    return;
+  }
+  alignas(64) Q6Unpacked un;  // 16 KiB
+  for (int64_t b0 = 0; b0 < nb; b0 += kQ6ChunkBlocks) {
+    const int kb = static_cast<int>(std::min<int64_t>(kQ6ChunkBlocks, nb - b0));
+    for (int64_t g = 0; g < n_groups; ++g) {
+      const uint8_t* gb = gp + static_cast<size_t>(g) * group_bytes + static_cast<size_t>(b0) * kQ6KInterleavedBlock;
+      q6_k_unpack_chunk(gb, kb, un);
+      for (int64_t t = 0; t < n_tokens; t += kQ6TileTokens) {
+        const int tt = static_cast<int>(std::min<int64_t>(kQ6TileTokens, n_tokens - t));
+        kQ6KTiles[tt - 1](un, gb, kb,
+                          xp + static_cast<size_t>(t) * x_stride + static_cast<size_t>(b0) * sizeof(BlockQ8_K),
+                          x_stride, b0 == 0, out + t * ldo + g * kInterleaveRows, ldo, mask_of(g));
       }
     }
   }

@@ -419,7 +419,7 @@ TEST(QuantKernels, SimdRecordsRegistered) {
 TEST(QuantKernels, InterleavedGemmMatchesVecDot) {
   std::mt19937 rng(11);
   int checked = 0;
-  for (DType type : {DType::Q4_0, DType::Q8_0, DType::Q4_K}) {
+  for (DType type : {DType::Q4_0, DType::Q8_0, DType::Q4_K, DType::Q6_K}) {
     const InterleavedKernels* k = interleaved_kernels(type);
     if (k == nullptr) {
       std::fprintf(stderr, "*** SKIPPED: no interleaved %s kernels on this CPU (AVX-512 VNNI only) ***\n",
@@ -431,11 +431,11 @@ TEST(QuantKernels, InterleavedGemmMatchesVecDot) {
     struct Shape {
       int64_t blocks, rows, tokens;
     };
-    // Blocks past one K chunk (64 blocks of 32, 8 super-blocks of 256), partial groups, token tiles and chunks.
-    const std::vector<Shape> shapes =
-        bs == 32 ? std::vector<Shape>{{1, 1, 1},   {2, 15, 2},   {3, 16, 3}, {65, 17, 1},
-                                      {70, 33, 9}, {4, 48, 130}, {3, 31, 8}, {129, 16, 4}}
-                 : std::vector<Shape>{{1, 1, 1}, {2, 15, 2}, {3, 16, 3}, {9, 17, 5}, {17, 33, 4}, {1, 48, 13}};
+    // Blocks past one K chunk (64 blocks of 32, 8 or 4 super-blocks of 256), partial groups, token tiles and chunks.
+    const std::vector<Shape> shapes = bs == 32 ? std::vector<Shape>{{1, 1, 1},   {2, 15, 2},   {3, 16, 3}, {65, 17, 1},
+                                                                    {70, 33, 9}, {4, 48, 130}, {3, 31, 8}, {129, 16, 4}}
+                                               : std::vector<Shape>{{1, 1, 1},  {2, 15, 2},  {3, 16, 3}, {9, 17, 5},
+                                                                    {9, 17, 1}, {17, 33, 4}, {1, 48, 13}};
     for (const Shape sh : shapes) {
       const int64_t n = sh.blocks * bs;
       const size_t wrow = bytes_for(type, n);
