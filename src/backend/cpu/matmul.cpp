@@ -22,6 +22,8 @@ constexpr int64_t kChunksPerThread = 4;          // enough chunks for load balan
 constexpr size_t kWeightTileBytes = 256 * 1024;  // a chunk's weight rows fit in L2 next to its activations
 constexpr int64_t kTokensPerCall = 128;          // tokens met by one gemm call (packed weights are reused by all)
 constexpr int64_t kMinTokensPerChunk = 8;
+constexpr int64_t kFewTokens = 2;
+constexpr int64_t kFewTokenChunksPerThread = 2;
 static_assert(kRowGranule % kInterleaveRows == 0, "chunks must start at an interleaved group");
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
@@ -42,8 +44,12 @@ Plan make_plan(const WeightMatrix& w, int64_t n_tokens, int n_threads) {
   const int64_t wanted_chunks = static_cast<int64_t>(n_threads) * kChunksPerThread;
   const int64_t by_cache =
       std::max<int64_t>(1, static_cast<int64_t>(kWeightTileBytes / std::max<size_t>(1, w.row_bytes)));
-  const int64_t by_balance = ceil_div(w.rows, wanted_chunks);
-  const int64_t rows = std::min(by_cache, by_balance);
+  // A few tokens reuse no weight tile: a couple of even chunks per thread (fewer claims and no straggler chunk)
+  // is all that matters.
+  const bool few = n_tokens <= kFewTokens;
+  const int64_t by_balance =
+      ceil_div(w.rows, few ? static_cast<int64_t>(n_threads) * kFewTokenChunksPerThread : wanted_chunks);
+  const int64_t rows = few ? by_balance : std::min(by_cache, by_balance);
   p.rows_per_chunk = std::max(kRowGranule, ceil_div(rows, kRowGranule) * kRowGranule);
   p.row_chunks = ceil_div(w.rows, p.rows_per_chunk);
   p.token_chunks = 1;
