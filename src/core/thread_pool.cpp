@@ -1,6 +1,7 @@
 #include "ternion/core/thread_pool.h"
 
 #include <algorithm>
+#include <chrono>
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -19,6 +20,7 @@ inline void cpu_relax() {
 }
 
 constexpr int kSpinIterations = 20000;
+constexpr auto kCallerSpinTime = std::chrono::microseconds(200);
 
 }  // namespace
 
@@ -89,13 +91,16 @@ void ThreadPool::parallel_for(size_t n_chunks, const std::function<void(size_t)>
     wake_.fetch_add(1, std::memory_order_acq_rel);
     wake_.notify_all();
     run_available_chunks();
+    // The other chunks of a job end within microseconds of ours: spin (no system call) for up to
+    // kCallerSpinTime, and only then give the core away, for when there are more threads than cores.
     int spins = 0;
+    std::chrono::steady_clock::time_point spin_start{};
     while (done_.load(std::memory_order_acquire) != count) {
-      if (++spins > 64) {
-        std::this_thread::yield();
-      } else {
-        cpu_relax();
-      }
+      cpu_relax();
+      if ((++spins & 63) != 0) continue;
+      const auto now = std::chrono::steady_clock::now();
+      if (spins == 64) spin_start = now;
+      if (now - spin_start > kCallerSpinTime) std::this_thread::yield();
     }
   }
   job_ = nullptr;
