@@ -93,6 +93,7 @@ void pack_q6_k(const void* w, size_t w_stride, int64_t rows, int64_t n_blocks, v
   }
 }
 
+#if defined(__x86_64__)  // the only users are the x86-64 kernel records below
 namespace {
 
 size_t q6_k_group_bytes(int64_t cols) { return static_cast<size_t>(cols / kQK_K) * kQ6KInterleavedBlock; }
@@ -119,6 +120,7 @@ void q8_0_pack(const void* w, size_t w_stride, int64_t rows, int64_t cols, void*
 }
 
 }  // namespace
+#endif
 }  // namespace quant
 
 const InterleavedKernels* interleaved_kernels(DType type) {
