@@ -6,6 +6,7 @@
 #include <benchmark/benchmark.h>
 
 #include <cstdlib>
+#include <cstring>
 #include <memory>
 #include <random>
 #include <string>
@@ -115,6 +116,40 @@ void bench_matmul(benchmark::State& state, DType type, int64_t rows, int64_t col
   state.counters["threads"] = pool().size();
 }
 
+// One-token matmuls over copies of a 2048 x 2048 matrix that together exceed the last-level cache, each call on
+// the next copy: the kernel streaming its weights from DRAM as decode does (compare with memory_read/1GiB).
+void bench_matmul_stream(benchmark::State& state, DType type, bool interleaved) {
+  constexpr int64_t kRows = 2048, kCols = 2048;
+  constexpr size_t kMinBytes = size_t{512} << 20;
+  const auto w = quantized_rows(type, kRows, kCols, 4);
+  const ternion::InterleavedKernels* k = interleaved ? ternion::interleaved_kernels(type) : nullptr;
+  const size_t one = k != nullptr ? ternion::interleaved_bytes(*k, kRows, kCols) : w.size();
+  const size_t copies = (kMinBytes + one - 1) / one;
+  std::vector<uint8_t> all(copies * one);
+  if (k != nullptr) {
+    k->pack(w.data(), row_size(type, kCols), kRows, kCols, all.data());
+  } else {
+    std::memcpy(all.data(), w.data(), one);
+  }
+  for (size_t c = 1; c < copies; ++c) std::memcpy(all.data() + c * one, all.data(), one);
+  const auto x = random_floats(static_cast<size_t>(kCols), 5);
+  std::vector<float> y(static_cast<size_t>(kRows));
+  std::vector<uint8_t> scratch(ternion::matmul_scratch_bytes(type, kCols, 1));
+  size_t c = 0;
+  for (auto _ : state) {
+    ternion::WeightMatrix wm{type, kRows, kCols, all.data() + c * one, row_size(type, kCols)};
+    if (k != nullptr) {
+      wm.interleaved = all.data() + c * one;
+      wm.interleaved_ops = k;
+    }
+    ternion::matmul(wm, x.data(), 1, y.data(), kRows, scratch, pool());
+    benchmark::ClobberMemory();
+    c = (c + 1) % copies;
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * static_cast<int64_t>(w.size()));
+  state.counters["threads"] = pool().size();
+}
+
 // Reads a 1 GiB buffer once per iteration, split over the pool like a decode matmul: bytes per second is the
 // bound of a decode that streams every weight byte once per token.
 void bench_memory_read(benchmark::State& state) {
@@ -167,6 +202,9 @@ void register_all() {
                                      bench_matmul, t, rows, int64_t{2048}, int64_t{1}, il)
             ->UseRealTime();
       }
+      benchmark::RegisterBenchmark(("matmul_decode_dram/" + layout + name + "/2048x2048").c_str(), bench_matmul_stream,
+                                   t, il)
+          ->UseRealTime();
       benchmark::RegisterBenchmark(("matmul_prompt512/" + layout + name + "/2048x2048").c_str(), bench_matmul, t,
                                    int64_t{2048}, int64_t{2048}, int64_t{512}, il)
           ->UseRealTime()

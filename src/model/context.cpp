@@ -52,13 +52,17 @@ InferenceContext::InferenceContext(const Model& model, const ContextOptions& opt
   logits_.resize(std::max(logits_all_ ? b : 1, sz(options.n_seq)) * sz(hp_.n_vocab));
 
   size_t scratch = 0;
-  auto need = [&](const WeightMatrix& w) {
-    scratch = std::max(scratch, matmul_scratch_bytes(w.type, w.cols, n_batch_));
+  auto need = [&](std::initializer_list<const WeightMatrix*> ws) {
+    scratch = std::max(
+        scratch, matmul_many_scratch_bytes(std::span<const WeightMatrix* const>(ws.begin(), ws.size()), n_batch_));
   };
   const ModelWeights& w = model.weights();
-  need(w.output);
+  need({&w.output});
   for (const auto& l : w.layers) {
-    for (const WeightMatrix* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) need(*m);
+    need({&l.wq, &l.wk, &l.wv});
+    need({&l.w_gate, &l.w_up});
+    need({&l.wo});
+    need({&l.w_down});
   }
   mm_scratch_.resize(scratch);
   att_scratch_.resize(attention_scratch_bytes(hp_.n_head, n_ctx_, hp_.head_dim));
@@ -183,9 +187,9 @@ void InferenceContext::run_staged(int64_t n, float* logits_out) {
 void InferenceContext::attention_block(const LayerWeights& l, int64_t il, int64_t n) {
   const int64_t d = hp_.n_embd;
   for (int64_t t = 0; t < n; ++t) rms_norm_row(x_.data() + t * d, l.attn_norm, xn_.data() + t * d, d, hp_.rms_eps);
-  mm(l.wq, xn_.data(), n, q_.data());
-  mm(l.wk, xn_.data(), n, k_.data());
-  mm(l.wv, xn_.data(), n, v_.data());
+  const MatmulOutput qkv[] = {
+      {&l.wq, q_.data(), l.wq.rows}, {&l.wk, k_.data(), l.wk.rows}, {&l.wv, v_.data(), l.wv.rows}};
+  matmul_many(qkv, xn_.data(), d, n, mm_scratch_, pool_);
   const int64_t qd = hp_.q_dim();
   const int64_t kvd = hp_.kv_dim();
   for (int64_t t = 0; t < n; ++t) {
@@ -249,8 +253,8 @@ void InferenceContext::ffn_block(const LayerWeights& l, int64_t n) {
   const int64_t d = hp_.n_embd;
   const int64_t ff = hp_.n_ff;
   for (int64_t t = 0; t < n; ++t) rms_norm_row(x_.data() + t * d, l.ffn_norm, xn_.data() + t * d, d, hp_.rms_eps);
-  mm(l.w_gate, xn_.data(), n, gate_.data());
-  mm(l.w_up, xn_.data(), n, up_.data());
+  const MatmulOutput gate_up[] = {{&l.w_gate, gate_.data(), l.w_gate.rows}, {&l.w_up, up_.data(), l.w_up.rows}};
+  matmul_many(gate_up, xn_.data(), d, n, mm_scratch_, pool_);
   silu_mul(gate_.data(), up_.data(), gate_.data(), n * ff);
   mm(l.w_down, gate_.data(), n, tmp_.data());
   add_in_place(x_.data(), tmp_.data(), n * d);

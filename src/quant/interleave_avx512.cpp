@@ -27,23 +27,29 @@ struct Q4Layout {
   static constexpr size_t kValueBytes = kQ4_0BlockSize / 2;
   static constexpr size_t kBlockBytes = interleaved_block_bytes(kValueBytes);
   static constexpr int32_t kUnsignedOffset = 8;
+  // With `scaled_high`, v[4..7] hold 16 x the high nibbles (one AND instead of a shift and an AND): their dots
+  // come out 16 x and the caller shifts that chain's sum back, exactly.
+  template <bool scaled_high>
   static void values(const uint8_t* blk, __m512i* v) {
     const __m512i low = _mm512_set1_epi8(0x0f);
     for (int k = 0; k < 4; ++k) {
       const __m512i q = _mm512_loadu_si512(blk + 64 * k);
       v[k] = _mm512_and_si512(q, low);
-      v[k + 4] = _mm512_and_si512(_mm512_srli_epi16(q, 4), low);
+      v[k + 4] = scaled_high ? _mm512_andnot_si512(low, q) : _mm512_and_si512(_mm512_srli_epi16(q, 4), low);
     }
   }
+  static constexpr bool kHasScaledHigh = true;
 };
 
 struct Q8Layout {
   static constexpr size_t kValueBytes = kQ8_0BlockSize;
   static constexpr size_t kBlockBytes = interleaved_block_bytes(kValueBytes);
   static constexpr int32_t kUnsignedOffset = 128;
+  template <bool scaled_high>
   static void values(const uint8_t* blk, __m512i* v) {
     for (int k = 0; k < 8; ++k) v[k] = _mm512_loadu_si512(blk + 64 * k);
   }
+  static constexpr bool kHasScaledHigh = false;
 };
 
 // T tokens x the 16 rows of one group, over blocks [b0, b0 + kb) (g points at block b0). acc starts from out (a
@@ -52,6 +58,8 @@ template <class L, int T>
 void interleaved_tile(const uint8_t* g, int kb, const ActivationChunk& a, int t0, const uint8_t* x, size_t x_stride,
                       int64_t b0, bool first_chunk, float* out, int64_t ldo, __mmask16 mask) {
   constexpr bool kTwoChains = T <= 2;  // few tokens: two dependency chains per token hide the dot latency
+  // The second chain holds words 4..7 alone, so it may take Q4_0's high nibbles 16 x and shift its sum back.
+  constexpr bool kScaledHigh = kTwoChains && L::kHasScaledHigh;
   __m512 acc[T];
   for (int t = 0; t < T; ++t) acc[t] = first_chunk ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(mask, out + t * ldo);
   const uint8_t* xt[T];
@@ -61,7 +69,7 @@ void interleaved_tile(const uint8_t* g, int kb, const ActivationChunk& a, int t0
   for (int b = 0; b < kb; ++b) {
     const uint8_t* blk = g + static_cast<size_t>(b) * L::kBlockBytes;
     __m512i v[8];
-    L::values(blk, v);
+    L::template values<kScaledHigh>(blk, v);
     __m512i s[T];
     __m512i s2[T];
     for (int t = 0; t < T; ++t) {
@@ -81,7 +89,8 @@ void interleaved_tile(const uint8_t* g, int kb, const ActivationChunk& a, int t0
     const __m512 dw =
         _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + kInterleaveRows * L::kValueBytes)));
     for (int t = 0; t < T; ++t) {
-      const __m512i isum = kTwoChains ? _mm512_add_epi32(s[t], s2[t]) : s[t];
+      const __m512i high = kScaledHigh ? _mm512_srai_epi32(s2[t], 4) : s2[t];  // exact: a multiple of 16
+      const __m512i isum = kTwoChains ? _mm512_add_epi32(s[t], high) : s[t];
       const __m512 d = _mm512_mul_ps(dw, _mm512_set1_ps(a.scale[t0 + t][b]));
       acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), d, acc[t]);
     }

@@ -52,7 +52,7 @@ void q4_k_tile(const uint8_t* g, int kb, const uint8_t* x, size_t x_stride, bool
       for (int w = 0; w < 8; ++w) {
         const __m512i q = _mm512_loadu_si512(blk + 64 * (8 * j + w));
         const __m512i ql = _mm512_and_si512(q, low);
-        const __m512i qh = _mm512_and_si512(_mm512_srli_epi16(q, 4), low);
+        const __m512i qh = _mm512_andnot_si512(low, q);  // 16 x the high nibble: hi sums come out 16 x
         for (int t = 0; t < T; ++t) {
           const uint8_t* xq = xb[t] + offsetof(BlockQ8_K, qs) + 64 * j + 4 * w;
           lo[t] = _mm512_dpbusd_epi32(lo[t], ql, _mm512_set1_epi32(load_unaligned<int32_t>(xq, 0)));
@@ -62,8 +62,9 @@ void q4_k_tile(const uint8_t* g, int kb, const uint8_t* x, size_t x_stride, bool
       const __m512i sc_lo = widen_bytes(blk + kQ4KInterleavedScales + 16 * (2 * j));
       const __m512i sc_hi = widen_bytes(blk + kQ4KInterleavedScales + 16 * (2 * j + 1));
       for (int t = 0; t < T; ++t) {
-        isum[t] = _mm512_add_epi32(
-            isum[t], _mm512_add_epi32(_mm512_mullo_epi32(lo[t], sc_lo), _mm512_mullo_epi32(hi[t], sc_hi)));
+        const __m512i h = _mm512_srai_epi32(hi[t], 4);  // exact: a multiple of 16
+        isum[t] =
+            _mm512_add_epi32(isum[t], _mm512_add_epi32(_mm512_mullo_epi32(lo[t], sc_lo), _mm512_mullo_epi32(h, sc_hi)));
       }
     }
     __m512i msum[T];

@@ -40,11 +40,19 @@ TEST(BenchCli, JsonHasLlamaBenchFieldsAndOurs) {
       EXPECT_EQ(p, 16);
       EXPECT_EQ(n, 0);
       EXPECT_TRUE(r["latency_p50_ms"].is_null());
+      EXPECT_TRUE(r["decode_bound_ms"].is_null());
+      EXPECT_EQ(r["decode_bytes_per_token"].get<int64_t>(), 0);
     } else {
       ++tg;
       EXPECT_EQ(n, 4);
       EXPECT_LE(r["latency_p50_ms"].get<double>(), r["latency_p99_ms"].get<double>());
       EXPECT_GE(r["jitter_ms"].get<double>(), 0);
+      // The matrices a step reads: most of the file (the embedding is read a row at a time).
+      EXPECT_GT(r["decode_bytes_per_token"].get<int64_t>(), 3000000);
+      EXPECT_LT(r["decode_bytes_per_token"].get<int64_t>(), 7351360);
+      EXPECT_GT(r["decode_bound_ms"].get<double>(), 0);
+      EXPECT_NEAR(r["decode_bound_pct"].get<double>(),
+                  100 * r["decode_bound_ms"].get<double>() / r["latency_p50_ms"].get<double>(), 1e-6);
     }
     const int t = r["n_threads"];
     EXPECT_TRUE(t == 1 || t == 2);

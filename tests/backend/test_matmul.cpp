@@ -151,6 +151,53 @@ TEST(Matmul, SameBitsForAnyBatch) {
   }
 }
 
+// Several matrices over one input in one call (different weight and activation types, a product with no rows,
+// odd sizes) give the bits of one matmul call each, and write nothing past each product's rows.
+TEST(Matmul, ManyProductsGiveTheBitsOfSeparateCalls) {
+  std::mt19937 rng(26);
+  ThreadPool pool(3);
+  const int64_t cols = 256;
+  const DType types[] = {DType::Q4_0, DType::Q8_0, DType::F16, DType::F32, DType::Q4_K, DType::Q6_K};
+  for (int64_t n_tokens : {1, 2, 5, 40}) {
+    std::vector<Matrix> ms;
+    for (size_t i = 0; i < std::size(types); ++i) {
+      const int64_t rows = i == 2 ? 0 : 13 + 37 * static_cast<int64_t>(i);
+      ms.push_back(make_matrix(rng, types[i], rows, cols));
+    }
+    const auto x = test::normal_floats(rng, n_tokens * cols);
+    std::vector<WeightMatrix> views;
+    std::vector<const WeightMatrix*> ptrs;
+    for (const Matrix& m : ms) views.push_back(m.view());
+    for (const WeightMatrix& v : views) ptrs.push_back(&v);
+    std::vector<std::vector<float>> ys;
+    std::vector<MatmulOutput> outs;
+    for (size_t i = 0; i < ms.size(); ++i) {
+      ys.emplace_back(static_cast<size_t>((ms[i].rows + 1) * n_tokens), NAN);
+      outs.push_back({&views[i], ys.back().data(), ms[i].rows + 1});
+    }
+    std::vector<uint8_t> scratch(matmul_many_scratch_bytes(ptrs, n_tokens));
+    matmul_many(outs, x.data(), cols, n_tokens, scratch, pool);
+    for (size_t i = 0; i < ms.size(); ++i) {
+      const Matrix& m = ms[i];
+      const auto want = run_matmul(m, x, n_tokens, pool, 1);
+      for (int64_t t = 0; t < n_tokens; ++t) {
+        for (int64_t r = 0; r < m.rows; ++r) {
+          const size_t at = static_cast<size_t>(t * (m.rows + 1) + r);
+          ASSERT_EQ(bits_of(ys[i][at]), bits_of(want[at]))
+              << dtype_info(m.type).name << " r=" << r << " t=" << t << " tokens=" << n_tokens;
+        }
+        ASSERT_TRUE(std::isnan(ys[i][static_cast<size_t>(t * (m.rows + 1) + m.rows)])) << "wrote past rows";
+      }
+    }
+    // Too little scratch, a product of another width, and too many products are refused.
+    std::vector<uint8_t> small(scratch.size() - 1);
+    EXPECT_THROW(matmul_many(outs, x.data(), cols, n_tokens, small, pool), Error);
+    EXPECT_THROW(matmul_many(outs, x.data(), cols * 2, n_tokens, scratch, pool), Error);
+    std::vector<MatmulOutput> many(9, outs[0]);
+    EXPECT_THROW(matmul_many(many, x.data(), cols, n_tokens, scratch, pool), Error);
+  }
+}
+
 TEST(Matmul, RejectsBadArguments) {
   std::mt19937 rng(25);
   ThreadPool pool(1);

@@ -1,6 +1,7 @@
 // The measurement library behind `ternion bench`: statistics and the shape of what one test returns.
 #include <gtest/gtest.h>
 
+#include <span>
 #include <vector>
 
 #include "support/test_support.h"
@@ -61,6 +62,35 @@ TEST_F(BenchModel, PromptAndGenerationTest) {
   for (double ms : r.token_latencies_ms) decode_ms += ms;
   EXPECT_LT(decode_ms, mean_of(r.samples_ns) * 3 / 1e6);
   EXPECT_GT(r.peak_rss_bytes, 0);
+  // The bandwidth bound: the bytes of every layer matrix and the output matrix, and a positive read time.
+  const ModelWeights& w = model_->weights();
+  int64_t bytes = 0;
+  for (const auto& s : decode_weight_spans(*model_)) bytes += static_cast<int64_t>(s.size());
+  EXPECT_EQ(r.decode_bytes_per_token, bytes);
+  EXPECT_EQ(decode_weight_spans(*model_).size(), w.layers.size() * 7 + 1);
+  int64_t plain = static_cast<int64_t>(w.output.rows) * static_cast<int64_t>(w.output.row_bytes);
+  for (const LayerWeights& l : w.layers) {
+    for (const WeightMatrix* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) {
+      plain += m->rows * static_cast<int64_t>(m->row_bytes);
+    }
+  }
+  // An interleaved layout holds the same values and scales: within a few percent of the file's bytes.
+  EXPECT_GE(bytes, plain);
+  EXPECT_LE(bytes, plain + plain / 10);
+  ASSERT_TRUE(r.decode_bound_ms.has_value());
+  EXPECT_GT(*r.decode_bound_ms, 0);
+}
+
+TEST(Bench, ReadTimeOfBuffers) {
+  std::vector<uint8_t> buf(size_t{64} << 20, 1);
+  ThreadPool pool(2);
+  const std::vector<std::span<const uint8_t>> small{std::span<const uint8_t>(buf.data(), buf.size() / 64 + 3)};
+  const std::vector<std::span<const uint8_t>> large{std::span<const uint8_t>(buf)};
+  const double t_small = read_time_ms(small, pool, 2);
+  const double t_large = read_time_ms(large, pool, 2);
+  EXPECT_GT(t_small, 0);
+  EXPECT_GT(t_large, 0);
+  EXPECT_GE(read_time_ms({}, pool), 0);
 }
 
 TEST_F(BenchModel, PromptOnlyHasNoDecodeLatencies) {
@@ -71,6 +101,8 @@ TEST_F(BenchModel, PromptOnlyHasNoDecodeLatencies) {
   EXPECT_TRUE(r.token_latencies_ms.empty());
   EXPECT_FALSE(r.latency_p50_ms.has_value());
   EXPECT_FALSE(r.jitter_ms.has_value());
+  EXPECT_FALSE(r.decode_bound_ms.has_value());
+  EXPECT_EQ(r.decode_bytes_per_token, 0);
   EXPECT_GT(r.ttft_ms, 0);
 }
 

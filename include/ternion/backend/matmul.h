@@ -38,4 +38,21 @@ size_t matmul_scratch_bytes(DType weight_type, int64_t cols, int64_t n_tokens);
 void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, int64_t ldy, std::span<uint8_t> scratch,
             ThreadPool& pool);
 
+// One product of a matmul_many call: y[t * ldy + r] = dot(W row r, x row t).
+struct MatmulOutput {
+  const WeightMatrix* w;
+  float* y;
+  int64_t ldy;
+};
+
+// Several matrices over the same input (Q, K and V; gate and up), with results bit-identical to one matmul call
+// each. The input is converted once per activation type and all the products' chunks share one pool job: one
+// synchronisation instead of one per matrix. Every w must have x's row length `cols`. scratch holds at least
+// matmul_many_scratch_bytes(...) bytes: matmul_scratch_bytes(...) summed over the products' distinct activation
+// types. Throws ternion::Error as
+// matmul does, or for a product whose cols differ.
+size_t matmul_many_scratch_bytes(std::span<const WeightMatrix* const> ws, int64_t n_tokens);
+void matmul_many(std::span<const MatmulOutput> outputs, const float* x, int64_t cols, int64_t n_tokens,
+                 std::span<uint8_t> scratch, ThreadPool& pool);
+
 }  // namespace ternion

@@ -11,9 +11,11 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
+#include "ternion/core/thread_pool.h"
 #include "ternion/model/model.h"
 
 namespace ternion {
@@ -38,6 +40,12 @@ struct BenchResult {
   std::vector<double> token_latencies_ms;
   std::optional<double> latency_p50_ms, latency_p99_ms, jitter_ms;  // jitter = standard deviation
   int64_t peak_rss_bytes = 0;                                       // of the process, after the test
+  // The memory-bandwidth bound of one decode step, for a test that generates: the bytes of weights a step reads,
+  // and the shortest time the test's threads take just to read those same bytes (a summing pass over the model's
+  // own weight buffers, best of a few, measured right after the test). decode_bound_ms / latency_p50_ms is how
+  // close decoding comes to the bound.
+  int64_t decode_bytes_per_token = 0;
+  std::optional<double> decode_bound_ms;
 };
 
 // Runs one test on `model`. Throws Error for counts that are negative, a test with neither prompt nor
@@ -50,6 +58,15 @@ BenchResult run_bench(const Model& model, const BenchTest& test, const std::func
 double mean_of(const std::vector<double>& v);
 double stddev_of(const std::vector<double>& v);
 double percentile_of(std::vector<double> v, double p);
+
+// The weight buffers one decode step reads in full: every layer matrix and the output matrix (in the layout the
+// kernels read: interleaved where the model holds one). The embedding row of the token and the KV cache are
+// left out (a row, and a few MiB at bench lengths).
+std::vector<std::span<const uint8_t>> decode_weight_spans(const Model& model);
+
+// Shortest wall time, in ms, of `passes` passes in which the pool's threads sum every 8-byte word of `spans`
+// (split into 1 MiB chunks): the time decode would take if it only had to read its weights.
+double read_time_ms(const std::vector<std::span<const uint8_t>>& spans, ThreadPool& pool, int passes = 3);
 
 // Peak resident set size of this process in bytes (VmHWM), 0 where the system does not say.
 int64_t peak_rss_bytes();

@@ -83,59 +83,139 @@ size_t matmul_scratch_bytes(DType weight_type, int64_t cols, int64_t n_tokens) {
   return static_cast<size_t>(n_tokens) * activation_row_bytes(traits, cols) + kScratchAlign;
 }
 
-void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, int64_t ldy, std::span<uint8_t> scratch,
-            ThreadPool& pool) {
-  const QuantTraits& traits = quant_traits(w.type);
-  if (traits.gemm == nullptr || traits.vec_dot == nullptr) {  // an activation-only type such as Q8_K
-    throw Error("matmul: tensor type " + std::string(dtype_info(w.type).name) + " cannot be a weight");
+size_t matmul_many_scratch_bytes(std::span<const WeightMatrix* const> ws, int64_t n_tokens) {
+  size_t total = 0;
+  for (size_t i = 0; i < ws.size(); ++i) {
+    const DType vt = quant_traits(ws[i]->type).vec_dot_type;
+    bool seen = false;
+    for (size_t j = 0; j < i; ++j) seen = seen || quant_traits(ws[j]->type).vec_dot_type == vt;
+    if (!seen) total += matmul_scratch_bytes(ws[i]->type, ws[i]->cols, n_tokens);
   }
-  check_args(w, n_tokens, ldy, dtype_info(w.type));
-  if (n_tokens == 0 || w.rows == 0) return;
+  return total;
+}
 
-  // Activations in the form the dot wants, one conversion per token row.
-  const uint8_t* xq = reinterpret_cast<const uint8_t*>(x);
-  size_t x_stride = static_cast<size_t>(w.cols) * sizeof(float);
-  if (traits.vec_dot_type != DType::F32) {
-    const size_t need = matmul_scratch_bytes(w.type, w.cols, n_tokens);
-    if (scratch.size() < need) {
-      throw Error("matmul: scratch has " + std::to_string(scratch.size()) + " bytes, needs " + std::to_string(need));
+namespace {
+
+// One product's share of the pool job: its plan and the index of its first chunk in the job.
+struct Product {
+  MatmulOutput out;
+  const QuantTraits* traits;
+  const uint8_t* xq;
+  size_t x_stride;
+  Plan plan;
+  size_t first_chunk;
+};
+
+void run_chunk(const Product& p, int64_t c, int64_t n_tokens) {
+  const WeightMatrix& w = *p.out.w;
+  const Plan& plan = p.plan;
+  const int64_t rc = c / plan.token_chunks;
+  const int64_t tc = c % plan.token_chunks;
+  const int64_t r0 = rc * plan.rows_per_chunk;
+  const int64_t n_rows = std::min(w.rows, r0 + plan.rows_per_chunk) - r0;
+  const int64_t t_end = std::min(n_tokens, (tc + 1) * plan.tokens_per_chunk);
+  const InterleavedKernels* il = w.interleaved != nullptr ? w.interleaved_ops : nullptr;
+  for (int64_t t = tc * plan.tokens_per_chunk; t < t_end; t += kTokensPerCall) {
+    const int64_t n_t = std::min(kTokensPerCall, t_end - t);
+    const uint8_t* xt = p.xq + static_cast<size_t>(t) * p.x_stride;
+    float* y = p.out.y + t * p.out.ldy + r0;
+    if (il != nullptr) {
+      il->gemm(w.cols, w.interleaved + static_cast<size_t>(r0 / kInterleaveRows) * il->group_bytes(w.cols), n_rows, xt,
+               p.x_stride, n_t, y, p.out.ldy);
+    } else {
+      p.traits->gemm(w.cols, w.data + static_cast<size_t>(r0) * w.row_bytes, w.row_bytes, n_rows, xt, p.x_stride, n_t,
+                     y, p.out.ldy);
     }
-    const auto addr = reinterpret_cast<uintptr_t>(scratch.data());
-    uint8_t* buf = scratch.data() + ((kScratchAlign - addr % kScratchAlign) % kScratchAlign);
-    x_stride = activation_row_bytes(traits, w.cols);
-    const auto from_float = quant_traits(traits.vec_dot_type).from_float;
+  }
+}
+
+constexpr size_t kMaxProducts = 8;
+
+}  // namespace
+
+void matmul_many(std::span<const MatmulOutput> outputs, const float* x, int64_t cols, int64_t n_tokens,
+                 std::span<uint8_t> scratch, ThreadPool& pool) {
+  if (outputs.size() > kMaxProducts) {
+    throw Error("matmul: at most " + std::to_string(kMaxProducts) + " products share an input, got " +
+                std::to_string(outputs.size()));
+  }
+  Product products[kMaxProducts];
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    const WeightMatrix& w = *outputs[i].w;
+    const QuantTraits& traits = quant_traits(w.type);
+    if (traits.gemm == nullptr || traits.vec_dot == nullptr) {  // an activation-only type such as Q8_K
+      throw Error("matmul: tensor type " + std::string(dtype_info(w.type).name) + " cannot be a weight");
+    }
+    check_args(w, n_tokens, outputs[i].ldy, dtype_info(w.type));
+    if (w.cols != cols) {
+      throw Error("matmul: a product of " + std::to_string(w.cols) + " columns over an input of " +
+                  std::to_string(cols));
+    }
+    products[i].out = outputs[i];
+    products[i].traits = &traits;
+  }
+  if (n_tokens == 0) return;
+
+  // Activations in the form each dot wants, one conversion per token row and activation type.
+  size_t used = 0;
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    Product& p = products[i];
+    const DType vt = p.traits->vec_dot_type;
+    if (vt == DType::F32) {
+      p.xq = reinterpret_cast<const uint8_t*>(x);
+      p.x_stride = static_cast<size_t>(cols) * sizeof(float);
+      continue;
+    }
+    const Product* same = nullptr;
+    for (size_t j = 0; j < i && same == nullptr; ++j) {
+      if (products[j].traits->vec_dot_type == vt) same = &products[j];
+    }
+    if (same != nullptr) {
+      p.xq = same->xq;
+      p.x_stride = same->x_stride;
+      continue;
+    }
+    const size_t need = matmul_scratch_bytes(p.out.w->type, cols, n_tokens);
+    if (scratch.size() < used + need) {
+      throw Error("matmul: scratch has " + std::to_string(scratch.size()) + " bytes, needs " +
+                  std::to_string(used + need));
+    }
+    const auto addr = reinterpret_cast<uintptr_t>(scratch.data() + used);
+    uint8_t* buf = scratch.data() + used + ((kScratchAlign - addr % kScratchAlign) % kScratchAlign);
+    used += need;
+    p.x_stride = activation_row_bytes(*p.traits, cols);
+    const auto from_float = quant_traits(vt).from_float;
+    const size_t stride = p.x_stride;
     const int64_t conv_chunks = std::min<int64_t>(n_tokens, static_cast<int64_t>(pool.size()) * kChunksPerThread);
     const int64_t per_chunk = ceil_div(n_tokens, conv_chunks);
     pool.parallel_for(static_cast<size_t>(ceil_div(n_tokens, per_chunk)), [&](size_t c) {
       const int64_t t0 = static_cast<int64_t>(c) * per_chunk;
       const int64_t t1 = std::min(n_tokens, t0 + per_chunk);
-      for (int64_t t = t0; t < t1; ++t) from_float(x + t * w.cols, buf + static_cast<size_t>(t) * x_stride, w.cols);
+      for (int64_t t = t0; t < t1; ++t) from_float(x + t * cols, buf + static_cast<size_t>(t) * stride, cols);
     });
-    xq = buf;
+    p.xq = buf;
   }
 
-  const Plan plan = make_plan(w, n_tokens, pool.size());
-  const auto gemm = traits.gemm;
-  const InterleavedKernels* il = w.interleaved != nullptr ? w.interleaved_ops : nullptr;
-  const size_t group_bytes = il != nullptr ? il->group_bytes(w.cols) : 0;
-  pool.parallel_for(static_cast<size_t>(plan.row_chunks * plan.token_chunks), [&](size_t c) {
-    const int64_t rc = static_cast<int64_t>(c) / plan.token_chunks;
-    const int64_t tc = static_cast<int64_t>(c) % plan.token_chunks;
-    const int64_t r0 = rc * plan.rows_per_chunk;
-    const int64_t n_rows = std::min(w.rows, r0 + plan.rows_per_chunk) - r0;
-    const int64_t t_end = std::min(n_tokens, (tc + 1) * plan.tokens_per_chunk);
-    for (int64_t t = tc * plan.tokens_per_chunk; t < t_end; t += kTokensPerCall) {
-      const int64_t n_t = std::min(kTokensPerCall, t_end - t);
-      const uint8_t* xt = xq + static_cast<size_t>(t) * x_stride;
-      if (il != nullptr) {
-        il->gemm(w.cols, w.interleaved + static_cast<size_t>(r0 / kInterleaveRows) * group_bytes, n_rows, xt, x_stride,
-                 n_t, y + t * ldy + r0, ldy);
-      } else {
-        gemm(w.cols, w.data + static_cast<size_t>(r0) * w.row_bytes, w.row_bytes, n_rows, xt, x_stride, n_t,
-             y + t * ldy + r0, ldy);
-      }
-    }
+  size_t total = 0;
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    Product& p = products[i];
+    p.first_chunk = total;
+    if (p.out.w->rows == 0) continue;  // no chunks; a later product at the same first chunk is found first
+    p.plan = make_plan(*p.out.w, n_tokens, pool.size());
+    total += static_cast<size_t>(p.plan.row_chunks * p.plan.token_chunks);
+  }
+  const size_t n_products = outputs.size();
+  pool.parallel_for(total, [&](size_t c) {
+    size_t i = n_products - 1;
+    while (products[i].first_chunk > c) --i;
+    run_chunk(products[i], static_cast<int64_t>(c - products[i].first_chunk), n_tokens);
   });
+}
+
+void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, int64_t ldy, std::span<uint8_t> scratch,
+            ThreadPool& pool) {
+  const MatmulOutput out{&w, y, ldy};
+  matmul_many(std::span<const MatmulOutput>(&out, 1), x, w.cols, n_tokens, scratch, pool);
 }
 
 }  // namespace ternion
