@@ -53,7 +53,8 @@ void pack_q4_k(const void* w, size_t w_stride, int64_t rows, int64_t n_blocks, v
         std::memcpy(&in, src + static_cast<size_t>(g * kInterleaveRows + r) * w_stride + b * sizeof(BlockQ4_K),
                     sizeof in);
         for (size_t k = 0; k < 32; ++k)
-          std::memcpy(blk + (k * kInterleaveRows + static_cast<size_t>(r)) * 4, in.qs + 4 * k, 4);
+          std::memcpy(blk + kQ4KInterleavedValues + (k * kInterleaveRows + static_cast<size_t>(r)) * 4, in.qs + 4 * k,
+                      4);
         for (int j = 0; j < 8; ++j) {
           uint8_t sc = 0;
           uint8_t m = 0;
@@ -82,10 +83,8 @@ void pack_q6_k(const void* w, size_t w_stride, int64_t rows, int64_t n_blocks, v
         std::memcpy(&in, src + static_cast<size_t>(g * kInterleaveRows + r) * w_stride + b * sizeof(BlockQ6_K),
                     sizeof in);
         const auto rr = static_cast<size_t>(r);
-        for (size_t k = 0; k < 32; ++k) std::memcpy(blk + (k * kInterleaveRows + rr) * 4, in.ql + 4 * k, 4);
-        for (size_t k = 0; k < 16; ++k) {
-          std::memcpy(blk + kQ6KInterleavedQh + (k * kInterleaveRows + rr) * 4, in.qh + 4 * k, 4);
-        }
+        for (size_t k = 0; k < 32; ++k) std::memcpy(blk + q6_k_ql_word_offset(k) + rr * 4, in.ql + 4 * k, 4);
+        for (size_t k = 0; k < 16; ++k) std::memcpy(blk + q6_k_qh_word_offset(k) + rr * 4, in.qh + 4 * k, 4);
         for (size_t j = 0; j < 16; ++j) blk[kQ6KInterleavedScales + 16 * j + rr] = static_cast<uint8_t>(in.scales[j]);
         std::memcpy(blk + kQ6KInterleavedD + 2 * rr, &in.d, 2);
       }

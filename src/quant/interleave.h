@@ -20,23 +20,30 @@ constexpr size_t interleaved_block_bytes(size_t value_bytes) {
 void pack_scale_first_blocks(const void* w, size_t w_stride, int64_t rows, int64_t n_blocks, size_t value_bytes,
                              uint8_t flip, void* dst);
 
-// Q4_K (dotted with Q8_K): per super-block of a group, the 32 value words (as above), the 16 rows' 8 scales and
-// 8 mins unpacked to bytes (scale g of row r at byte 16g + r), then the 16 d and the 16 dmin (fp16).
-constexpr size_t kQ4KInterleavedValues = kInterleaveRows * 128;
-constexpr size_t kQ4KInterleavedScales = kQ4KInterleavedValues;
-constexpr size_t kQ4KInterleavedMins = kQ4KInterleavedScales + kInterleaveRows * 8;
-constexpr size_t kQ4KInterleavedD = kQ4KInterleavedMins + kInterleaveRows * 8;
+// Q4_K (dotted with Q8_K): per super-block of a group, the 16 d and the 16 dmin (fp16), the 16 rows' 8 scales
+// and 8 mins unpacked to bytes (scale g of row r at byte 16g + r), then the 32 value words (as above): read
+// front to back, one stream, and 37 cache lines a super-block.
+constexpr size_t kQ4KInterleavedD = 0;
 constexpr size_t kQ4KInterleavedDmin = kQ4KInterleavedD + kInterleaveRows * 2;
-constexpr size_t kQ4KInterleavedBlock = kQ4KInterleavedDmin + kInterleaveRows * 2;
+constexpr size_t kQ4KInterleavedScales = kQ4KInterleavedDmin + kInterleaveRows * 2;
+constexpr size_t kQ4KInterleavedMins = kQ4KInterleavedScales + kInterleaveRows * 8;
+constexpr size_t kQ4KInterleavedValues = kQ4KInterleavedMins + kInterleaveRows * 8;
+constexpr size_t kQ4KInterleavedBlock = kQ4KInterleavedValues + kInterleaveRows * 128;
 void pack_q4_k(const void* w, size_t w_stride, int64_t rows, int64_t n_blocks, void* dst);
 
-// Q6_K (dotted with Q8_K): per super-block of a group, the 32 words of ql, the 16 words of qh (each word as
-// above: the 16 rows' 4 bytes side by side), the 16 rows' 16 scales (scale g of row r at byte 16g + r), then
-// the 16 d (fp16).
-constexpr size_t kQ6KInterleavedQh = kInterleaveRows * 128;
-constexpr size_t kQ6KInterleavedScales = kQ6KInterleavedQh + kInterleaveRows * 64;
-constexpr size_t kQ6KInterleavedD = kQ6KInterleavedScales + kInterleaveRows * 16;
-constexpr size_t kQ6KInterleavedBlock = kQ6KInterleavedD + kInterleaveRows * 2;
+// Q6_K (dotted with Q8_K): per super-block of a group, the 16 d (fp16), the 16 rows' 16 scales (scale g of row r
+// at byte 16g + r), then 16 triples of words (each word as above: the 16 rows' 4 bytes side by side): for half h
+// and i < 8, triple 8h + i holds ql word 16h + i, ql word 16h + 8 + i and qh word 8h + i, the three words that
+// rebuild values together. The kernels read a super-block front to back, one stream the prefetcher follows.
+constexpr size_t kQ6KInterleavedD = 0;
+constexpr size_t kQ6KInterleavedScales = kQ6KInterleavedD + kInterleaveRows * 2;
+constexpr size_t kQ6KInterleavedValues = kQ6KInterleavedScales + kInterleaveRows * 16;
+constexpr size_t kQ6KInterleavedBlock = kQ6KInterleavedValues + kInterleaveRows * 192;
+// Offsets of ql word k (k < 32) and qh word k (k < 16) in a super-block.
+constexpr size_t q6_k_ql_word_offset(size_t k) {
+  return kQ6KInterleavedValues + 64 * (3 * (8 * (k / 16) + k % 8) + (k % 16) / 8);
+}
+constexpr size_t q6_k_qh_word_offset(size_t k) { return kQ6KInterleavedValues + 64 * (3 * k + 2); }
 void pack_q6_k(const void* w, size_t w_stride, int64_t rows, int64_t n_blocks, void* dst);
 
 #if defined(__x86_64__)

@@ -25,6 +25,14 @@ namespace {
 constexpr int kTileTokens = 4;   // tokens per micro-kernel call
 constexpr int kChunkBlocks = 8;  // super-blocks per K chunk: 16 rows x 8 = 19 KiB of weights, reused by every tile
 
+// Asks for the cache lines of [p, p + n) ahead of use. A decode kernel streams its weights from memory once and
+// does enough arithmetic per cache line that the hardware prefetcher alone keeps too few lines in flight: asking
+// for the next super-block while dotting this one brings Q4_K and Q6_K decode to the memory-read speed
+// (matmul_decode_dram in bench/bench_kernels.cpp). Prefetches past the end of the buffer are harmless hints.
+inline void prefetch_bytes(const uint8_t* p, size_t n) {
+  for (size_t off = 0; off < n; off += 64) _mm_prefetch(reinterpret_cast<const char*>(p + off), _MM_HINT_T0);
+}
+
 inline __m512i widen_bytes(const uint8_t* p) {
   return _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
 }
@@ -37,6 +45,7 @@ void q4_k_tile(const uint8_t* g, int kb, const uint8_t* x, size_t x_stride, bool
   const __m512i low = _mm512_set1_epi8(0x0f);
   for (int b = 0; b < kb; ++b) {
     const uint8_t* blk = g + static_cast<size_t>(b) * kQ4KInterleavedBlock;
+    if (T <= 2) prefetch_bytes(blk + kQ4KInterleavedBlock, kQ4KInterleavedBlock);  // decode: the next super-block
     const uint8_t* xb[T];
     for (int t = 0; t < T; ++t)
       xb[t] = x + static_cast<size_t>(t) * x_stride + static_cast<size_t>(b) * sizeof(BlockQ8_K);
@@ -50,7 +59,7 @@ void q4_k_tile(const uint8_t* g, int kb, const uint8_t* x, size_t x_stride, bool
         hi[t] = _mm512_setzero_si512();
       }
       for (int w = 0; w < 8; ++w) {
-        const __m512i q = _mm512_loadu_si512(blk + 64 * (8 * j + w));
+        const __m512i q = _mm512_loadu_si512(blk + kQ4KInterleavedValues + 64 * (8 * j + w));
         const __m512i ql = _mm512_and_si512(q, low);
         const __m512i qh = _mm512_andnot_si512(low, q);  // 16 x the high nibble: hi sums come out 16 x
         for (int t = 0; t < T; ++t) {
@@ -108,9 +117,10 @@ struct Q6Values {
   Q6Values(const uint8_t* blk, int h, int i) {
     const __m512i m4 = _mm512_set1_epi8(0x0f);
     const __m512i m2 = _mm512_set1_epi8(0x30);
-    const __m512i a = _mm512_loadu_si512(blk + 64 * (16 * h + i));
-    const __m512i c = _mm512_loadu_si512(blk + 64 * (16 * h + 8 + i));
-    const __m512i hb = _mm512_loadu_si512(blk + kQ6KInterleavedQh + 64 * (8 * h + i));
+    const uint8_t* triple = blk + kQ6KInterleavedValues + 192 * (8 * h + i);
+    const __m512i a = _mm512_loadu_si512(triple);
+    const __m512i c = _mm512_loadu_si512(triple + 64);
+    const __m512i hb = _mm512_loadu_si512(triple + 128);
     u[0] = _mm512_or_si512(_mm512_and_si512(a, m4), _mm512_and_si512(_mm512_slli_epi16(hb, 4), m2));
     u[1] = _mm512_or_si512(_mm512_and_si512(c, m4), _mm512_and_si512(_mm512_slli_epi16(hb, 2), m2));
     u[2] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(a, 4), m4), _mm512_and_si512(hb, m2));
@@ -135,6 +145,7 @@ void q6_k_decode_group(const uint8_t* g, int64_t nb, const uint8_t* x, float* ou
     const uint8_t* blk = g + static_cast<size_t>(b) * kQ6KInterleavedBlock;
     const uint8_t* xb = x + static_cast<size_t>(b) * sizeof(BlockQ8_K);
     const uint8_t* xq = xb + offsetof(BlockQ8_K, qs);
+    prefetch_bytes(blk + kQ6KInterleavedBlock, kQ6KInterleavedBlock);  // the next super-block
     __m512i isum = _mm512_setzero_si512();
     for (int h = 0; h < 2; ++h) {
       for (int iq = 0; iq < 2; ++iq) {  // groups 8h + 2q + iq
