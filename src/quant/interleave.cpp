@@ -9,6 +9,7 @@
 #include "quant/q4_k.h"
 #include "quant/q6_k.h"
 #include "quant/q8_0.h"
+#include "quant/tq2_0.h"
 
 namespace ternion {
 
@@ -39,57 +40,67 @@ void pack_scale_first_blocks(const void* w, size_t w_stride, int64_t rows, int64
   }
 }
 
-void pack_q4_k(const void* w, size_t w_stride, int64_t rows, int64_t n_blocks, void* dst) {
+namespace {
+
+// Walks the super-blocks of every group of 16 rows: a zeroed output block (rows past the end stay zero) and, for
+// each row present, its input block `In` copied out of the row; `place(out_block, in, row_in_group)` lays it out.
+template <class In, size_t kOutBlock, class Place>
+void pack_super_blocks(const void* w, size_t w_stride, int64_t rows, int64_t n_blocks, void* dst, Place place) {
   const auto* src = static_cast<const uint8_t*>(w);
   auto* out = static_cast<uint8_t*>(dst);
   const int64_t groups = (rows + kInterleaveRows - 1) / kInterleaveRows;
   for (int64_t g = 0; g < groups; ++g) {
     for (int64_t b = 0; b < n_blocks; ++b) {
-      uint8_t* blk = out + static_cast<size_t>(g * n_blocks + b) * kQ4KInterleavedBlock;
-      std::memset(blk, 0, kQ4KInterleavedBlock);  // rows past the end stay zero
+      uint8_t* blk = out + static_cast<size_t>(g * n_blocks + b) * kOutBlock;
+      std::memset(blk, 0, kOutBlock);
       const int64_t n_rows = std::min<int64_t>(kInterleaveRows, rows - g * kInterleaveRows);
       for (int64_t r = 0; r < n_rows; ++r) {
-        BlockQ4_K in;
-        std::memcpy(&in, src + static_cast<size_t>(g * kInterleaveRows + r) * w_stride + b * sizeof(BlockQ4_K),
-                    sizeof in);
-        for (size_t k = 0; k < 32; ++k)
-          std::memcpy(blk + kQ4KInterleavedValues + (k * kInterleaveRows + static_cast<size_t>(r)) * 4, in.qs + 4 * k,
-                      4);
-        for (int j = 0; j < 8; ++j) {
-          uint8_t sc = 0;
-          uint8_t m = 0;
-          unpack_scale_min_k4(j, in.scales, &sc, &m);
-          blk[kQ4KInterleavedScales + 16 * j + r] = sc;
-          blk[kQ4KInterleavedMins + 16 * j + r] = m;
-        }
-        std::memcpy(blk + kQ4KInterleavedD + 2 * r, &in.d, 2);
-        std::memcpy(blk + kQ4KInterleavedDmin + 2 * r, &in.dmin, 2);
+        In in;
+        std::memcpy(&in, src + static_cast<size_t>(g * kInterleaveRows + r) * w_stride + b * sizeof(In), sizeof in);
+        place(blk, in, static_cast<size_t>(r));
       }
     }
   }
 }
 
+}  // namespace
+
+void pack_q4_k(const void* w, size_t w_stride, int64_t rows, int64_t n_blocks, void* dst) {
+  pack_super_blocks<BlockQ4_K, kQ4KInterleavedBlock>(
+      w, w_stride, rows, n_blocks, dst, [](uint8_t* blk, const BlockQ4_K& in, size_t r) {
+        for (size_t k = 0; k < 32; ++k) {
+          std::memcpy(blk + kQ4KInterleavedValues + (k * kInterleaveRows + r) * 4, in.qs + 4 * k, 4);
+        }
+        for (int j = 0; j < 8; ++j) {
+          uint8_t sc = 0;
+          uint8_t m = 0;
+          unpack_scale_min_k4(j, in.scales, &sc, &m);
+          blk[kQ4KInterleavedScales + 16 * static_cast<size_t>(j) + r] = sc;
+          blk[kQ4KInterleavedMins + 16 * static_cast<size_t>(j) + r] = m;
+        }
+        std::memcpy(blk + kQ4KInterleavedD + 2 * r, &in.d, 2);
+        std::memcpy(blk + kQ4KInterleavedDmin + 2 * r, &in.dmin, 2);
+      });
+}
+
 void pack_q6_k(const void* w, size_t w_stride, int64_t rows, int64_t n_blocks, void* dst) {
-  const auto* src = static_cast<const uint8_t*>(w);
-  auto* out = static_cast<uint8_t*>(dst);
-  const int64_t groups = (rows + kInterleaveRows - 1) / kInterleaveRows;
-  for (int64_t g = 0; g < groups; ++g) {
-    for (int64_t b = 0; b < n_blocks; ++b) {
-      uint8_t* blk = out + static_cast<size_t>(g * n_blocks + b) * kQ6KInterleavedBlock;
-      std::memset(blk, 0, kQ6KInterleavedBlock);  // rows past the end stay zero
-      const int64_t n_rows = std::min<int64_t>(kInterleaveRows, rows - g * kInterleaveRows);
-      for (int64_t r = 0; r < n_rows; ++r) {
-        BlockQ6_K in;
-        std::memcpy(&in, src + static_cast<size_t>(g * kInterleaveRows + r) * w_stride + b * sizeof(BlockQ6_K),
-                    sizeof in);
-        const auto rr = static_cast<size_t>(r);
-        for (size_t k = 0; k < 32; ++k) std::memcpy(blk + q6_k_ql_word_offset(k) + rr * 4, in.ql + 4 * k, 4);
-        for (size_t k = 0; k < 16; ++k) std::memcpy(blk + q6_k_qh_word_offset(k) + rr * 4, in.qh + 4 * k, 4);
-        for (size_t j = 0; j < 16; ++j) blk[kQ6KInterleavedScales + 16 * j + rr] = static_cast<uint8_t>(in.scales[j]);
-        std::memcpy(blk + kQ6KInterleavedD + 2 * rr, &in.d, 2);
-      }
-    }
-  }
+  pack_super_blocks<BlockQ6_K, kQ6KInterleavedBlock>(
+      w, w_stride, rows, n_blocks, dst, [](uint8_t* blk, const BlockQ6_K& in, size_t r) {
+        for (size_t k = 0; k < 32; ++k) std::memcpy(blk + q6_k_ql_word_offset(k) + r * 4, in.ql + 4 * k, 4);
+        for (size_t k = 0; k < 16; ++k) std::memcpy(blk + q6_k_qh_word_offset(k) + r * 4, in.qh + 4 * k, 4);
+        for (size_t j = 0; j < 16; ++j) blk[kQ6KInterleavedScales + 16 * j + r] = static_cast<uint8_t>(in.scales[j]);
+        std::memcpy(blk + kQ6KInterleavedD + 2 * r, &in.d, 2);
+      });
+}
+
+void pack_tq2_0(const void* w, size_t w_stride, int64_t rows, int64_t n_blocks, void* dst) {
+  pack_super_blocks<BlockTQ2_0, kTQ2InterleavedBlock>(
+      w, w_stride, rows, n_blocks, dst, [](uint8_t* blk, const BlockTQ2_0& in, size_t r) {
+        for (size_t k = 0; k < 16; ++k) {
+          std::memcpy(blk + kTQ2InterleavedValues + (k * kInterleaveRows + r) * 4, in.qs + 4 * k, 4);
+        }
+        std::memcpy(blk + kTQ2InterleavedD + 2 * r, &in.d, 2);
+      });
 }
 
 #if defined(__x86_64__)  // the only users are the x86-64 kernel records below
@@ -98,6 +109,11 @@ namespace {
 size_t q6_k_group_bytes(int64_t cols) { return static_cast<size_t>(cols / kQK_K) * kQ6KInterleavedBlock; }
 void q6_k_pack_rows(const void* w, size_t w_stride, int64_t rows, int64_t cols, void* dst) {
   pack_q6_k(w, w_stride, rows, cols / kQK_K, dst);
+}
+
+size_t tq2_0_group_bytes(int64_t cols) { return static_cast<size_t>(cols / kQK_K) * kTQ2InterleavedBlock; }
+void tq2_0_pack_rows(const void* w, size_t w_stride, int64_t rows, int64_t cols, void* dst) {
+  pack_tq2_0(w, w_stride, rows, cols / kQK_K, dst);
 }
 
 size_t q4_k_group_bytes(int64_t cols) { return static_cast<size_t>(cols / kQK_K) * kQ4KInterleavedBlock; }
@@ -132,7 +148,10 @@ const InterleavedKernels* interleaved_kernels(DType type) {
                                             quant::q4_k_interleaved_gemm_avx512};
   static constexpr InterleavedKernels kQ6_K{DType::Q6_K, Isa::Avx512, quant::q6_k_group_bytes, quant::q6_k_pack_rows,
                                             quant::q6_k_interleaved_gemm_avx512};
+  static constexpr InterleavedKernels kTQ2_0{DType::TQ2_0, Isa::Avx512, quant::tq2_0_group_bytes,
+                                             quant::tq2_0_pack_rows, quant::tq2_0_interleaved_gemm_avx512};
   if (best_isa() < Isa::Avx512) return nullptr;
+  if (type == DType::TQ2_0) return &kTQ2_0;
   if (type == DType::Q6_K) return &kQ6_K;
   if (type == DType::Q4_K) return &kQ4_K;
   if (type == DType::Q4_0) return &kQ4_0;

@@ -46,6 +46,14 @@ constexpr size_t q6_k_ql_word_offset(size_t k) {
 constexpr size_t q6_k_qh_word_offset(size_t k) { return kQ6KInterleavedValues + 64 * (3 * k + 2); }
 void pack_q6_k(const void* w, size_t w_stride, int64_t rows, int64_t n_blocks, void* dst);
 
+// TQ2_0 (dotted with Q8_K): per super-block of a group, the 16 d (fp16), then the 16 words of qs (each word as
+// above). Word k holds, in bits 2l and 2l + 1 of its bytes, the trits of elements 128 (k / 8) + 32 l + 4 (k % 8)
+// + 0..3 (l < 4).
+constexpr size_t kTQ2InterleavedD = 0;
+constexpr size_t kTQ2InterleavedValues = kInterleaveRows * 2;
+constexpr size_t kTQ2InterleavedBlock = kTQ2InterleavedValues + kInterleaveRows * 64;
+void pack_tq2_0(const void* w, size_t w_stride, int64_t rows, int64_t n_blocks, void* dst);
+
 #if defined(__x86_64__)
 void q4_0_interleaved_gemm_avx512(int64_t n, const void* groups, int64_t n_rows, const void* x, size_t x_stride,
                                   int64_t n_tokens, float* out, int64_t ldo);
@@ -53,6 +61,8 @@ void q8_0_interleaved_gemm_avx512(int64_t n, const void* groups, int64_t n_rows,
                                   int64_t n_tokens, float* out, int64_t ldo);
 void q4_k_interleaved_gemm_avx512(int64_t n, const void* groups, int64_t n_rows, const void* x, size_t x_stride,
                                   int64_t n_tokens, float* out, int64_t ldo);
+void tq2_0_interleaved_gemm_avx512(int64_t n, const void* groups, int64_t n_rows, const void* x, size_t x_stride,
+                                   int64_t n_tokens, float* out, int64_t ldo);
 void q6_k_interleaved_gemm_avx512(int64_t n, const void* groups, int64_t n_rows, const void* x, size_t x_stride,
                                   int64_t n_tokens, float* out, int64_t ldo);
 #endif

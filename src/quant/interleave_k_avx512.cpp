@@ -225,6 +225,162 @@ using Q6KTileFn = void (*)(const Q6Unpacked&, const uint8_t*, int, const uint8_t
                            __mmask16);
 constexpr Q6KTileFn kQ6KTiles[kQ6TileTokens] = {q6_k_tile<1>, q6_k_tile<2>, q6_k_tile<3>, q6_k_tile<4>};
 
+// TQ2_0. Trits t (value t - 1) sit 4 to a byte; a word's field l (bits 2l, 2l + 1) holds elements
+// 128 (k / 8) + 32 l + 4 (k % 8) + 0..3 of 16 rows. Each super-block's dot starts from minus the sum of the
+// activations, which leaves the exact sum of (t - 1) * x, and each row takes fma(isum, d * d_x, sum) super-block
+// after super-block, as the reference does.
+constexpr int kTQ2ChunkBlocks = 4;  // 16 rows x 4 super-blocks of unpacked trits: 16 KiB, in L1 for every tile
+constexpr int kTQ2TileTokens = 4;
+
+inline int32_t q8_k_sum(const uint8_t* xb) {
+  return _mm512_reduce_add_epi32(
+      _mm512_cvtepi16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(xb + offsetof(BlockQ8_K, bsums)))));
+}
+
+// One token, all super-blocks of one group. Field l is taken in place (masked, not shifted) so its dots come out
+// 4^l x; one chain per field, each shifted back exactly at the end of the super-block.
+void tq2_0_decode_group(const uint8_t* g, int64_t nb, const uint8_t* x, float* out, __mmask16 mask) {
+  __m512 acc = _mm512_setzero_ps();
+  const __m512i field[4] = {_mm512_set1_epi8(0x03), _mm512_set1_epi8(0x0c), _mm512_set1_epi8(0x30),
+                            _mm512_set1_epi8(static_cast<char>(0xc0))};
+  for (int64_t b = 0; b < nb; ++b) {
+    const uint8_t* blk = g + static_cast<size_t>(b) * kTQ2InterleavedBlock;
+    const uint8_t* xb = x + static_cast<size_t>(b) * sizeof(BlockQ8_K);
+    const uint8_t* xq = xb + offsetof(BlockQ8_K, qs);
+    prefetch_bytes(blk + kTQ2InterleavedBlock, kTQ2InterleavedBlock);  // the next super-block
+    __m512i c[4];
+    for (int l = 0; l < 4; ++l) c[l] = _mm512_setzero_si512();
+    for (int k = 0; k < 16; ++k) {
+      const __m512i q = _mm512_loadu_si512(blk + kTQ2InterleavedValues + 64 * k);
+      const uint8_t* xk = xq + 128 * (k / 8) + 4 * (k % 8);
+      for (int l = 0; l < 4; ++l) {
+        c[l] = _mm512_dpbusd_epi32(c[l], _mm512_and_si512(q, field[l]),
+                                   _mm512_set1_epi32(load_unaligned<int32_t>(xk + 32 * l, 0)));
+      }
+    }
+    const __m512i isum =
+        _mm512_add_epi32(_mm512_add_epi32(_mm512_add_epi32(c[0], _mm512_srai_epi32(c[1], 2)),
+                                          _mm512_add_epi32(_mm512_srai_epi32(c[2], 4), _mm512_srai_epi32(c[3], 6))),
+                         _mm512_set1_epi32(-q8_k_sum(xb)));
+    const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + kTQ2InterleavedD)));
+    acc =
+        _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_mul_ps(d, _mm512_set1_ps(load_unaligned<float>(xb, 0))), acc);
+  }
+  _mm512_mask_storeu_ps(out, mask, acc);
+}
+
+struct TQ2Unpacked {
+  __m512i u[kTQ2ChunkBlocks][64];  // word w: trits of elements 4w..4w+3 of the 16 rows
+};
+
+void tq2_0_unpack_chunk(const uint8_t* g, int kb, TQ2Unpacked& out) {
+  const __m512i m = _mm512_set1_epi8(0x03);
+  for (int b = 0; b < kb; ++b) {
+    const uint8_t* blk = g + static_cast<size_t>(b) * kTQ2InterleavedBlock;
+    for (int k = 0; k < 16; ++k) {
+      const __m512i q = _mm512_loadu_si512(blk + kTQ2InterleavedValues + 64 * k);
+      for (int l = 0; l < 4; ++l) {
+        out.u[b][32 * (k / 8) + 8 * l + k % 8] = _mm512_and_si512(_mm512_srli_epi16(q, 2 * l), m);
+      }
+    }
+  }
+}
+
+template <int T>
+void tq2_0_tile(const TQ2Unpacked& un, const uint8_t* g, int kb, const uint8_t* x, size_t x_stride, bool first_chunk,
+                float* out, int64_t ldo, __mmask16 mask) {
+  __m512 acc[T];
+  for (int t = 0; t < T; ++t) acc[t] = first_chunk ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(mask, out + t * ldo);
+  for (int b = 0; b < kb; ++b) {
+    const uint8_t* blk = g + static_cast<size_t>(b) * kTQ2InterleavedBlock;
+    const uint8_t* xb[T];
+    for (int t = 0; t < T; ++t)
+      xb[t] = x + static_cast<size_t>(t) * x_stride + static_cast<size_t>(b) * sizeof(BlockQ8_K);
+    __m512i s[T];
+    __m512i s2[T];  // two chains per token hide the dot latency
+    for (int t = 0; t < T; ++t) {
+      s[t] = _mm512_set1_epi32(-q8_k_sum(xb[t]));
+      s2[t] = _mm512_setzero_si512();
+    }
+    for (int w = 0; w < 64; w += 2) {
+      const __m512i u0 = _mm512_load_si512(&un.u[b][w]);
+      const __m512i u1 = _mm512_load_si512(&un.u[b][w + 1]);
+      for (int t = 0; t < T; ++t) {
+        const uint8_t* xq = xb[t] + offsetof(BlockQ8_K, qs) + 4 * w;
+        s[t] = _mm512_dpbusd_epi32(s[t], u0, _mm512_set1_epi32(load_unaligned<int32_t>(xq, 0)));
+        s2[t] = _mm512_dpbusd_epi32(s2[t], u1, _mm512_set1_epi32(load_unaligned<int32_t>(xq + 4, 0)));
+      }
+    }
+    const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + kTQ2InterleavedD)));
+    for (int t = 0; t < T; ++t) {
+      const __m512 dx = _mm512_set1_ps(load_unaligned<float>(xb[t], 0));
+      acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(s[t], s2[t])), _mm512_mul_ps(d, dx), acc[t]);
+    }
+  }
+  for (int t = 0; t < T; ++t) _mm512_mask_storeu_ps(out + t * ldo, mask, acc[t]);
+}
+
+using TQ2TileFn = void (*)(const TQ2Unpacked&, const uint8_t*, int, const uint8_t*, size_t, bool, float*, int64_t,
+                           __mmask16);
+constexpr TQ2TileFn kTQ2Tiles[kTQ2TileTokens] = {tq2_0_tile<1>, tq2_0_tile<2>, tq2_0_tile<3>, tq2_0_tile<4>};
+
+// The kernels of a layout whose prompts unpack a K chunk of a group once for all token tiles (Q6_K, TQ2_0).
+struct Q6KKernels {
+  using Unpacked = Q6Unpacked;
+  static constexpr size_t kBlock = kQ6KInterleavedBlock;
+  static constexpr int kChunkBlocks = kQ6ChunkBlocks;
+  static constexpr int kTileTokens = kQ6TileTokens;
+  static constexpr auto decode_group = q6_k_decode_group;
+  static constexpr auto unpack_chunk = q6_k_unpack_chunk;
+  static constexpr const Q6KTileFn* tiles = kQ6KTiles;
+};
+
+struct TQ2Kernels {
+  using Unpacked = TQ2Unpacked;
+  static constexpr size_t kBlock = kTQ2InterleavedBlock;
+  static constexpr int kChunkBlocks = kTQ2ChunkBlocks;
+  static constexpr int kTileTokens = kTQ2TileTokens;
+  static constexpr auto decode_group = tq2_0_decode_group;
+  static constexpr auto unpack_chunk = tq2_0_unpack_chunk;
+  static constexpr const TQ2TileFn* tiles = kTQ2Tiles;
+};
+
+// One token: each group dotted as its values are rebuilt. More: per K chunk and group, the values unpacked once
+// into a buffer that every token tile reads.
+template <class K>
+void unpacking_gemm(int64_t n, const void* groups, int64_t n_rows, const void* x, size_t x_stride, int64_t n_tokens,
+                    float* out, int64_t ldo) {
+  const int64_t nb = n / kQK_K;
+  const int64_t n_groups = (n_rows + kInterleaveRows - 1) / kInterleaveRows;
+  const size_t group_bytes = static_cast<size_t>(nb) * K::kBlock;
+  const auto* gp = static_cast<const uint8_t*>(groups);
+  const auto* xp = static_cast<const uint8_t*>(x);
+  auto mask_of = [&](int64_t g) {
+    const int64_t left = n_rows - g * kInterleaveRows;
+    return static_cast<__mmask16>(left >= kInterleaveRows ? 0xffff : (1u << left) - 1);
+  };
+  if (n_tokens == 1) {
+    for (int64_t g = 0; g < n_groups; ++g) {
+      K::decode_group(gp + static_cast<size_t>(g) * group_bytes, nb, xp, out + g * kInterleaveRows, mask_of(g));
+    }
+    return;
+  }
+  alignas(64) typename K::Unpacked un;  // 16 KiB
+  for (int64_t b0 = 0; b0 < nb; b0 += K::kChunkBlocks) {
+    const int kb = static_cast<int>(std::min<int64_t>(K::kChunkBlocks, nb - b0));
+    for (int64_t g = 0; g < n_groups; ++g) {
+      const uint8_t* gb = gp + static_cast<size_t>(g) * group_bytes + static_cast<size_t>(b0) * K::kBlock;
+      K::unpack_chunk(gb, kb, un);
+      for (int64_t t = 0; t < n_tokens; t += K::kTileTokens) {
+        const int tt = static_cast<int>(std::min<int64_t>(K::kTileTokens, n_tokens - t));
+        K::tiles[tt - 1](un, gb, kb,
+                         xp + static_cast<size_t>(t) * x_stride + static_cast<size_t>(b0) * sizeof(BlockQ8_K), x_stride,
+                         b0 == 0, out + t * ldo + g * kInterleaveRows, ldo, mask_of(g));
+      }
+    }
+  }
+}
+
 }  // namespace
 
 void q4_k_interleaved_gemm_avx512(int64_t n, const void* groups, int64_t n_rows, const void* x, size_t x_stride,
@@ -249,37 +405,14 @@ void q4_k_interleaved_gemm_avx512(int64_t n, const void* groups, int64_t n_rows,
   }
 }
 
+void tq2_0_interleaved_gemm_avx512(int64_t n, const void* groups, int64_t n_rows, const void* x, size_t x_stride,
+                                   int64_t n_tokens, float* out, int64_t ldo) {
+  unpacking_gemm<TQ2Kernels>(n, groups, n_rows, x, x_stride, n_tokens, out, ldo);
+}
+
 void q6_k_interleaved_gemm_avx512(int64_t n, const void* groups, int64_t n_rows, const void* x, size_t x_stride,
                                   int64_t n_tokens, float* out, int64_t ldo) {
-  const int64_t nb = n / kQK_K;
-  const int64_t n_groups = (n_rows + kInterleaveRows - 1) / kInterleaveRows;
-  const size_t group_bytes = static_cast<size_t>(nb) * kQ6KInterleavedBlock;
-  const auto* gp = static_cast<const uint8_t*>(groups);
-  const auto* xp = static_cast<const uint8_t*>(x);
-  auto mask_of = [&](int64_t g) {
-    const int64_t left = n_rows - g * kInterleaveRows;
-    return static_cast<__mmask16>(left >= kInterleaveRows ? 0xffff : (1u << left) - 1);
-  };
-  if (n_tokens == 1) {
-    for (int64_t g = 0; g < n_groups; ++g) {
-      q6_k_decode_group(gp + static_cast<size_t>(g) * group_bytes, nb, xp, out + g * kInterleaveRows, mask_of(g));
-    }
-    return;
-  }
-  alignas(64) Q6Unpacked un;  // 16 KiB
-  for (int64_t b0 = 0; b0 < nb; b0 += kQ6ChunkBlocks) {
-    const int kb = static_cast<int>(std::min<int64_t>(kQ6ChunkBlocks, nb - b0));
-    for (int64_t g = 0; g < n_groups; ++g) {
-      const uint8_t* gb = gp + static_cast<size_t>(g) * group_bytes + static_cast<size_t>(b0) * kQ6KInterleavedBlock;
-      q6_k_unpack_chunk(gb, kb, un);
-      for (int64_t t = 0; t < n_tokens; t += kQ6TileTokens) {
-        const int tt = static_cast<int>(std::min<int64_t>(kQ6TileTokens, n_tokens - t));
-        kQ6KTiles[tt - 1](un, gb, kb,
-                          xp + static_cast<size_t>(t) * x_stride + static_cast<size_t>(b0) * sizeof(BlockQ8_K),
-                          x_stride, b0 == 0, out + t * ldo + g * kInterleaveRows, ldo, mask_of(g));
-      }
-    }
-  }
+  unpacking_gemm<Q6KKernels>(n, groups, n_rows, x, x_stride, n_tokens, out, ldo);
 }
 
 }  // namespace ternion::quant

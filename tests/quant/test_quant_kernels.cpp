@@ -419,7 +419,7 @@ TEST(QuantKernels, SimdRecordsRegistered) {
 TEST(QuantKernels, InterleavedGemmMatchesVecDot) {
   std::mt19937 rng(11);
   int checked = 0;
-  for (DType type : {DType::Q4_0, DType::Q8_0, DType::Q4_K, DType::Q6_K}) {
+  for (DType type : {DType::Q4_0, DType::Q8_0, DType::Q4_K, DType::Q6_K, DType::TQ2_0}) {
     const InterleavedKernels* k = interleaved_kernels(type);
     if (k == nullptr) {
       std::fprintf(stderr, "*** SKIPPED: no interleaved %s kernels on this CPU (AVX-512 VNNI only) ***\n",
