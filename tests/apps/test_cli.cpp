@@ -117,6 +117,7 @@ TEST_F(Cli, TruncatedModel) {
     std::ofstream(p, std::ios::binary).write(bytes.data(), static_cast<std::streamsize>(cut));
     expect_one_line_error(run_cli("run -m " + p.string() + " -p hi"), p.string());
   }
+  fs::remove(p);
 }
 
 TEST_F(Cli, EmptyPrompt) { expect_one_line_error(run_cli("run -m " + model_path() + " -p ''"), "prompt"); }

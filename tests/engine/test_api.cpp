@@ -34,6 +34,7 @@ TEST(Api, LoadErrorsNameTheFile) {
   const fs::path p = fs::temp_directory_path() / (std::to_string(::getpid()) + "_api_garbage.gguf");
   std::ofstream(p) << "GGUF but not really a model";
   EXPECT_NE(error_of([&] { Model::load(p.string()); }).find(p.string()), std::string::npos);
+  fs::remove(p);
 }
 
 TEST(Api, UnsupportedArchitectureListsTheSupportedOnes) {

@@ -25,9 +25,21 @@ namespace {
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 
-fs::path scratch(const std::string& name) {
-  return fs::temp_directory_path() / ("ternion_quantize_" + std::to_string(::getpid()) + "_" + name);
-}
+std::string scratch_prefix() { return "ternion_quantize_" + std::to_string(::getpid()) + "_"; }
+
+fs::path scratch(const std::string& name) { return fs::temp_directory_path() / (scratch_prefix() + name); }
+
+// This process's scratch files (the F32 models built once per process, checksum outputs) go when the tests end.
+class RemoveScratch : public ::testing::Environment {
+ public:
+  void TearDown() override {
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(fs::temp_directory_path(), ec)) {
+      if (e.path().filename().string().rfind(scratch_prefix(), 0) == 0) fs::remove(e.path(), ec);
+    }
+  }
+};
+[[maybe_unused]] ::testing::Environment* const kRemoveScratch = ::testing::AddGlobalTestEnvironment(new RemoveScratch);
 
 nlohmann::ordered_json golden(const std::string& name) {
   std::ifstream in(test::fixture("golden/" + name + ".json"));
