@@ -14,6 +14,7 @@ namespace ternion::quant {
 namespace {
 
 struct Bf16Loader {
+  static constexpr size_t kBytes = 2;  // bytes per element
   static __m512 load16(const uint8_t* p, int64_t i) {
     const __m512i h = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 2 * i)));
     return _mm512_castsi512_ps(_mm512_slli_epi32(h, 16));

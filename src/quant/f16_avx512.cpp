@@ -11,6 +11,7 @@ namespace ternion::quant {
 namespace {
 
 struct F16Loader {
+  static constexpr size_t kBytes = 2;  // bytes per element
   static __m512 load16(const uint8_t* p, int64_t i) {
     return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 2 * i)));
   }

@@ -34,6 +34,10 @@ void float_vec_dot_avx512(int64_t n, float* out, const void* w, const void* x) {
   *out = finish_lanes_avx512<Loader>(acc, i, n, wb, xb);
 }
 
+// How far ahead of its loads a one-token tile asks for weight lines: the hardware prefetcher alone leaves the
+// 8 row streams of a decode tile at about 80 % of the memory-read speed (matmul_decode_dram/F16).
+constexpr size_t kPrefetchAhead = 1024;
+
 template <class Loader, int R, int T>
 void float_tile_avx512(int64_t n, const uint8_t* w, size_t w_stride, const uint8_t* x, size_t x_stride, float* out,
                        int64_t ldo) {
@@ -43,6 +47,12 @@ void float_tile_avx512(int64_t n, const uint8_t* w, size_t w_stride, const uint8
   }
   int64_t i = 0;
   for (; i + kFloatLanes <= n; i += kFloatLanes) {
+    if constexpr (T == 1) {  // decode streams each row once: ask for its lines ahead of use
+      if ((i * Loader::kBytes) % 64 == 0) {
+        const size_t ahead = static_cast<size_t>(i) * Loader::kBytes + kPrefetchAhead;
+        for (int r = 0; r < R; ++r) _mm_prefetch(reinterpret_cast<const char*>(w + r * w_stride + ahead), _MM_HINT_T0);
+      }
+    }
     __m512 wv[R];
     for (int r = 0; r < R; ++r) wv[r] = Loader::load16(w + r * w_stride, i);
     for (int t = 0; t < T; ++t) {
