@@ -14,6 +14,7 @@
 
 #include "ternion/backend/matmul.h"
 #include "ternion/core/cpu_features.h"
+#include "ternion/engine/bench.h"
 #include "ternion/quant/interleave.h"
 #include "ternion/quant/quant.h"
 
@@ -150,27 +151,13 @@ void bench_matmul_stream(benchmark::State& state, DType type, bool interleaved) 
   state.counters["threads"] = pool().size();
 }
 
-// Reads a 1 GiB buffer once per iteration, split over the pool like a decode matmul: bytes per second is the
-// bound of a decode that streams every weight byte once per token.
+// Reads a 1 GiB buffer once per iteration with `ternion bench`'s read pass (split over the pool like a decode
+// matmul): bytes per second is the bound of a decode that streams every weight byte once per token.
 void bench_memory_read(benchmark::State& state) {
   constexpr size_t kBytes = size_t{1} << 30;
-  constexpr size_t kChunk = size_t{1} << 20;
-  std::vector<uint64_t> buf(kBytes / sizeof(uint64_t), 1);
-  std::vector<uint64_t> sums(kBytes / kChunk);
-  for (auto _ : state) {
-    pool().parallel_for(sums.size(), [&](size_t c) {
-      const uint64_t* p = buf.data() + c * (kChunk / sizeof(uint64_t));
-      uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-      for (size_t i = 0; i < kChunk / sizeof(uint64_t); i += 4) {
-        s0 += p[i];
-        s1 += p[i + 1];
-        s2 += p[i + 2];
-        s3 += p[i + 3];
-      }
-      sums[c] = s0 + s1 + s2 + s3;
-    });
-    benchmark::DoNotOptimize(sums.data());
-  }
+  const std::vector<uint8_t> buf(kBytes, 1);
+  const std::vector<std::span<const uint8_t>> spans{std::span<const uint8_t>(buf)};
+  for (auto _ : state) benchmark::DoNotOptimize(ternion::read_time_ms(spans, pool(), 1));
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * static_cast<int64_t>(kBytes));
   state.counters["threads"] = pool().size();
 }

@@ -113,6 +113,12 @@ std::optional<double> bound_pct(const BenchResult& r) {
   return 100.0 * *r.decode_bound_ms / *r.latency_p50_ms;
 }
 
+// p99 / median of the read passes: the tail the machine alone gives a weight-reading step.
+std::optional<double> read_tail(const BenchResult& r) {
+  if (!r.read_p50_ms || !r.read_p99_ms || !(*r.read_p50_ms > 0)) return std::nullopt;
+  return *r.read_p99_ms / *r.read_p50_ms;
+}
+
 nlohmann::ordered_json to_json(const std::string& path, const Model& model, const BenchResult& r) {
   nlohmann::ordered_json j;
   const std::string type = main_type(model);
@@ -154,6 +160,8 @@ nlohmann::ordered_json to_json(const std::string& path, const Model& model, cons
   j["decode_bytes_per_token"] = r.decode_bytes_per_token;
   j["decode_bound_ms"] = opt(r.decode_bound_ms);
   j["decode_bound_pct"] = opt(bound_pct(r));
+  j["read_p50_ms"] = opt(r.read_p50_ms);
+  j["read_p99_ms"] = opt(r.read_p99_ms);
   j["model_size_bytes"] = static_cast<int64_t>(model_file_bytes(path));
   return j;
 }
@@ -168,17 +176,17 @@ std::string fmt_ms(const std::optional<double>& v, const char* format = "%.3f") 
 void print_md_header() {
   std::printf(
       "| model | size | params | threads | test | t/s | ttft ms | p50 ms | p99 ms | jitter ms | bound ms | of bound | "
-      "peak RSS |\n");
-  std::printf("|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+      "read p99/p50 | peak RSS |\n");
+  std::printf("|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
 }
 
 void print_md_row(const std::string& path, const Model& model, const BenchResult& r) {
-  std::printf("| %s | %s | %s | %d | %s | %.2f ± %.2f | %.2f | %s | %s | %s | %s | %s | %s |\n",
+  std::printf("| %s | %s | %s | %d | %s | %.2f ± %.2f | %.2f | %s | %s | %s | %s | %s | %s | %s |\n",
               base_name(path).c_str(), size_label(static_cast<double>(model.weight_bytes())).c_str(),
               params_label(model_n_params(model)).c_str(), r.test.n_threads, test_label(r.test).c_str(), r.avg_ts,
               r.stddev_ts, r.ttft_ms, fmt_ms(r.latency_p50_ms).c_str(), fmt_ms(r.latency_p99_ms).c_str(),
               fmt_ms(r.jitter_ms).c_str(), fmt_ms(r.decode_bound_ms).c_str(), fmt_ms(bound_pct(r), "%.0f %%").c_str(),
-              size_label(static_cast<double>(r.peak_rss_bytes)).c_str());
+              fmt_ms(read_tail(r), "%.2f").c_str(), size_label(static_cast<double>(r.peak_rss_bytes)).c_str());
   std::fflush(stdout);
 }
 

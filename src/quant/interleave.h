@@ -8,6 +8,16 @@
 
 namespace ternion::quant {
 
+namespace {  // internal linkage: the ISA files include this header too (see kernel_common.h)
+
+// The rows of group g that exist (bit r: row g * kInterleaveRows + r < n_rows); only the last group can be short.
+constexpr uint16_t group_mask(int64_t n_rows, int64_t g) {
+  const int64_t left = n_rows - g * kInterleaveRows;
+  return static_cast<uint16_t>(left >= kInterleaveRows ? 0xffff : (1u << left) - 1);
+}
+
+}  // namespace
+
 // Block layouts dotted with Q8_0 activations: Q4_0 (16 value bytes of nibbles) and Q8_0 (32 value bytes,
 // stored as q + 128). A block of a group: 16 * value_bytes of words, then 16 fp16 scales.
 constexpr size_t kInterleavedScaleBytes = kInterleaveRows * 2;

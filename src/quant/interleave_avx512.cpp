@@ -124,8 +124,7 @@ void interleaved_gemm(int64_t n, const void* groups, int64_t n_rows, const void*
       const int kb = static_cast<int>(std::min<int64_t>(kPackBlocks, nb - b0));
       prepare_activations(act, xs, x_stride, ts, b0, kb, L::kUnsignedOffset);
       for (int64_t g = 0; g < n_groups; ++g) {
-        const int64_t left = n_rows - g * kInterleaveRows;
-        const auto mask = static_cast<__mmask16>(left >= kInterleaveRows ? 0xffff : (1u << left) - 1);
+        const __mmask16 mask = group_mask(n_rows, g);
         const uint8_t* gb = gp + static_cast<size_t>(g) * group_bytes + static_cast<size_t>(b0) * L::kBlockBytes;
         for (int t = 0; t < ts; t += kPackTileTokens) {
           const int tt = std::min(kPackTileTokens, ts - t);

@@ -138,10 +138,20 @@ inline int32_t q6_bsum(const uint8_t* xb, int grp) {
   return load_unaligned<int16_t>(xb + offsetof(BlockQ8_K, bsums), grp);
 }
 
-// One token, all super-blocks of one group: values dotted as they are rebuilt.
-void q6_k_decode_group(const uint8_t* g, int64_t nb, const uint8_t* x, float* out, __mmask16 mask) {
-  __m512 acc = _mm512_setzero_ps();
-  for (int64_t b = 0; b < nb; ++b) {
+// Super-blocks per K piece of a one-token product: rows up to 65536 columns are taken whole.
+constexpr int kDecodeBlocks = 256;
+
+// What a decode group reads of the activations besides their blocks: nothing for Q6_K.
+struct NoDecodeActivations {
+  NoDecodeActivations(const uint8_t*, int) {}
+};
+
+// One token, super-blocks [0, kb) of one group (g and x point at the first): values dotted as they are rebuilt.
+// The sums start from zero (first piece) or from out.
+void q6_k_decode_group(const uint8_t* g, int kb, const NoDecodeActivations&, const uint8_t* x, bool first_piece,
+                       float* out, __mmask16 mask) {
+  __m512 acc = first_piece ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(mask, out);
+  for (int b = 0; b < kb; ++b) {
     const uint8_t* blk = g + static_cast<size_t>(b) * kQ6KInterleavedBlock;
     const uint8_t* xb = x + static_cast<size_t>(b) * sizeof(BlockQ8_K);
     const uint8_t* xq = xb + offsetof(BlockQ8_K, qs);
@@ -237,13 +247,23 @@ inline int32_t q8_k_sum(const uint8_t* xb) {
       _mm512_cvtepi16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(xb + offsetof(BlockQ8_K, bsums)))));
 }
 
-// One token, all super-blocks of one group. Field l is taken in place (masked, not shifted) so its dots come out
-// 4^l x; one chain per field, each shifted back exactly at the end of the super-block.
-void tq2_0_decode_group(const uint8_t* g, int64_t nb, const uint8_t* x, float* out, __mmask16 mask) {
-  __m512 acc = _mm512_setzero_ps();
+// Minus the sum of each super-block's activations, taken once per product rather than once per group.
+struct TQ2DecodeActivations {
+  int32_t neg_sum[kDecodeBlocks];
+  TQ2DecodeActivations(const uint8_t* x, int kb) {
+    for (int b = 0; b < kb; ++b) neg_sum[b] = -q8_k_sum(x + static_cast<size_t>(b) * sizeof(BlockQ8_K));
+  }
+};
+
+// One token, super-blocks [0, kb) of one group, as q6_k_decode_group. Field l is taken in place (masked, not
+// shifted) so its dots come out 4^l x; one chain per field, each shifted back exactly at the end of the
+// super-block.
+void tq2_0_decode_group(const uint8_t* g, int kb, const TQ2DecodeActivations& acts, const uint8_t* x, bool first_piece,
+                        float* out, __mmask16 mask) {
+  __m512 acc = first_piece ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(mask, out);
   const __m512i field[4] = {_mm512_set1_epi8(0x03), _mm512_set1_epi8(0x0c), _mm512_set1_epi8(0x30),
                             _mm512_set1_epi8(static_cast<char>(0xc0))};
-  for (int64_t b = 0; b < nb; ++b) {
+  for (int b = 0; b < kb; ++b) {
     const uint8_t* blk = g + static_cast<size_t>(b) * kTQ2InterleavedBlock;
     const uint8_t* xb = x + static_cast<size_t>(b) * sizeof(BlockQ8_K);
     const uint8_t* xq = xb + offsetof(BlockQ8_K, qs);
@@ -261,7 +281,7 @@ void tq2_0_decode_group(const uint8_t* g, int64_t nb, const uint8_t* x, float* o
     const __m512i isum =
         _mm512_add_epi32(_mm512_add_epi32(_mm512_add_epi32(c[0], _mm512_srai_epi32(c[1], 2)),
                                           _mm512_add_epi32(_mm512_srai_epi32(c[2], 4), _mm512_srai_epi32(c[3], 6))),
-                         _mm512_set1_epi32(-q8_k_sum(xb)));
+                         _mm512_set1_epi32(acts.neg_sum[b]));
     const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + kTQ2InterleavedD)));
     acc =
         _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_mul_ps(d, _mm512_set1_ps(load_unaligned<float>(xb, 0))), acc);
@@ -327,6 +347,7 @@ constexpr TQ2TileFn kTQ2Tiles[kTQ2TileTokens] = {tq2_0_tile<1>, tq2_0_tile<2>, t
 // The kernels of a layout whose prompts unpack a K chunk of a group once for all token tiles (Q6_K, TQ2_0).
 struct Q6KKernels {
   using Unpacked = Q6Unpacked;
+  using DecodeActivations = NoDecodeActivations;
   static constexpr size_t kBlock = kQ6KInterleavedBlock;
   static constexpr int kChunkBlocks = kQ6ChunkBlocks;
   static constexpr int kTileTokens = kQ6TileTokens;
@@ -337,6 +358,7 @@ struct Q6KKernels {
 
 struct TQ2Kernels {
   using Unpacked = TQ2Unpacked;
+  using DecodeActivations = TQ2DecodeActivations;
   static constexpr size_t kBlock = kTQ2InterleavedBlock;
   static constexpr int kChunkBlocks = kTQ2ChunkBlocks;
   static constexpr int kTileTokens = kTQ2TileTokens;
@@ -355,13 +377,16 @@ void unpacking_gemm(int64_t n, const void* groups, int64_t n_rows, const void* x
   const size_t group_bytes = static_cast<size_t>(nb) * K::kBlock;
   const auto* gp = static_cast<const uint8_t*>(groups);
   const auto* xp = static_cast<const uint8_t*>(x);
-  auto mask_of = [&](int64_t g) {
-    const int64_t left = n_rows - g * kInterleaveRows;
-    return static_cast<__mmask16>(left >= kInterleaveRows ? 0xffff : (1u << left) - 1);
-  };
   if (n_tokens == 1) {
-    for (int64_t g = 0; g < n_groups; ++g) {
-      K::decode_group(gp + static_cast<size_t>(g) * group_bytes, nb, xp, out + g * kInterleaveRows, mask_of(g));
+    // Whole rows at a time (K pieces only past kDecodeBlocks super-blocks), each group read front to back.
+    for (int64_t b0 = 0; b0 < nb; b0 += kDecodeBlocks) {
+      const int kb = static_cast<int>(std::min<int64_t>(kDecodeBlocks, nb - b0));
+      const uint8_t* xb = xp + static_cast<size_t>(b0) * sizeof(BlockQ8_K);
+      const typename K::DecodeActivations acts(xb, kb);
+      for (int64_t g = 0; g < n_groups; ++g) {
+        K::decode_group(gp + static_cast<size_t>(g) * group_bytes + static_cast<size_t>(b0) * K::kBlock, kb, acts, xb,
+                        b0 == 0, out + g * kInterleaveRows, group_mask(n_rows, g));
+      }
     }
     return;
   }
@@ -375,7 +400,7 @@ void unpacking_gemm(int64_t n, const void* groups, int64_t n_rows, const void* x
         const int tt = static_cast<int>(std::min<int64_t>(K::kTileTokens, n_tokens - t));
         K::tiles[tt - 1](un, gb, kb,
                          xp + static_cast<size_t>(t) * x_stride + static_cast<size_t>(b0) * sizeof(BlockQ8_K), x_stride,
-                         b0 == 0, out + t * ldo + g * kInterleaveRows, ldo, mask_of(g));
+                         b0 == 0, out + t * ldo + g * kInterleaveRows, ldo, group_mask(n_rows, g));
       }
     }
   }
@@ -393,8 +418,7 @@ void q4_k_interleaved_gemm_avx512(int64_t n, const void* groups, int64_t n_rows,
   for (int64_t b0 = 0; b0 < nb; b0 += kChunkBlocks) {
     const int kb = static_cast<int>(std::min<int64_t>(kChunkBlocks, nb - b0));
     for (int64_t g = 0; g < n_groups; ++g) {
-      const int64_t left = n_rows - g * kInterleaveRows;
-      const auto mask = static_cast<__mmask16>(left >= kInterleaveRows ? 0xffff : (1u << left) - 1);
+      const __mmask16 mask = group_mask(n_rows, g);
       const uint8_t* gb = gp + static_cast<size_t>(g) * group_bytes + static_cast<size_t>(b0) * kQ4KInterleavedBlock;
       for (int64_t t = 0; t < n_tokens; t += kTileTokens) {
         const int tt = static_cast<int>(std::min<int64_t>(kTileTokens, n_tokens - t));

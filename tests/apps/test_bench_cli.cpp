@@ -41,6 +41,7 @@ TEST(BenchCli, JsonHasLlamaBenchFieldsAndOurs) {
       EXPECT_EQ(n, 0);
       EXPECT_TRUE(r["latency_p50_ms"].is_null());
       EXPECT_TRUE(r["decode_bound_ms"].is_null());
+      EXPECT_TRUE(r["read_p99_ms"].is_null());
       EXPECT_EQ(r["decode_bytes_per_token"].get<int64_t>(), 0);
     } else {
       ++tg;
@@ -53,6 +54,9 @@ TEST(BenchCli, JsonHasLlamaBenchFieldsAndOurs) {
       EXPECT_GT(r["decode_bound_ms"].get<double>(), 0);
       EXPECT_NEAR(r["decode_bound_pct"].get<double>(),
                   100 * r["decode_bound_ms"].get<double>() / r["latency_p50_ms"].get<double>(), 1e-6);
+      // The bound is the fastest read pass, so never above their median, which is never above their p99.
+      EXPECT_LE(r["decode_bound_ms"].get<double>(), r["read_p50_ms"].get<double>());
+      EXPECT_LE(r["read_p50_ms"].get<double>(), r["read_p99_ms"].get<double>());
     }
     const int t = r["n_threads"];
     EXPECT_TRUE(t == 1 || t == 2);
@@ -67,6 +71,7 @@ TEST(BenchCli, MarkdownTableAndCombinedTest) {
   ASSERT_EQ(o.code, 0) << o.err;
   EXPECT_NE(o.out.find("| model |"), std::string::npos) << o.out;
   EXPECT_NE(o.out.find("| pp8+tg3 |"), std::string::npos) << o.out;
+  EXPECT_NE(o.out.find("| read p99/p50 |"), std::string::npos) << o.out;
   EXPECT_EQ(std::count(o.out.begin(), o.out.end(), '\n'), 3) << o.out;  // header, rule, one row
 }
 

@@ -79,6 +79,10 @@ TEST_F(BenchModel, PromptAndGenerationTest) {
   EXPECT_LE(bytes, plain + plain / 10);
   ASSERT_TRUE(r.decode_bound_ms.has_value());
   EXPECT_GT(*r.decode_bound_ms, 0);
+  ASSERT_TRUE(r.read_p50_ms.has_value());
+  ASSERT_TRUE(r.read_p99_ms.has_value());
+  EXPECT_LE(*r.decode_bound_ms, *r.read_p50_ms);
+  EXPECT_LE(*r.read_p50_ms, *r.read_p99_ms);
 }
 
 TEST(Bench, ReadTimeOfBuffers) {
@@ -91,6 +95,11 @@ TEST(Bench, ReadTimeOfBuffers) {
   EXPECT_GT(t_small, 0);
   EXPECT_GT(t_large, 0);
   EXPECT_GE(read_time_ms({}, pool), 0);
+  // One time per pass (at least one), the bound their minimum.
+  const std::vector<double> times = read_times_ms(small, pool, 5);
+  ASSERT_EQ(times.size(), 5u);
+  for (double ms : times) EXPECT_GT(ms, 0);
+  EXPECT_EQ(read_times_ms(small, pool, 0).size(), 1u);
 }
 
 TEST_F(BenchModel, PromptOnlyHasNoDecodeLatencies) {
@@ -102,6 +111,7 @@ TEST_F(BenchModel, PromptOnlyHasNoDecodeLatencies) {
   EXPECT_FALSE(r.latency_p50_ms.has_value());
   EXPECT_FALSE(r.jitter_ms.has_value());
   EXPECT_FALSE(r.decode_bound_ms.has_value());
+  EXPECT_FALSE(r.read_p99_ms.has_value());
   EXPECT_EQ(r.decode_bytes_per_token, 0);
   EXPECT_GT(r.ttft_ms, 0);
 }

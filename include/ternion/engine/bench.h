@@ -46,7 +46,13 @@ struct BenchResult {
   // close decoding comes to the bound.
   int64_t decode_bytes_per_token = 0;
   std::optional<double> decode_bound_ms;
+  // The median and p99 of those read passes (as many as one repetition has steps, at most kMaxReadPasses): the
+  // latency tail the machine itself gives a step that only reads the weights, to hold the decode p99 against.
+  std::optional<double> read_p50_ms, read_p99_ms;
 };
+
+// Most read passes a test measures for its bound and read tail.
+constexpr int64_t kMaxReadPasses = 256;
 
 // Runs one test on `model`. Throws Error for counts that are negative, a test with neither prompt nor
 // generation, fewer than one repetition or thread, or more than 2^20 tokens.
@@ -64,8 +70,10 @@ double percentile_of(std::vector<double> v, double p);
 // left out (a row, and a few MiB at bench lengths).
 std::vector<std::span<const uint8_t>> decode_weight_spans(const Model& model);
 
-// Shortest wall time, in ms, of `passes` passes in which the pool's threads sum every 8-byte word of `spans`
-// (split into 1 MiB chunks): the time decode would take if it only had to read its weights.
+// Wall time, in ms, of each of `passes` (at least 1) passes in which the pool's threads sum every 8-byte word of
+// `spans` (split into 1 MiB chunks): the time decode would take if it only had to read its weights.
+std::vector<double> read_times_ms(const std::vector<std::span<const uint8_t>>& spans, ThreadPool& pool, int passes);
+// The shortest of read_times_ms.
 double read_time_ms(const std::vector<std::span<const uint8_t>>& spans, ThreadPool& pool, int passes = 3);
 
 // Peak resident set size of this process in bytes (VmHWM), 0 where the system does not say.
