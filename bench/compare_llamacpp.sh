@@ -55,8 +55,8 @@ for key in sorted(a, key=lambda k: (k[:2] != 'pp', k)):
                                statistics.median(r['latency_p99_ms'] for r in a[key]))
     if a[key][0].get('decode_bound_pct') is not None:
         bound = '%.0f %%' % statistics.median(r['decode_bound_pct'] for r in a[key])
-    if a[key][0].get('read_p50_ms') is not None:
-        tail = '%.2f' % statistics.median(r['read_p99_ms'] / r['read_p50_ms'] for r in a[key])
+    if a[key][0].get('read_p99_ms') is not None:
+        tail = '%.2f' % statistics.median(r['read_p99_ms'] / r['decode_bound_ms'] for r in a[key])
     print('| %s | %s | %s | %.1f | %.1f | %.2f | %s | %s | %s |' % (name, t, key, x, y, x / y, lat, bound, tail))
 PY
   done

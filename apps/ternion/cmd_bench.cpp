@@ -115,8 +115,8 @@ std::optional<double> bound_pct(const BenchResult& r) {
 
 // p99 / median of the read passes: the tail the machine alone gives a weight-reading step.
 std::optional<double> read_tail(const BenchResult& r) {
-  if (!r.read_p50_ms || !r.read_p99_ms || !(*r.read_p50_ms > 0)) return std::nullopt;
-  return *r.read_p99_ms / *r.read_p50_ms;
+  if (!r.decode_bound_ms || !r.read_p99_ms || !(*r.decode_bound_ms > 0)) return std::nullopt;
+  return *r.read_p99_ms / *r.decode_bound_ms;
 }
 
 nlohmann::ordered_json to_json(const std::string& path, const Model& model, const BenchResult& r) {
@@ -160,7 +160,6 @@ nlohmann::ordered_json to_json(const std::string& path, const Model& model, cons
   j["decode_bytes_per_token"] = r.decode_bytes_per_token;
   j["decode_bound_ms"] = opt(r.decode_bound_ms);
   j["decode_bound_pct"] = opt(bound_pct(r));
-  j["read_p50_ms"] = opt(r.read_p50_ms);
   j["read_p99_ms"] = opt(r.read_p99_ms);
   j["model_size_bytes"] = static_cast<int64_t>(model_file_bytes(path));
   return j;

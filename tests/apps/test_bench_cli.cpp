@@ -54,9 +54,8 @@ TEST(BenchCli, JsonHasLlamaBenchFieldsAndOurs) {
       EXPECT_GT(r["decode_bound_ms"].get<double>(), 0);
       EXPECT_NEAR(r["decode_bound_pct"].get<double>(),
                   100 * r["decode_bound_ms"].get<double>() / r["latency_p50_ms"].get<double>(), 1e-6);
-      // The bound is the fastest read pass, so never above their median, which is never above their p99.
-      EXPECT_LE(r["decode_bound_ms"].get<double>(), r["read_p50_ms"].get<double>());
-      EXPECT_LE(r["read_p50_ms"].get<double>(), r["read_p99_ms"].get<double>());
+      // The bound is the median read pass, never above their p99.
+      EXPECT_LE(r["decode_bound_ms"].get<double>(), r["read_p99_ms"].get<double>());
     }
     const int t = r["n_threads"];
     EXPECT_TRUE(t == 1 || t == 2);

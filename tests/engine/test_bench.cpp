@@ -79,10 +79,8 @@ TEST_F(BenchModel, PromptAndGenerationTest) {
   EXPECT_LE(bytes, plain + plain / 10);
   ASSERT_TRUE(r.decode_bound_ms.has_value());
   EXPECT_GT(*r.decode_bound_ms, 0);
-  ASSERT_TRUE(r.read_p50_ms.has_value());
   ASSERT_TRUE(r.read_p99_ms.has_value());
-  EXPECT_LE(*r.decode_bound_ms, *r.read_p50_ms);
-  EXPECT_LE(*r.read_p50_ms, *r.read_p99_ms);
+  EXPECT_LE(*r.decode_bound_ms, *r.read_p99_ms);
 }
 
 TEST(Bench, ReadTimeOfBuffers) {

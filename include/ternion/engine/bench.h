@@ -41,14 +41,13 @@ struct BenchResult {
   std::optional<double> latency_p50_ms, latency_p99_ms, jitter_ms;  // jitter = standard deviation
   int64_t peak_rss_bytes = 0;                                       // of the process, after the test
   // The memory-bandwidth bound of one decode step, for a test that generates: the bytes of weights a step reads,
-  // and the shortest time the test's threads take just to read those same bytes (a summing pass over the model's
-  // own weight buffers, best of a few, measured right after the test). decode_bound_ms / latency_p50_ms is how
-  // close decoding comes to the bound.
+  // and the time the test's threads take just to read those same bytes (a summing pass over the model's own
+  // weight buffers, repeated as many times as a repetition has steps, at most kMaxReadPasses, right after the
+  // test): the median pass is decode_bound_ms, and decode_bound_ms / latency_p50_ms is how close decoding comes
+  // to the bound. read_p99_ms is the p99 of those passes: the latency tail the machine itself gives a step that
+  // only reads the weights, to hold the decode p99 against.
   int64_t decode_bytes_per_token = 0;
-  std::optional<double> decode_bound_ms;
-  // The median and p99 of those read passes (as many as one repetition has steps, at most kMaxReadPasses): the
-  // latency tail the machine itself gives a step that only reads the weights, to hold the decode p99 against.
-  std::optional<double> read_p50_ms, read_p99_ms;
+  std::optional<double> decode_bound_ms, read_p99_ms;
 };
 
 // Most read passes a test measures for its bound and read tail.
