@@ -33,6 +33,7 @@ struct BenchArgs {
   uint32_t seed = 42;
   std::string output = "md";
   bool progress = false;
+  bool mmap = false;
 };
 
 std::string base_name(const std::string& path) {
@@ -119,7 +120,7 @@ std::optional<double> read_tail(const BenchResult& r) {
   return *r.read_p99_ms / *r.decode_bound_ms;
 }
 
-nlohmann::ordered_json to_json(const std::string& path, const Model& model, const BenchResult& r) {
+nlohmann::ordered_json to_json(const std::string& path, const Model& model, const BenchResult& r, bool mmap) {
   nlohmann::ordered_json j;
   const std::string type = main_type(model);
   const int64_t n_params = model_n_params(model);
@@ -137,7 +138,7 @@ nlohmann::ordered_json to_json(const std::string& path, const Model& model, cons
   j["type_v"] = "f16";
   j["n_gpu_layers"] = 0;
   j["flash_attn"] = false;
-  j["use_mmap"] = true;
+  j["use_mmap"] = mmap;
   j["n_prompt"] = r.test.n_prompt;
   j["n_gen"] = r.test.n_gen;
   j["test_time"] = now_iso8601();
@@ -236,7 +237,7 @@ int bench_cmd(const BenchArgs& a) {
 
   // Every model is opened (mapped, validated) before anything is printed, so a bad path is one error line.
   std::vector<std::unique_ptr<Model>> loaded;
-  for (const std::string& path : models) loaded.push_back(Model::load(path));
+  for (const std::string& path : models) loaded.push_back(Model::load(path, !a.mmap));
 
   nlohmann::ordered_json all = nlohmann::ordered_json::array();
   if (a.output == "md") print_md_header();
@@ -258,10 +259,10 @@ int bench_cmd(const BenchArgs& a) {
         if (a.output == "md") {
           print_md_row(path, *model, r);
         } else if (a.output == "jsonl") {
-          std::printf("%s\n", to_json(path, *model, r).dump().c_str());
+          std::printf("%s\n", to_json(path, *model, r, a.mmap).dump().c_str());
           std::fflush(stdout);
         } else {
-          all.push_back(to_json(path, *model, r));
+          all.push_back(to_json(path, *model, r, a.mmap));
         }
       }
     }
@@ -286,6 +287,7 @@ Runner add_bench_command(CLI::App& app) {
   c->add_option("-o,--output", a->output, "md (table), json (array) or jsonl (one object per line)");
   c->add_option("--seed", a->seed, "Seed of the random token ids (default 42)");
   c->add_flag("--progress", a->progress, "Name each test on stderr as it starts");
+  c->add_flag("--mmap", a->mmap, kMmapHelp);
   return [a] { return bench_cmd(*a); };
 }
 

@@ -15,6 +15,7 @@ struct PplArgs {
   int64_t ctx = 512;
   int64_t chunks = 0;
   int threads = 0;
+  bool mmap = false;
 };
 
 int perplexity_cmd(const PplArgs& a) {
@@ -23,7 +24,7 @@ int perplexity_cmd(const PplArgs& a) {
   if (a.ctx < 4) throw Error("-c/--ctx-size must be at least 4, got " + std::to_string(a.ctx));
   if (a.threads < 0) throw Error("-t/--threads must be positive");
   const std::string text = read_text_file(a.file);
-  const auto model = Model::load(path);
+  const auto model = Model::load(path, !a.mmap);
   ContextOptions copt;
   copt.n_ctx = a.ctx;
   copt.n_batch = a.ctx;
@@ -51,6 +52,7 @@ Runner add_perplexity_command(CLI::App& app) {
   c->add_option("-c,--ctx-size", a->ctx, "Tokens per chunk (default 512)");
   c->add_option("--chunks", a->chunks, "Score at most this many chunks (default: all)");
   c->add_option("-t,--threads", a->threads, "Worker threads (default: all cores)");
+  c->add_flag("--mmap", a->mmap, kMmapHelp);
   return [a] { return perplexity_cmd(*a); };
 }
 

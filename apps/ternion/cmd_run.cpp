@@ -29,6 +29,7 @@ struct RunArgs {
   bool json = false;
   bool ignore_eos = false;
   bool special = false;
+  bool mmap = false;
 };
 
 // A model folder's generation_config.json fills in the sampling settings not given on the command line.
@@ -71,7 +72,7 @@ int run(const RunArgs& a, const CLI::App& cmd) {
   opt.sampling.validate();
 
   const auto t0 = std::chrono::steady_clock::now();
-  const auto model = Model::load(path);
+  const auto model = Model::load(path, !a.mmap);
   apply_generation_defaults(model->generation_defaults(), cmd, opt.sampling);
   opt.sampling.validate();
   ContextOptions copt;
@@ -140,6 +141,7 @@ Runner add_run_command(CLI::App& app) {
   c->add_flag("--ignore-eos", a->ignore_eos, "Keep generating past end-of-generation tokens");
   c->add_flag("--special", a->special, "Parse special-token text in the prompt (e.g. <|im_start|>)");
   c->add_flag("--json", a->json, "Print one JSON object instead of streaming text");
+  c->add_flag("--mmap", a->mmap, kMmapHelp);
   return [a, c] { return run(*a, *c); };
 }
 

@@ -154,8 +154,7 @@ void Model::make_resident(bool copy_all) {
   std::unique_ptr<uint8_t, FreeDeleter> arena(static_cast<uint8_t*>(std::aligned_alloc(kHugePage, arena_bytes)));
   if (!arena) throw Error(file_.path() + ": out of memory for the weights (" + std::to_string(total) + " bytes)");
 #if defined(MADV_HUGEPAGE)
-  if (!std::getenv("NOHUGE"))
-    (void)::madvise(arena.get(), arena_bytes, MADV_HUGEPAGE);  // advice only: 4 KiB pages work as well
+  (void)::madvise(arena.get(), arena_bytes, MADV_HUGEPAGE);  // advice only: 4 KiB pages work as well
 #endif
   for (size_t i = 0; i < matrices.size(); ++i) {
     WeightMatrix* m = matrices[i];

@@ -34,6 +34,7 @@ TEST(BenchCli, JsonHasLlamaBenchFieldsAndOurs) {
     EXPECT_GT(r["ttft_ms"].get<double>(), 0);
     EXPECT_GT(r["peak_rss_bytes"].get<int64_t>(), 0);
     EXPECT_EQ(r["model_size_bytes"].get<int64_t>(), 7351360);
+    EXPECT_EQ(r["use_mmap"], false);  // weights copied into memory at load (the default)
     const int64_t p = r["n_prompt"], n = r["n_gen"];
     if (p > 0) {
       ++pp;
@@ -62,6 +63,17 @@ TEST(BenchCli, JsonHasLlamaBenchFieldsAndOurs) {
   }
   EXPECT_EQ(pp, 2);
   EXPECT_EQ(tg, 2);
+}
+
+TEST(BenchCli, MappedWeights) {
+  TERNION_REQUIRE_FIXTURE(model_path());
+  const auto o = run_cli("bench -m " + model_path() + " -p 0 -n 3 -t 1 -r 1 -o json --mmap");
+  ASSERT_EQ(o.code, 0) << o.err;
+  const auto j = nlohmann::json::parse(o.out);
+  ASSERT_EQ(j.size(), 1u);
+  EXPECT_EQ(j[0]["use_mmap"], true);
+  EXPECT_GT(j[0]["avg_ts"].get<double>(), 0);
+  EXPECT_GT(j[0]["decode_bound_ms"].get<double>(), 0);
 }
 
 TEST(BenchCli, MarkdownTableAndCombinedTest) {

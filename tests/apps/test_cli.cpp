@@ -64,6 +64,20 @@ TEST_F(Cli, ThreadCountDoesNotChangeTokens) {
   EXPECT_EQ(a["tokens"], b["tokens"]);
 }
 
+TEST_F(Cli, MappedWeightsGiveTheSameTokens) {
+  const std::string base = "run -m " + model_path() + " -p 'Blessed are the' -n 16 --json --seed 5 --temp 0.9 ";
+  const auto copied = nlohmann::json::parse(run_cli(base).out);
+  const Outcome o = run_cli(base + "--mmap");
+  ASSERT_EQ(o.code, 0) << o.err;
+  EXPECT_EQ(nlohmann::json::parse(o.out)["tokens"], copied["tokens"]);
+  const std::string ppl =
+      "perplexity -m " + model_path() + " -f " + test::fixture("text/validation.txt").string() + " -c 128 --chunks 2";
+  const Outcome a = run_cli(ppl);
+  const Outcome b = run_cli(ppl + " --mmap");
+  ASSERT_EQ(b.code, 0) << b.err;
+  EXPECT_EQ(a.out.substr(a.out.find("PPL = ")), b.out.substr(b.out.find("PPL = ")));
+}
+
 TEST_F(Cli, SameSeedSameText) {
   const std::string cmd = "run -m " + model_path() + " -p 'First Citizen:' -n 24 --json --temp 1.0 --seed 1234";
   const auto a = nlohmann::json::parse(run_cli(cmd).out);
