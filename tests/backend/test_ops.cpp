@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <random>
 #include <vector>
@@ -43,6 +44,59 @@ TEST(Ops, SiluMul) {
     const double s = g[i] / (1.0 + std::exp(-static_cast<double>(g[i])));
     EXPECT_NEAR(y[i], s * u[i], 1e-6 * (1 + std::abs(s * u[i])));
   }
+}
+
+// silu's exponential over its whole range, in small steps: within a few ulp of the double result.
+TEST(Ops, SiluMulAcrossTheExponentRange) {
+  std::vector<float> g;
+  for (float v = -120.0f; v <= 120.0f; v += 0.0137f) g.push_back(v);
+  for (float v : {-88.5f, -87.0f, -86.99f, 87.0f, 88.0f, 89.0f, 1e-30f, -1e-30f, 0.0f}) g.push_back(v);
+  const std::vector<float> u(g.size(), 1.5f);
+  std::vector<float> y(g.size());
+  silu_mul(g.data(), u.data(), y.data(), static_cast<int64_t>(g.size()));
+  for (size_t i = 0; i < g.size(); ++i) {
+    const double s = g[i] / (1.0 + std::exp(-static_cast<double>(g[i]))) * 1.5;
+    // Far below zero silu is ~0 (e^-88 and under); the exponential is clamped there.
+    ASSERT_NEAR(y[i], s, 4e-7 * std::abs(s) + 1e-30) << "silu(" << g[i] << ")";
+  }
+}
+
+// Softmax against double on odd sizes (past and short of the 16 lanes), with masked values and a wide spread.
+TEST(Ops, SoftmaxMatchesDoubleReference) {
+  std::mt19937 rng(3);
+  for (int64_t n : {1, 2, 15, 16, 17, 33, 100, 257, 2049}) {
+    auto x = random_vector(static_cast<size_t>(n), static_cast<uint32_t>(n), 20.0f);
+    for (size_t i = 0; i < x.size(); ++i) {
+      if (rng() % 7 == 0 && i != 0) x[i] = -INFINITY;
+    }
+    const float top = *std::max_element(x.begin(), x.end());
+    std::vector<double> ref(x.size());
+    double sum = 0;
+    for (size_t i = 0; i < x.size(); ++i) {
+      ref[i] = x[i] == -INFINITY ? 0.0 : std::exp(static_cast<double>(x[i]) - top);
+      sum += ref[i];
+    }
+    std::vector<float> got = x;
+    softmax_in_place(got.data(), n);
+    for (size_t i = 0; i < x.size(); ++i) {
+      if (x[i] == -INFINITY) {
+        EXPECT_EQ(got[i], 0.0f);
+        continue;
+      }
+      // x - max rounds to float (half an ulp of |x - max|, relative error |x - max| * 2^-24 in the exponential)
+      // before an exponential within 2 ulp, and the float sum adds a few ulp.
+      const double d = std::abs(static_cast<double>(x[i]) - top);
+      const double want = ref[i] / sum;
+      ASSERT_NEAR(got[i], want, (6e-8 * d + 5e-7) * want + 1e-37) << "n " << n << " i " << i;
+    }
+  }
+  std::vector<float> masked(5, -INFINITY);
+  softmax_in_place(masked.data(), 5);
+  for (float v : masked) EXPECT_EQ(v, 0.0f);
+  std::vector<float> far = {0.0f, -90.0f, -86.0f};
+  softmax_in_place(far.data(), 3);
+  EXPECT_EQ(far[1], 0.0f);  // more than 87 below the maximum
+  EXPECT_GT(far[2], 0.0f);
 }
 
 TEST(Ops, SoftmaxSumsToOneAndHandlesMaskedValues) {

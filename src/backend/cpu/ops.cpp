@@ -1,9 +1,43 @@
 #include "ternion/backend/ops.h"
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
+#include <cstdint>
 
 namespace ternion {
+
+namespace {
+
+// e^x for x in [-87, 88] (callers clamp), within 2 ulp, in plain float arithmetic that compilers vectorize: x =
+// n ln2 + r with n the integer nearest x / ln2 (ln2 in two parts, so n ln2 loses nothing), e^r by its Taylor
+// series to r^7 (|r| <= 0.35), and 2^n added into the exponent bits.
+inline float exp_in_range(float x) {
+  constexpr float kLog2e = 1.44269504088896341f;
+  constexpr float kRound = 12582912.0f;  // 1.5 * 2^23: adding it rounds to an integer, held in the low bits
+  constexpr float kLn2Hi = 0.693359375f;
+  constexpr float kLn2Lo = -2.12194440e-4f;
+  const float t = x * kLog2e + kRound;
+  const float n = t - kRound;
+  const float r = (x - n * kLn2Hi) - n * kLn2Lo;
+  float p = 1.0f / 5040.0f;
+  p = p * r + 1.0f / 720.0f;
+  p = p * r + 1.0f / 120.0f;
+  p = p * r + 1.0f / 24.0f;
+  p = p * r + 1.0f / 6.0f;
+  p = p * r + 0.5f;
+  p = p * r + 1.0f;
+  p = p * r + 1.0f;
+  const uint32_t two_n = (std::bit_cast<uint32_t>(t) - std::bit_cast<uint32_t>(kRound)) << 23;
+  return std::bit_cast<float>(std::bit_cast<uint32_t>(p) + two_n);
+}
+
+constexpr float kExpMin = -87.0f;  // below: e^x is under the smallest normal float, taken as 0
+constexpr float kExpMax = 88.0f;   // above: e^x is near the largest float
+
+constexpr int kLanes = 16;  // softmax sums lane i % 16, then the lanes by halves: one fixed order
+
+}  // namespace
 
 void rms_norm_row(const float* x, const float* weight, float* y, int64_t n, float eps) {
   double sum = 0.0;
@@ -16,7 +50,7 @@ void rms_norm_row(const float* x, const float* weight, float* y, int64_t n, floa
 void silu_mul(const float* gate, const float* up, float* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) {
     const float g = gate[i];
-    y[i] = (g / (1.0f + std::exp(-g))) * up[i];
+    y[i] = (g / (1.0f + exp_in_range(std::clamp(-g, kExpMin, kExpMax)))) * up[i];
   }
 }
 
@@ -26,16 +60,32 @@ void add_in_place(float* y, const float* x, int64_t n) {
 
 void softmax_in_place(float* x, int64_t n) {
   if (n <= 0) return;
-  float max = -INFINITY;
-  for (int64_t i = 0; i < n; ++i) max = std::max(max, x[i]);
-  double sum = 0.0;
-  for (int64_t i = 0; i < n; ++i) {
-    const float e = (x[i] == -INFINITY) ? 0.0f : std::exp(x[i] - max);
-    x[i] = e;
-    sum += static_cast<double>(e);
+  float lanes[kLanes];
+  std::fill(lanes, lanes + kLanes, -INFINITY);
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes) {
+    for (int l = 0; l < kLanes; ++l) lanes[l] = std::max(lanes[l], x[i + l]);
   }
-  const float inv = static_cast<float>(1.0 / sum);
-  for (int64_t i = 0; i < n; ++i) x[i] *= inv;
+  for (; i < n; ++i) lanes[0] = std::max(lanes[0], x[i]);
+  const float max = *std::max_element(lanes, lanes + kLanes);
+  if (max == -INFINITY) {  // every value masked: all become 0
+    std::fill(x, x + n, 0.0f);
+    return;
+  }
+  for (i = 0; i < n; ++i) {
+    const float d = x[i] - max;  // -inf (a masked value) and anything below kExpMin give 0
+    x[i] = d < kExpMin ? 0.0f : exp_in_range(d);
+  }
+  std::fill(lanes, lanes + kLanes, 0.0f);
+  for (i = 0; i + kLanes <= n; i += kLanes) {
+    for (int l = 0; l < kLanes; ++l) lanes[l] += x[i + l];
+  }
+  for (int l = 0; i < n; ++i, ++l) lanes[l] += x[i];
+  for (int half = kLanes / 2; half >= 1; half /= 2) {
+    for (int l = 0; l < half; ++l) lanes[l] += lanes[l + half];
+  }
+  const float inv = 1.0f / lanes[0];
+  for (i = 0; i < n; ++i) x[i] *= inv;
 }
 
 RopeTable::RopeTable(const RopeConfig& config, int64_t n_positions) : config_(config), n_positions_(n_positions) {
