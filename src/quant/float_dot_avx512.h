@@ -34,6 +34,32 @@ void float_vec_dot_avx512(int64_t n, float* out, const void* w, const void* x) {
   *out = finish_lanes_avx512<Loader>(acc, i, n, wb, xb);
 }
 
+// reduce_lanes16 of 8 outputs at once, in registers: lanes l and l + 8 first, then l and l + 4, then (0, 2) and
+// (1, 3), then those two sums: the same additions as the reference, so the same bits. Lane r is output r.
+inline __m256 reduce_lanes16_x8(const __m512* acc) {
+  const __m512i lo8 = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23);
+  const __m512i hi8 = _mm512_setr_epi32(8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31);
+  __m512 s8[4];  // s8[p]: output 2p's 8 sums, then output 2p + 1's
+  for (int p = 0; p < 4; ++p) {
+    s8[p] = _mm512_add_ps(_mm512_permutex2var_ps(acc[2 * p], lo8, acc[2 * p + 1]),
+                          _mm512_permutex2var_ps(acc[2 * p], hi8, acc[2 * p + 1]));
+  }
+  const __m512i lo4 = _mm512_setr_epi32(0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27);
+  const __m512i hi4 = _mm512_setr_epi32(4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28, 29, 30, 31);
+  __m512 s4[2];  // s4[q]: the 4 sums of outputs 4q .. 4q + 3
+  for (int q = 0; q < 2; ++q) {
+    s4[q] = _mm512_add_ps(_mm512_permutex2var_ps(s8[2 * q], lo4, s8[2 * q + 1]),
+                          _mm512_permutex2var_ps(s8[2 * q], hi4, s8[2 * q + 1]));
+  }
+  const __m512i lo2 = _mm512_setr_epi32(0, 1, 4, 5, 8, 9, 12, 13, 16, 17, 20, 21, 24, 25, 28, 29);
+  const __m512i hi2 = _mm512_setr_epi32(2, 3, 6, 7, 10, 11, 14, 15, 18, 19, 22, 23, 26, 27, 30, 31);
+  // Lanes 2r, 2r + 1: output r's s4[0] + s4[2] and s4[1] + s4[3].
+  const __m512 s2 = _mm512_add_ps(_mm512_permutex2var_ps(s4[0], lo2, s4[1]), _mm512_permutex2var_ps(s4[0], hi2, s4[1]));
+  const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 0, 0, 0, 0, 0, 0, 0, 0);
+  const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 0, 0, 0, 0, 0, 0, 0, 0);
+  return _mm512_castps512_ps256(_mm512_add_ps(_mm512_permutexvar_ps(even, s2), _mm512_permutexvar_ps(odd, s2)));
+}
+
 // How far ahead of its loads a one-token tile asks for weight lines: the hardware prefetcher alone leaves the
 // 8 row streams of a decode tile at about 80 % of the memory-read speed (matmul_decode_dram/F16).
 constexpr size_t kPrefetchAhead = 1024;
@@ -58,6 +84,12 @@ void float_tile_avx512(int64_t n, const uint8_t* w, size_t w_stride, const uint8
     for (int t = 0; t < T; ++t) {
       const __m512 xv = Loader::load16(x + t * x_stride, i);
       for (int r = 0; r < R; ++r) acc[r][t] = _mm512_fmadd_ps(wv[r], xv, acc[r][t]);
+    }
+  }
+  if constexpr (R == 8 && T == 1) {
+    if (i == n) {  // no tail: the 8 reductions together (short rows, such as attention's keys, gain the most)
+      _mm256_storeu_ps(out, reduce_lanes16_x8(&acc[0][0]));  // acc[r][0]: 8 registers in a row
+      return;
     }
   }
   for (int t = 0; t < T; ++t) {
