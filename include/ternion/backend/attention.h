@@ -4,7 +4,7 @@
 //   K: [n_head_kv][n_ctx][head_dim]   a head's keys are contiguous rows, one per position
 //   V: [n_head_kv][head_dim][n_ctx]   transposed, so each output value is one contiguous dot over positions
 // Arithmetic follows the reference engine: q is rounded to fp16 for q·k, scores are scaled, soft-maxed
-// (sum in double), rounded to fp16 and dotted with V in fp32 accumulation.
+// (ternion/backend/ops.h), rounded to fp16 and dotted with V in fp32 accumulation.
 #pragma once
 
 #include <cstddef>
@@ -33,7 +33,9 @@ struct AttentionArgs {
 
 size_t attention_scratch_bytes(int64_t n_head, int64_t n_ctx, int64_t head_dim);
 
-// Work is split by head; every output value is computed in the same order for any thread count.
+// Work is split by head, the query heads of one KV head taken together where that leaves two chunks per thread
+// (each key and value row is then read once for all of them); every output value is computed in the same order
+// for any thread count.
 void attention(const AttentionArgs& args, std::span<uint8_t> scratch, ThreadPool& pool);
 
 // Scalar reference of the same arithmetic (for tests).

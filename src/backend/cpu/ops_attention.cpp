@@ -51,11 +51,15 @@ struct Kernels {
   }
 };
 
-void attend_one_head(const AttentionArgs& a, int64_t h, uint8_t* scratch, const Kernels& k) {
+// Query heads h0 .. h0 + n_heads - 1, which share one KV head: every key and value row they read is loaded once
+// for all of them (each q·k and p·V product still the bits of the single dot). scratch holds n_heads x
+// per_head_bytes.
+void attend_heads(const AttentionArgs& a, int64_t h0, int64_t n_heads, uint8_t* scratch, const Kernels& k) {
+  const int64_t rows = kQueryBlock * n_heads;  // query rows of a block: token i, head s at i * n_heads + s
   float* scores = reinterpret_cast<float*>(scratch);
-  uint16_t* probs16 = reinterpret_cast<uint16_t*>(scratch + static_cast<size_t>(kQueryBlock * a.n_ctx) * 4);
-  uint16_t* q16 = probs16 + a.n_ctx;
-  const int64_t kvh = h / (a.n_head / a.n_head_kv);
+  uint16_t* probs16 = reinterpret_cast<uint16_t*>(scratch + static_cast<size_t>(rows * a.n_ctx) * 4);
+  uint16_t* q16 = probs16 + n_heads * a.n_ctx;
+  const int64_t kvh = h0 / (a.n_head / a.n_head_kv);
   const uint16_t* k_head = a.k + kvh * a.n_ctx * a.head_dim;
   const uint16_t* v_head = a.v + kvh * a.head_dim * a.n_ctx;
   const size_t row16 = static_cast<size_t>(a.head_dim) * 2;
@@ -63,23 +67,37 @@ void attend_one_head(const AttentionArgs& a, int64_t h, uint8_t* scratch, const 
     const int64_t nq = std::min(kQueryBlock, a.n_tokens - t0);
     int64_t max_kv = 0;
     for (int64_t i = 0; i < nq; ++i) {
-      const float* q = a.q + (t0 + i) * a.q_stride + h * a.head_dim;
-      fp32_to_fp16_row(q, q16 + i * a.head_dim, a.head_dim);
+      for (int64_t s = 0; s < n_heads; ++s) {
+        const float* q = a.q + (t0 + i) * a.q_stride + (h0 + s) * a.head_dim;
+        fp32_to_fp16_row(q, q16 + (i * n_heads + s) * a.head_dim, a.head_dim);
+      }
       max_kv = std::max<int64_t>(max_kv, static_cast<int64_t>(a.positions[t0 + i]) + 1);
     }
-    // Scores of every query of the block against keys [0, max_kv); each query then uses its own prefix.
-    k.run(a.head_dim, k_head, row16, max_kv, q16, row16, nq, scores, a.n_ctx);
+    // Scores of every query row of the block against keys [0, max_kv); each token then uses its own prefix.
+    k.run(a.head_dim, k_head, row16, max_kv, q16, row16, nq * n_heads, scores, a.n_ctx);
     for (int64_t i = 0; i < nq; ++i) {
-      float* row = scores + i * a.n_ctx;
       const int64_t n_kv = static_cast<int64_t>(a.positions[t0 + i]) + 1;
-      for (int64_t p = 0; p < n_kv; ++p) row[p] *= a.scale;
-      softmax_in_place(row, n_kv);
-      fp32_to_fp16_row(row, probs16, n_kv);
-      // out[d] = V row d (positions [0, n_kv)) · probabilities.
-      k.run(n_kv, v_head, static_cast<size_t>(a.n_ctx) * 2, a.head_dim, probs16, 0, 1,
-            a.out + (t0 + i) * a.out_stride + h * a.head_dim, a.head_dim);
+      for (int64_t s = 0; s < n_heads; ++s) {
+        float* row = scores + (i * n_heads + s) * a.n_ctx;
+        for (int64_t p = 0; p < n_kv; ++p) row[p] *= a.scale;
+        softmax_in_place(row, n_kv);
+        fp32_to_fp16_row(row, probs16 + s * a.n_ctx, n_kv);
+      }
+      // out[h0 + s][d] = V row d (positions [0, n_kv)) · head s's probabilities, all heads at once.
+      k.run(n_kv, v_head, static_cast<size_t>(a.n_ctx) * 2, a.head_dim, probs16, static_cast<size_t>(a.n_ctx) * 2,
+            n_heads, a.out + (t0 + i) * a.out_stride + h0 * a.head_dim, a.head_dim);
     }
   }
+}
+
+// Query heads per pool chunk: as many of a KV head's group as leave at least two chunks per thread (one for a
+// pool of one), so a key is read once per chunk rather than once per head.
+int64_t heads_per_chunk(const AttentionArgs& a, int n_threads) {
+  const int64_t group = a.n_head / a.n_head_kv;
+  const int64_t wanted = n_threads > 1 ? 2 * static_cast<int64_t>(n_threads) : 1;
+  int64_t per = group;
+  while (per > 1 && (a.n_head / per < wanted || group % per != 0)) --per;
+  return per;
 }
 
 void check_args(const AttentionArgs& a) {
@@ -102,15 +120,18 @@ void attention(const AttentionArgs& a, std::span<uint8_t> scratch, ThreadPool& p
   }
   const Kernels k{quant_traits(DType::F16).vec_dot, quant_traits(DType::F16).gemm};
   const size_t stride = per_head_bytes(a.n_ctx, a.head_dim);
-  pool.parallel_for(static_cast<size_t>(a.n_head),
-                    [&](size_t h) { attend_one_head(a, static_cast<int64_t>(h), scratch.data() + h * stride, k); });
+  const int64_t per = heads_per_chunk(a, pool.size());
+  pool.parallel_for(static_cast<size_t>(a.n_head / per), [&](size_t c) {
+    const int64_t h0 = static_cast<int64_t>(c) * per;
+    attend_heads(a, h0, per, scratch.data() + static_cast<size_t>(h0) * stride, k);
+  });
 }
 
 void attention_reference(const AttentionArgs& a) {
   check_args(a);
   std::vector<uint8_t> scratch(per_head_bytes(a.n_ctx, a.head_dim));
   const Kernels k{quant_traits_reference(DType::F16).vec_dot, nullptr};
-  for (int64_t h = 0; h < a.n_head; ++h) attend_one_head(a, h, scratch.data(), k);
+  for (int64_t h = 0; h < a.n_head; ++h) attend_heads(a, h, 1, scratch.data(), k);
 }
 
 }  // namespace ternion
