@@ -59,6 +59,12 @@ TEST(Ops, SiluMulAcrossTheExponentRange) {
     // Far below zero silu is ~0 (e^-88 and under); the exponential is clamped there.
     ASSERT_NEAR(y[i], s, 4e-7 * std::abs(s) + 1e-30) << "silu(" << g[i] << ")";
   }
+  // In place, as the FFN calls it (the output over gate, or over up): the same values.
+  std::vector<float> over_gate = g, over_up = u;
+  silu_mul(over_gate.data(), u.data(), over_gate.data(), static_cast<int64_t>(g.size()));
+  silu_mul(g.data(), over_up.data(), over_up.data(), static_cast<int64_t>(g.size()));
+  EXPECT_EQ(over_gate, y);
+  EXPECT_EQ(over_up, y);
 }
 
 // Softmax against double on odd sizes (past and short of the 16 lanes), with masked values and a wide spread.

@@ -35,6 +35,22 @@ inline float exp_in_range(float x) {
 constexpr float kExpMin = -87.0f;  // below: e^x is under the smallest normal float, taken as 0
 constexpr float kExpMax = 88.0f;   // above: e^x is near the largest float
 
+// e^x: 0 below kExpMin (and for -inf), +inf above kExpMax. Computed for every x and then chosen by bit masks,
+// with no branch or floating-point select (which trapping-math semantics keep from being vectorized), so loops
+// over it vectorize; out-of-range lanes compute a value that is discarded.
+inline float exp_or_limit(float x) {
+  const uint32_t e = std::bit_cast<uint32_t>(exp_in_range(x));
+  const uint32_t in_range = 0u - static_cast<uint32_t>(x >= kExpMin);  // all ones or zero
+  const uint32_t above = 0u - static_cast<uint32_t>(x > kExpMax);
+  return std::bit_cast<float>(((e & in_range) & ~above) | (std::bit_cast<uint32_t>(INFINITY) & above));
+}
+
+// The larger of a and b (b where unordered), chosen by a bit mask for the same reason.
+inline float larger(float a, float b) {
+  const uint32_t take_a = 0u - static_cast<uint32_t>(a > b);
+  return std::bit_cast<float>((std::bit_cast<uint32_t>(a) & take_a) | (std::bit_cast<uint32_t>(b) & ~take_a));
+}
+
 constexpr int kLanes = 16;  // softmax sums lane i % 16, then the lanes by halves: one fixed order
 
 }  // namespace
@@ -48,9 +64,9 @@ void rms_norm_row(const float* x, const float* weight, float* y, int64_t n, floa
 }
 
 void silu_mul(const float* gate, const float* up, float* y, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) {
+  for (int64_t i = 0; i < n; ++i) {  // y may be gate or up
     const float g = gate[i];
-    y[i] = (g / (1.0f + exp_in_range(std::clamp(-g, kExpMin, kExpMax)))) * up[i];
+    y[i] = (g / (1.0f + exp_or_limit(-g))) * up[i];
   }
 }
 
@@ -64,7 +80,7 @@ void softmax_in_place(float* x, int64_t n) {
   std::fill(lanes, lanes + kLanes, -INFINITY);
   int64_t i = 0;
   for (; i + kLanes <= n; i += kLanes) {
-    for (int l = 0; l < kLanes; ++l) lanes[l] = std::max(lanes[l], x[i + l]);
+    for (int l = 0; l < kLanes; ++l) lanes[l] = larger(lanes[l], x[i + l]);
   }
   for (; i < n; ++i) lanes[0] = std::max(lanes[0], x[i]);
   const float max = *std::max_element(lanes, lanes + kLanes);
@@ -74,7 +90,7 @@ void softmax_in_place(float* x, int64_t n) {
   }
   for (i = 0; i < n; ++i) {
     const float d = x[i] - max;  // -inf (a masked value) and anything below kExpMin give 0
-    x[i] = d < kExpMin ? 0.0f : exp_in_range(d);
+    x[i] = exp_or_limit(d);
   }
   std::fill(lanes, lanes + kLanes, 0.0f);
   for (i = 0; i + kLanes <= n; i += kLanes) {
