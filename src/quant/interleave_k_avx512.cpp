@@ -256,8 +256,8 @@ struct TQ2DecodeActivations {
 };
 
 // One token, super-blocks [0, kb) of one group, as q6_k_decode_group. Field l is taken in place (masked, not
-// shifted) so its dots come out 4^l x; one chain per field, each shifted back exactly at the end of the
-// super-block.
+// shifted) so its dots come out 4^l x; two chains per field (even and odd words) hide the dot latency, and their
+// sum is shifted back exactly at the end of the super-block.
 void tq2_0_decode_group(const uint8_t* g, int kb, const TQ2DecodeActivations& acts, const uint8_t* x, bool first_piece,
                         float* out, __mmask16 mask) {
   __m512 acc = first_piece ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(mask, out);
@@ -268,19 +268,22 @@ void tq2_0_decode_group(const uint8_t* g, int kb, const TQ2DecodeActivations& ac
     const uint8_t* xb = x + static_cast<size_t>(b) * sizeof(BlockQ8_K);
     const uint8_t* xq = xb + offsetof(BlockQ8_K, qs);
     prefetch_bytes(blk + kTQ2InterleavedBlock, kTQ2InterleavedBlock);  // the next super-block
-    __m512i c[4];
-    for (int l = 0; l < 4; ++l) c[l] = _mm512_setzero_si512();
+    __m512i c[2][4];
+    for (int l = 0; l < 4; ++l) c[0][l] = c[1][l] = _mm512_setzero_si512();
+#pragma GCC unroll 16
     for (int k = 0; k < 16; ++k) {
       const __m512i q = _mm512_loadu_si512(blk + kTQ2InterleavedValues + 64 * k);
       const uint8_t* xk = xq + 128 * (k / 8) + 4 * (k % 8);
       for (int l = 0; l < 4; ++l) {
-        c[l] = _mm512_dpbusd_epi32(c[l], _mm512_and_si512(q, field[l]),
-                                   _mm512_set1_epi32(load_unaligned<int32_t>(xk + 32 * l, 0)));
+        c[k % 2][l] = _mm512_dpbusd_epi32(c[k % 2][l], _mm512_and_si512(q, field[l]),
+                                          _mm512_set1_epi32(load_unaligned<int32_t>(xk + 32 * l, 0)));
       }
     }
+    __m512i f[4];
+    for (int l = 0; l < 4; ++l) f[l] = _mm512_add_epi32(c[0][l], c[1][l]);  // still 4^l x an integer
     const __m512i isum =
-        _mm512_add_epi32(_mm512_add_epi32(_mm512_add_epi32(c[0], _mm512_srai_epi32(c[1], 2)),
-                                          _mm512_add_epi32(_mm512_srai_epi32(c[2], 4), _mm512_srai_epi32(c[3], 6))),
+        _mm512_add_epi32(_mm512_add_epi32(_mm512_add_epi32(f[0], _mm512_srai_epi32(f[1], 2)),
+                                          _mm512_add_epi32(_mm512_srai_epi32(f[2], 4), _mm512_srai_epi32(f[3], 6))),
                          _mm512_set1_epi32(acts.neg_sum[b]));
     const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + kTQ2InterleavedD)));
     acc =
