@@ -157,7 +157,7 @@ void bench_memory_read(benchmark::State& state) {
   constexpr size_t kBytes = size_t{1} << 30;
   const std::vector<uint8_t> buf(kBytes, 1);
   const std::vector<std::span<const uint8_t>> spans{std::span<const uint8_t>(buf)};
-  for (auto _ : state) benchmark::DoNotOptimize(ternion::read_time_ms(spans, pool(), 1));
+  for (auto _ : state) benchmark::DoNotOptimize(ternion::read_times_ms(spans, pool(), 1));
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * static_cast<int64_t>(kBytes));
   state.counters["threads"] = pool().size();
 }

@@ -163,11 +163,6 @@ std::vector<double> read_times_ms(const std::vector<std::span<const uint8_t>>& s
   return times;
 }
 
-double read_time_ms(const std::vector<std::span<const uint8_t>>& spans, ThreadPool& pool, int passes) {
-  const std::vector<double> times = read_times_ms(spans, pool, passes);
-  return *std::min_element(times.begin(), times.end());
-}
-
 int64_t model_n_params(const Model& model) { return static_cast<int64_t>(model.n_params()); }
 
 BenchResult run_bench(const Model& model, const BenchTest& test, const std::function<void(int)>& on_repetition) {

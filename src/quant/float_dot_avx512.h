@@ -60,12 +60,6 @@ inline __m256 reduce_lanes16_x8(const __m512* acc) {
   return _mm512_castps512_ps256(_mm512_add_ps(_mm512_permutexvar_ps(even, s2), _mm512_permutexvar_ps(odd, s2)));
 }
 
-inline float reduce_lanes16_one(__m512 acc_v) {
-  alignas(64) float acc[kFloatLanes];
-  _mm512_store_ps(acc, acc_v);
-  return reduce_lanes16(acc);
-}
-
 // How far ahead of its loads a one-token tile asks for weight lines: the hardware prefetcher alone leaves the
 // 8 row streams of a decode tile at about 80 % of the memory-read speed (matmul_decode_dram/F16).
 constexpr size_t kPrefetchAhead = 1024;
@@ -92,26 +86,23 @@ void float_tile_avx512(int64_t n, const uint8_t* w, size_t w_stride, const uint8
       for (int r = 0; r < R; ++r) acc[r][t] = _mm512_fmadd_ps(wv[r], xv, acc[r][t]);
     }
   }
-  if (i == n) {  // no tail: 8 reductions at a time in registers (short rows, such as attention's keys, gain most)
+  int t_done = 0;  // tokens whose outputs are stored
+  if (i == n) {    // no tail: 8 reductions at a time in registers (short rows, such as attention's keys, gain most)
     if constexpr (R == 8 && T == 1) {
       _mm256_storeu_ps(out, reduce_lanes16_x8(&acc[0][0]));  // acc[r][0]: 8 registers in a row
       return;
     } else if constexpr (R == 4) {
-      int t = 0;
-      for (; t + 2 <= T; t += 2) {  // two tokens' 4 rows
+      for (; t_done + 2 <= T; t_done += 2) {  // two tokens' 4 rows
+        const int t = t_done;
         const __m512 pair[8] = {acc[0][t],     acc[1][t],     acc[2][t],     acc[3][t],
                                 acc[0][t + 1], acc[1][t + 1], acc[2][t + 1], acc[3][t + 1]};
         const __m256 sums = reduce_lanes16_x8(pair);
         _mm_storeu_ps(out + t * ldo, _mm256_castps256_ps128(sums));
         _mm_storeu_ps(out + (t + 1) * ldo, _mm256_extractf128_ps(sums, 1));
       }
-      for (; t < T; ++t) {
-        for (int r = 0; r < R; ++r) out[t * ldo + r] = reduce_lanes16_one(acc[r][t]);
-      }
-      return;
     }
   }
-  for (int t = 0; t < T; ++t) {
+  for (int t = t_done; t < T; ++t) {
     for (int r = 0; r < R; ++r) {
       out[t * ldo + r] = finish_lanes_avx512<Loader>(acc[r][t], i, n, w + r * w_stride, x + t * x_stride);
     }

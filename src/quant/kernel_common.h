@@ -1,4 +1,4 @@
-// Pieces shared by the kernels of every type: the fixed reduction order of the float dots, unaligned loads,
+// Pieces shared by the kernels of every type: unaligned loads,
 // and a gemm made of single dots (what the reference records use).
 //
 // Everything here has internal linkage on purpose: the header is also included by *_avx512.cpp files, and an
@@ -8,25 +8,11 @@
 #include <cstdint>
 #include <cstring>
 
+#include "core/float_lanes.h"  // kFloatLanes, reduce_lanes16: the float dots' reduction order
 #include "ternion/quant/quant.h"
 
 namespace ternion::quant {
 namespace {
-
-// Lanes of the float dots: element i is accumulated into lane i % kFloatLanes.
-constexpr int kFloatLanes = 16;
-
-// Adds the 16 lanes by halves: l + l+8, then l + l+4, l + l+2, l + l+1. Every SIMD float dot reduces in this
-// order, so the scalar reference gives the same bits.
-inline float reduce_lanes16(const float* acc) {
-  float s8[8];
-  for (int l = 0; l < 8; ++l) s8[l] = acc[l] + acc[l + 8];
-  float s4[4];
-  for (int l = 0; l < 4; ++l) s4[l] = s8[l] + s8[l + 4];
-  const float s2a = s4[0] + s4[2];
-  const float s2b = s4[1] + s4[3];
-  return s2a + s2b;
-}
 
 template <typename T>
 inline T load_unaligned(const void* base, int64_t index) {

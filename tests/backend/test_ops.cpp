@@ -105,6 +105,24 @@ TEST(Ops, SoftmaxMatchesDoubleReference) {
   EXPECT_GT(far[2], 0.0f);
 }
 
+// The scale folded into the maximum pass gives the bits of scaling first and then taking the softmax.
+TEST(Ops, ScaledSoftmaxMatchesScaleThenSoftmax) {
+  for (int64_t n : {1, 7, 16, 31, 130}) {
+    auto x = random_vector(static_cast<size_t>(n), static_cast<uint32_t>(100 + n), 30.0f);
+    if (n > 2) x[1] = -INFINITY;
+    const float scale = 0.08838834764f;  // 1 / sqrt(128)
+    std::vector<float> want = x;
+    for (float& v : want) v *= scale;
+    softmax_in_place(want.data(), n);
+    std::vector<float> got = x;
+    softmax_in_place(got.data(), n, scale);
+    for (size_t i = 0; i < x.size(); ++i) ASSERT_EQ(got[i], want[i]) << "n " << n << " i " << i;
+    if (n > 2) {
+      EXPECT_EQ(got[1], 0.0f);
+    }
+  }
+}
+
 TEST(Ops, SoftmaxSumsToOneAndHandlesMaskedValues) {
   std::vector<float> x = {1.0f, -INFINITY, 3.0f, 2.0f, 1000.0f};
   softmax_in_place(x.data(), 4);

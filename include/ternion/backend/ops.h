@@ -19,9 +19,10 @@ void silu_mul(const float* gate, const float* up, float* y, int64_t n);
 // y[i] += x[i].
 void add_in_place(float* y, const float* x, int64_t n);
 
-// In-place softmax over n values: exponentials (within 2 ulp; 0 where more than 87 below the maximum, and for
-// -inf) summed in 16 float lanes in one fixed order, then one scale by 1/sum. All values -inf: all become 0.
-void softmax_in_place(float* x, int64_t n);
+// In-place softmax over n values, each first multiplied by `scale` (in the same pass as the maximum): exponentials
+// (within 2 ulp; 0 where more than 87 below the maximum, and for -inf) summed in 16 float lanes in one fixed
+// order, then one scale by 1/sum. All values -inf: all become 0.
+void softmax_in_place(float* x, int64_t n, float scale = 1.0f);
 
 enum class RopeKind {
   Adjacent,  // rotate pairs (2i, 2i+1): llama's GGUF layout (its converter permutes Q/K rows for it)

@@ -72,8 +72,6 @@ std::vector<std::span<const uint8_t>> decode_weight_spans(const Model& model);
 // Wall time, in ms, of each of `passes` (at least 1) passes in which the pool's threads sum every 8-byte word of
 // `spans` (split into 1 MiB chunks): the time decode would take if it only had to read its weights.
 std::vector<double> read_times_ms(const std::vector<std::span<const uint8_t>>& spans, ThreadPool& pool, int passes);
-// The shortest of read_times_ms.
-double read_time_ms(const std::vector<std::span<const uint8_t>>& spans, ThreadPool& pool, int passes = 3);
 
 // Peak resident set size of this process in bytes (VmHWM), 0 where the system does not say.
 int64_t peak_rss_bytes();

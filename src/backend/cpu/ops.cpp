@@ -5,6 +5,8 @@
 #include <cmath>
 #include <cstdint>
 
+#include "core/float_lanes.h"
+
 namespace ternion {
 
 namespace {
@@ -51,8 +53,6 @@ inline float larger(float a, float b) {
   return std::bit_cast<float>((std::bit_cast<uint32_t>(a) & take_a) | (std::bit_cast<uint32_t>(b) & ~take_a));
 }
 
-constexpr int kLanes = 16;  // softmax sums lane i % 16, then the lanes by halves: one fixed order
-
 }  // namespace
 
 void rms_norm_row(const float* x, const float* weight, float* y, int64_t n, float eps) {
@@ -74,16 +74,22 @@ void add_in_place(float* y, const float* x, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] += x[i];
 }
 
-void softmax_in_place(float* x, int64_t n) {
+void softmax_in_place(float* x, int64_t n, float scale) {
   if (n <= 0) return;
-  float lanes[kLanes];
-  std::fill(lanes, lanes + kLanes, -INFINITY);
+  float lanes[kFloatLanes];
+  std::fill(lanes, lanes + kFloatLanes, -INFINITY);
   int64_t i = 0;
-  for (; i + kLanes <= n; i += kLanes) {
-    for (int l = 0; l < kLanes; ++l) lanes[l] = larger(lanes[l], x[i + l]);
+  for (; i + kFloatLanes <= n; i += kFloatLanes) {
+    for (int l = 0; l < kFloatLanes; ++l) {
+      x[i + l] *= scale;  // exact for scale 1 (and -inf stays -inf)
+      lanes[l] = larger(lanes[l], x[i + l]);
+    }
   }
-  for (; i < n; ++i) lanes[0] = std::max(lanes[0], x[i]);
-  const float max = *std::max_element(lanes, lanes + kLanes);
+  for (; i < n; ++i) {
+    x[i] *= scale;
+    lanes[0] = std::max(lanes[0], x[i]);
+  }
+  const float max = *std::max_element(lanes, lanes + kFloatLanes);
   if (max == -INFINITY) {  // every value masked: all become 0
     std::fill(x, x + n, 0.0f);
     return;
@@ -92,15 +98,12 @@ void softmax_in_place(float* x, int64_t n) {
     const float d = x[i] - max;  // -inf (a masked value) and anything below kExpMin give 0
     x[i] = exp_or_limit(d);
   }
-  std::fill(lanes, lanes + kLanes, 0.0f);
-  for (i = 0; i + kLanes <= n; i += kLanes) {
-    for (int l = 0; l < kLanes; ++l) lanes[l] += x[i + l];
+  std::fill(lanes, lanes + kFloatLanes, 0.0f);
+  for (i = 0; i + kFloatLanes <= n; i += kFloatLanes) {
+    for (int l = 0; l < kFloatLanes; ++l) lanes[l] += x[i + l];
   }
   for (int l = 0; i < n; ++i, ++l) lanes[l] += x[i];
-  for (int half = kLanes / 2; half >= 1; half /= 2) {
-    for (int l = 0; l < half; ++l) lanes[l] += lanes[l + half];
-  }
-  const float inv = 1.0f / lanes[0];
+  const float inv = 1.0f / reduce_lanes16(lanes);
   for (i = 0; i < n; ++i) x[i] *= inv;
 }
 

@@ -79,8 +79,7 @@ void attend_heads(const AttentionArgs& a, int64_t h0, int64_t n_heads, uint8_t* 
       const int64_t n_kv = static_cast<int64_t>(a.positions[t0 + i]) + 1;
       for (int64_t s = 0; s < n_heads; ++s) {
         float* row = scores + (i * n_heads + s) * a.n_ctx;
-        for (int64_t p = 0; p < n_kv; ++p) row[p] *= a.scale;
-        softmax_in_place(row, n_kv);
+        softmax_in_place(row, n_kv, a.scale);
         fp32_to_fp16_row(row, probs16 + s * a.n_ctx, n_kv);
       }
       // out[h0 + s][d] = V row d (positions [0, n_kv)) · head s's probabilities, all heads at once.
