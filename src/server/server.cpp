@@ -159,7 +159,7 @@ void Server::load_models() {
   so.max_queue = st.options.max_queue;
   so.n_threads = st.options.threads;
   for (ModelSpec& spec : expand_model_specs(st.options.models)) {
-    st.models.add(std::make_unique<ServedModel>(std::move(spec), so, st.metrics));
+    st.models.add(std::make_unique<ServedModel>(std::move(spec), so, st.metrics, !st.options.mmap));
   }
   st.ready = true;
 }

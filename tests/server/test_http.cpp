@@ -10,6 +10,8 @@
 
 #include "server_fixture.h"
 #include "ternion/engine/generate.h"
+#include "ternion/quant/interleave.h"
+#include "ternion/server/model_registry.h"
 
 namespace ternion {
 namespace {
@@ -181,6 +183,45 @@ TEST_F(Http, ConcurrentGreedyRequestsEqualTheGenerator) {
     EXPECT_EQ(j["prompt_tokens"].get<std::vector<int32_t>>(), want.prompt_tokens);
     EXPECT_EQ(j["finish_reason"], want.finish_reason);
   }
+}
+
+// --mmap reaches the model: its weights stay in the map (no interleaved copies), while a resident load packs
+// them where this CPU has interleaved kernels.
+TEST(ServedModelLoad, MmapKeepsTheWeightsInTheMap) {
+  TERNION_REQUIRE_FIXTURE(test::server_model_path());
+  server::SchedulerOptions so;
+  so.n_parallel = 1;
+  so.n_threads = 1;
+  server::Metrics metrics;
+  const server::ServedModel mapped(server::expand_model_specs({test::server_model_path()}).at(0), so, metrics, false);
+  const WeightMatrix& wq = mapped.model().weights().layers.at(0).wq;
+  EXPECT_EQ(wq.interleaved, nullptr);
+  EXPECT_NE(wq.data, nullptr);
+  const server::ServedModel resident(server::expand_model_specs({test::server_model_path()}).at(0), so, metrics);
+  if (interleaved_kernels(wq.type) != nullptr) {
+    EXPECT_NE(resident.model().weights().layers.at(0).wq.interleaved, nullptr);
+  } else {
+    std::fprintf(stderr, "*** resident half not checked: no interleaved kernels for this type on this CPU ***\n");
+  }
+}
+
+// A server started with --mmap answers with the tokens of the resident model.
+TEST(HttpMmap, MappedWeightsGiveTheGeneratorsTokens) {
+  TERNION_REQUIRE_FIXTURE(test::server_model_path());
+  server::ServerOptions o = test::default_options(1);
+  o.mmap = true;
+  test::RunningServer srv(o);
+  const auto model = Model::load(test::server_model_path());
+  ContextOptions co;
+  co.n_ctx = 256;
+  Generator gen(*model, co, 2);
+  GenerateOptions go;
+  go.max_tokens = 8;
+  go.sampling.temperature = 0;
+  auto c = srv.client();
+  const json j =
+      test::post_json(c, "/generate", {{"prompt", "In the beginning"}, {"max_tokens", 8}, {"temperature", 0}});
+  EXPECT_EQ(j["tokens"].get<std::vector<int32_t>>(), gen.generate("In the beginning", go).tokens);
 }
 
 TEST_F(Http, SeededSamplingIsReproducible) {
