@@ -6,6 +6,7 @@
 
 #include "quant/kernel_common.h"
 #include "quant/q8_k.h"
+#include "quant/scale_min_k.h"
 #include "ternion/core/fp16.h"
 
 #if defined(__aarch64__)
@@ -64,27 +65,7 @@ void q4_k_from_float_ref(const float* src, void* dst, int64_t n) {
 }
 
 void q4_k_vec_dot_ref(int64_t n, float* out, const void* w, const void* x) {
-  uint8_t q[kQK_K];
-  float sum = 0.0f;
-  for (int64_t i = 0; i < n / kQK_K; ++i) {
-    const auto wb = load_unaligned<BlockQ4_K>(w, i);
-    const auto xb = load_unaligned<BlockQ8_K>(x, i);
-    unpack_q4_k(wb, q);
-    int32_t isum = 0;
-    int32_t msum = 0;
-    for (int g = 0; g < 8; ++g) {
-      uint8_t sc = 0;
-      uint8_t m = 0;
-      unpack_scale_min_k4(g, wb.scales, &sc, &m);
-      int32_t gs = 0;
-      for (int l = 0; l < 32; ++l) gs += static_cast<int32_t>(q[32 * g + l]) * xb.qs[32 * g + l];
-      isum += static_cast<int32_t>(sc) * gs;
-      msum += static_cast<int32_t>(m) * (xb.bsums[2 * g] + xb.bsums[2 * g + 1]);
-    }
-    sum = std::fma(static_cast<float>(isum), fp16_to_fp32(wb.d) * xb.d, sum);
-    sum = std::fma(static_cast<float>(-msum), fp16_to_fp32(wb.dmin) * xb.d, sum);
-  }
-  *out = sum;
+  scale_min_k_vec_dot_ref<BlockQ4_K, unpack_q4_k>(n, out, w, x);
 }
 
 namespace {
