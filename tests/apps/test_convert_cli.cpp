@@ -7,6 +7,7 @@
 #include <string>
 
 #include "apps/cli_runner.h"
+#include "support/golden.h"
 #include "support/test_support.h"
 
 namespace ternion {
@@ -41,8 +42,7 @@ TEST_F(HfCli, RunAndInfoOnAFolder) {
   // generation_config.json says do_sample: false, so the folder runs greedy without --temp: transformers' tokens.
   const Outcome o = run_cli("run -m " + folder() + " -p 'Blessed are the' -n 12 --json");
   ASSERT_EQ(o.code, 0) << o.err;
-  std::ifstream in(test::fixture("golden/hf-kjv-llama.json"));
-  const auto golden = nlohmann::json::parse(in);
+  const auto golden = test::load_golden("hf-kjv-llama");
   const auto& prompt = golden["prompts"][4];
   ASSERT_EQ(prompt["prompt"], "Blessed are the");
   const std::vector<int32_t> greedy = prompt["greedy_tokens"].get<std::vector<int32_t>>();

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "support/golden.h"
 #include "support/test_support.h"
 #include "ternion/engine/generate.h"
 #include "ternion/engine/perplexity.h"
@@ -19,18 +20,8 @@ namespace {
 
 using nlohmann::json;
 
-json load_golden(const std::string& name) {
-  std::ifstream in(test::fixture("golden/" + name + ".json"));
-  return json::parse(in);
-}
-
-GenerateOptions greedy(int32_t n) {
-  GenerateOptions o;
-  o.max_tokens = n;
-  o.ignore_eos = true;
-  o.sampling.temperature = 0.0f;
-  return o;
-}
+using test::greedy;
+using test::load_golden;
 
 class HfFolder : public ::testing::TestWithParam<std::string> {};
 

@@ -11,6 +11,7 @@
 
 #include "model/hf_test_folder.h"
 #include "model/tiny_model.h"
+#include "support/golden.h"
 #include "support/test_support.h"
 #include "ternion/core/error.h"
 #include "ternion/model/context.h"
@@ -131,8 +132,7 @@ TEST_F(FixtureConvert, F16EqualsLlamaCppsFile) {
 }
 
 TEST_F(FixtureConvert, F32HasTheGoldenSha256) {
-  std::ifstream in(test::fixture("golden/kjv-llama-F32.json"));
-  const auto golden = nlohmann::json::parse(in);
+  const auto golden = test::load_golden("kjv-llama-F32");
   ConvertOptions o;
   o.type = DType::F32;
   const ConvertResult r = convert_to_gguf(load_hf_checkpoint(dir_.string()), out_.string(), o);
