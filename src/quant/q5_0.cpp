@@ -3,9 +3,9 @@
 #include "quant/q5_0.h"
 
 #include <cmath>
-#include <cstring>
 
 #include "quant/kernel_common.h"
+#include "quant/q5_bits.h"
 #include "quant/q8_0.h"
 #include "ternion/core/fp16.h"
 
@@ -13,20 +13,13 @@ namespace ternion::quant {
 
 namespace {
 
-constexpr int kHalf = kQ5_0BlockSize / 2;
+static_assert(kQ5_0BlockSize == kQ5Quants);
 
 // The block's 32 values q - 16, in element order.
 void unpack(const BlockQ5_0& b, int* q) {
-  uint32_t qh;
-  std::memcpy(&qh, b.qh, 4);
-  for (int j = 0; j < kHalf; ++j) {
-    q[j] = ((b.qs[j] & 0x0f) | static_cast<int>(((qh >> j) & 1u) << 4)) - 16;
-    q[j + kHalf] = ((b.qs[j] >> 4) | static_cast<int>(((qh >> (j + kHalf)) & 1u) << 4)) - 16;
-  }
+  unpack_q5_bits(b.qs, b.qh, q);
+  for (int j = 0; j < kQ5_0BlockSize; ++j) q[j] -= 16;
 }
-
-// (int)v for v >= 0, capped at 31 (NaN also gives 31).
-int truncate_quant(float v) { return v < 31.0f ? static_cast<int>(v) : 31; }
 
 }  // namespace
 
@@ -65,16 +58,10 @@ void q5_0_from_float_ref(const float* src, void* dst, int64_t n) {
     const float id = d != 0.0f ? 1.0f / d : 0.0f;
     BlockQ5_0 blk;
     blk.d = fp32_to_fp16(d);
-    uint32_t qh = 0;
-    for (int j = 0; j < kHalf; ++j) {
-      // x * id lies in [-16, 16] (up to rounding), so the truncation is in range.
-      const int lo = truncate_quant(x[j] * id + 16.5f);
-      const int hi = truncate_quant(x[j + kHalf] * id + 16.5f);
-      blk.qs[j] = static_cast<uint8_t>((lo & 0x0f) | ((hi & 0x0f) << 4));
-      qh |= static_cast<uint32_t>(lo >> 4) << j;
-      qh |= static_cast<uint32_t>(hi >> 4) << (j + kHalf);
-    }
-    std::memcpy(blk.qh, &qh, 4);
+    int q[kQ5_0BlockSize];
+    // x * id lies in [-16, 16] (up to rounding), so the truncation is in range.
+    for (int j = 0; j < kQ5_0BlockSize; ++j) q[j] = truncate_q5(x[j] * id + 16.5f);
+    pack_q5_bits(q, blk.qs, blk.qh);
     store_unaligned(dst, b, blk);
   }
 }

@@ -4,9 +4,9 @@
 
 #include <cfloat>
 #include <cmath>
-#include <cstring>
 
 #include "quant/kernel_common.h"
+#include "quant/q5_bits.h"
 #include "quant/q8_0.h"
 #include "ternion/core/fp16.h"
 
@@ -14,20 +14,10 @@ namespace ternion::quant {
 
 namespace {
 
-constexpr int kHalf = kQ5_1BlockSize / 2;
+static_assert(kQ5_1BlockSize == kQ5Quants);
 
 // The block's 32 quants q (0..31), in element order.
-void unpack(const BlockQ5_1& b, int* q) {
-  uint32_t qh;
-  std::memcpy(&qh, b.qh, 4);
-  for (int j = 0; j < kHalf; ++j) {
-    q[j] = (b.qs[j] & 0x0f) | static_cast<int>(((qh >> j) & 1u) << 4);
-    q[j + kHalf] = (b.qs[j] >> 4) | static_cast<int>(((qh >> (j + kHalf)) & 1u) << 4);
-  }
-}
-
-// (int)v for v >= 0, capped at 31 (NaN also gives 31).
-int truncate_quant(float v) { return v < 31.0f ? static_cast<int>(v) : 31; }
+void unpack(const BlockQ5_1& b, int* q) { unpack_q5_bits(b.qs, b.qh, q); }
 
 }  // namespace
 
@@ -66,15 +56,9 @@ void q5_1_from_float_ref(const float* src, void* dst, int64_t n) {
     BlockQ5_1 blk;
     blk.d = fp32_to_fp16(d);
     blk.m = fp32_to_fp16(min);
-    uint32_t qh = 0;
-    for (int j = 0; j < kHalf; ++j) {
-      const int lo = truncate_quant((x[j] - min) * id + 0.5f);
-      const int hi = truncate_quant((x[j + kHalf] - min) * id + 0.5f);
-      blk.qs[j] = static_cast<uint8_t>((lo & 0x0f) | ((hi & 0x0f) << 4));
-      qh |= static_cast<uint32_t>(lo >> 4) << j;
-      qh |= static_cast<uint32_t>(hi >> 4) << (j + kHalf);
-    }
-    std::memcpy(blk.qh, &qh, 4);
+    int q[kQ5_1BlockSize];
+    for (int j = 0; j < kQ5_1BlockSize; ++j) q[j] = truncate_q5((x[j] - min) * id + 0.5f);
+    pack_q5_bits(q, blk.qs, blk.qh);
     store_unaligned(dst, b, blk);
   }
 }
