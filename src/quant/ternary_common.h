@@ -8,7 +8,9 @@
 #include <cmath>
 #include <cstdint>
 
+#include "quant/kernel_common.h"
 #include "quant/q8_k.h"
+#include "ternion/core/fp16.h"
 
 namespace ternion::quant {
 namespace {
@@ -35,6 +37,22 @@ inline int32_t ternary_block_dot(const uint8_t* trits, const BlockQ8_K& x) {
   int32_t isum = 0;
   for (int j = 0; j < kTernaryBlockSize; ++j) isum += (static_cast<int32_t>(trits[j]) - 1) * x.qs[j];
   return isum;
+}
+
+// The reference dot of a ternary type with Q8_K activations: per super-block sum = fma(isum, d * d_x, sum), the
+// order every kernel keeps. Block has an fp16 scale d; Unpack writes its 256 trits in element order.
+template <class Block, void (*Unpack)(const Block&, uint8_t*)>
+void ternary_vec_dot_ref(int64_t n, float* out, const void* w, const void* x) {
+  uint8_t t[kTernaryBlockSize];
+  float sum = 0.0f;
+  for (int64_t i = 0; i < n / kTernaryBlockSize; ++i) {
+    const auto wb = load_unaligned<Block>(w, i);
+    const auto xb = load_unaligned<BlockQ8_K>(x, i);
+    Unpack(wb, t);
+    const int32_t isum = ternary_block_dot(t, xb);
+    sum = std::fma(static_cast<float>(isum), fp16_to_fp32(wb.d) * xb.d, sum);
+  }
+  *out = sum;
 }
 
 }  // namespace

@@ -79,16 +79,7 @@ void tq1_0_from_float_ref(const float* src, void* dst, int64_t n) {
 }
 
 void tq1_0_vec_dot_ref(int64_t n, float* out, const void* w, const void* x) {
-  uint8_t t[kTQ1_0BlockSize];
-  float sum = 0.0f;
-  for (int64_t i = 0; i < n / kTQ1_0BlockSize; ++i) {
-    const auto wb = load_unaligned<BlockTQ1_0>(w, i);
-    const auto xb = load_unaligned<BlockQ8_K>(x, i);
-    tq1_0_unpack(wb, t);
-    const int32_t isum = ternary_block_dot(t, xb);
-    sum = std::fma(static_cast<float>(isum), fp16_to_fp32(wb.d) * xb.d, sum);
-  }
-  *out = sum;
+  ternary_vec_dot_ref<BlockTQ1_0, tq1_0_unpack>(n, out, w, x);
 }
 
 void tq1_0_gemm_ref(int64_t n, const void* w, size_t w_stride, int64_t n_rows, const void* x, size_t x_stride,
