@@ -4,8 +4,6 @@
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
 
-#include <bit>
-
 #include "quant/bf16.h"
 #include "quant/float_dot_avx512.h"
 
@@ -19,8 +17,10 @@ struct Bf16Loader {
     const __m512i h = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 2 * i)));
     return _mm512_castsi512_ps(_mm512_slli_epi32(h, 16));
   }
-  static float load1(const uint8_t* p, int64_t i) {
-    return std::bit_cast<float>(static_cast<uint32_t>(load_unaligned<uint16_t>(p, i)) << 16);
+  // Elements [i, i + 16) where `m` is set, zero elsewhere; nothing outside the mask is read.
+  static __m512 load16_masked(const uint8_t* p, int64_t i, __mmask16 m) {
+    const __m512i h = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, p + 2 * i));
+    return _mm512_castsi512_ps(_mm512_slli_epi32(h, 16));
   }
 };
 

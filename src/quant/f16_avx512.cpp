@@ -15,7 +15,10 @@ struct F16Loader {
   static __m512 load16(const uint8_t* p, int64_t i) {
     return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 2 * i)));
   }
-  static float load1(const uint8_t* p, int64_t i) { return _cvtsh_ss(load_unaligned<uint16_t>(p, i)); }
+  // Elements [i, i + 16) where `m` is set, zero elsewhere; nothing outside the mask is read.
+  static __m512 load16_masked(const uint8_t* p, int64_t i, __mmask16 m) {
+    return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, p + 2 * i));
+  }
 };
 
 // fp32_to_fp16 on up to 16 lanes: the hardware rounds to nearest-even like the reference; NaN lanes become

@@ -1,7 +1,11 @@
 // AVX-512 dot kernels shared by F32, F16 and BF16 (included only by *_avx512.cpp files). A Loader reads 16
-// elements, or 1, as fp32. One register holds an output's 16 lanes; tails and the lane reduction follow the
-// reference order (kernel_common.h).
+// elements as fp32, or the masked ones of 16 (zero elsewhere). One register holds an output's 16 lanes; the
+// tail goes into the first lanes with a masked fma and the lane reduction follows the reference order
+// (kernel_common.h), so every result has the reference's bits.
 #pragma once
+// GCC 12 takes the self-initialised register of _mm512_undefined_ps, the pass-through of permutes and extracts,
+// for an uninitialised value once the tail's masked fmas sit before the reduction (a false positive).
+#pragma GCC diagnostic ignored "-Wuninitialized"
 
 #include <immintrin.h>
 
@@ -15,11 +19,18 @@
 namespace ternion::quant {
 namespace {
 
+// The tail [i, n), fewer than 16 elements: element j goes into lane j - i with one fma, as the reference adds it
+// (lanes past the tail keep their value).
 template <class Loader>
-inline float finish_lanes_avx512(__m512 acc_v, int64_t i, int64_t n, const uint8_t* w, const uint8_t* x) {
+inline __m512 add_tail_avx512(__m512 acc, __m512 w_tail, const uint8_t* x, int64_t i, __mmask16 m) {
+  return _mm512_mask3_fmadd_ps(w_tail, Loader::load16_masked(x, i, m), acc, m);
+}
+
+inline __mmask16 tail_mask(int64_t i, int64_t n) { return static_cast<__mmask16>((1u << (n - i)) - 1); }
+
+inline float reduce_register16(__m512 acc_v) {
   alignas(64) float acc[kFloatLanes];
   _mm512_store_ps(acc, acc_v);
-  for (int64_t j = i; j < n; ++j) acc[j - i] = std::fma(Loader::load1(w, j), Loader::load1(x, j), acc[j - i]);
   return reduce_lanes16(acc);
 }
 
@@ -31,7 +42,11 @@ void float_vec_dot_avx512(int64_t n, float* out, const void* w, const void* x) {
   int64_t i = 0;
   for (; i + kFloatLanes <= n; i += kFloatLanes)
     acc = _mm512_fmadd_ps(Loader::load16(wb, i), Loader::load16(xb, i), acc);
-  *out = finish_lanes_avx512<Loader>(acc, i, n, wb, xb);
+  if (i < n) {
+    const __mmask16 m = tail_mask(i, n);
+    acc = add_tail_avx512<Loader>(acc, Loader::load16_masked(wb, i, m), xb, i, m);
+  }
+  *out = reduce_register16(acc);
 }
 
 // reduce_lanes16 of 8 outputs at once, in registers: lanes l and l + 8 first, then l and l + 4, then (0, 2) and
@@ -86,26 +101,31 @@ void float_tile_avx512(int64_t n, const uint8_t* w, size_t w_stride, const uint8
       for (int r = 0; r < R; ++r) acc[r][t] = _mm512_fmadd_ps(wv[r], xv, acc[r][t]);
     }
   }
-  int t_done = 0;  // tokens whose outputs are stored
-  if (i == n) {    // no tail: 8 reductions at a time in registers (short rows, such as attention's keys, gain most)
-    if constexpr (R == 8 && T == 1) {
-      _mm256_storeu_ps(out, reduce_lanes16_x8(&acc[0][0]));  // acc[r][0]: 8 registers in a row
-      return;
-    } else if constexpr (R == 4) {
-      for (; t_done + 2 <= T; t_done += 2) {  // two tokens' 4 rows
-        const int t = t_done;
-        const __m512 pair[8] = {acc[0][t],     acc[1][t],     acc[2][t],     acc[3][t],
-                                acc[0][t + 1], acc[1][t + 1], acc[2][t + 1], acc[3][t + 1]};
-        const __m256 sums = reduce_lanes16_x8(pair);
-        _mm_storeu_ps(out + t * ldo, _mm256_castps256_ps128(sums));
-        _mm_storeu_ps(out + (t + 1) * ldo, _mm256_extractf128_ps(sums, 1));
-      }
+  if (i < n) {
+    const __mmask16 m = tail_mask(i, n);
+    __m512 wv[R];
+    for (int r = 0; r < R; ++r) wv[r] = Loader::load16_masked(w + r * w_stride, i, m);
+    for (int t = 0; t < T; ++t) {
+      for (int r = 0; r < R; ++r) acc[r][t] = add_tail_avx512<Loader>(acc[r][t], wv[r], x + t * x_stride, i, m);
     }
   }
-  for (int t = t_done; t < T; ++t) {
-    for (int r = 0; r < R; ++r) {
-      out[t * ldo + r] = finish_lanes_avx512<Loader>(acc[r][t], i, n, w + r * w_stride, x + t * x_stride);
+  // 8 reductions at a time in registers where the shape allows (short rows, such as attention's, gain most).
+  if constexpr (R == 8 && T == 1) {
+    _mm256_storeu_ps(out, reduce_lanes16_x8(&acc[0][0]));  // acc[r][0]: 8 registers in a row
+    return;
+  }
+  constexpr int kPaired = R == 4 ? T / 2 * 2 : 0;  // tokens whose 4 rows are reduced two tokens at a time
+  if constexpr (kPaired > 0) {
+    for (int t = 0; t < kPaired; t += 2) {
+      const __m512 pair[8] = {acc[0][t],     acc[1][t],     acc[2][t],     acc[3][t],
+                              acc[0][t + 1], acc[1][t + 1], acc[2][t + 1], acc[3][t + 1]};
+      const __m256 sums = reduce_lanes16_x8(pair);
+      _mm_storeu_ps(out + t * ldo, _mm256_castps256_ps128(sums));
+      _mm_storeu_ps(out + (t + 1) * ldo, _mm256_extractf128_ps(sums, 1));
     }
+  }
+  for (int t = kPaired; t < T; ++t) {
+    for (int r = 0; r < R; ++r) out[t * ldo + r] = reduce_register16(acc[r][t]);
   }
 }
 

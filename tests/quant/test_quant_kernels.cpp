@@ -233,7 +233,7 @@ TEST(QuantKernels, GemmMatchesVecDot) {
       // fewer long rows for super-blocks of 256, to keep the test quick
       const auto blocked_sizes =
           c.block_size == 32 ? blocks_of(32, {1, 3, 16, 33}) : blocks_of(c.block_size, {1, 3, 17});
-      for (int64_t n : c.blocked ? blocked_sizes : std::vector<int64_t>{1, 17, 64, 333}) {
+      for (int64_t n : c.blocked ? blocked_sizes : std::vector<int64_t>{1, 15, 17, 46, 64, 333}) {
         for (int64_t rows : {1, 3, 8, 9, 17, 33}) {
           for (int64_t tokens : {1, 2, 3, 5, 7, 13}) {
             const size_t wrow = bytes_for(c.type, n) + 6;  // padded rows: strides need not be the row size
