@@ -1,12 +1,15 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <random>
 #include <vector>
 
+#include "backend/cpu/exp_poly.h"
 #include "ternion/backend/attention.h"
 #include "ternion/backend/ops.h"
+#include "ternion/core/cpu_features.h"
 #include "ternion/core/fp16.h"
 
 namespace ternion {
@@ -121,6 +124,42 @@ TEST(Ops, ScaledSoftmaxMatchesScaleThenSoftmax) {
       EXPECT_EQ(got[1], 0.0f);
     }
   }
+}
+
+// The AVX-512 softmax gives the portable one's bits: every length's tails, masked values, values far below the
+// maximum (exponentials flushed to 0), scales, and rows that are all masked.
+TEST(Ops, SoftmaxAvx512MatchesPortable) {
+#if defined(__x86_64__)
+  if (!cpu_features().avx512f)
+    GTEST_SKIP() << "SKIPPED: this CPU has no AVX-512F, so there is no second path to compare";
+  std::mt19937 rng(17);
+  std::vector<int64_t> sizes;
+  for (int64_t n = 1; n <= 48; ++n) sizes.push_back(n);
+  for (int64_t n : {63, 64, 65, 130, 1001}) sizes.push_back(n);
+  for (int64_t n : sizes) {
+    for (float spread : {1.0f, 60.0f}) {
+      for (float scale : {1.0f, 0.125f}) {
+        auto x = random_vector(static_cast<size_t>(n), static_cast<uint32_t>(rng()), spread);
+        for (float& v : x) {
+          if (rng() % 9 == 0) v = -INFINITY;
+        }
+        std::vector<float> want = x;
+        softmax_portable(want.data(), n, scale);
+        std::vector<float> got = x;
+        softmax_avx512(got.data(), n, scale);
+        for (size_t i = 0; i < x.size(); ++i) {
+          ASSERT_EQ(std::bit_cast<uint32_t>(got[i]), std::bit_cast<uint32_t>(want[i]))
+              << "n " << n << " spread " << spread << " scale " << scale << " i " << i;
+        }
+      }
+    }
+  }
+  std::vector<float> masked(19, -INFINITY);
+  softmax_avx512(masked.data(), 19, 1.0f);
+  for (float v : masked) EXPECT_EQ(v, 0.0f);
+#else
+  GTEST_SKIP() << "SKIPPED: AVX-512 exists only on x86-64";
+#endif
 }
 
 TEST(Ops, SoftmaxSumsToOneAndHandlesMaskedValues) {

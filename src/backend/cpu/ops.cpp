@@ -5,42 +5,33 @@
 #include <cmath>
 #include <cstdint>
 
+#include "backend/cpu/exp_poly.h"
 #include "core/float_lanes.h"
+#include "ternion/core/cpu_features.h"
 
 namespace ternion {
 
 namespace {
 
-// e^x for x in [-87, 88] (callers clamp), within 2 ulp, in plain float arithmetic that compilers vectorize: x =
-// n ln2 + r with n the integer nearest x / ln2 (ln2 in two parts, so n ln2 loses nothing), e^r by its Taylor
-// series to r^7 (|r| <= 0.35), and 2^n added into the exponent bits.
+// e^x for x in [-87, 88] (callers clamp), as exp_poly.h describes, in plain float arithmetic that compilers
+// vectorize.
 inline float exp_in_range(float x) {
-  constexpr float kLog2e = 1.44269504088896341f;
-  constexpr float kRound = 12582912.0f;  // 1.5 * 2^23: adding it rounds to an integer, held in the low bits
-  constexpr float kLn2Hi = 0.693359375f;
-  constexpr float kLn2Lo = -2.12194440e-4f;
-  const float t = x * kLog2e + kRound;
+  using namespace exp_poly;
+  const float t = std::fma(x, kLog2e, kRound);
   const float n = t - kRound;
-  const float r = (x - n * kLn2Hi) - n * kLn2Lo;
-  float p = 1.0f / 5040.0f;
-  p = p * r + 1.0f / 720.0f;
-  p = p * r + 1.0f / 120.0f;
-  p = p * r + 1.0f / 24.0f;
-  p = p * r + 1.0f / 6.0f;
-  p = p * r + 0.5f;
-  p = p * r + 1.0f;
-  p = p * r + 1.0f;
+  const float r = std::fma(-n, kLn2Lo, std::fma(-n, kLn2Hi, x));
+  float p = kCoeffs[0];
+  for (int k = 1; k < 8; ++k) p = std::fma(p, r, kCoeffs[k]);
   const uint32_t two_n = (std::bit_cast<uint32_t>(t) - std::bit_cast<uint32_t>(kRound)) << 23;
   return std::bit_cast<float>(std::bit_cast<uint32_t>(p) + two_n);
 }
-
-constexpr float kExpMin = -87.0f;  // below: e^x is under the smallest normal float, taken as 0
-constexpr float kExpMax = 88.0f;   // above: e^x is near the largest float
 
 // e^x: 0 below kExpMin (and for -inf), +inf above kExpMax. Computed for every x and then chosen by bit masks,
 // with no branch or floating-point select (which trapping-math semantics keep from being vectorized), so loops
 // over it vectorize; out-of-range lanes compute a value that is discarded.
 inline float exp_or_limit(float x) {
+  using exp_poly::kExpMax;
+  using exp_poly::kExpMin;
   const uint32_t e = std::bit_cast<uint32_t>(exp_in_range(x));
   const uint32_t in_range = 0u - static_cast<uint32_t>(x >= kExpMin);  // all ones or zero
   const uint32_t above = 0u - static_cast<uint32_t>(x > kExpMax);
@@ -75,6 +66,15 @@ void add_in_place(float* y, const float* x, int64_t n) {
 }
 
 void softmax_in_place(float* x, int64_t n, float scale) {
+#if defined(__x86_64__)
+  static const auto impl = cpu_features().avx512f ? softmax_avx512 : softmax_portable;
+#else
+  constexpr auto impl = softmax_portable;
+#endif
+  impl(x, n, scale);
+}
+
+void softmax_portable(float* x, int64_t n, float scale) {
   if (n <= 0) return;
   float lanes[kFloatLanes];
   std::fill(lanes, lanes + kFloatLanes, -INFINITY);
@@ -85,15 +85,8 @@ void softmax_in_place(float* x, int64_t n, float scale) {
       lanes[l] = larger(lanes[l], x[i + l]);
     }
   }
-  for (; i < n; ++i) {
-    x[i] *= scale;
-    lanes[0] = std::max(lanes[0], x[i]);
-  }
-  const float max = *std::max_element(lanes, lanes + kFloatLanes);
-  if (max == -INFINITY) {  // every value masked: all become 0
-    std::fill(x, x + n, 0.0f);
-    return;
-  }
+  float max = 0;
+  if (!softmax_finish_max(x, i, n, scale, lanes, &max)) return;
   for (i = 0; i < n; ++i) {
     const float d = x[i] - max;  // -inf (a masked value) and anything below kExpMin give 0
     x[i] = exp_or_limit(d);
