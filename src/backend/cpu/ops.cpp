@@ -20,8 +20,14 @@ inline float exp_in_range(float x) {
   const float t = std::fma(x, kLog2e, kRound);
   const float n = t - kRound;
   const float r = std::fma(-n, kLn2Lo, std::fma(-n, kLn2Hi, x));
-  float p = kCoeffs[0];
-  for (int k = 1; k < 8; ++k) p = std::fma(p, r, kCoeffs[k]);
+  // Horner written out: with a loop over kCoeffs GCC 12 no longer vectorizes the loops that call this.
+  float p = std::fma(kCoeffs[0], r, kCoeffs[1]);
+  p = std::fma(p, r, kCoeffs[2]);
+  p = std::fma(p, r, kCoeffs[3]);
+  p = std::fma(p, r, kCoeffs[4]);
+  p = std::fma(p, r, kCoeffs[5]);
+  p = std::fma(p, r, kCoeffs[6]);
+  p = std::fma(p, r, kCoeffs[7]);
   const uint32_t two_n = (std::bit_cast<uint32_t>(t) - std::bit_cast<uint32_t>(kRound)) << 23;
   return std::bit_cast<float>(std::bit_cast<uint32_t>(p) + two_n);
 }
