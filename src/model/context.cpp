@@ -6,7 +6,6 @@
 
 #include "ternion/backend/attention.h"
 #include "ternion/core/error.h"
-#include "ternion/core/fp16.h"
 #include "ternion/quant/quant.h"
 
 namespace ternion {
@@ -43,6 +42,7 @@ InferenceContext::InferenceContext(const Model& model, const ContextOptions& opt
   att_.resize(b * sz(hp_.q_dim()));
   k_.resize(b * sz(hp_.kv_dim()));
   v_.resize(b * sz(hp_.kv_dim()));
+  v16_.resize(sz(hp_.kv_dim()));
   gate_.resize(b * sz(hp_.n_ff));
   up_.resize(b * sz(hp_.n_ff));
   tokens_.resize(b);
@@ -238,13 +238,12 @@ void InferenceContext::store_kv(int64_t il, int64_t n) {
     const int64_t pos = positions_[sz(t)];
     uint16_t* kc = k_cache_.data() + cache_offset(slots_[sz(t)], il);
     uint16_t* vc = v_cache_.data() + cache_offset(slots_[sz(t)], il);
+    fp32_to_fp16_row(v_.data() + t * kvd, v16_.data(), kvd);
     for (int64_t h = 0; h < hp_.n_head_kv; ++h) {
-      const float* k = k_.data() + t * kvd + h * hd;
-      const float* v = v_.data() + t * kvd + h * hd;
-      uint16_t* krow = kc + (h * n_ctx_ + pos) * hd;
-      for (int64_t i = 0; i < hd; ++i) krow[i] = fp32_to_fp16(k[i]);
+      fp32_to_fp16_row(k_.data() + t * kvd + h * hd, kc + (h * n_ctx_ + pos) * hd, hd);
+      const uint16_t* v = v16_.data() + h * hd;
       uint16_t* vhead = vc + h * hd * n_ctx_;
-      for (int64_t i = 0; i < hd; ++i) vhead[i * n_ctx_ + pos] = fp32_to_fp16(v[i]);
+      for (int64_t i = 0; i < hd; ++i) vhead[i * n_ctx_ + pos] = v[i];
     }
   }
 }

@@ -82,6 +82,7 @@ class InferenceContext {
   std::vector<uint16_t> v_cache_;  // per slot, per layer [n_head_kv][head_dim][n_ctx], fp16
   // Activations, [n_batch][width] each.
   std::vector<float> x_, xn_, q_, k_, v_, att_, tmp_, gate_, up_;
+  std::vector<uint16_t> v16_;  // one token's V rounded to fp16, before it is written down the cache's columns
   std::vector<int32_t> tokens_, slots_, positions_;  // the staged batch, [n_batch]
   std::vector<int64_t> out_rows_;                    // rows whose logits are wanted
   std::vector<float> logits_;                        // [rows][n_vocab]
