@@ -12,6 +12,7 @@ namespace ternion::quant {
 namespace {
 
 struct Bf16Loader {
+  static constexpr size_t kBytes = 2;  // bytes per element
   static __m256 load8(const uint8_t* p, int64_t i) {
     const __m256i h = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 2 * i)));
     return _mm256_castsi256_ps(_mm256_slli_epi32(h, 16));

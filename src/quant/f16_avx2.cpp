@@ -10,6 +10,7 @@ namespace ternion::quant {
 namespace {
 
 struct F16Loader {
+  static constexpr size_t kBytes = 2;  // bytes per element
   static __m256 load8(const uint8_t* p, int64_t i) {
     return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 2 * i)));
   }

@@ -224,6 +224,37 @@ TEST(QuantKernels, FloatDotsOnExtremeValues) {
   }
 }
 
+// Products too small for a float round to -0, so every lane holds -0 and the dot is -0; a tail that touched the
+// lanes past it (adding +0 there) would give +0. Dots and 4 x 2 gemm tiles, tails of 1 to 15. F32 and BF16 only:
+// F16's products (at least 2^-48 in magnitude) never round to zero.
+TEST(QuantKernels, FloatTailsLeaveOtherLanesAlone) {
+  for (DType t : {DType::F32, DType::BF16}) {
+    const size_t elem = t == DType::F32 ? 4 : 2;
+    const float small = std::ldexp(1.0f, -80);  // small * -small = -2^-160: below the subnormals, rounds to -0
+    for (const QuantTraits* tr : quant_traits_variants(t)) {
+      for (int64_t n = 17; n <= 31; ++n) {
+        std::vector<float> wf(static_cast<size_t>(n), small);
+        std::vector<float> xf(static_cast<size_t>(n), -small);
+        std::vector<uint8_t> w(static_cast<size_t>(n) * elem);
+        std::vector<uint8_t> x(static_cast<size_t>(n) * 4);  // F32 activations for F32; else the weight type
+        quant_traits_reference(t).from_float(wf.data(), w.data(), n);
+        quant_traits_reference(tr->vec_dot_type).from_float(xf.data(), x.data(), n);
+        float want = 1;
+        quant_traits_reference(t).vec_dot(n, &want, w.data(), x.data());
+        ASSERT_EQ(bits_of(want), bits_of(-0.0f)) << label(*tr) << " n=" << n;
+        float got = 1;
+        tr->vec_dot(n, &got, w.data(), x.data());
+        ASSERT_EQ(bits_of(got), bits_of(-0.0f)) << label(*tr) << " vec_dot n=" << n;
+        std::vector<float> out(8, 1.0f);
+        std::vector<uint8_t> w4(w.size() * 4);
+        for (int r = 0; r < 4; ++r) std::memcpy(&w4[static_cast<size_t>(r) * w.size()], w.data(), w.size());
+        tr->gemm(n, w4.data(), w.size(), 4, x.data(), 0, 2, out.data(), 4);  // 4 rows x 2 tokens
+        for (float v : out) ASSERT_EQ(bits_of(v), bits_of(-0.0f)) << label(*tr) << " gemm n=" << n;
+      }
+    }
+  }
+}
+
 // gemm gives, for every output, the bits of the single vec_dot, whatever the tile shape.
 TEST(QuantKernels, GemmMatchesVecDot) {
   std::mt19937 rng(6);
