@@ -19,7 +19,7 @@ struct BF16Loader {
     lo = widen_lo(h);
     hi = widen_hi(h);
   }
-  static float load1(const uint8_t* p, int64_t i) { return bf16_to_fp32(load_unaligned<uint16_t>(p, i)); }
+  static constexpr size_t kBytes = 2;  // bytes per element
 };
 
 // fp32_to_bf16 on four lanes: NaN keeps its top half with the quiet bit set; anything else adds

@@ -15,7 +15,7 @@ struct F16Loader {
     lo = vcvt_f32_f16(vget_low_f16(h));
     hi = vcvt_high_f32_f16(h);
   }
-  static float load1(const uint8_t* p, int64_t i) { return half_to_float(load_unaligned<uint16_t>(p, i)); }
+  static constexpr size_t kBytes = 2;  // bytes per element
 };
 
 // Halves that are NaN: (h & 0x7fff) > 0x7c00.

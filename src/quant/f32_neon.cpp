@@ -13,7 +13,7 @@ struct F32Loader {
     lo = load_f32x4(p + 4 * i);
     hi = load_f32x4(p + 4 * i + 16);
   }
-  static float load1(const uint8_t* p, int64_t i) { return load_unaligned<float>(p, i); }
+  static constexpr size_t kBytes = 4;  // bytes per element
 };
 
 }  // namespace
