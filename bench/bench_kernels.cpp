@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "ternion/backend/attention.h"
 #include "ternion/backend/matmul.h"
 #include "ternion/core/cpu_features.h"
 #include "ternion/engine/bench.h"
@@ -162,8 +163,48 @@ void bench_memory_read(benchmark::State& state) {
   state.counters["threads"] = pool().size();
 }
 
+// One token's attention over one layer's fp16 cache at position `pos` (llama-3.2-1b's heads: 32 query heads over 8
+// KV heads of 64; a 4096-position cache): what each layer of a decode step spends on attention.
+void bench_attention_decode(benchmark::State& state) {
+  constexpr int64_t kHeads = 32, kKvHeads = 8, kHeadDim = 64, kCtx = 4096;
+  const int64_t pos = state.range(0);
+  const auto q = random_floats(static_cast<size_t>(kHeads * kHeadDim), 7);
+  std::vector<uint16_t> k(static_cast<size_t>(kKvHeads * kCtx * kHeadDim));
+  std::vector<uint16_t> v(k.size());
+  ternion::fp32_to_fp16_row(random_floats(k.size(), 8).data(), k.data(), static_cast<int64_t>(k.size()));
+  ternion::fp32_to_fp16_row(random_floats(v.size(), 9).data(), v.data(), static_cast<int64_t>(v.size()));
+  std::vector<float> out(q.size());
+  const auto position = static_cast<int32_t>(pos);
+  ternion::AttentionArgs a;
+  a.q = q.data();
+  a.q_stride = kHeads * kHeadDim;
+  a.k = k.data();
+  a.v = v.data();
+  a.n_ctx = kCtx;
+  a.n_head = kHeads;
+  a.n_head_kv = kKvHeads;
+  a.head_dim = kHeadDim;
+  a.positions = &position;
+  a.n_tokens = 1;
+  a.scale = 0.125f;
+  a.out = out.data();
+  a.out_stride = kHeads * kHeadDim;
+  std::vector<uint8_t> scratch(ternion::attention_scratch_bytes(kHeads, kCtx, kHeadDim));
+  for (auto _ : state) {
+    ternion::attention(a, scratch, pool());
+    benchmark::ClobberMemory();
+  }
+  state.counters["threads"] = pool().size();
+}
+
 void register_all() {
   benchmark::RegisterBenchmark("memory_read/1GiB", bench_memory_read)->UseRealTime()->Unit(benchmark::kMillisecond);
+  benchmark::RegisterBenchmark("attention_decode", bench_attention_decode)
+      ->Arg(64)
+      ->Arg(1024)
+      ->Arg(2047)
+      ->UseRealTime()
+      ->Unit(benchmark::kMicrosecond);
   for (DType t : kTypes) {
     const std::string name(ternion::dtype_info(t).name);
     for (const ternion::QuantTraits* tr : ternion::quant_traits_variants(t)) {
