@@ -197,8 +197,17 @@ void bench_attention_decode(benchmark::State& state) {
   state.counters["threads"] = pool().size();
 }
 
+// An empty pool job of `chunks` chunks: the cost of posting a job, claiming its chunks and waiting for them, which
+// every matmul and attention call of a decode step pays once.
+void bench_pool_job(benchmark::State& state) {
+  const auto chunks = static_cast<size_t>(state.range(0));
+  for (auto _ : state) pool().parallel_for(chunks, [](size_t c) { benchmark::DoNotOptimize(c); });
+  state.counters["threads"] = pool().size();
+}
+
 void register_all() {
   benchmark::RegisterBenchmark("memory_read/1GiB", bench_memory_read)->UseRealTime()->Unit(benchmark::kMillisecond);
+  benchmark::RegisterBenchmark("pool_job", bench_pool_job)->Arg(2)->Arg(4)->Arg(12)->UseRealTime();
   benchmark::RegisterBenchmark("attention_decode", bench_attention_decode)
       ->Arg(64)
       ->Arg(1024)
