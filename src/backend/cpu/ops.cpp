@@ -73,7 +73,7 @@ void add_in_place(float* y, const float* x, int64_t n) {
 
 void softmax_in_place(float* x, int64_t n, float scale) {
 #if defined(__x86_64__)
-  static const auto impl = cpu_features().avx512f ? softmax_avx512 : softmax_portable;
+  static const auto impl = cpu_features().has_avx512_kernels() ? softmax_avx512 : softmax_portable;
 #else
   constexpr auto impl = softmax_portable;
 #endif
