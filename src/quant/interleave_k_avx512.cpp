@@ -25,14 +25,6 @@ namespace {
 constexpr int kTileTokens = 4;   // tokens per micro-kernel call
 constexpr int kChunkBlocks = 8;  // super-blocks per K chunk: 16 rows x 8 = 19 KiB of weights, reused by every tile
 
-// Asks for the cache lines of [p, p + n) ahead of use. A decode kernel streams its weights from memory once and
-// does enough arithmetic per cache line that the hardware prefetcher alone keeps too few lines in flight: asking
-// for the next super-block while dotting this one brings Q4_K and Q6_K decode to the memory-read speed
-// (matmul_decode_dram in bench/bench_kernels.cpp). Prefetches past the end of the buffer are harmless hints.
-inline void prefetch_bytes(const uint8_t* p, size_t n) {
-  for (size_t off = 0; off < n; off += 64) _mm_prefetch(reinterpret_cast<const char*>(p + off), _MM_HINT_T0);
-}
-
 inline __m512i widen_bytes(const uint8_t* p) {
   return _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
 }
@@ -155,7 +147,7 @@ void q6_k_decode_group(const uint8_t* g, int kb, const NoDecodeActivations&, con
     const uint8_t* blk = g + static_cast<size_t>(b) * kQ6KInterleavedBlock;
     const uint8_t* xb = x + static_cast<size_t>(b) * sizeof(BlockQ8_K);
     const uint8_t* xq = xb + offsetof(BlockQ8_K, qs);
-    prefetch_bytes(blk + kQ6KInterleavedBlock, kQ6KInterleavedBlock);  // the next super-block
+    prefetch_bytes(blk + kDecodePrefetchBytes, kQ6KInterleavedBlock);
     __m512i isum = _mm512_setzero_si512();
     for (int h = 0; h < 2; ++h) {
       for (int iq = 0; iq < 2; ++iq) {  // groups 8h + 2q + iq
@@ -267,7 +259,7 @@ void tq2_0_decode_group(const uint8_t* g, int kb, const TQ2DecodeActivations& ac
     const uint8_t* blk = g + static_cast<size_t>(b) * kTQ2InterleavedBlock;
     const uint8_t* xb = x + static_cast<size_t>(b) * sizeof(BlockQ8_K);
     const uint8_t* xq = xb + offsetof(BlockQ8_K, qs);
-    prefetch_bytes(blk + kTQ2InterleavedBlock, kTQ2InterleavedBlock);  // the next super-block
+    prefetch_bytes(blk + kDecodePrefetchBytes, kTQ2InterleavedBlock);
     __m512i c[2][4];
     for (int l = 0; l < 4; ++l) c[0][l] = c[1][l] = _mm512_setzero_si512();
 #pragma GCC unroll 16

@@ -26,6 +26,16 @@ inline void store_unaligned(void* base, int64_t index, T v) {
   std::memcpy(static_cast<uint8_t*>(base) + index * static_cast<int64_t>(sizeof(T)), &v, sizeof(T));
 }
 
+// Decode kernels that do much arithmetic per cache line (Q6_K, TQ2_0) leave the hardware prefetcher too few lines
+// in flight: they ask for the lines kDecodePrefetchBytes ahead of what they dot. Asking for only the next
+// super-block (1 KiB for TQ2_0) left TQ2_0 decode about 25 % slower (matmul_decode_dram in bench/bench_kernels.cpp);
+// Q4_0 and Q8_0, with less work per line, gained nothing from it. Prefetches past a buffer's end are harmless.
+constexpr size_t kDecodePrefetchBytes = 8192;
+
+inline void prefetch_bytes(const uint8_t* p, size_t n) {
+  for (size_t off = 0; off < n; off += 64) __builtin_prefetch(p + off, 0, 3);
+}
+
 using VecDotFn = void (*)(int64_t n, float* out, const void* w, const void* x);
 
 // The gemm of a record that has no tiled kernel: one vec_dot per output (same bits by construction).
