@@ -53,11 +53,20 @@ inline float larger(float a, float b) {
 }  // namespace
 
 void rms_norm_row(const float* x, const float* weight, float* y, int64_t n, float eps) {
-  double sum = 0.0;
-  for (int64_t i = 0; i < n; ++i) sum += static_cast<double>(x[i] * x[i]);
+  // The float squares summed in double in 8 lanes (element i in lane i % 8), which the compiler keeps in vector
+  // registers: one serial chain of double adds was 2 us of latency per 2048-wide row, 33 rows a decode step. The
+  // sum differs from a serial one by a few double ulps; the mean, rounded to float, almost never does.
+  constexpr int kLanes = 8;
+  double lanes[kLanes] = {};
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes) {
+    for (int l = 0; l < kLanes; ++l) lanes[l] += static_cast<double>(x[i + l] * x[i + l]);
+  }
+  double sum = ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]));
+  for (; i < n; ++i) sum += static_cast<double>(x[i] * x[i]);
   const float mean = static_cast<float>(sum / static_cast<double>(n));
   const float scale = 1.0f / std::sqrt(mean + eps);
-  for (int64_t i = 0; i < n; ++i) y[i] = (x[i] * scale) * weight[i];
+  for (int64_t j = 0; j < n; ++j) y[j] = (x[j] * scale) * weight[j];
 }
 
 void silu_mul(const float* gate, const float* up, float* y, int64_t n) {
