@@ -6,7 +6,7 @@
 #include <random>
 #include <vector>
 
-#include "backend/cpu/exp_poly.h"
+#include "backend/cpu/softmax_common.h"
 #include "ternion/backend/attention.h"
 #include "ternion/backend/ops.h"
 #include "ternion/core/cpu_features.h"

@@ -7,12 +7,6 @@
 // within 2 ulp. Outside the range: 0 below kExpMin (and for -inf), +inf above kExpMax.
 #pragma once
 
-#include <algorithm>
-#include <cmath>
-#include <cstdint>
-
-#include "core/float_lanes.h"
-
 namespace ternion::exp_poly {
 
 constexpr float kLog2e = 1.44269504088896341f;
@@ -26,32 +20,3 @@ constexpr float kExpMin = -87.0f;  // below: e^x is under the smallest normal fl
 constexpr float kExpMax = 88.0f;   // above: e^x is near the largest float
 
 }  // namespace ternion::exp_poly
-
-namespace ternion {
-namespace {  // internal linkage: *_avx512.cpp files include this header too
-
-// The end of softmax's maximum pass, the same in every path: the tail [i, n) scaled and taken one by one into
-// lane 0 with std::max, then the largest of the 16 lanes. When that is -inf (every value masked) all n values
-// become 0 and the result is false: nothing is left to do.
-inline bool softmax_finish_max(float* x, int64_t i, int64_t n, float scale, float* lanes, float* max) {
-  for (; i < n; ++i) {
-    x[i] *= scale;
-    lanes[0] = std::max(lanes[0], x[i]);
-  }
-  *max = *std::max_element(lanes, lanes + kFloatLanes);
-  if (*max == -INFINITY) {
-    std::fill(x, x + n, 0.0f);
-    return false;
-  }
-  return true;
-}
-
-}  // namespace
-
-// softmax_in_place (backend/ops.h) in portable code, and in AVX-512 where the CPU has it; the same bits.
-void softmax_portable(float* x, int64_t n, float scale);
-#if defined(__x86_64__)
-void softmax_avx512(float* x, int64_t n, float scale);
-#endif
-
-}  // namespace ternion

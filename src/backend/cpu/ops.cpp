@@ -6,6 +6,7 @@
 #include <cstdint>
 
 #include "backend/cpu/exp_poly.h"
+#include "backend/cpu/softmax_common.h"
 #include "core/float_lanes.h"
 #include "ternion/core/cpu_features.h"
 
