@@ -1,6 +1,7 @@
 // AVX-512 softmax: the portable softmax (ops.cpp) sixteen lanes at a time, with the same operations in the same
-// order (exp_poly.h, softmax_common.h), so the same bits; the tail of each pass is a masked register instead of scalar
-// code. GCC 12 flags the _mm512_undefined_* inside its own intrinsics as maybe-uninitialized (a false positive).
+// order (exp_poly.h, softmax_common.h), so the same bits; the tail of each pass is a masked register instead of
+// scalar code.
+// GCC 12 flags the _mm512_undefined_* inside its own intrinsics as maybe-uninitialized (a false positive).
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
 
