@@ -91,7 +91,7 @@ void float_tile_avx512(int64_t n, const uint8_t* w, size_t w_stride, const uint8
     if constexpr (T == 1) {  // decode streams each row once: ask for its lines ahead of use
       if ((i * Loader::kBytes) % 64 == 0) {
         const size_t ahead = static_cast<size_t>(i) * Loader::kBytes + kPrefetchAhead;
-        for (int r = 0; r < R; ++r) _mm_prefetch(reinterpret_cast<const char*>(w + r * w_stride + ahead), _MM_HINT_T0);
+        for (int r = 0; r < R; ++r) prefetch_bytes(w + r * w_stride, ahead, 1);
       }
     }
     __m512 wv[R];

@@ -37,7 +37,7 @@ void q4_k_tile(const uint8_t* g, int kb, const uint8_t* x, size_t x_stride, bool
   const __m512i low = _mm512_set1_epi8(0x0f);
   for (int b = 0; b < kb; ++b) {
     const uint8_t* blk = g + static_cast<size_t>(b) * kQ4KInterleavedBlock;
-    if (T <= 2) prefetch_bytes(blk + kQ4KInterleavedBlock, kQ4KInterleavedBlock);  // decode: the next super-block
+    if (T <= 2) prefetch_bytes(blk, kQ4KInterleavedBlock, kQ4KInterleavedBlock);  // decode: the next super-block
     const uint8_t* xb[T];
     for (int t = 0; t < T; ++t)
       xb[t] = x + static_cast<size_t>(t) * x_stride + static_cast<size_t>(b) * sizeof(BlockQ8_K);
@@ -147,7 +147,7 @@ void q6_k_decode_group(const uint8_t* g, int kb, const NoDecodeActivations&, con
     const uint8_t* blk = g + static_cast<size_t>(b) * kQ6KInterleavedBlock;
     const uint8_t* xb = x + static_cast<size_t>(b) * sizeof(BlockQ8_K);
     const uint8_t* xq = xb + offsetof(BlockQ8_K, qs);
-    prefetch_bytes(blk + kDecodePrefetchBytes, kQ6KInterleavedBlock);
+    prefetch_bytes(blk, kDecodePrefetchBytes, kQ6KInterleavedBlock);
     __m512i isum = _mm512_setzero_si512();
     for (int h = 0; h < 2; ++h) {
       for (int iq = 0; iq < 2; ++iq) {  // groups 8h + 2q + iq
@@ -259,7 +259,7 @@ void tq2_0_decode_group(const uint8_t* g, int kb, const TQ2DecodeActivations& ac
     const uint8_t* blk = g + static_cast<size_t>(b) * kTQ2InterleavedBlock;
     const uint8_t* xb = x + static_cast<size_t>(b) * sizeof(BlockQ8_K);
     const uint8_t* xq = xb + offsetof(BlockQ8_K, qs);
-    prefetch_bytes(blk + kDecodePrefetchBytes, kTQ2InterleavedBlock);
+    prefetch_bytes(blk, kDecodePrefetchBytes, kTQ2InterleavedBlock);
     __m512i c[2][4];
     for (int l = 0; l < 4; ++l) c[0][l] = c[1][l] = _mm512_setzero_si512();
 #pragma GCC unroll 16
