@@ -118,10 +118,11 @@ void bench_matmul(benchmark::State& state, DType type, int64_t rows, int64_t col
   state.counters["threads"] = pool().size();
 }
 
-// One-token matmuls over copies of a 2048 x 2048 matrix that together exceed the last-level cache, each call on
+// One-token matmuls over copies of a 2048 x kCols matrix that together exceed the last-level cache, each call on
 // the next copy: the kernel streaming its weights from DRAM as decode does (compare with memory_read/1GiB).
-void bench_matmul_stream(benchmark::State& state, DType type, bool interleaved) {
-  constexpr int64_t kRows = 2048, kCols = 2048;
+// 8192 columns is the shape of a feed-forward down projection.
+void bench_matmul_stream(benchmark::State& state, DType type, bool interleaved, int64_t kCols) {
+  constexpr int64_t kRows = 2048;
   constexpr size_t kMinBytes = size_t{512} << 20;
   const auto w = quantized_rows(type, kRows, kCols, 4);
   const ternion::InterleavedKernels* k = interleaved ? ternion::interleaved_kernels(type) : nullptr;
@@ -239,9 +240,11 @@ void register_all() {
                                      bench_matmul, t, rows, int64_t{2048}, int64_t{1}, il)
             ->UseRealTime();
       }
-      benchmark::RegisterBenchmark(("matmul_decode_dram/" + layout + name + "/2048x2048").c_str(), bench_matmul_stream,
-                                   t, il)
-          ->UseRealTime();
+      for (int64_t cols : {2048, 8192}) {
+        benchmark::RegisterBenchmark(("matmul_decode_dram/" + layout + name + "/2048x" + std::to_string(cols)).c_str(),
+                                     bench_matmul_stream, t, il, cols)
+            ->UseRealTime();
+      }
       benchmark::RegisterBenchmark(("matmul_prompt512/" + layout + name + "/2048x2048").c_str(), bench_matmul, t,
                                    int64_t{2048}, int64_t{2048}, int64_t{512}, il)
           ->UseRealTime()

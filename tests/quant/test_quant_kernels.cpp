@@ -465,8 +465,8 @@ TEST(QuantKernels, InterleavedGemmMatchesVecDot) {
     // Blocks past one K chunk (64 blocks of 32, 8 or 4 super-blocks of 256; one token: 256 super-blocks), partial
     // groups, token tiles and chunks.
     const std::vector<Shape> shapes =
-        bs == 32 ? std::vector<Shape>{{1, 1, 1},   {2, 15, 2},  {3, 16, 3},   {65, 17, 1}, {2, 33, 1},
-                                      {66, 64, 1}, {70, 33, 9}, {4, 48, 130}, {3, 31, 8},  {129, 16, 4}}
+        bs == 32 ? std::vector<Shape>{{1, 1, 1},   {2, 15, 2},   {3, 16, 3}, {65, 17, 1},  {2, 33, 1},   {66, 64, 1},
+                                      {70, 33, 9}, {4, 48, 130}, {3, 31, 8}, {129, 16, 4}, {130, 17, 2}, {1025, 16, 1}}
                  : std::vector<Shape>{{1, 1, 1},  {2, 15, 2},  {3, 16, 3},  {9, 17, 5},
                                       {9, 17, 1}, {17, 33, 4}, {1, 48, 13}, {257, 17, 1}};
     for (const Shape sh : shapes) {
