@@ -148,7 +148,7 @@ void interleaved_gemm(int64_t n, const void* groups, int64_t n_rows, const void*
   const size_t group_bytes = static_cast<size_t>(nb) * L::kBlockBytes;
   const auto* gp = static_cast<const uint8_t*>(groups);
   const auto* xp = static_cast<const uint8_t*>(x);
-  if (n_tokens <= kRowDecodeTokens && nb <= kRowDecodeBlocks) {
+  if (n_tokens >= 1 && n_tokens <= kRowDecodeTokens && nb <= kRowDecodeBlocks) {
     interleaved_decode<L>(nb, gp, n_rows, xp, x_stride, static_cast<int>(n_tokens), out, ldo);
     return;
   }

@@ -467,8 +467,8 @@ TEST(QuantKernels, InterleavedGemmMatchesVecDot) {
     const std::vector<Shape> shapes =
         bs == 32 ? std::vector<Shape>{{1, 1, 1},   {2, 15, 2},   {3, 16, 3}, {65, 17, 1},  {2, 33, 1},   {66, 64, 1},
                                       {70, 33, 9}, {4, 48, 130}, {3, 31, 8}, {129, 16, 4}, {130, 17, 2}, {1025, 16, 1}}
-                 : std::vector<Shape>{{1, 1, 1},  {2, 15, 2},  {3, 16, 3},  {9, 17, 5},
-                                      {9, 17, 1}, {17, 33, 4}, {1, 48, 13}, {257, 17, 1}};
+                 : std::vector<Shape>{{1, 1, 1},   {2, 15, 2},  {3, 16, 3},   {9, 17, 5}, {9, 17, 1},
+                                      {17, 33, 4}, {1, 48, 13}, {257, 17, 1}, {17, 20, 2}};
     for (const Shape sh : shapes) {
       const int64_t n = sh.blocks * bs;
       const size_t wrow = bytes_for(type, n);
