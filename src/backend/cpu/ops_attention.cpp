@@ -21,6 +21,10 @@ using Gemm = void (*)(int64_t n, const void* w, size_t w_stride, int64_t n_rows,
 // the bits of the single dot), so a key row is loaded once for all of them.
 constexpr int64_t kQueryBlock = 8;
 
+// The start of each value row a head group reads, asked for before its scores are computed (see attend_heads).
+constexpr int64_t kValuePrefetchBytes = 64 * 1024;
+constexpr int64_t kCacheLine = 64;
+
 // Per head: scores as float [kQueryBlock][n_ctx], one row rounded to fp16 [n_ctx], and the fp16 queries
 // [kQueryBlock][head_dim].
 size_t per_head_bytes(int64_t n_ctx, int64_t head_dim) {
@@ -51,6 +55,18 @@ struct Kernels {
   }
 };
 
+// A decode step's value rows are cold (the weights streamed through the caches since the step before) and are
+// read as head_dim short stretches n_ctx apart, each too short for the hardware prefetcher to catch on. Asking
+// for them before the scores are computed lets them arrive meanwhile. Long rows get only their start (the
+// prefetcher follows on from there), so the request stays within kValuePrefetchBytes.
+void prefetch_value_rows(const uint16_t* v_head, int64_t n_ctx, int64_t head_dim, int64_t n_kv) {
+  const int64_t bytes = std::min(n_kv * 2, kValuePrefetchBytes / std::max<int64_t>(head_dim, 1));
+  for (int64_t d = 0; d < head_dim; ++d) {
+    const char* row = reinterpret_cast<const char*>(v_head + d * n_ctx);
+    for (int64_t off = 0; off < bytes; off += kCacheLine) __builtin_prefetch(row + off, 0, 3);
+  }
+}
+
 // Query heads h0 .. h0 + n_heads - 1, which share one KV head: every key and value row they read is loaded once
 // for all of them (each q·k and p·V product still the bits of the single dot). scratch holds n_heads x
 // per_head_bytes.
@@ -73,6 +89,7 @@ void attend_heads(const AttentionArgs& a, int64_t h0, int64_t n_heads, uint8_t* 
       }
       max_kv = std::max<int64_t>(max_kv, static_cast<int64_t>(a.positions[t0 + i]) + 1);
     }
+    if (t0 == 0) prefetch_value_rows(v_head, a.n_ctx, a.head_dim, max_kv);  // later blocks find them cached
     // Scores of every query row of the block against keys [0, max_kv); each token then uses its own prefix.
     k.run(a.head_dim, k_head, row16, max_kv, q16, row16, nq * n_heads, scores, a.n_ctx);
     for (int64_t i = 0; i < nq; ++i) {
