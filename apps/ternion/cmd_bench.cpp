@@ -163,6 +163,9 @@ nlohmann::ordered_json to_json(const std::string& path, const Model& model, cons
   j["decode_bound_pct"] = opt(bound_pct(r));
   j["read_p99_ms"] = opt(r.read_p99_ms);
   j["model_size_bytes"] = static_cast<int64_t>(model_file_bytes(path));
+  // Every decode step and read pass in order, for looking at when the slow ones happen, not only how slow.
+  j["token_latencies_ms"] = r.token_latencies_ms;
+  j["read_pass_ms"] = r.read_pass_ms;
   return j;
 }
 

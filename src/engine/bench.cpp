@@ -227,6 +227,7 @@ BenchResult run_bench(const Model& model, const BenchTest& test, const std::func
     const std::vector<double> times = read_times_ms(spans, pool, passes);
     r.decode_bound_ms = percentile_of(times, 50);
     r.read_p99_ms = percentile_of(times, 99);
+    r.read_pass_ms = times;
   }
   return r;
 }

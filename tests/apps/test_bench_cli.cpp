@@ -1,6 +1,7 @@
 // `ternion bench` as users and scripts run it: the Markdown table, llama-bench-compatible JSON, and errors.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 #include <string>
 
@@ -44,6 +45,8 @@ TEST(BenchCli, JsonHasLlamaBenchFieldsAndOurs) {
       EXPECT_TRUE(r["decode_bound_ms"].is_null());
       EXPECT_TRUE(r["read_p99_ms"].is_null());
       EXPECT_EQ(r["decode_bytes_per_token"].get<int64_t>(), 0);
+      EXPECT_TRUE(r["token_latencies_ms"].empty());
+      EXPECT_TRUE(r["read_pass_ms"].empty());
     } else {
       ++tg;
       EXPECT_EQ(n, 4);
@@ -57,6 +60,16 @@ TEST(BenchCli, JsonHasLlamaBenchFieldsAndOurs) {
                   100 * r["decode_bound_ms"].get<double>() / r["latency_p50_ms"].get<double>(), 1e-6);
       // The bound is the median read pass, never above their p99.
       EXPECT_LE(r["decode_bound_ms"].get<double>(), r["read_p99_ms"].get<double>());
+      // Every step of both repetitions and every pass, in order; the reported percentiles are theirs.
+      const auto steps = r["token_latencies_ms"].get<std::vector<double>>();
+      const auto passes = r["read_pass_ms"].get<std::vector<double>>();
+      ASSERT_EQ(steps.size(), 8u);
+      ASSERT_EQ(passes.size(), 4u);
+      EXPECT_DOUBLE_EQ(*std::max_element(steps.begin(), steps.end()), r["latency_p99_ms"].get<double>());
+      EXPECT_DOUBLE_EQ(*std::max_element(passes.begin(), passes.end()), r["read_p99_ms"].get<double>());
+      std::vector<double> sorted = passes;
+      std::sort(sorted.begin(), sorted.end());
+      EXPECT_DOUBLE_EQ(sorted[1], r["decode_bound_ms"].get<double>());  // nearest-rank median of 4
     }
     const int t = r["n_threads"];
     EXPECT_TRUE(t == 1 || t == 2);

@@ -82,6 +82,10 @@ TEST_F(BenchModel, PromptAndGenerationTest) {
   EXPECT_GT(*r.decode_bound_ms, 0);
   ASSERT_TRUE(r.read_p99_ms.has_value());
   EXPECT_LE(*r.decode_bound_ms, *r.read_p99_ms);
+  // One pass per step of a repetition (at least 3), kept in order; the bound and tail are their percentiles.
+  ASSERT_EQ(r.read_pass_ms.size(), 5u);
+  EXPECT_DOUBLE_EQ(*r.decode_bound_ms, percentile_of(r.read_pass_ms, 50));
+  EXPECT_DOUBLE_EQ(*r.read_p99_ms, percentile_of(r.read_pass_ms, 99));
 }
 
 TEST(Bench, ReadTimeOfBuffers) {
@@ -115,6 +119,7 @@ TEST_F(BenchModel, PromptOnlyHasNoDecodeLatencies) {
   EXPECT_FALSE(r.jitter_ms.has_value());
   EXPECT_FALSE(r.decode_bound_ms.has_value());
   EXPECT_FALSE(r.read_p99_ms.has_value());
+  EXPECT_TRUE(r.read_pass_ms.empty());
   EXPECT_EQ(r.decode_bytes_per_token, 0);
   EXPECT_GT(r.ttft_ms, 0);
 }

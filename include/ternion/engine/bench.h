@@ -48,6 +48,7 @@ struct BenchResult {
   // only reads the weights, to hold the decode p99 against.
   int64_t decode_bytes_per_token = 0;
   std::optional<double> decode_bound_ms, read_p99_ms;
+  std::vector<double> read_pass_ms;  // every read pass, in order (their median and p99 are the two above)
 };
 
 // Most read passes a test measures for its bound and read tail.
