@@ -6,8 +6,9 @@
 For every generation test in the JSON (an array or one object per line) finds the steps slower than `--over`
 x the median, groups those less than three median steps apart into episodes and prints each episode's start
 (ms since the first timed step; a test's repetitions run back to back, so with -p 0 this is close to wall
-time), how many slow steps it holds and how long it lasts, and the time between episode starts. A tail from the engine follows the work (a position, a layer, a repetition's
-start); a tail from the machine follows the clock. The read passes (`read_pass_ms`) get the same treatment.
+time), how many slow steps it holds and how long it lasts, and the time between episode starts. A tail from
+the engine follows the work (a position, a layer, a repetition's start); a tail from the machine follows the
+clock. The read passes (`read_pass_ms`) get the same treatment.
 """
 import argparse
 import json
