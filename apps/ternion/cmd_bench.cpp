@@ -34,6 +34,7 @@ struct BenchArgs {
   std::string output = "md";
   bool progress = false;
   bool mmap = false;
+  bool hugetlb = false;
 };
 
 std::string base_name(const std::string& path) {
@@ -120,7 +121,8 @@ std::optional<double> read_tail(const BenchResult& r) {
   return *r.read_p99_ms / *r.decode_bound_ms;
 }
 
-nlohmann::ordered_json to_json(const std::string& path, const Model& model, const BenchResult& r, bool mmap) {
+nlohmann::ordered_json to_json(const std::string& path, const Model& model, const BenchResult& r, bool mmap,
+                               bool hugetlb) {
   nlohmann::ordered_json j;
   const std::string type = main_type(model);
   const int64_t n_params = model_n_params(model);
@@ -139,6 +141,7 @@ nlohmann::ordered_json to_json(const std::string& path, const Model& model, cons
   j["n_gpu_layers"] = 0;
   j["flash_attn"] = false;
   j["use_mmap"] = mmap;
+  j["hugetlb"] = hugetlb;
   j["n_prompt"] = r.test.n_prompt;
   j["n_gen"] = r.test.n_gen;
   j["test_time"] = now_iso8601();
@@ -240,7 +243,7 @@ int bench_cmd(const BenchArgs& a) {
 
   // Every model is opened (mapped, validated) before anything is printed, so a bad path is one error line.
   std::vector<std::unique_ptr<Model>> loaded;
-  for (const std::string& path : models) loaded.push_back(Model::load(path, !a.mmap));
+  for (const std::string& path : models) loaded.push_back(Model::load(path, {!a.mmap, a.hugetlb}));
 
   nlohmann::ordered_json all = nlohmann::ordered_json::array();
   if (a.output == "md") print_md_header();
@@ -256,16 +259,17 @@ int bench_cmd(const BenchArgs& a) {
         test.repetitions = a.reps;
         test.n_batch = a.batch;
         test.seed = a.seed;
+        test.hugetlb = a.hugetlb;
         if (a.progress)
           std::fprintf(stderr, "bench: %s %s t=%d\n", base_name(path).c_str(), test_label(test).c_str(), t);
         const BenchResult r = run_bench(*model, test);
         if (a.output == "md") {
           print_md_row(path, *model, r);
         } else if (a.output == "jsonl") {
-          std::printf("%s\n", to_json(path, *model, r, a.mmap).dump().c_str());
+          std::printf("%s\n", to_json(path, *model, r, a.mmap, a.hugetlb).dump().c_str());
           std::fflush(stdout);
         } else {
-          all.push_back(to_json(path, *model, r, a.mmap));
+          all.push_back(to_json(path, *model, r, a.mmap, a.hugetlb));
         }
       }
     }
@@ -291,6 +295,7 @@ Runner add_bench_command(CLI::App& app) {
   c->add_option("--seed", a->seed, "Seed of the random token ids (default 42)");
   c->add_flag("--progress", a->progress, "Name each test on stderr as it starts");
   c->add_flag("--mmap", a->mmap, kMmapHelp);
+  c->add_flag("--hugetlb", a->hugetlb, kHugetlbHelp);
   return [a] { return bench_cmd(*a); };
 }
 

@@ -24,7 +24,7 @@ int perplexity_cmd(const PplArgs& a) {
   if (a.ctx < 4) throw Error("-c/--ctx-size must be at least 4, got " + std::to_string(a.ctx));
   if (a.threads < 0) throw Error("-t/--threads must be positive");
   const std::string text = read_text_file(a.file);
-  const auto model = Model::load(path, !a.mmap);
+  const auto model = Model::load(path, {.resident = !a.mmap});
   ContextOptions copt;
   copt.n_ctx = a.ctx;
   copt.n_batch = a.ctx;

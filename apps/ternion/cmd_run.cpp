@@ -30,6 +30,7 @@ struct RunArgs {
   bool ignore_eos = false;
   bool special = false;
   bool mmap = false;
+  bool hugetlb = false;
 };
 
 // A model folder's generation_config.json fills in the sampling settings not given on the command line.
@@ -72,11 +73,12 @@ int run(const RunArgs& a, const CLI::App& cmd) {
   opt.sampling.validate();
 
   const auto t0 = std::chrono::steady_clock::now();
-  const auto model = Model::load(path, !a.mmap);
+  const auto model = Model::load(path, {!a.mmap, a.hugetlb});
   apply_generation_defaults(model->generation_defaults(), cmd, opt.sampling);
   opt.sampling.validate();
   ContextOptions copt;
   copt.n_ctx = a.ctx_size;
+  copt.hugetlb = a.hugetlb;
   Generator gen(*model, copt, a.threads > 0 ? a.threads : default_thread_count());
   const double load_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
 
@@ -142,6 +144,7 @@ Runner add_run_command(CLI::App& app) {
   c->add_flag("--special", a->special, "Parse special-token text in the prompt (e.g. <|im_start|>)");
   c->add_flag("--json", a->json, "Print one JSON object instead of streaming text");
   c->add_flag("--mmap", a->mmap, kMmapHelp);
+  c->add_flag("--hugetlb", a->hugetlb, kHugetlbHelp);
   return [a, c] { return run(*a, *c); };
 }
 

@@ -67,6 +67,7 @@ Runner add_serve_command(CLI::App& app) {
   c->add_option("--cors", o->cors_origin, "Send CORS headers allowing this origin (e.g. http://localhost:3000)");
   c->add_option("--max-body", o->max_body_bytes, "Largest request body in bytes (default 4 MiB)");
   c->add_flag("--mmap", o->mmap, kMmapHelp);
+  c->add_flag("--hugetlb", o->hugetlb, kHugetlbHelp);
   return [o, models] {
     o->models = *models;
     return serve(*o);

@@ -32,6 +32,11 @@ inline constexpr const char* kMmapHelp =
     "Use the weights in place from the mapped file: less memory and a faster start, but no interleaved layouts "
     "(slower matmuls)";
 
+// Help of the --hugetlb flag (LoadOptions::hugetlb, ContextOptions::hugetlb).
+inline constexpr const char* kHugetlbHelp =
+    "Put the weights and the KV cache in the huge pages reserved with sysctl vm.nr_hugepages (never reclaimed, "
+    "migrated or scanned by the kernel: steadier per-token latency); fails if too few are free";
+
 // Reads a whole text file; Error naming it when it cannot be read.
 std::string read_text_file(const std::string& path);
 

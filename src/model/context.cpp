@@ -31,9 +31,10 @@ InferenceContext::InferenceContext(const Model& model, const ContextOptions& opt
   seen_.assign(sz(options.n_seq), 0);
   rope_ = RopeTable(model.rope(), n_ctx_);
 
-  const size_t kv = sz(options.n_seq) * sz(hp_.n_layer) * sz(n_ctx_) * sz(hp_.kv_dim());
-  k_cache_.assign(kv, 0);
-  v_cache_.assign(kv, 0);
+  kv_elems_ = sz(options.n_seq) * sz(hp_.n_layer) * sz(n_ctx_) * sz(hp_.kv_dim());
+  kv_memory_ = PageMemory(2 * kv_elems_ * sizeof(uint16_t), options.hugetlb, "the KV cache");
+  k_cache_ = reinterpret_cast<uint16_t*>(kv_memory_.data());
+  v_cache_ = k_cache_ + kv_elems_;
   const size_t b = sz(n_batch_);
   x_.resize(b * sz(hp_.n_embd));
   xn_.resize(b * sz(std::max(hp_.n_embd, hp_.q_dim())));
@@ -212,8 +213,8 @@ void InferenceContext::attention_block(const LayerWeights& l, int64_t il, int64_
     const size_t off = cache_offset(slot, il);
     a.q = q_.data() + t0 * qd;
     a.q_stride = qd;
-    a.k = k_cache_.data() + off;
-    a.v = v_cache_.data() + off;
+    a.k = k_cache_ + off;
+    a.v = v_cache_ + off;
     a.n_ctx = n_ctx_;
     a.n_head = hp_.n_head;
     a.n_head_kv = hp_.n_head_kv;
@@ -236,8 +237,8 @@ void InferenceContext::store_kv(int64_t il, int64_t n) {
   const int64_t kvd = hp_.kv_dim();
   for (int64_t t = 0; t < n; ++t) {
     const int64_t pos = positions_[sz(t)];
-    uint16_t* kc = k_cache_.data() + cache_offset(slots_[sz(t)], il);
-    uint16_t* vc = v_cache_.data() + cache_offset(slots_[sz(t)], il);
+    uint16_t* kc = k_cache_ + cache_offset(slots_[sz(t)], il);
+    uint16_t* vc = v_cache_ + cache_offset(slots_[sz(t)], il);
     fp32_to_fp16_row(v_.data() + t * kvd, v16_.data(), kvd);
     for (int64_t h = 0; h < hp_.n_head_kv; ++h) {
       fp32_to_fp16_row(k_.data() + t * kvd + h * hd, kc + (h * n_ctx_ + pos) * hd, hd);

@@ -3,13 +3,10 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
-#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <numbers>
 #include <string>
-
-#include <sys/mman.h>
 
 #include "ternion/core/error.h"
 #include "ternion/model/hf_checkpoint.h"
@@ -81,13 +78,13 @@ class Binder {
 
 Model::Model(GgufFile file) : file_(std::move(file)) {}
 
-std::unique_ptr<Model> Model::load(const std::string& path, bool resident) {
+std::unique_ptr<Model> Model::load(const std::string& path, const LoadOptions& options) {
   std::error_code ec;
   if (std::filesystem::is_directory(path, ec)) {
     if (!is_hf_checkpoint(path)) {
       throw Error(path + ": a folder without config.json (expected a GGUF file or a HuggingFace model folder)");
     }
-    return from_source(load_hf_checkpoint(path), resident);
+    return from_source(load_hf_checkpoint(path), options);
   }
   std::unique_ptr<Model> m(new Model(GgufFile::open(path)));
   for (const GgufTensorInfo& t : m->file_.tensors()) {
@@ -95,11 +92,11 @@ std::unique_ptr<Model> Model::load(const std::string& path, bool resident) {
   }
   m->set_hparams(false);
   m->bind_weights();
-  if (resident) m->make_resident(true);
+  if (options.resident) m->make_resident(true, options.hugetlb);
   return m;
 }
 
-std::unique_ptr<Model> Model::from_source(ModelSource source, bool resident) {
+std::unique_ptr<Model> Model::from_source(ModelSource source, const LoadOptions& options) {
   auto bytes = std::make_shared<const std::vector<uint8_t>>(source.metadata.to_gguf_bytes());
   std::unique_ptr<Model> m(new Model(GgufFile::parse(*bytes, source.path)));
   m->metadata_bytes_ = std::move(bytes);
@@ -119,24 +116,20 @@ std::unique_ptr<Model> Model::from_source(ModelSource source, bool resident) {
   m->source_ = std::move(source);
   m->set_hparams(rotate_half);
   m->bind_weights();
-  if (resident) m->make_resident(false);
+  if (options.resident) m->make_resident(false, options.hugetlb);
   return m;
 }
 
-void Model::FreeDeleter::operator()(uint8_t* p) const { std::free(p); }
-
-void Model::make_resident(bool copy_all) {
+void Model::make_resident(bool copy_all, bool hugetlb) {
   std::vector<WeightMatrix*> matrices;
   for (LayerWeights& l : w_.layers) {
     for (WeightMatrix* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) matrices.push_back(m);
   }
   if (!w_.tied_output) matrices.push_back(&w_.output);  // a tied output is also read row by row as the embedding
   matrices.push_back(&w_.token_embd);
-  // One arena for all of them, 2 MiB aligned and advised for huge pages before the first write: decode streams
-  // every byte of it once per token, and huge pages spare the page walks of 4 KiB pages (a kernel without
-  // transparent huge pages ignores the advice).
+  // One arena for all of them (ternion/core/page_memory.h: transparent huge pages, or reserved ones with
+  // `hugetlb`): decode streams every byte of it once per token, and huge pages spare the page walks of 4 KiB pages.
   constexpr size_t kAlign = 64;
-  constexpr size_t kHugePage = size_t{2} << 20;
   std::vector<const InterleavedKernels*> kernels;
   std::vector<size_t> offsets;
   size_t total = 0;
@@ -150,17 +143,12 @@ void Model::make_resident(bool copy_all) {
     total += ((k != nullptr ? interleaved_bytes(*k, m->rows, m->cols) : plain_bytes) + kAlign - 1) / kAlign * kAlign;
   }
   if (total == 0) return;
-  const size_t arena_bytes = (total + kHugePage - 1) / kHugePage * kHugePage;
-  std::unique_ptr<uint8_t, FreeDeleter> arena(static_cast<uint8_t*>(std::aligned_alloc(kHugePage, arena_bytes)));
-  if (!arena) throw Error(file_.path() + ": out of memory for the weights (" + std::to_string(total) + " bytes)");
-#if defined(MADV_HUGEPAGE)
-  (void)::madvise(arena.get(), arena_bytes, MADV_HUGEPAGE);  // advice only: 4 KiB pages work as well
-#endif
+  PageMemory arena(total, hugetlb, file_.path() + ": the weights (" + std::to_string(total) + " bytes)");
   for (size_t i = 0; i < matrices.size(); ++i) {
     WeightMatrix* m = matrices[i];
     const InterleavedKernels* k = kernels[i];
     if (k == nullptr && !copy_all) continue;
-    uint8_t* buf = arena.get() + offsets[i];
+    uint8_t* buf = arena.data() + offsets[i];
     const size_t plain_bytes = static_cast<size_t>(m->rows) * m->row_bytes;
     if (k != nullptr) {
       k->pack(m->data, m->row_bytes, m->rows, m->cols, buf);

@@ -69,9 +69,9 @@ std::vector<ModelSpec> expand_model_specs(const std::vector<std::string>& args) 
   return out;
 }
 
-ServedModel::ServedModel(ModelSpec spec, const SchedulerOptions& options, Metrics& metrics, bool resident)
+ServedModel::ServedModel(ModelSpec spec, const SchedulerOptions& options, Metrics& metrics, const LoadOptions& load)
     : spec_(std::move(spec)) {
-  model_ = Model::load(spec_.path, resident);
+  model_ = Model::load(spec_.path, load);
   tokenizer_ = std::make_unique<Tokenizer>(model_->vocab());
   if (tokenizer_->n_vocab() != model_->hparams().n_vocab) {
     throw Error(spec_.path + ": the vocabulary has " + std::to_string(tokenizer_->n_vocab()) +

@@ -158,8 +158,10 @@ void Server::load_models() {
   so.n_ctx = st.options.ctx_size;
   so.max_queue = st.options.max_queue;
   so.n_threads = st.options.threads;
+  so.hugetlb = st.options.hugetlb;
   for (ModelSpec& spec : expand_model_specs(st.options.models)) {
-    st.models.add(std::make_unique<ServedModel>(std::move(spec), so, st.metrics, !st.options.mmap));
+    st.models.add(std::make_unique<ServedModel>(std::move(spec), so, st.metrics,
+                                                LoadOptions{!st.options.mmap, st.options.hugetlb}));
   }
   st.ready = true;
 }

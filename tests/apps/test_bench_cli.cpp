@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <nlohmann/json.hpp>
 #include <string>
 
@@ -85,8 +86,25 @@ TEST(BenchCli, MappedWeights) {
   const auto j = nlohmann::json::parse(o.out);
   ASSERT_EQ(j.size(), 1u);
   EXPECT_EQ(j[0]["use_mmap"], true);
+  EXPECT_EQ(j[0]["hugetlb"], false);
   EXPECT_GT(j[0]["avg_ts"].get<double>(), 0);
   EXPECT_GT(j[0]["decode_bound_ms"].get<double>(), 0);
+}
+
+// --hugetlb: the JSON says so when the reserved pool holds the model and its cache; otherwise a one-line error
+// that says how many huge pages are needed (which branch runs depends on `sysctl vm.nr_hugepages` here).
+TEST(BenchCli, HugetlbPlacementOrAClearError) {
+  TERNION_REQUIRE_FIXTURE(model_path());
+  const auto o = run_cli("bench -m " + model_path() + " -p 0 -n 3 -t 1 -r 1 -o json --hugetlb");
+  if (o.code != 0) {
+    expect_one_line_error(o, "huge pages of");
+    std::fprintf(stderr, "*** too few huge pages reserved (sysctl vm.nr_hugepages): only the refusal is checked ***\n");
+    return;
+  }
+  const auto j = nlohmann::json::parse(o.out);
+  ASSERT_EQ(j.size(), 1u);
+  EXPECT_EQ(j[0]["hugetlb"], true);
+  EXPECT_GT(j[0]["avg_ts"].get<double>(), 0);
 }
 
 TEST(BenchCli, MarkdownTableAndCombinedTest) {

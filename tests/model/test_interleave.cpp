@@ -4,10 +4,12 @@
 #include <bit>
 #include <cstdint>
 #include <cstdio>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "support/test_support.h"
+#include "ternion/core/error.h"
 #include "ternion/model/context.h"
 #include "ternion/model/model.h"
 #include "ternion/quant/interleave.h"
@@ -16,9 +18,10 @@ namespace ternion {
 namespace {
 
 // Logits of a prompt batch and of three decode steps after it.
-std::vector<float> run_logits(const Model& model, ThreadPool& pool) {
+std::vector<float> run_logits(const Model& model, ThreadPool& pool, bool hugetlb = false) {
   ContextOptions o;
   o.n_ctx = 64;
+  o.hugetlb = hugetlb;
   InferenceContext ctx(model, o, pool);
   const std::vector<int32_t> prompt = {1, 450, 3186, 310, 278, 673, 2989, 322, 278, 1156};
   std::vector<float> all;
@@ -37,13 +40,13 @@ TEST(Interleave, ModelGivesTheSameLogitsInEitherLayout) {
                            "kjv-trilm-TQ2_0.gguf"}) {
     const auto path = test::fixture(std::string("gguf/") + name);
     TERNION_REQUIRE_FIXTURE(path);
-    const auto packed = Model::load(path.string(), true);
+    const auto packed = Model::load(path.string(), {.resident = true});
     if (interleaved_kernels(packed->weights().layers[0].wq.type) == nullptr) {
       std::fprintf(stderr, "*** SKIPPED: no interleaved kernels on this CPU (AVX-512 VNNI only) ***\n");
       GTEST_SKIP() << "no interleaved kernels on this CPU";
     }
     ASSERT_NE(packed->weights().layers[0].wq.interleaved, nullptr) << name;
-    const auto plain = Model::load(path.string(), false);
+    const auto plain = Model::load(path.string(), {.resident = false});
     ASSERT_EQ(plain->weights().layers[0].wq.interleaved, nullptr);
     for (int threads : {1, 2}) {
       ThreadPool pool(threads);
@@ -55,6 +58,41 @@ TEST(Interleave, ModelGivesTheSameLogitsInEitherLayout) {
             << name << " threads " << threads << " logit " << i;
       }
     }
+  }
+}
+
+// Weights and KV cache in reserved huge pages compute the same bits; without enough reserved pages, loading is a
+// one-line Error naming the file (which branch runs depends on `sysctl vm.nr_hugepages` here).
+TEST(Interleave, HugetlbPlacementGivesTheSameLogitsOrAClearError) {
+  const auto path = test::fixture("gguf/kjv-llama-Q4_0.gguf");
+  TERNION_REQUIRE_FIXTURE(path);
+  const auto plain = Model::load(path.string());
+  ThreadPool pool(2);
+  const auto want = run_logits(*plain, pool);
+  std::unique_ptr<Model> huge;
+  try {
+    huge = Model::load(path.string(), {.resident = true, .hugetlb = true});
+  } catch (const Error& e) {
+    const std::string msg = e.what();
+    EXPECT_EQ(msg.rfind(path.string() + ": the weights", 0), 0u) << msg;
+    EXPECT_NE(msg.find("huge pages"), std::string::npos) << msg;
+    std::fprintf(stderr, "*** too few huge pages reserved (sysctl vm.nr_hugepages): only the refusal is checked ***\n");
+    return;
+  }
+  ContextOptions o;
+  o.n_ctx = 64;
+  o.hugetlb = true;
+  try {
+    InferenceContext ctx(*huge, o, pool);
+    EXPECT_TRUE(ctx.kv_cache_hugetlb());
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("the KV cache"), std::string::npos) << e.what();
+    return;
+  }
+  const auto got = run_logits(*huge, pool, true);
+  ASSERT_EQ(want.size(), got.size());
+  for (size_t i = 0; i < want.size(); ++i) {
+    ASSERT_EQ(std::bit_cast<uint32_t>(want[i]), std::bit_cast<uint32_t>(got[i])) << "logit " << i;
   }
 }
 

@@ -193,7 +193,8 @@ TEST(ServedModelLoad, MmapKeepsTheWeightsInTheMap) {
   so.n_parallel = 1;
   so.n_threads = 1;
   server::Metrics metrics;
-  const server::ServedModel mapped(server::expand_model_specs({test::server_model_path()}).at(0), so, metrics, false);
+  const server::ServedModel mapped(server::expand_model_specs({test::server_model_path()}).at(0), so, metrics,
+                                   {.resident = false});
   const WeightMatrix& wq = mapped.model().weights().layers.at(0).wq;
   EXPECT_EQ(wq.interleaved, nullptr);
   EXPECT_NE(wq.data, nullptr);

@@ -26,7 +26,8 @@ struct BenchTest {
   int n_threads = 1;
   int repetitions = 5;
   int64_t n_batch = 512;
-  uint32_t seed = 42;  // random token ids
+  uint32_t seed = 42;    // random token ids
+  bool hugetlb = false;  // the KV cache in reserved huge pages (ContextOptions::hugetlb)
 };
 
 struct BenchResult {

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "ternion/backend/ops.h"
+#include "ternion/core/page_memory.h"
 #include "ternion/core/thread_pool.h"
 #include "ternion/model/model.h"
 
@@ -22,6 +23,7 @@ struct ContextOptions {
   int64_t n_batch = 512;    // most tokens run through the layers at once
   bool logits_all = false;  // keep logits for every token of a batch (perplexity), not only the last
   int64_t n_seq = 1;        // KV slots: sequences held at once, each with n_ctx positions
+  bool hugetlb = false;     // the KV cache in the reserved huge pages (ternion/core/page_memory.h)
   static constexpr int64_t kDefaultCtxCap = 4096;
 };
 
@@ -57,7 +59,8 @@ class InferenceContext {
   int64_t n_seq() const { return static_cast<int64_t>(slot_len_.size()); }
   int64_t n_batch() const { return n_batch_; }
   const Model& model() const { return model_; }
-  size_t kv_cache_bytes() const { return k_cache_.size() * 2 + v_cache_.size() * 2; }
+  size_t kv_cache_bytes() const { return 2 * kv_elems_ * sizeof(uint16_t); }
+  bool kv_cache_hugetlb() const { return kv_memory_.hugetlb(); }
 
  private:
   // Runs the n tokens staged in tokens_, slots_ and positions_; writes the logits of rows out_rows_.
@@ -78,8 +81,10 @@ class InferenceContext {
   std::vector<uint8_t> seen_;      // per slot, while a batch is checked
   RopeTable rope_;
 
-  std::vector<uint16_t> k_cache_;  // per slot, per layer [n_head_kv][n_ctx][head_dim], fp16
-  std::vector<uint16_t> v_cache_;  // per slot, per layer [n_head_kv][head_dim][n_ctx], fp16
+  size_t kv_elems_ = 0;          // of each of K and V
+  PageMemory kv_memory_;         // K then V
+  uint16_t* k_cache_ = nullptr;  // per slot, per layer [n_head_kv][n_ctx][head_dim], fp16
+  uint16_t* v_cache_ = nullptr;  // per slot, per layer [n_head_kv][head_dim][n_ctx], fp16
   // Activations, [n_batch][width] each.
   std::vector<float> x_, xn_, q_, k_, v_, att_, tmp_, gate_, up_;
   std::vector<uint16_t> v16_;  // one token's V rounded to fp16, before it is written down the cache's columns

@@ -11,6 +11,7 @@
 
 #include "ternion/backend/matmul.h"
 #include "ternion/backend/ops.h"
+#include "ternion/core/page_memory.h"
 #include "ternion/io/gguf.h"
 #include "ternion/model/architecture.h"
 #include "ternion/model/hparams.h"
@@ -42,18 +43,26 @@ struct ModelWeights {
   std::vector<LayerWeights> layers;
 };
 
+// Where Model::load puts the weights.
+struct LoadOptions {
+  bool resident = true;  // copy (and pack) into this process's memory; false: use them in place from the map
+  bool hugetlb = false;  // that memory from the reserved huge pages
+};
+
 class Model {
  public:
   // Opens, validates and maps a GGUF file, or a HuggingFace model folder (see hf_checkpoint.h). Throws Error naming
   // the file and the problem.
-  // With `resident` (the default), the weights the forward pass reads are copied into this process's memory at
+  // With `options.resident` (the default), the weights the forward pass reads are copied into this process's memory at
   // load, matrices of a type that has interleaved kernels on this CPU (ternion/quant/interleave.h) in that layout
   // (same results, faster matmuls), and the file's pages are released: reads per token never wait on the page
   // cache, and the resident size stays about the file's. Without it, weights are used in place from the map.
-  static std::unique_ptr<Model> load(const std::string& path, bool resident = true);
+  // With `hugetlb`, that memory comes from the reserved huge pages (ternion/core/page_memory.h): Error when the pool
+  // is too small.
+  static std::unique_ptr<Model> load(const std::string& path, const LoadOptions& options = {});
   // A model whose weights stay where `source` has them (a checkpoint folder's maps, a converter's buffers); with
   // `resident`, only the matrices that have interleaved kernels are packed into memory.
-  static std::unique_ptr<Model> from_source(ModelSource source, bool resident = true);
+  static std::unique_ptr<Model> from_source(ModelSource source, const LoadOptions& options = {});
 
   // The GGUF metadata; for a folder, the metadata its conversion would have (and no tensors).
   const GgufFile& gguf() const { return file_; }
@@ -84,11 +93,7 @@ class Model {
   explicit Model(GgufFile file);
   void bind_weights();
   void set_hparams(bool rotate_half);
-  void make_resident(bool copy_all);
-
-  struct FreeDeleter {
-    void operator()(uint8_t* p) const;
-  };
+  void make_resident(bool copy_all, bool hugetlb);
 
   GgufFile file_;
   HParams hp_;
@@ -96,11 +101,11 @@ class Model {
   ModelWeights w_;
   RopeConfig rope_;
   std::map<std::string, TensorView, std::less<>> tensors_;
-  std::vector<std::vector<float>> converted_;                    // norm/bias vectors stored in a non-F32 type
-  std::vector<std::vector<uint8_t>> copied_;                     // tensors a source stores misaligned
-  std::vector<std::unique_ptr<uint8_t, FreeDeleter>> resident_;  // weights copied or packed at load
-  std::shared_ptr<const std::vector<uint8_t>> metadata_bytes_;   // what file_ parsed, for a ModelSource
-  std::optional<ModelSource> source_;                            // keeps its maps alive; its vocabulary
+  std::vector<std::vector<float>> converted_;                   // norm/bias vectors stored in a non-F32 type
+  std::vector<std::vector<uint8_t>> copied_;                    // tensors a source stores misaligned
+  std::vector<PageMemory> resident_;                            // weights copied or packed at load
+  std::shared_ptr<const std::vector<uint8_t>> metadata_bytes_;  // what file_ parsed, for a ModelSource
+  std::optional<ModelSource> source_;                           // keeps its maps alive; its vocabulary
   GenerationDefaults generation_;
 };
 

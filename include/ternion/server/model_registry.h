@@ -34,8 +34,8 @@ extern const char* const kFallbackChatTemplate;
 
 class ServedModel {
  public:
-  // Loads the model (resident, or used in place from the mapped file: Model::load) and starts its scheduler.
-  ServedModel(ModelSpec spec, const SchedulerOptions& options, Metrics& metrics, bool resident = true);
+  // Loads the model (Model::load with `load`) and starts its scheduler.
+  ServedModel(ModelSpec spec, const SchedulerOptions& options, Metrics& metrics, const LoadOptions& load = {});
 
   const ModelSpec& spec() const { return spec_; }
   const std::string& id() const { return spec_.id; }

@@ -29,6 +29,7 @@ struct SchedulerOptions {
   int64_t n_batch = 512;   // tokens per forward pass at most
   size_t max_queue = 64;   // requests waiting for a slot at most
   int n_threads = 0;       // compute threads; 0: all cores
+  bool hugetlb = false;    // the KV cache in reserved huge pages (ContextOptions::hugetlb)
 };
 
 class Scheduler {
