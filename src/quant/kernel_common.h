@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "core/float_lanes.h"  // kFloatLanes, reduce_lanes16: the float dots' reduction order
+#include "core/prefetch.h"     // prefetch_bytes
 #include "ternion/quant/quant.h"
 
 namespace ternion::quant {
@@ -31,13 +32,6 @@ inline void store_unaligned(void* base, int64_t index, T v) {
 // super-block (1 KiB for TQ2_0) left TQ2_0 decode about 25 % slower (matmul_decode_dram in bench/bench_kernels.cpp);
 // Q4_0 and Q8_0, with less work per line, gained nothing from it.
 constexpr size_t kDecodePrefetchBytes = 8192;
-
-// Asks for the cache lines of [p + ahead, p + ahead + n). The addresses are formed as integers: they may lie past
-// the buffer's end, where a prefetch is a harmless hint but pointer arithmetic would not be defined.
-inline void prefetch_bytes(const uint8_t* p, size_t ahead, size_t n) {
-  const uintptr_t first = reinterpret_cast<uintptr_t>(p) + ahead;
-  for (size_t off = 0; off < n; off += 64) __builtin_prefetch(reinterpret_cast<const void*>(first + off), 0, 3);
-}
 
 using VecDotFn = void (*)(int64_t n, float* out, const void* w, const void* x);
 

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <vector>
 
+#include "core/prefetch.h"
 #include "ternion/backend/ops.h"
 #include "ternion/core/error.h"
 #include "ternion/core/fp16.h"
@@ -23,7 +24,6 @@ constexpr int64_t kQueryBlock = 8;
 
 // The start of each value row a head group reads, asked for before its scores are computed (see attend_heads).
 constexpr int64_t kValuePrefetchBytes = 64 * 1024;
-constexpr int64_t kCacheLine = 64;
 
 // Per head: scores as float [kQueryBlock][n_ctx], one row rounded to fp16 [n_ctx], and the fp16 queries
 // [kQueryBlock][head_dim].
@@ -61,10 +61,7 @@ struct Kernels {
 // prefetcher follows on from there), so the request stays within kValuePrefetchBytes.
 void prefetch_value_rows(const uint16_t* v_head, int64_t n_ctx, int64_t head_dim, int64_t n_kv) {
   const int64_t bytes = std::min(n_kv * 2, kValuePrefetchBytes / std::max<int64_t>(head_dim, 1));
-  for (int64_t d = 0; d < head_dim; ++d) {
-    const char* row = reinterpret_cast<const char*>(v_head + d * n_ctx);
-    for (int64_t off = 0; off < bytes; off += kCacheLine) __builtin_prefetch(row + off, 0, 3);
-  }
+  for (int64_t d = 0; d < head_dim; ++d) prefetch_bytes(v_head + d * n_ctx, 0, static_cast<size_t>(bytes));
 }
 
 // Query heads h0 .. h0 + n_heads - 1, which share one KV head: every key and value row they read is loaded once
