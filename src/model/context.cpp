@@ -156,8 +156,8 @@ std::span<const float> InferenceContext::decode_batch(std::span<const BatchToken
   return {logits_.data(), out_rows_.size() * sz(hp_.n_vocab)};
 }
 
-void InferenceContext::mm(const WeightMatrix& w, const float* x, int64_t n, float* y) {
-  matmul(w, x, n, y, w.rows, mm_scratch_, pool_);
+void InferenceContext::mm(const WeightMatrix& w, const float* x, int64_t n, float* y, const WeightMatrix* next) {
+  matmul(w, x, n, y, w.rows, mm_scratch_, pool_, next);
 }
 
 size_t InferenceContext::cache_offset(int32_t slot, int64_t il) const {
@@ -174,7 +174,7 @@ void InferenceContext::run_staged(int64_t n, float* logits_out) {
   for (int64_t il = 0; il < hp_.n_layer; ++il) {
     const LayerWeights& l = w.layers[sz(il)];
     attention_block(l, il, n);
-    ffn_block(l, n);
+    ffn_block(l, n, il + 1 < hp_.n_layer ? &w.layers[sz(il + 1)].wq : &w.output);
   }
   if (logits_out == nullptr) return;
   // Only the rows whose logits are wanted go through the output norm and projection.
@@ -190,7 +190,7 @@ void InferenceContext::attention_block(const LayerWeights& l, int64_t il, int64_
   for (int64_t t = 0; t < n; ++t) rms_norm_row(x_.data() + t * d, l.attn_norm, xn_.data() + t * d, d, hp_.rms_eps);
   const MatmulOutput qkv[] = {
       {&l.wq, q_.data(), l.wq.rows}, {&l.wk, k_.data(), l.wk.rows}, {&l.wv, v_.data(), l.wv.rows}};
-  matmul_many(qkv, xn_.data(), d, n, mm_scratch_, pool_);
+  matmul_many(qkv, xn_.data(), d, n, mm_scratch_, pool_, &l.wo);
   const int64_t qd = hp_.q_dim();
   const int64_t kvd = hp_.kv_dim();
   for (int64_t t = 0; t < n; ++t) {
@@ -228,7 +228,7 @@ void InferenceContext::attention_block(const LayerWeights& l, int64_t il, int64_
     t0 = t1;
   }
 
-  mm(l.wo, att_.data(), n, tmp_.data());
+  mm(l.wo, att_.data(), n, tmp_.data(), &l.w_gate);
   add_in_place(x_.data(), tmp_.data(), n * d);
 }
 
@@ -249,14 +249,14 @@ void InferenceContext::store_kv(int64_t il, int64_t n) {
   }
 }
 
-void InferenceContext::ffn_block(const LayerWeights& l, int64_t n) {
+void InferenceContext::ffn_block(const LayerWeights& l, int64_t n, const WeightMatrix* next) {
   const int64_t d = hp_.n_embd;
   const int64_t ff = hp_.n_ff;
   for (int64_t t = 0; t < n; ++t) rms_norm_row(x_.data() + t * d, l.ffn_norm, xn_.data() + t * d, d, hp_.rms_eps);
   const MatmulOutput gate_up[] = {{&l.w_gate, gate_.data(), l.w_gate.rows}, {&l.w_up, up_.data(), l.w_up.rows}};
-  matmul_many(gate_up, xn_.data(), d, n, mm_scratch_, pool_);
+  matmul_many(gate_up, xn_.data(), d, n, mm_scratch_, pool_, &l.w_down);
   silu_mul(gate_.data(), up_.data(), gate_.data(), n * ff);
-  mm(l.w_down, gate_.data(), n, tmp_.data());
+  mm(l.w_down, gate_.data(), n, tmp_.data(), next);
   add_in_place(x_.data(), tmp_.data(), n * d);
 }
 

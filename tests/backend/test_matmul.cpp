@@ -127,6 +127,35 @@ TEST(Matmul, SameBitsForAnyThreadCount) {
   }
 }
 
+// Naming the next matrix (whose first chunks idle threads then prefetch) changes no bit, whatever that matrix
+// is: larger, smaller, empty, another type.
+TEST(Matmul, NextMatrixChangesNoBits) {
+  std::mt19937 rng(25);
+  for (int threads : {2, 3}) {
+    ThreadPool pool(threads);
+    for (DType t : kTypes) {
+      const Matrix m = make_matrix(rng, t, 300, 512);
+      const Matrix bigger = make_matrix(rng, DType::Q4_0, 1000, 256);
+      const Matrix smaller = make_matrix(rng, DType::Q8_0, 16, 512);
+      const Matrix empty = make_matrix(rng, DType::F16, 0, 64);
+      for (int64_t n_tokens : {1, 2, 40}) {
+        const auto x = test::normal_floats(rng, n_tokens * m.cols);
+        const auto want = run_matmul(m, x, n_tokens, pool);
+        for (const Matrix* next : {&bigger, &smaller, &empty, &m}) {
+          const WeightMatrix nv = next->view();
+          std::vector<float> y(want.size(), NAN);
+          std::vector<uint8_t> scratch(matmul_scratch_bytes(m.type, m.cols, n_tokens));
+          for (int rep = 0; rep < 20; ++rep) {
+            matmul(m.view(), x.data(), n_tokens, y.data(), m.rows, scratch, pool, &nv);
+            ASSERT_EQ(std::memcmp(want.data(), y.data(), y.size() * 4), 0)
+                << dtype_info(t).name << " threads " << threads << " tokens " << n_tokens;
+          }
+        }
+      }
+    }
+  }
+}
+
 // A token alone (decode) and the same token inside batches of 7, 64 and 513 give the same bits.
 TEST(Matmul, SameBitsForAnyBatch) {
   std::mt19937 rng(24);

@@ -23,6 +23,30 @@ TEST(ThreadPool, EveryChunkRunsExactlyOnce) {
   }
 }
 
+// Idle reads (prefetches of the next job's bytes while a job's last chunks finish) change nothing that runs:
+// every chunk still once, for ranges of any size, a thread without a range, and jobs posted back to back.
+TEST(ThreadPool, IdleReadsChangeNothingThatRuns) {
+  std::vector<uint8_t> next(1 << 20, 1);
+  for (int threads : {2, 3, 9}) {
+    ThreadPool pool(threads);
+    ThreadPool::IdleReads idle;
+    for (int i = 0; i < ThreadPool::IdleReads::kMaxThreads; ++i) {
+      if (i != 1) idle.start[i] = next.data() + static_cast<size_t>(i) * 4000;
+    }
+    for (size_t bytes : {size_t{0}, size_t{100}, size_t{4096}, size_t{1} << 19}) {
+      idle.bytes = bytes;
+      for (size_t n : {size_t{2}, size_t{3}, size_t{17}}) {
+        for (int rep = 0; rep < 200; ++rep) {
+          std::vector<std::atomic<int>> hits(n);
+          pool.parallel_for(
+              n, [&](size_t i) { hits[i].fetch_add(1); }, &idle);
+          for (size_t i = 0; i < n; ++i) ASSERT_EQ(hits[i].load(), 1) << threads << " threads, n " << n;
+        }
+      }
+    }
+  }
+}
+
 TEST(ThreadPool, JobsLargerThanOneClaimWindow) {
   ThreadPool pool(2);
   const size_t n = (size_t{1} << 20) + 37;  // more chunks than one claim word counts

@@ -35,8 +35,10 @@ size_t matmul_scratch_bytes(DType weight_type, int64_t cols, int64_t n_tokens);
 // stride w.cols). scratch holds at least matmul_scratch_bytes(...) bytes; matmul allocates nothing.
 // Throws ternion::Error on a type without kernels, cols not a multiple of the block size, ldy < rows or too
 // little scratch.
+// `next`, when given, is the matrix the caller multiplies next: with a few tokens, a thread that has no chunk
+// left to claim asks the caches for the start of the chunk it will likely take of it (ThreadPool::IdleReads).
 void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, int64_t ldy, std::span<uint8_t> scratch,
-            ThreadPool& pool);
+            ThreadPool& pool, const WeightMatrix* next = nullptr);
 
 // One product of a matmul_many call: y[t * ldy + r] = dot(W row r, x row t).
 struct MatmulOutput {
@@ -53,6 +55,6 @@ struct MatmulOutput {
 // matmul does, or for a product whose cols differ.
 size_t matmul_many_scratch_bytes(std::span<const WeightMatrix* const> ws, int64_t n_tokens);
 void matmul_many(std::span<const MatmulOutput> outputs, const float* x, int64_t cols, int64_t n_tokens,
-                 std::span<uint8_t> scratch, ThreadPool& pool);
+                 std::span<uint8_t> scratch, ThreadPool& pool, const WeightMatrix* next = nullptr);
 
 }  // namespace ternion

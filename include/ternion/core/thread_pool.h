@@ -23,14 +23,29 @@ class ThreadPool {
 
   int size() const { return n_threads_; }
 
+  // What a thread may ask the caches for once no chunk of a job is left to claim and it waits for the others to
+  // finish theirs: the first bytes the next job's chunks will read. Prefetch only; results never depend on it.
+  // Thread i (0: the caller, workers 1 .. size()-1) reads from start[i], up to `bytes`.
+  struct IdleReads {
+    static constexpr int kMaxThreads = 8;
+    const void* start[kMaxThreads] = {};
+    size_t bytes = 0;
+  };
+
   // Calls fn(chunk) for every chunk in [0, n_chunks), spread over the threads; returns when all are done.
   // Not re-entrant: fn must not call parallel_for on the same pool.
-  void parallel_for(size_t n_chunks, const std::function<void(size_t)>& fn);
+  void parallel_for(size_t n_chunks, const std::function<void(size_t)>& fn, const IdleReads* idle = nullptr);
 
  private:
-  void worker_loop();
-  // Claims and runs chunks of the current job until none is left; returns at once when there is no job.
-  void run_available_chunks();
+  void worker_loop(int index);
+  // Claims and runs chunks of the current job until none is left; returns at once when there is no job. When it
+  // ran one, the job's claim word (generation and count) and this thread's idle reads are left in *claimed.
+  struct Claimed {
+    uint64_t state = 0;
+    const void* idle_start = nullptr;
+    size_t idle_bytes = 0;
+  };
+  bool run_available_chunks(int index, Claimed* claimed);
 
   // The claim word: [generation:24][next chunk:20][chunk count:20]. A chunk is claimed by one
   // compare-exchange, so a worker that wakes late can never run a chunk twice or one of a finished job,
@@ -47,6 +62,7 @@ class ThreadPool {
   uint64_t generation_ = 0;
   size_t chunk_base_ = 0;
   const std::function<void(size_t)>* job_ = nullptr;
+  const IdleReads* idle_ = nullptr;  // of the current job; read only by a thread that holds a claimed chunk
 };
 
 // Threads to use when the user gives none: the physical cores we can see, at least 1.

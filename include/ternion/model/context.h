@@ -66,10 +66,11 @@ class InferenceContext {
   // Runs the n tokens staged in tokens_, slots_ and positions_; writes the logits of rows out_rows_.
   void run_staged(int64_t n, float* logits_out);
   void attention_block(const LayerWeights& l, int64_t layer, int64_t n);
-  void ffn_block(const LayerWeights& l, int64_t n);
+  // `next`: the matrix after w_down (the next layer's wq, or the output), whose start idle threads prefetch.
+  void ffn_block(const LayerWeights& l, int64_t n, const WeightMatrix* next);
   void store_kv(int64_t layer, int64_t n);
   size_t cache_offset(int32_t slot, int64_t layer) const;
-  void mm(const WeightMatrix& w, const float* x, int64_t n, float* y);
+  void mm(const WeightMatrix& w, const float* x, int64_t n, float* y, const WeightMatrix* next = nullptr);
 
   const Model& model_;
   const HParams& hp_;

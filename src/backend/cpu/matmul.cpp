@@ -24,6 +24,7 @@ constexpr int64_t kTokensPerCall = 128;          // tokens met by one gemm call 
 constexpr int64_t kMinTokensPerChunk = 8;
 constexpr int64_t kFewTokens = 2;
 constexpr int64_t kFewTokenChunksPerThread = 2;
+constexpr size_t kIdleReadBytes = 192 * 1024;  // per thread, of the next matrix (ThreadPool::IdleReads)
 static_assert(kRowGranule % kInterleaveRows == 0, "chunks must start at an interleaved group");
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
@@ -131,10 +132,32 @@ void run_chunk(const Product& p, int64_t c, int64_t n_tokens) {
 
 constexpr size_t kMaxProducts = 8;
 
+// Where `next`'s first chunks start, for the threads that will likely claim them (the caller the first, worker i
+// the i-th: they claim in that order when a job is posted); a few tokens only, where chunks are whole rows.
+const ThreadPool::IdleReads* idle_reads_for(const WeightMatrix* next, int64_t n_tokens, const ThreadPool& pool,
+                                            ThreadPool::IdleReads& idle) {
+  if (next == nullptr || n_tokens > kFewTokens || pool.size() < 2 || next->rows <= 0) return nullptr;
+  const Plan plan = make_plan(*next, n_tokens, pool.size());
+  const InterleavedKernels* il = next->interleaved != nullptr ? next->interleaved_ops : nullptr;
+  const size_t chunk_bytes =
+      il != nullptr ? static_cast<size_t>(plan.rows_per_chunk / kInterleaveRows) * il->group_bytes(next->cols)
+                    : static_cast<size_t>(plan.rows_per_chunk) * next->row_bytes;
+  const int n = std::min(pool.size(), ThreadPool::IdleReads::kMaxThreads);
+  for (int i = 0; i < n; ++i) {
+    const int64_t r0 = i * plan.rows_per_chunk;
+    if (r0 >= next->rows) break;
+    idle.start[i] = il != nullptr
+                        ? next->interleaved + static_cast<size_t>(r0 / kInterleaveRows) * il->group_bytes(next->cols)
+                        : next->data + static_cast<size_t>(r0) * next->row_bytes;
+  }
+  idle.bytes = std::min(kIdleReadBytes, chunk_bytes);
+  return &idle;
+}
+
 }  // namespace
 
 void matmul_many(std::span<const MatmulOutput> outputs, const float* x, int64_t cols, int64_t n_tokens,
-                 std::span<uint8_t> scratch, ThreadPool& pool) {
+                 std::span<uint8_t> scratch, ThreadPool& pool, const WeightMatrix* next) {
   if (outputs.size() > kMaxProducts) {
     throw Error("matmul: at most " + std::to_string(kMaxProducts) + " products share an input, got " +
                 std::to_string(outputs.size()));
@@ -205,17 +228,21 @@ void matmul_many(std::span<const MatmulOutput> outputs, const float* x, int64_t 
     total += static_cast<size_t>(p.plan.row_chunks * p.plan.token_chunks);
   }
   const size_t n_products = outputs.size();
-  pool.parallel_for(total, [&](size_t c) {
-    size_t i = n_products - 1;
-    while (products[i].first_chunk > c) --i;
-    run_chunk(products[i], static_cast<int64_t>(c - products[i].first_chunk), n_tokens);
-  });
+  ThreadPool::IdleReads idle;
+  pool.parallel_for(
+      total,
+      [&](size_t c) {
+        size_t i = n_products - 1;
+        while (products[i].first_chunk > c) --i;
+        run_chunk(products[i], static_cast<int64_t>(c - products[i].first_chunk), n_tokens);
+      },
+      idle_reads_for(next, n_tokens, pool, idle));
 }
 
 void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, int64_t ldy, std::span<uint8_t> scratch,
-            ThreadPool& pool) {
+            ThreadPool& pool, const WeightMatrix* next) {
   const MatmulOutput out{&w, y, ldy};
-  matmul_many(std::span<const MatmulOutput>(&out, 1), x, w.cols, n_tokens, scratch, pool);
+  matmul_many(std::span<const MatmulOutput>(&out, 1), x, w.cols, n_tokens, scratch, pool, next);
 }
 
 }  // namespace ternion
