@@ -84,11 +84,11 @@ void ThreadPool::worker_loop(int index) {
     if (stop_.load(std::memory_order_acquire)) return;
     Claimed c;
     if (!run_available_chunks(index, &c)) continue;
-    // Until the job's last chunk is done (or a new job is posted), ask for this thread's idle reads.
-    const uint64_t count = c.state & kCountMask;
+    // Until the next job is posted, ask for this thread's idle reads: while the job's last chunks finish and then
+    // through the caller's serial work between jobs (norms, activation conversion), when this thread has nothing
+    // else to do.
     const uint64_t generation = c.state >> (2 * kCountBits);
     for (size_t off = 0; off < c.idle_bytes; off += kIdleUnit) {
-      if (done_.load(std::memory_order_acquire) >= count) break;
       if ((state_.load(std::memory_order_relaxed) >> (2 * kCountBits)) != generation) break;
       prefetch_bytes(c.idle_start, off, std::min(kIdleUnit, c.idle_bytes - off));
     }

@@ -23,9 +23,10 @@ class ThreadPool {
 
   int size() const { return n_threads_; }
 
-  // What a thread may ask the caches for once no chunk of a job is left to claim and it waits for the others to
-  // finish theirs: the first bytes the next job's chunks will read. Prefetch only; results never depend on it.
-  // Thread i (0: the caller, workers 1 .. size()-1) reads from start[i], up to `bytes`.
+  // What a thread may ask the caches for once no chunk of a job is left to claim: the first bytes the next job's
+  // chunks will read. The caller does so while the others finish their chunks, a worker until the next job is
+  // posted. Prefetch only; results never depend on it. Thread i (0: the caller, workers 1 .. size()-1) reads
+  // from start[i], up to `bytes`.
   struct IdleReads {
     static constexpr int kMaxThreads = 8;
     const void* start[kMaxThreads] = {};
