@@ -1,4 +1,4 @@
-// Software prefetch of a byte range, shared by the quantized kernels and the attention.
+// Software prefetch of a byte range, shared by the quantized kernels, the attention and the thread pool.
 //
 // Internal linkage on purpose: the header is also included by *_avx512.cpp files, and an inline function with
 // external linkage compiled there could be picked by the linker for baseline callers.

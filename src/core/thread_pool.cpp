@@ -52,7 +52,7 @@ bool ThreadPool::run_available_chunks(int index, Claimed* claimed) {
       // and idle_ are those of the claimed chunk's job.
       (*job_)(chunk_base_ + next);
       if (!ran && claimed != nullptr) {
-        claimed->state = s;
+        claimed->generation = s >> (2 * kCountBits);
         const IdleReads* idle = idle_;
         const bool have = idle != nullptr && index < IdleReads::kMaxThreads;
         claimed->idle_start = have ? idle->start[index] : nullptr;
@@ -87,9 +87,8 @@ void ThreadPool::worker_loop(int index) {
     // Until the next job is posted, ask for this thread's idle reads: while the job's last chunks finish and then
     // through the caller's serial work between jobs (norms, activation conversion), when this thread has nothing
     // else to do.
-    const uint64_t generation = c.state >> (2 * kCountBits);
     for (size_t off = 0; off < c.idle_bytes; off += kIdleUnit) {
-      if ((state_.load(std::memory_order_relaxed) >> (2 * kCountBits)) != generation) break;
+      if ((state_.load(std::memory_order_relaxed) >> (2 * kCountBits)) != c.generation) break;
       prefetch_bytes(c.idle_start, off, std::min(kIdleUnit, c.idle_bytes - off));
     }
   }

@@ -40,9 +40,9 @@ class ThreadPool {
  private:
   void worker_loop(int index);
   // Claims and runs chunks of the current job until none is left; returns at once when there is no job. When it
-  // ran one, the job's claim word (generation and count) and this thread's idle reads are left in *claimed.
+  // ran one, the job's generation and this thread's idle reads are left in *claimed.
   struct Claimed {
-    uint64_t state = 0;
+    uint64_t generation = 0;
     const void* idle_start = nullptr;
     size_t idle_bytes = 0;
   };

@@ -107,6 +107,14 @@ struct Product {
   size_t first_chunk;
 };
 
+// The weight bytes of rows from r0 on: in the interleaved layout when the matrix has one, else in the file's.
+const uint8_t* rows_from(const WeightMatrix& w, int64_t r0) {
+  if (w.interleaved != nullptr) {
+    return w.interleaved + static_cast<size_t>(r0 / kInterleaveRows) * w.interleaved_ops->group_bytes(w.cols);
+  }
+  return w.data + static_cast<size_t>(r0) * w.row_bytes;
+}
+
 void run_chunk(const Product& p, int64_t c, int64_t n_tokens) {
   const WeightMatrix& w = *p.out.w;
   const Plan& plan = p.plan;
@@ -121,11 +129,9 @@ void run_chunk(const Product& p, int64_t c, int64_t n_tokens) {
     const uint8_t* xt = p.xq + static_cast<size_t>(t) * p.x_stride;
     float* y = p.out.y + t * p.out.ldy + r0;
     if (il != nullptr) {
-      il->gemm(w.cols, w.interleaved + static_cast<size_t>(r0 / kInterleaveRows) * il->group_bytes(w.cols), n_rows, xt,
-               p.x_stride, n_t, y, p.out.ldy);
+      il->gemm(w.cols, rows_from(w, r0), n_rows, xt, p.x_stride, n_t, y, p.out.ldy);
     } else {
-      p.traits->gemm(w.cols, w.data + static_cast<size_t>(r0) * w.row_bytes, w.row_bytes, n_rows, xt, p.x_stride, n_t,
-                     y, p.out.ldy);
+      p.traits->gemm(w.cols, rows_from(w, r0), w.row_bytes, n_rows, xt, p.x_stride, n_t, y, p.out.ldy);
     }
   }
 }
@@ -138,18 +144,14 @@ const ThreadPool::IdleReads* idle_reads_for(const WeightMatrix* next, int64_t n_
                                             ThreadPool::IdleReads& idle) {
   if (next == nullptr || n_tokens > kFewTokens || pool.size() < 2 || next->rows <= 0) return nullptr;
   const Plan plan = make_plan(*next, n_tokens, pool.size());
-  const InterleavedKernels* il = next->interleaved != nullptr ? next->interleaved_ops : nullptr;
-  const size_t chunk_bytes =
-      il != nullptr ? static_cast<size_t>(plan.rows_per_chunk / kInterleaveRows) * il->group_bytes(next->cols)
-                    : static_cast<size_t>(plan.rows_per_chunk) * next->row_bytes;
   const int n = std::min(pool.size(), ThreadPool::IdleReads::kMaxThreads);
   for (int i = 0; i < n; ++i) {
     const int64_t r0 = i * plan.rows_per_chunk;
     if (r0 >= next->rows) break;
-    idle.start[i] = il != nullptr
-                        ? next->interleaved + static_cast<size_t>(r0 / kInterleaveRows) * il->group_bytes(next->cols)
-                        : next->data + static_cast<size_t>(r0) * next->row_bytes;
+    idle.start[i] = rows_from(*next, r0);
   }
+  const int64_t first_chunk_rows = std::min(plan.rows_per_chunk, next->rows);
+  const auto chunk_bytes = static_cast<size_t>(rows_from(*next, first_chunk_rows) - rows_from(*next, 0));
   idle.bytes = std::min(kIdleReadBytes, chunk_bytes);
   return &idle;
 }
