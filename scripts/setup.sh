@@ -2,7 +2,7 @@
 # Installs every Debian 12 package the build, the tests and the quality gates need. Run as root.
 set -euo pipefail
 packages=(
-  build-essential cmake pkg-config git
+  build-essential cmake pkg-config git ccache
   libgtest-dev libgmock-dev googletest libbenchmark-dev
   nlohmann-json3-dev libcli11-dev libpcre2-dev libcpp-httplib-dev
   nodejs

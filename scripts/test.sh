@@ -8,6 +8,8 @@
 # Fixtures are read from $TERNION_FIXTURES (default ../shared/fixtures).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# ccache keys on paths relative to the checkout, so a fresh clone elsewhere reuses earlier builds.
+export CCACHE_BASEDIR="$PWD"
 jobs="$(nproc)"
 step() { printf '\n=== %s ===\n' "$*"; }
 

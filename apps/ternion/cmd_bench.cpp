@@ -13,6 +13,7 @@
 
 #include "commands.h"
 #include "ternion/core/error.h"
+#include "ternion/core/param_rules.h"
 #include "ternion/core/thread_pool.h"
 #include "ternion/engine/bench.h"
 #include "ternion/quant/quant.h"
@@ -238,6 +239,7 @@ int bench_cmd(const BenchArgs& a) {
   if (threads.empty()) threads.push_back(default_thread_count());
   for (int t : threads) {
     if (t < 1) throw Error("-t/--threads must be positive, got " + std::to_string(t));
+    check_threads(t, ParamSurface::kCommandLine);
   }
   const auto shapes = test_shapes(a);
 

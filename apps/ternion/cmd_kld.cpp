@@ -4,6 +4,7 @@
 
 #include "commands.h"
 #include "ternion/core/error.h"
+#include "ternion/core/param_rules.h"
 #include "ternion/core/thread_pool.h"
 #include "ternion/engine/kld.h"
 
@@ -23,7 +24,7 @@ int kld_cmd(const KldArgs& a) {
   if (a.reference.empty()) throw Error("no reference model given; use --reference FILE");
   if (a.file.empty()) throw Error("no text given; use -f FILE");
   if (a.ctx < 4) throw Error("-c/--ctx-size must be at least 4, got " + std::to_string(a.ctx));
-  if (a.threads < 0) throw Error("-t/--threads must be positive");
+  check_threads(a.threads, ParamSurface::kCommandLine);
   const std::string text = read_text_file(a.file);
   const auto model = Model::load(a.model);
   const auto reference = Model::load(a.reference);

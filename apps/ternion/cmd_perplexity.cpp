@@ -4,6 +4,7 @@
 
 #include "commands.h"
 #include "ternion/core/error.h"
+#include "ternion/core/param_rules.h"
 #include "ternion/engine/perplexity.h"
 
 namespace ternion::cli {
@@ -22,7 +23,7 @@ int perplexity_cmd(const PplArgs& a) {
   const std::string path = pick_model_path(a.model_flag, a.model_pos);
   if (a.file.empty()) throw Error("no text given; use -f FILE");
   if (a.ctx < 4) throw Error("-c/--ctx-size must be at least 4, got " + std::to_string(a.ctx));
-  if (a.threads < 0) throw Error("-t/--threads must be positive");
+  check_threads(a.threads, ParamSurface::kCommandLine);
   const std::string text = read_text_file(a.file);
   const auto model = Model::load(path, {.resident = !a.mmap});
   ContextOptions copt;

@@ -9,6 +9,7 @@
 
 #include "commands.h"
 #include "ternion/core/error.h"
+#include "ternion/core/param_rules.h"
 #include "ternion/core/thread_pool.h"
 #include "ternion/model/quantize.h"
 
@@ -59,14 +60,13 @@ void draw_progress(const QuantizeProgress& p, bool tty) {
 }
 
 int quantize_cmd(const QuantizeArgs& a) {
-  if (a.threads < 0) throw Error("-t/--threads must be positive, got " + std::to_string(a.threads));
+  check_threads(a.threads, ParamSurface::kCommandLine);
   QuantizeOptions o;
   o.file_type = std::string(quant_file_type(a.type).name);
   o.n_threads = a.threads > 0 ? a.threads : default_thread_count();
   o.allow_requantize = a.allow_requantize;
   o.pure = a.pure;
   for (const auto& k : a.keep) o.tensor_types.push_back(parse_rule(k));
-  if (a.input == a.output) throw Error("the output file must differ from the input file");
   const bool tty = ::isatty(STDERR_FILENO) == 1;
   const QuantizeReport r = quantize_model(a.input, a.output, o, [&](const QuantizeProgress& p) {
     if (!a.quiet) draw_progress(p, tty);

@@ -7,6 +7,7 @@
 
 #include "commands.h"
 #include "ternion/core/error.h"
+#include "ternion/core/param_rules.h"
 #include "ternion/engine/generate.h"
 
 namespace ternion::cli {
@@ -22,6 +23,8 @@ struct RunArgs {
   float min_p = 0.05f;
   float repeat_penalty = 1.0f;
   int32_t repeat_last_n = 64;
+  float presence_penalty = 0.0f;
+  float frequency_penalty = 0.0f;
   int64_t seed = -1;
   int threads = 0;
   int64_t ctx_size = 0;
@@ -54,9 +57,11 @@ int run(const RunArgs& a, const CLI::App& cmd) {
   if (!a.prompt.empty() && !a.prompt_file.empty()) throw Error("give the prompt with -p or -f, not both");
   const std::string prompt = a.prompt_file.empty() ? a.prompt : read_text_file(a.prompt_file);
   if (prompt.empty()) throw Error("the prompt is empty; give one with -p TEXT or -f FILE");
-  if (a.n_tokens <= 0) throw Error("-n/--tokens must be positive, got " + std::to_string(a.n_tokens));
-  if (a.threads < 0) throw Error("-t/--threads must be positive, got " + std::to_string(a.threads));
-  if (a.ctx_size < 0) throw Error("-c/--ctx-size must be positive, got " + std::to_string(a.ctx_size));
+  constexpr auto kCli = ParamSurface::kCommandLine;
+  check_param(params::kMaxTokens, a.n_tokens, kCli);
+  check_threads(a.threads, kCli);
+  check_param(params::kCtxSize, static_cast<double>(a.ctx_size), kCli);
+  check_param(params::kSeed, static_cast<double>(a.seed), kCli);
 
   GenerateOptions opt;
   opt.max_tokens = a.n_tokens;
@@ -69,13 +74,19 @@ int run(const RunArgs& a, const CLI::App& cmd) {
   opt.sampling.min_p = a.min_p;
   opt.sampling.repeat_penalty = a.repeat_penalty;
   opt.sampling.repeat_last_n = a.repeat_last_n;
+  opt.sampling.presence_penalty = a.presence_penalty;
+  opt.sampling.frequency_penalty = a.frequency_penalty;
   opt.sampling.seed = a.seed >= 0 ? static_cast<uint64_t>(a.seed) : std::random_device{}();
-  opt.sampling.validate();
+  opt.sampling.validate(kCli);
 
   const auto t0 = std::chrono::steady_clock::now();
   const auto model = Model::load(path, {!a.mmap, a.hugetlb});
   apply_generation_defaults(model->generation_defaults(), cmd, opt.sampling);
-  opt.sampling.validate();
+  try {
+    opt.sampling.validate(kCli);
+  } catch (const Error& e) {
+    throw Error(path + ": generation_config.json: " + e.what());
+  }
   ContextOptions copt;
   copt.n_ctx = a.ctx_size;
   copt.hugetlb = a.hugetlb;
@@ -84,10 +95,7 @@ int run(const RunArgs& a, const CLI::App& cmd) {
 
   TextCallback stream;
   if (!a.json) {
-    stream = [](std::string_view piece) {
-      std::fwrite(piece.data(), 1, piece.size(), stdout);
-      std::fflush(stdout);
-    };
+    stream = [](std::string_view piece) { write_stdout(piece); };
   }
   const GenerateResult r = gen.generate(prompt, opt, stream);
   const Timings& t = r.timings;
@@ -105,17 +113,14 @@ int run(const RunArgs& a, const CLI::App& cmd) {
                     {"generate_ms", t.generate_ms},
                     {"generated_tokens", t.generated_tokens},
                     {"generate_tokens_per_s", t.generate_tps()}};
-    const std::string out = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-    std::printf("%s\n", out.c_str());
+    write_stdout(j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
   } else {
-    std::printf("\n");
-    std::fflush(stdout);
+    write_stdout("\n");
     std::fprintf(stderr,
                  "load %.1f ms | prompt %lld tokens, %.1f tok/s | generated %lld tokens, %.1f tok/s | finish: %s\n",
                  load_ms, static_cast<long long>(t.prompt_tokens), t.prompt_tps(),
                  static_cast<long long>(t.generated_tokens), t.generate_tps(), r.finish_reason.c_str());
   }
-  std::fflush(stdout);
   return 0;
 }
 
@@ -136,6 +141,9 @@ Runner add_run_command(CLI::App& app) {
   c->add_option("--min-p", a->min_p, "Drop tokens below min-p × the top probability; 0 = off (default 0.05)");
   c->add_option("--repeat-penalty", a->repeat_penalty, "Penalty for recently seen tokens; 1 = off (default 1)");
   c->add_option("--repeat-last-n", a->repeat_last_n, "Window of the repeat penalty (default 64)");
+  c->add_option("--presence-penalty", a->presence_penalty,
+                "Subtracted once from tokens seen in the window (default 0)");
+  c->add_option("--frequency-penalty", a->frequency_penalty, "Subtracted per occurrence in the window (default 0)");
   c->add_option("-s,--seed", a->seed, "Random seed (default: random; printed with --json)");
   c->add_option("-t,--threads", a->threads, "Worker threads (default: all cores)");
   c->add_option("-c,--ctx-size", a->ctx_size, "KV cache size in tokens (default: the model's, at most 4096)");

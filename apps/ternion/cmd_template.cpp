@@ -64,8 +64,14 @@ int render_template(const TemplateArgs& a) {
                {"eos_token", eos}};
     if (!a.tools_path.empty()) context["tools"] = read_json(a.tools_path, "--tools");
   }
-  const std::string out = ChatTemplate(source).render(context);
-  std::fwrite(out.data(), 1, out.size(), stdout);
+  std::string out;
+  try {
+    out = ChatTemplate(source).render(context);
+  } catch (const Error& e) {
+    throw Error((a.template_path.empty() ? std::string("the model's chat template") : a.template_path) + ": " +
+                e.what());
+  }
+  write_stdout(out);
   return 0;
 }
 

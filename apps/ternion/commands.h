@@ -5,6 +5,7 @@
 #include <CLI/CLI.hpp>
 
 #include <functional>
+#include <string_view>
 
 namespace ternion::cli {
 
@@ -36,6 +37,13 @@ inline constexpr const char* kMmapHelp =
 inline constexpr const char* kHugetlbHelp =
     "Put the weights and the KV cache in the huge pages reserved with sysctl vm.nr_hugepages (never reclaimed, "
     "migrated or scanned by the kernel: steadier per-token latency); fails if too few are free";
+
+// Writes to stdout now (flushed); Error "cannot write to standard output: …" when it fails (a full disk, a closed
+// pipe), so a command stops at its first lost byte.
+void write_stdout(std::string_view text);
+// Flushes stdout; Error as above when anything written to it since the start was lost. main() calls it after
+// every command, so that no command ends with status 0 when its output did not arrive.
+void finish_stdout();
 
 // Reads a whole text file; Error naming it when it cannot be read.
 std::string read_text_file(const std::string& path);

@@ -1,4 +1,5 @@
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -14,6 +15,26 @@ std::string pick_model_path(const std::string& flag, const std::string& position
   }
   if (flag.empty() && positional.empty()) return TERNION_DEFAULT_MODEL;
   return flag.empty() ? positional : flag;
+}
+
+namespace {
+
+[[noreturn]] void stdout_failed(int err) {
+  throw Error(std::string("cannot write to standard output: ") + std::strerror(err != 0 ? err : EIO));
+}
+
+}  // namespace
+
+void write_stdout(std::string_view text) {
+  errno = 0;
+  if (std::fwrite(text.data(), 1, text.size(), stdout) != text.size() || std::fflush(stdout) != 0) {
+    stdout_failed(errno);
+  }
+}
+
+void finish_stdout() {
+  errno = 0;
+  if (std::fflush(stdout) != 0 || std::ferror(stdout) != 0) stdout_failed(errno);
 }
 
 std::string read_text_file(const std::string& path) {

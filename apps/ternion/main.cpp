@@ -1,25 +1,28 @@
 // ternion: one program, one subcommand per job (run, info, perplexity, ...). main() only dispatches.
+#include <csignal>
 #include <cstdio>
 #include <exception>
 #include <string>
+#include <utility>
 
 #include "commands.h"
 #include "ternion/core/error.h"
+#include "ternion/core/escape.h"
 
 namespace {
 
-// Error messages are printed on one line, whatever they contain.
-std::string one_line(std::string s) {
-  for (char& c : s) {
-    if (c == '\n' || c == '\r') c = ' ';
-  }
-  while (!s.empty() && s.back() == ' ') s.pop_back();
-  return s;
+// Runs a subcommand, then makes sure what it wrote to stdout arrived.
+int run_command(const ternion::cli::Runner& command) {
+  const int status = command();
+  ternion::cli::finish_stdout();
+  return status;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
+  // A closed pipe on stdout is an error the command reports (write_stdout), not a silent death by SIGPIPE.
+  std::signal(SIGPIPE, SIG_IGN);
   CLI::App app{"ternion: run large language models on the CPU"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "ternion 0.1.0");
@@ -35,6 +38,20 @@ int main(int argc, char** argv) {
   auto bench = ternion::cli::add_bench_command(app);
   auto quantize = ternion::cli::add_quantize_command(app);
   auto kld = ternion::cli::add_kld_command(app);
+  // An unknown first word is named, with the commands there are (CLI11 would only say one is required).
+  if (argc > 1 && argv[1][0] != '-') {
+    std::string names;
+    bool known = false;
+    for (const CLI::App* sub : app.get_subcommands([](const CLI::App*) { return true; })) {
+      known = known || sub->get_name() == argv[1];
+      names += (names.empty() ? "" : ", ") + sub->get_name();
+    }
+    if (!known) {
+      std::fprintf(stderr, "ternion: error: unknown command '%s' (commands: %s)\n",
+                   ternion::escape_text(argv[1]).c_str(), names.c_str());
+      return 2;
+    }
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -44,29 +61,24 @@ int main(int argc, char** argv) {
   } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    std::fprintf(stderr, "ternion: error: %s (see ternion --help)\n", one_line(e.what()).c_str());
+    std::fprintf(stderr, "ternion: error: %s (see ternion --help)\n", ternion::one_line_message(e.what()).c_str());
     return 2;
   }
   try {
-    if (app.got_subcommand("run")) return run();
-    if (app.got_subcommand("serve")) return serve();
-    if (app.got_subcommand("info")) return info();
-    if (app.got_subcommand("perplexity")) return ppl();
-    if (app.got_subcommand("tokenize")) return tokenize();
-    if (app.got_subcommand("detokenize")) return detokenize();
-    if (app.got_subcommand("template")) return tmpl();
-    if (app.got_subcommand("synth")) return synth();
-    if (app.got_subcommand("convert")) return convert();
-    if (app.got_subcommand("bench")) return bench();
-    if (app.got_subcommand("quantize")) return quantize();
-    if (app.got_subcommand("kld")) return kld();
+    const std::pair<const char*, const ternion::cli::Runner*> commands[] = {
+        {"run", &run},           {"serve", &serve},           {"info", &info},         {"perplexity", &ppl},
+        {"tokenize", &tokenize}, {"detokenize", &detokenize}, {"template", &tmpl},     {"synth", &synth},
+        {"convert", &convert},   {"bench", &bench},           {"quantize", &quantize}, {"kld", &kld}};
+    for (const auto& [name, command] : commands) {
+      if (app.got_subcommand(name)) return run_command(*command);
+    }
   } catch (const ternion::Error& e) {
     std::fflush(stdout);
-    std::fprintf(stderr, "ternion: error: %s\n", one_line(e.what()).c_str());
+    std::fprintf(stderr, "ternion: error: %s\n", ternion::one_line_message(e.what()).c_str());
     return 1;
   } catch (const std::exception& e) {
     std::fflush(stdout);
-    std::fprintf(stderr, "ternion: internal error: %s\n", one_line(e.what()).c_str());
+    std::fprintf(stderr, "ternion: internal error: %s\n", ternion::one_line_message(e.what()).c_str());
     return 3;
   }
   return 2;

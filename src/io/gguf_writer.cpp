@@ -11,6 +11,7 @@
 
 #include "ternion/core/error.h"
 #include "ternion/io/gguf.h"
+#include "ternion/io/output_file.h"
 
 namespace ternion {
 
@@ -275,35 +276,15 @@ std::vector<uint8_t> GgufWriter::to_bytes(uint64_t alignment) const {
   return out;
 }
 
-void GgufWriter::write(const std::string& path, uint64_t alignment) const {
-  const std::vector<uint8_t> header = header_bytes(kv_, tensors_, alignment);
-  const auto closer = [](std::FILE* f) { std::fclose(f); };
-  std::unique_ptr<std::FILE, decltype(closer)> f(std::fopen(path.c_str(), "wb"), closer);
-  if (!f) throw Error(path + ": cannot create: " + std::strerror(errno));
+void GgufWriter::write(const std::string& path, uint64_t alignment, std::span<const std::string> inputs) const {
+  OutputFile out(path, inputs);
+  out.write(header_bytes(kv_, tensors_, alignment));
   const std::vector<uint8_t> zeros(static_cast<size_t>(alignment), 0);
-  bool ok = std::fwrite(header.data(), 1, header.size(), f.get()) == header.size();
-  int err = ok ? 0 : errno;
-  try {
-    each_tensor_data([&](std::span<const uint8_t> data) {
-      if (!ok) return;
-      const size_t pad = static_cast<size_t>(padded(data.size(), alignment) - data.size());
-      ok = std::fwrite(data.data(), 1, data.size(), f.get()) == data.size() &&
-           std::fwrite(zeros.data(), 1, pad, f.get()) == pad;
-      if (!ok) err = errno;
-    });
-  } catch (...) {
-    f.reset();
-    std::remove(path.c_str());  // a producer failed: leave no half-written file behind
-    throw;
-  }
-  if (std::fclose(f.release()) != 0 && ok) {
-    ok = false;
-    err = errno;
-  }
-  if (!ok) {
-    std::remove(path.c_str());
-    throw Error(path + ": cannot write: " + std::strerror(err != 0 ? err : EIO));
-  }
+  each_tensor_data([&](std::span<const uint8_t> data) {
+    out.write(data);
+    out.write(std::span(zeros).first(static_cast<size_t>(padded(data.size(), alignment) - data.size())));
+  });
+  out.commit();
 }
 
 }  // namespace ternion

@@ -125,15 +125,8 @@ ConvertResult convert_to_gguf(const ModelSource& source, const std::string& path
       if (progress) progress(i + 1, total, source.tensors[i].name, type);
     });
   }
-  // Written under a temporary name and renamed when complete, so an interrupted conversion leaves no GGUF file.
-  const std::string part = path + ".part";
-  writer.write(part);
+  writer.write(path, 32, source.inputs);
   std::error_code ec;
-  std::filesystem::rename(part, path, ec);
-  if (ec) {
-    std::filesystem::remove(part, ec);
-    throw Error(path + ": cannot create: " + ec.message());
-  }
   result.file_bytes = std::filesystem::file_size(path, ec);
   result.n_tensors = total;
   return result;

@@ -218,6 +218,7 @@ bool is_hf_checkpoint(const std::string& path) {
 ModelSource load_hf_checkpoint(const std::string& dir) {
   ModelSource src;
   src.path = dir;
+  src.inputs = {dir};
   src.qk_rotate_half = true;
   const HfConfig config = read_hf_config(dir);
   auto weights = std::make_shared<SafetensorsCheckpoint>(SafetensorsCheckpoint::open(dir));

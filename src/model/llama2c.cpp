@@ -228,6 +228,7 @@ void read_tokenizer(const std::string& path, int64_t n_vocab, ModelSource& src) 
 ModelSource load_llama2c_checkpoint(const std::string& model_path, const std::string& tokenizer_path) {
   ModelSource src;
   src.path = model_path;
+  src.inputs = {model_path, tokenizer_path};
   auto map = std::make_shared<MappedFile>(model_path);
   src.keep_alive.push_back(map);
   const Config c = read_config(*map);

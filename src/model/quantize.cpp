@@ -11,6 +11,7 @@
 #include "ternion/core/error.h"
 #include "ternion/core/thread_pool.h"
 #include "ternion/io/gguf.h"
+#include "ternion/io/output_file.h"
 #include "ternion/quant/quant.h"
 
 namespace ternion {
@@ -313,6 +314,8 @@ std::vector<std::pair<std::string, DType>> plan_quantization(const std::string& 
 QuantizeReport quantize_model(const std::string& input, const std::string& output, const QuantizeOptions& options,
                               const std::function<void(const QuantizeProgress&)>& on_tensor) {
   if (options.n_threads < 1) throw Error("quantize: thread count must be positive");
+  const std::string inputs[] = {input};
+  check_output_is_not_an_input(output, inputs);  // before the work, not only when the writing starts
   const GgufFile in = GgufFile::open(input);
   const Plan plan = make_plan(in, options);
   const QuantFileType& ft = quant_file_type(options.file_type);
@@ -355,7 +358,7 @@ QuantizeReport quantize_model(const std::string& input, const std::string& outpu
       }
     });
   }
-  w.write(output, in.alignment());
+  w.write(output, in.alignment(), inputs);
   return report;
 }
 

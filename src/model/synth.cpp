@@ -133,7 +133,9 @@ void write_synthetic_model(const SynthOptions& o) {
     b.matrix(p + "ffn_up.weight", d, s.n_ff, 0.02f);
     b.matrix(p + "ffn_down.weight", s.n_ff, d, 0.02f);
   }
-  w.write(o.output);
+  std::vector<std::string> inputs;
+  if (!o.vocab_from.empty()) inputs.push_back(o.vocab_from);
+  w.write(o.output, 32, inputs);
 }
 
 }  // namespace ternion

@@ -5,22 +5,19 @@
 #include <string>
 
 #include "ternion/core/error.h"
+#include "ternion/core/param_rules.h"
 
 namespace ternion {
 
-void SamplingParams::validate() const {
-  if (!std::isfinite(temperature)) throw Error("temperature must be a finite number");
-  if (!(top_p > 0.0f && top_p <= 1.0f) && !(top_p > 1.0f && std::isfinite(top_p))) {
-    throw Error("top_p must be in (0, 1], got " + std::to_string(top_p));
-  }
-  if (!(min_p >= 0.0f && min_p <= 1.0f)) throw Error("min_p must be in [0, 1], got " + std::to_string(min_p));
-  if (!(repeat_penalty > 0.0f) || !std::isfinite(repeat_penalty)) {
-    throw Error("repeat_penalty must be a positive number, got " + std::to_string(repeat_penalty));
-  }
-  if (repeat_last_n < -1) throw Error("repeat_last_n must be -1, 0 or positive");
-  if (!std::isfinite(presence_penalty) || !std::isfinite(frequency_penalty)) {
-    throw Error("presence_penalty and frequency_penalty must be finite numbers");
-  }
+void SamplingParams::validate(ParamSurface surface) const {
+  check_param(params::kTemperature, temperature, surface);
+  check_param(params::kTopK, top_k, surface);
+  check_param(params::kTopP, top_p, surface);
+  check_param(params::kMinP, min_p, surface);
+  check_param(params::kRepeatPenalty, repeat_penalty, surface);
+  check_param(params::kRepeatLastN, repeat_last_n, surface);
+  check_param(params::kPresencePenalty, presence_penalty, surface);
+  check_param(params::kFrequencyPenalty, frequency_penalty, surface);
 }
 
 Sampler::Sampler(SamplingParams params, int32_t n_vocab)

@@ -210,8 +210,9 @@ class StreamWriter {
 
 }  // namespace
 
-void handle_generation(ServerState& state, const httplib::Request& req, httplib::Response& res, Endpoint endpoint) {
-  ParsedRequest p = parse_generation_request(req.body, endpoint);
+void handle_generation(ServerState& state, const httplib::Request& req, const std::string& body, httplib::Response& res,
+                       Endpoint endpoint) {
+  ParsedRequest p = parse_generation_request(body, endpoint);
   ServedModel& m = pick_model(state, p.model);
   auto task = std::make_shared<GenerationTask>(make_spec(p, m, m.scheduler().n_ctx()));
   const int fd = find_connection_socket(req.remote_addr, req.remote_port, req.local_port);

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "ternion/core/error.h"
+#include "ternion/core/param_rules.h"
 #include "ternion/server/api_error.h"
 #include "ternion/server/openai_schema.h"
 
@@ -15,7 +16,6 @@ namespace {
 
 using json = nlohmann::json;
 
-constexpr int64_t kMaxTokensLimit = int64_t{1} << 24;
 constexpr size_t kMaxStopStrings = 16;
 constexpr int32_t kMaxTopLogprobs = 20;
 
@@ -35,19 +35,6 @@ std::optional<bool> get_bool(const json& body, const char* name) {
   if (v == nullptr) return std::nullopt;
   if (!v->is_boolean()) wrong_type(name, "a boolean");
   return v->get<bool>();
-}
-
-std::optional<double> get_number(const json& body, const char* name, double lo, double hi) {
-  const json* v = field(body, name);
-  if (v == nullptr) return std::nullopt;
-  if (!v->is_number()) wrong_type(name, "a number");
-  const double x = v->get<double>();
-  if (!std::isfinite(x) || x < lo || x > hi) {
-    throw bad_request("'" + std::string(name) + "' must be in [" + std::to_string(lo) + ", " + std::to_string(hi) +
-                          "], got " + v->dump(),
-                      name);
-  }
-  return x;
 }
 
 std::optional<int64_t> get_int(const json& body, const char* name, int64_t lo, int64_t hi) {
@@ -191,30 +178,47 @@ std::vector<std::pair<int32_t, float>> read_logit_bias(const json& body) {
   return out;
 }
 
+// A field with a parameter rule (core/param_rules.h): the same range and message as the command line's flag.
+std::optional<double> get_param(const json& body, const ParamRule& rule) {
+  const std::string name(rule.field);
+  const json* v = field(body, name.c_str());
+  if (v == nullptr) return std::nullopt;
+  if (rule.integer ? !v->is_number_integer() : !v->is_number()) {
+    wrong_type(name.c_str(), rule.integer ? "an integer" : "a number");
+  }
+  if (v->is_number_unsigned() && v->get<uint64_t>() > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
+    throw bad_request(name + " must " + "be at most 9223372036854775807, got " + v->dump(), name);
+  }
+  try {
+    check_param(rule, v->get<double>(), ParamSurface::kRequest);
+  } catch (const ParamError& e) {
+    throw bad_request(e.what(), name);
+  }
+  return v->get<double>();
+}
+
 void read_sampling(const json& body, ParsedRequest& r) {
   SamplingParams& s = r.spec.sampling;
-  if (auto v = get_number(body, "temperature", 0.0, 2.0)) s.temperature = static_cast<float>(*v);
-  if (auto v = get_number(body, "top_p", 0.0, 1.0)) {
-    if (*v == 0.0) throw bad_request("'top_p' must be in (0, 1]", "top_p");
-    s.top_p = static_cast<float>(*v);
-  }
-  if (auto v = get_int(body, "top_k", 0, std::numeric_limits<int32_t>::max())) s.top_k = static_cast<int32_t>(*v);
-  if (auto v = get_number(body, "min_p", 0.0, 1.0)) s.min_p = static_cast<float>(*v);
-  if (auto v = get_number(body, "presence_penalty", -2.0, 2.0)) s.presence_penalty = static_cast<float>(*v);
-  if (auto v = get_number(body, "frequency_penalty", -2.0, 2.0)) s.frequency_penalty = static_cast<float>(*v);
-  if (auto v = get_number(body, "repeat_penalty", 1e-3, 100.0)) s.repeat_penalty = static_cast<float>(*v);
-  if (auto v = get_int(body, "repeat_last_n", -1, 1 << 20)) s.repeat_last_n = static_cast<int32_t>(*v);
-  if (auto v = get_int(body, "seed", std::numeric_limits<int64_t>::min(), std::numeric_limits<int64_t>::max())) {
-    s.seed = static_cast<uint64_t>(*v);
+  using namespace params;
+  if (auto v = get_param(body, kTemperature)) s.temperature = static_cast<float>(*v);
+  if (auto v = get_param(body, kTopP)) s.top_p = static_cast<float>(*v);
+  if (auto v = get_param(body, kTopK)) s.top_k = static_cast<int32_t>(*v);
+  if (auto v = get_param(body, kMinP)) s.min_p = static_cast<float>(*v);
+  if (auto v = get_param(body, kPresencePenalty)) s.presence_penalty = static_cast<float>(*v);
+  if (auto v = get_param(body, kFrequencyPenalty)) s.frequency_penalty = static_cast<float>(*v);
+  if (auto v = get_param(body, kRepeatPenalty)) s.repeat_penalty = static_cast<float>(*v);
+  if (auto v = get_param(body, kRepeatLastN)) s.repeat_last_n = static_cast<int32_t>(*v);
+  if (get_param(body, kSeed) && body["seed"].get<int64_t>() >= 0) {
+    s.seed = static_cast<uint64_t>(body["seed"].get<int64_t>());
     r.seed_given = true;
   } else {
     s.seed = std::random_device{}();
   }
   s.logit_bias = read_logit_bias(body);
   try {
-    s.validate();
-  } catch (const Error& e) {
-    throw bad_request(e.what());
+    s.validate(ParamSurface::kRequest);
+  } catch (const ParamError& e) {
+    throw bad_request(e.what(), e.field());
   }
 }
 
@@ -237,9 +241,7 @@ void read_logprobs(const json& body, ParsedRequest& r) {
 }
 
 void reject_unsupported(const json& body, Endpoint endpoint) {
-  if (auto n = get_int(body, "n", std::numeric_limits<int64_t>::min(), std::numeric_limits<int64_t>::max())) {
-    if (*n != 1) throw bad_request("only n = 1 is supported, got " + std::to_string(*n), "n");
-  }
+  get_param(body, params::kN);  // one choice per request
   if (auto b = get_int(body, "best_of", std::numeric_limits<int64_t>::min(), std::numeric_limits<int64_t>::max())) {
     if (*b != 1) throw bad_request("only best_of = 1 is supported", "best_of");
   }
@@ -258,6 +260,9 @@ void reject_unsupported(const json& body, Endpoint endpoint) {
 }  // namespace
 
 json parse_json_object(const std::string& body) {
+  if (body.find_first_not_of(" \t\r\n") == std::string::npos) {
+    throw bad_request("the request body is empty; send a JSON object");
+  }
   json j;
   try {
     j = json::parse(body);
@@ -294,23 +299,13 @@ ParsedRequest parse_generation_request(const std::string& body_text, Endpoint en
     if (auto v = get_bool(body, "add_bos")) r.add_bos = *v;
     if (auto v = get_bool(body, "special")) r.parse_special = *v;
   }
-  constexpr int64_t kMin = std::numeric_limits<int64_t>::min(), kMax = std::numeric_limits<int64_t>::max();
-  const char* max_name = "max_tokens";
-  auto max_tokens = get_int(body, "max_tokens", kMin, kMax);
+  auto max_tokens = get_param(body, params::kMaxTokens);
   if (endpoint == Endpoint::kChat) {
-    if (auto v = get_int(body, "max_completion_tokens", kMin, kMax)) {
-      max_tokens = v;
-      max_name = "max_completion_tokens";
-    }
+    ParamRule completion = params::kMaxTokens;
+    completion.field = "max_completion_tokens";
+    if (auto v = get_param(body, completion)) max_tokens = v;
   }
   if (max_tokens) {
-    if (*max_tokens <= 0) {
-      throw bad_request("'" + std::string(max_name) + "' must be positive, got " + std::to_string(*max_tokens),
-                        max_name);
-    }
-    if (*max_tokens > kMaxTokensLimit) {
-      throw bad_request("'" + std::string(max_name) + "' is too large: " + std::to_string(*max_tokens), max_name);
-    }
     r.max_tokens = static_cast<int32_t>(*max_tokens);
   }
   r.spec.stop = read_stop(body);

@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <nlohmann/json.hpp>
+#include <regex>
 #include <string>
 
 #include "ternion/server/api_error.h"
@@ -21,6 +22,7 @@ struct ServerState {
   ModelRegistry models;
   Metrics metrics;
   std::atomic<bool> ready{false};
+  std::vector<std::pair<std::regex, std::string>> routes;  // path pattern, method: for 405 answers
 };
 
 void send_json(httplib::Response& res, const nlohmann::json& body, int status = 200);
@@ -33,7 +35,17 @@ httplib::Server::Handler guarded(std::function<void(const httplib::Request&, htt
 ServedModel& pick_model(ServerState& state, const std::string& name);
 
 // POST /v1/chat/completions, /v1/completions and /generate: parse, tokenize, queue, answer or stream.
-void handle_generation(ServerState& state, const httplib::Request& req, httplib::Response& res, Endpoint endpoint);
+void handle_generation(ServerState& state, const httplib::Request& req, const std::string& body, httplib::Response& res,
+                       Endpoint endpoint);
+
+// A POST handler gets the body read by post_route.
+using PostHandler = std::function<void(const httplib::Request&, const std::string& body, httplib::Response&)>;
+// Register a route and remember its method, so that another method on its path is 405 with an Allow header.
+void get_route(httplib::Server& http, ServerState& state, const std::string& pattern, httplib::Server::Handler h);
+// POST routes read their body themselves, whatever its content type (but multipart: 415), up to --max-body: a JSON
+// body sent as curl's default form type is read as JSON, and the HTTP library's own 8 KiB form limit never applies.
+// The handler runs guarded().
+void post_route(httplib::Server& http, ServerState& state, const std::string& pattern, PostHandler h);
 
 void add_openai_routes(httplib::Server& http, ServerState& state);
 void add_native_routes(httplib::Server& http, ServerState& state);

@@ -25,8 +25,8 @@ bool flag(const json& body, const char* name, bool dflt) {
   return it->get<bool>();
 }
 
-void tokenize(ServerState& state, const httplib::Request& req, httplib::Response& res) {
-  const json body = parse_json_object(req.body);
+void tokenize(ServerState& state, const std::string& body_text, httplib::Response& res) {
+  const json body = parse_json_object(body_text);
   ServedModel& m = pick_model(state, model_name(body));
   const char* key = body.contains("content") ? "content" : body.contains("text") ? "text" : "prompt";
   auto it = body.find(key);
@@ -45,8 +45,8 @@ void tokenize(ServerState& state, const httplib::Request& req, httplib::Response
   send_json(res, out);
 }
 
-void detokenize(ServerState& state, const httplib::Request& req, httplib::Response& res) {
-  const json body = parse_json_object(req.body);
+void detokenize(ServerState& state, const std::string& body_text, httplib::Response& res) {
+  const json body = parse_json_object(body_text);
   ServedModel& m = pick_model(state, model_name(body));
   auto it = body.find("tokens");
   if (it == body.end() || !it->is_array()) throw bad_request("'tokens' must be an array of token ids", "tokens");
@@ -64,31 +64,36 @@ void detokenize(ServerState& state, const httplib::Request& req, httplib::Respon
 }  // namespace
 
 void add_native_routes(httplib::Server& http, ServerState& state) {
-  http.Post("/generate", guarded([&state](const httplib::Request& req, httplib::Response& res) {
-              handle_generation(state, req, res, Endpoint::kGenerate);
-            }));
-  http.Post("/tokenize",
-            guarded([&state](const httplib::Request& req, httplib::Response& res) { tokenize(state, req, res); }));
-  http.Post("/detokenize",
-            guarded([&state](const httplib::Request& req, httplib::Response& res) { detokenize(state, req, res); }));
-  http.Get("/health", [&state](const httplib::Request&, httplib::Response& res) {
+  post_route(http, state, "/generate",
+             [&state](const httplib::Request& req, const std::string& body, httplib::Response& res) {
+               handle_generation(state, req, body, res, Endpoint::kGenerate);
+             });
+  post_route(http, state, "/tokenize",
+             [&state](const httplib::Request&, const std::string& body, httplib::Response& res) {
+               tokenize(state, body, res);
+             });
+  post_route(http, state, "/detokenize",
+             [&state](const httplib::Request&, const std::string& body, httplib::Response& res) {
+               detokenize(state, body, res);
+             });
+  get_route(http, state, "/health", [&state](const httplib::Request&, httplib::Response& res) {
     if (state.ready) {
       send_json(res, {{"status", "ok"}});
     } else {
       send_json(res, {{"status", "loading"}}, 503);
     }
   });
-  http.Get("/metrics", guarded([&state](const httplib::Request&, httplib::Response& res) {
-             std::vector<ModelGauges> gauges;
-             if (state.ready) {
-               for (const auto& m : state.models.all()) {
-                 ModelGauges g = m->scheduler().gauges();
-                 g.model = m->id();
-                 gauges.push_back(g);
-               }
-             }
-             res.set_content(state.metrics.render(gauges), "text/plain; version=0.0.4");
-           }));
+  get_route(http, state, "/metrics", guarded([&state](const httplib::Request&, httplib::Response& res) {
+              std::vector<ModelGauges> gauges;
+              if (state.ready) {
+                for (const auto& m : state.models.all()) {
+                  ModelGauges g = m->scheduler().gauges();
+                  g.model = m->id();
+                  gauges.push_back(g);
+                }
+              }
+              res.set_content(state.metrics.render(gauges), "text/plain; version=0.0.4");
+            }));
 }
 
 }  // namespace ternion::server

@@ -12,21 +12,23 @@ nlohmann::json model_object(const ServedModel& m) {
 }  // namespace
 
 void add_openai_routes(httplib::Server& http, ServerState& state) {
-  http.Post("/v1/chat/completions", guarded([&state](const httplib::Request& req, httplib::Response& res) {
-              handle_generation(state, req, res, Endpoint::kChat);
+  post_route(http, state, "/v1/chat/completions",
+             [&state](const httplib::Request& req, const std::string& body, httplib::Response& res) {
+               handle_generation(state, req, body, res, Endpoint::kChat);
+             });
+  post_route(http, state, "/v1/completions",
+             [&state](const httplib::Request& req, const std::string& body, httplib::Response& res) {
+               handle_generation(state, req, body, res, Endpoint::kCompletion);
+             });
+  get_route(http, state, "/v1/models", guarded([&state](const httplib::Request&, httplib::Response& res) {
+              if (!state.ready) throw unavailable("the models are loading", "loading");
+              nlohmann::json data = nlohmann::json::array();
+              for (const auto& m : state.models.all()) data.push_back(model_object(*m));
+              send_json(res, {{"object", "list"}, {"data", data}});
             }));
-  http.Post("/v1/completions", guarded([&state](const httplib::Request& req, httplib::Response& res) {
-              handle_generation(state, req, res, Endpoint::kCompletion);
+  get_route(http, state, R"(/v1/models/(.+))", guarded([&state](const httplib::Request& req, httplib::Response& res) {
+              send_json(res, model_object(pick_model(state, req.matches[1].str())));
             }));
-  http.Get("/v1/models", guarded([&state](const httplib::Request&, httplib::Response& res) {
-             if (!state.ready) throw unavailable("the models are loading", "loading");
-             nlohmann::json data = nlohmann::json::array();
-             for (const auto& m : state.models.all()) data.push_back(model_object(*m));
-             send_json(res, {{"object", "list"}, {"data", data}});
-           }));
-  http.Get(R"(/v1/models/(.+))", guarded([&state](const httplib::Request& req, httplib::Response& res) {
-             send_json(res, model_object(pick_model(state, req.matches[1].str())));
-           }));
 }
 
 }  // namespace ternion::server

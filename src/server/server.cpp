@@ -2,11 +2,15 @@
 // CORS) and JSON errors for everything that goes wrong.
 #include "ternion/server/server.h"
 
+#include <sys/socket.h>
+
 #include <algorithm>
 #include <cstdio>
+#include <utility>
 
 #include "routes.h"
 #include "ternion/core/error.h"
+#include "ternion/core/param_rules.h"
 #include "ternion/server/auth.h"
 
 namespace ternion::server {
@@ -16,7 +20,11 @@ void send_json(httplib::Response& res, const nlohmann::json& body, int status) {
   res.set_content(dump(body), "application/json");
 }
 
-void send_error(httplib::Response& res, const ApiError& e) { send_json(res, e.body(), e.status()); }
+void send_error(httplib::Response& res, const ApiError& e) {
+  // A client told to come back (queue full, loading) is told when.
+  if (e.status() == 503) res.set_header("Retry-After", "1");
+  send_json(res, e.body(), e.status());
+}
 
 httplib::Server::Handler guarded(std::function<void(const httplib::Request&, httplib::Response&)> handler) {
   return [handler = std::move(handler)](const httplib::Request& req, httplib::Response& res) {
@@ -24,6 +32,8 @@ httplib::Server::Handler guarded(std::function<void(const httplib::Request&, htt
       handler(req, res);
     } catch (const ApiError& e) {
       send_error(res, e);
+    } catch (const ParamError& e) {
+      send_error(res, bad_request(e.what(), e.field()));
     } catch (const Error& e) {
       send_error(res, bad_request(e.what()));
     } catch (const std::bad_alloc&) {
@@ -41,10 +51,45 @@ ServedModel& pick_model(ServerState& state, const std::string& name) {
   return *m;
 }
 
+void get_route(httplib::Server& http, ServerState& state, const std::string& pattern, httplib::Server::Handler h) {
+  state.routes.emplace_back(std::regex(pattern), "GET");
+  http.Get(pattern, std::move(h));
+}
+
+void post_route(httplib::Server& http, ServerState& state, const std::string& pattern, PostHandler h) {
+  state.routes.emplace_back(std::regex(pattern), "POST");
+  http.Post(pattern, [&state, h = std::move(h)](const httplib::Request& req, httplib::Response& res,
+                                                const httplib::ContentReader& reader) {
+    guarded([&](const httplib::Request& r, httplib::Response& out) {
+      if (r.is_multipart_form_data()) {
+        throw ApiError(415, "multipart bodies are not accepted; send a JSON object", "invalid_request_error", "",
+                       "unsupported_media_type");
+      }
+      const size_t max = state.options.max_body_bytes;
+      std::string body;
+      // No Content-Length and no chunked body: an empty body (curl -X POST without -d), answered as such.
+      const bool has_body = r.has_header("Content-Length") || r.get_header_value("Transfer-Encoding") == "chunked";
+      bool too_large = false;
+      const bool complete = !has_body || reader([&](const char* data, size_t n) {
+        too_large = body.size() + n > max;
+        if (!too_large) body.append(data, n);
+        return !too_large;
+      });
+      if (too_large || out.status == 413) {
+        throw ApiError(413, "the request body is larger than the server's limit of " + std::to_string(max) + " bytes",
+                       "invalid_request_error", "", "request_too_large");
+      }
+      if (!complete) throw ApiError(400, "the request body could not be read to its end", "invalid_request_error");
+      h(r, body, out);
+    })(req, res);
+  });
+}
+
 struct Server::Impl {
   explicit Impl(ServerOptions o) : state(std::move(o)) {}
   ServerState state;
   httplib::Server http;
+  std::vector<ModelSpec> specs;  // found before binding, so that a missing model fails before "listening"
   bool bound = false;
 };
 
@@ -62,6 +107,29 @@ std::string endpoint_label(const std::string& path) {
   return "other";
 }
 
+// The errors the HTTP library answers before a route runs, in words.
+ApiError library_error(int status, size_t max_body) {
+  switch (status) {
+    case 400:
+      return ApiError(400, "the request is not valid HTTP/1.1 (request line, headers or chunked body)",
+                      "invalid_request_error");
+    case 411:
+      return ApiError(411, "a request with a body needs a Content-Length header or a chunked body",
+                      "invalid_request_error");
+    case 413:
+      return ApiError(413,
+                      "the request body is larger than the server's limit of " + std::to_string(max_body) + " bytes",
+                      "invalid_request_error", "", "request_too_large");
+    case 414:
+      return ApiError(414, "the request path is too long", "invalid_request_error");
+    case 416:
+      return ApiError(416, "the requested range cannot be served", "invalid_request_error");
+    default:
+      return ApiError(status, "the request could not be served (HTTP " + std::to_string(status) + ")",
+                      status >= 500 ? "server_error" : "invalid_request_error");
+  }
+}
+
 void configure(httplib::Server& http, ServerState& state) {
   const ServerOptions& o = state.options;
   // Streaming requests hold a worker while they run: enough workers for every slot and every queued request of
@@ -71,16 +139,30 @@ void configure(httplib::Server& http, ServerState& state) {
   http.new_task_queue = [workers] { return new httplib::ThreadPool(workers); };
   http.set_payload_max_length(o.max_body_bytes);
   http.set_keep_alive_timeout(5);
+  http.set_keep_alive_max_count(100000);  // a client's connection stays open (the library's default closes it after 5)
+  // SO_REUSEADDR alone: the library's default SO_REUSEPORT would let a second server take the same port and split
+  // the requests with this one.
+  http.set_socket_options([](socket_t sock) {
+    int yes = 1;
+    ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+  });
   http.set_read_timeout(30);
   http.set_write_timeout(30);
 
   if (!o.cors_origin.empty()) {
-    http.set_default_headers({{"Access-Control-Allow-Origin", o.cors_origin},
-                              {"Access-Control-Allow-Headers", "Authorization, Content-Type"},
-                              {"Access-Control-Allow-Methods", "GET, POST, OPTIONS"},
-                              {"Vary", "Origin"}});
-    http.Options(R"(.*)", [](const httplib::Request&, httplib::Response& res) { res.status = 204; });
+    http.set_default_headers({{"Access-Control-Allow-Origin", o.cors_origin}, {"Vary", "Origin"}});
   }
+  // A preflight is answered for any path: the browser asks which methods and headers it may send. The headers it
+  // names are allowed (the openai SDK sends x-stainless-*), as any header is allowed to a non-browser client.
+  http.Options(R"(.*)", [&state](const httplib::Request& req, httplib::Response& res) {
+    res.status = 204;
+    res.set_header("Allow", "GET, POST, OPTIONS");
+    if (state.options.cors_origin.empty()) return;
+    res.set_header("Access-Control-Allow-Methods", "GET, POST, OPTIONS");
+    const std::string asked = req.get_header_value("Access-Control-Request-Headers");
+    res.set_header("Access-Control-Allow-Headers", asked.empty() ? "Authorization, Content-Type" : asked);
+    res.set_header("Access-Control-Max-Age", "600");
+  });
   http.set_pre_routing_handler([&state](const httplib::Request& req, httplib::Response& res) {
     const std::string& key = state.options.api_key;
     if (key.empty() || req.path == "/health" || req.method == "OPTIONS") {
@@ -92,15 +174,25 @@ void configure(httplib::Server& http, ServerState& state) {
     return httplib::Server::HandlerResponse::Handled;
   });
   // Errors the library answers itself (no route, body too large) get a JSON body too.
-  http.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
+  http.set_error_handler([&state](const httplib::Request& req, httplib::Response& res) {
     if (!res.body.empty()) return;
     if (res.status == 404) {
+      std::string allow;
+      for (const auto& [pattern, method] : state.routes) {
+        if (std::regex_match(req.path, pattern) && allow.find(method) == std::string::npos) {
+          allow += (allow.empty() ? "" : ", ") + method;
+        }
+      }
+      if (!allow.empty()) {
+        res.set_header("Allow", allow);
+        send_error(res, ApiError(405, req.path + " takes " + allow + ", not " + req.method, "invalid_request_error", "",
+                                 "method_not_allowed"));
+        return;
+      }
       send_error(
           res, ApiError(404, "no route " + req.method + " " + req.path, "invalid_request_error", "", "unknown_route"));
-    } else if (res.status == 413) {
-      send_error(res, ApiError(413, "the request body is too large", "invalid_request_error", "", "request_too_large"));
-    } else if (res.status >= 400) {
-      send_error(res, ApiError(res.status, "the request could not be served", "invalid_request_error"));
+    } else {
+      send_error(res, library_error(res.status, state.options.max_body_bytes));
     }
   });
   http.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr) {
@@ -119,13 +211,13 @@ void configure(httplib::Server& http, ServerState& state) {
 
 Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {
   const ServerOptions& o = impl_->state.options;
-  if (o.parallel <= 0 || o.parallel > 256) {
-    throw Error("--parallel must be in [1, 256], got " + std::to_string(o.parallel));
-  }
-  if (o.ctx_size < 0) throw Error("--ctx-size must be positive, got " + std::to_string(o.ctx_size));
-  if (o.max_queue == 0 || o.max_queue > 4096) throw Error("--max-queue must be in [1, 4096]");
-  if (o.port < 0 || o.port > 65535) throw Error("--port must be in [0, 65535], got " + std::to_string(o.port));
-  if (o.threads < 0) throw Error("--threads must be positive, got " + std::to_string(o.threads));
+  constexpr auto kCli = ParamSurface::kCommandLine;  // the options are the command line's flags
+  check_param(params::kParallel, o.parallel, kCli);
+  check_param(params::kCtxSize, static_cast<double>(o.ctx_size), kCli);
+  check_param(params::kMaxQueue, static_cast<double>(o.max_queue), kCli);
+  check_param(params::kPort, o.port, kCli);
+  check_threads(o.threads, kCli);
+  impl_->specs = expand_model_specs(o.models);
   configure(impl_->http, impl_->state);
 }
 
@@ -159,7 +251,7 @@ void Server::load_models() {
   so.max_queue = st.options.max_queue;
   so.n_threads = st.options.threads;
   so.hugetlb = st.options.hugetlb;
-  for (ModelSpec& spec : expand_model_specs(st.options.models)) {
+  for (ModelSpec& spec : std::exchange(impl_->specs, {})) {
     st.models.add(std::make_unique<ServedModel>(std::move(spec), so, st.metrics,
                                                 LoadOptions{!st.options.mmap, st.options.hugetlb}));
   }

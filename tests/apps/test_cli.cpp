@@ -150,7 +150,7 @@ TEST_F(Cli, ContextOverflow) {
 }
 
 TEST_F(Cli, BadSamplingValue) {
-  expect_one_line_error(run_cli("run -m " + model_path() + " -p hi --top-p 0"), "top_p");
+  expect_one_line_error(run_cli("run -m " + model_path() + " -p hi --top-p 0"), "--top-p must be in (0, 1], got 0");
 }
 
 TEST_F(Cli, MissingPromptFile) {

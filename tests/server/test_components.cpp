@@ -81,12 +81,15 @@ TEST(Schema, RejectsBadRequestsWithUsefulMessages) {
   expect_400(R"({"messages": [{"content": "x"}]})", chat, "role");
   expect_400(R"({"messages": [{"role": "user", "content": 5}]})", chat, "content");
   expect_400(R"({"messages": [{"role": "user", "content": [{"type": "image_url"}]}]})", chat, "only text parts");
-  expect_400(R"({"messages": [{"role": "user", "content": "x"}], "n": 2})", chat, "n = 1");
-  expect_400(R"({"messages": [{"role": "user", "content": "x"}], "max_tokens": 0})", chat, "positive");
-  expect_400(R"({"messages": [{"role": "user", "content": "x"}], "max_completion_tokens": -3})", chat, "positive");
-  expect_400(R"({"messages": [{"role": "user", "content": "x"}], "max_tokens": 99999999999})", chat, "too large");
+  expect_400(R"({"messages": [{"role": "user", "content": "x"}], "n": 2})", chat, "n must be 1, got 2");
+  expect_400(R"({"messages": [{"role": "user", "content": "x"}], "max_tokens": 0})", chat,
+             "max_tokens must be in [1, 16777216], got 0");
+  expect_400(R"({"messages": [{"role": "user", "content": "x"}], "max_completion_tokens": -3})", chat,
+             "max_completion_tokens must be in [1, ");
+  expect_400(R"({"messages": [{"role": "user", "content": "x"}], "max_tokens": 99999999999})", chat, "got 99999999999");
   expect_400(R"({"messages": [{"role": "user", "content": "x"}], "temperature": "hot"})", chat, "a number");
-  expect_400(R"({"messages": [{"role": "user", "content": "x"}], "temperature": 7})", chat, "temperature");
+  expect_400(R"({"messages": [{"role": "user", "content": "x"}], "temperature": -0.5})", chat,
+             "temperature must be at least 0, got -0.5");
   expect_400(R"({"messages": [{"role": "user", "content": "x"}], "top_p": 0})", chat, "top_p");
   expect_400(R"({"messages": [{"role": "user", "content": "x"}], "stream": "yes"})", chat, "boolean");
   expect_400(R"({"messages": [{"role": "user", "content": "x"}], "stop": [1]})", chat, "stop");

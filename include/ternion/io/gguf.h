@@ -174,8 +174,9 @@ class GgufWriter {
   // tensor's size, so a whole model streams through one tensor-sized buffer (quantization, conversion).
   using TensorFiller = std::function<void(std::span<uint8_t> out)>;
   void add_streamed_tensor(const std::string& name, const std::vector<uint64_t>& shape, DType type, TensorFiller fill);
-  // Writes everything to `path`; throws Error on I/O failure.
-  void write(const std::string& path, uint64_t alignment = 32) const;
+  // Writes everything to `path` through an OutputFile: complete or not at all, never over one of `inputs`
+  // (the files the tensors are produced from); throws Error on I/O failure or a producer's error.
+  void write(const std::string& path, uint64_t alignment = 32, std::span<const std::string> inputs = {}) const;
   // The file's bytes, for tests.
   std::vector<uint8_t> to_bytes(uint64_t alignment = 32) const;
 

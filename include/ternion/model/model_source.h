@@ -62,7 +62,8 @@ struct GenerationDefaults {
 };
 
 struct ModelSource {
-  std::string path;  // folder or file, for messages
+  std::string path;                 // folder or file, for messages
+  std::vector<std::string> inputs;  // every file or folder it was read from (a writer must not overwrite them)
   GgufMetadata metadata;
   std::vector<SourceTensor> tensors;  // in writing order
   // Q/K rows are stored in rotate-half order (HF): run with NeoX RoPE, or permute for an adjacent-pair GGUF.

@@ -9,13 +9,15 @@
 #include <utility>
 #include <vector>
 
+#include "ternion/core/param_rules.h"
+
 namespace ternion {
 
 struct SamplingParams {
   float temperature = 0.8f;
-  int32_t top_k = 40;              // ≤ 0: off
-  float top_p = 0.95f;             // ≥ 1: off
-  float min_p = 0.05f;             // ≤ 0: off
+  int32_t top_k = 40;              // 0: off
+  float top_p = 0.95f;             // 1: off
+  float min_p = 0.05f;             // 0: off
   float repeat_penalty = 1.0f;     // 1: off; divides positive logits of recent tokens, multiplies negative ones
   int32_t repeat_last_n = 64;      // window of recent tokens the penalties look at (-1: all seen, 0: none)
   float presence_penalty = 0.0f;   // OpenAI-style, subtracted once per token present in the window
@@ -23,8 +25,9 @@ struct SamplingParams {
   uint64_t seed = 0;
   std::vector<std::pair<int32_t, float>> logit_bias;  // added to the logit of each id
 
-  // Throws Error naming the field when a value is outside its range (e.g. top_p not in (0, 1]).
-  void validate() const;
+  // Throws ParamError naming the parameter as `surface` does when a value is outside its rule
+  // (core/param_rules.h), e.g. "--top-p must be in (0, 1], got 2".
+  void validate(ParamSurface surface = ParamSurface::kRequest) const;
 };
 
 class Sampler {

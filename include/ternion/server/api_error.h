@@ -6,12 +6,14 @@
 #include <stdexcept>
 #include <string>
 
+#include "ternion/core/error.h"
+
 namespace ternion::server {
 
 class ApiError : public std::runtime_error {
  public:
   ApiError(int status, std::string message, std::string type, std::string param = "", std::string code = "")
-      : std::runtime_error(message),
+      : std::runtime_error(one_line_message(message)),
         status_(status),
         type_(std::move(type)),
         param_(std::move(param)),
