@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <string>
 
 #include "ternion/backend/attention.h"
@@ -13,6 +14,12 @@ namespace ternion {
 namespace {
 
 size_t sz(int64_t n) { return static_cast<size_t>(n); }
+
+// One token's values of a head down column `pos` of the transposed V cache ([head_dim][n_ctx]).
+template <typename T>
+void store_column(const T* v, T* head, int64_t head_dim, int64_t n_ctx, int64_t pos) {
+  for (int64_t i = 0; i < head_dim; ++i) head[i * n_ctx + pos] = v[i];
+}
 
 }  // namespace
 
@@ -30,20 +37,35 @@ InferenceContext::InferenceContext(const Model& model, const ContextOptions& opt
   slot_len_.assign(sz(options.n_seq), 0);
   seen_.assign(sz(options.n_seq), 0);
   rope_ = RopeTable(model.rope(), n_ctx_);
+  if (hp_.rope_freq_base_swa > 0.0f && hp_.rope_freq_base_swa != model.rope().freq_base) {
+    RopeConfig swa = model.rope();
+    swa.freq_base = hp_.rope_freq_base_swa;
+    swa.freq_scale = 1.0f;
+    swa.freq_factors.clear();
+    rope_swa_ = RopeTable(swa, n_ctx_);
+  }
+  const ArchSpec& arch = model.arch();
+  if (arch.positions == PositionKind::kAlibi) alibi_ = alibi_slopes(hp_.n_head, arch.alibi_max_bias);
 
+  if (options.kv_type != DType::F16 && options.kv_type != DType::F32) {
+    throw Error("the KV cache type must be f16 or f32, got " + std::string(dtype_info(options.kv_type).name));
+  }
+  kv_type_ = options.kv_type;
+  kv_es_ = kv_type_ == DType::F32 ? 4 : 2;
   kv_elems_ = sz(options.n_seq) * sz(hp_.n_layer) * sz(n_ctx_) * sz(hp_.kv_dim());
-  kv_memory_ = PageMemory(2 * kv_elems_ * sizeof(uint16_t), options.hugetlb, "the KV cache");
-  k_cache_ = reinterpret_cast<uint16_t*>(kv_memory_.data());
-  v_cache_ = k_cache_ + kv_elems_;
+  kv_memory_ = PageMemory(2 * kv_elems_ * kv_es_, options.hugetlb, "the KV cache");
+  k_cache_ = kv_memory_.data();
+  v_cache_ = k_cache_ + kv_elems_ * kv_es_;
   const size_t b = sz(n_batch_);
   x_.resize(b * sz(hp_.n_embd));
   xn_.resize(b * sz(std::max(hp_.n_embd, hp_.q_dim())));
   tmp_.resize(b * sz(hp_.n_embd));
+  ffn_out_.resize(b * sz(hp_.n_embd));
   q_.resize(b * sz(hp_.q_dim()));
   att_.resize(b * sz(hp_.q_dim()));
   k_.resize(b * sz(hp_.kv_dim()));
   v_.resize(b * sz(hp_.kv_dim()));
-  v16_.resize(sz(hp_.kv_dim()));
+  v_row_.resize(sz(hp_.kv_dim()) * kv_es_);
   gate_.resize(b * sz(hp_.n_ff));
   up_.resize(b * sz(hp_.n_ff));
   tokens_.resize(b);
@@ -61,12 +83,13 @@ InferenceContext::InferenceContext(const Model& model, const ContextOptions& opt
   need({&w.output});
   for (const auto& l : w.layers) {
     need({&l.wq, &l.wk, &l.wv});
-    need({&l.w_gate, &l.w_up});
+    if (l.w_gate.data != nullptr) need({&l.w_gate, &l.w_up});
+    need({&l.w_up});
     need({&l.wo});
     need({&l.w_down});
   }
   mm_scratch_.resize(scratch);
-  att_scratch_.resize(attention_scratch_bytes(hp_.n_head, n_ctx_, hp_.head_dim));
+  att_scratch_.resize(attention_scratch_bytes(hp_.n_head, n_ctx_, hp_.head_dim, kv_type_));
 }
 
 std::span<const float> InferenceContext::decode(std::span<const int32_t> tokens, bool all_logits) {
@@ -164,13 +187,30 @@ size_t InferenceContext::cache_offset(int32_t slot, int64_t il) const {
   return (sz(slot) * sz(hp_.n_layer) + sz(il)) * sz(n_ctx_) * sz(hp_.kv_dim());
 }
 
+void InferenceContext::norm_rows(const float* x, const float* w, const float* b, float* y, int64_t n_rows) const {
+  const int64_t d = hp_.n_embd;
+  for (int64_t t = 0; t < n_rows; ++t) norm_row(x + t * d, w, b, y + t * d, d);
+}
+
+void InferenceContext::norm_row(const float* x, const float* w, const float* b, float* y, int64_t n) const {
+  if (model_.arch().norm == NormKind::kLayer) {
+    layer_norm_row(x, w, b, y, n, hp_.norm_eps);
+  } else {
+    rms_norm_row(x, w, y, n, hp_.rms_eps);
+  }
+}
+
 void InferenceContext::run_staged(int64_t n, float* logits_out) {
   const int64_t d = hp_.n_embd;
+  const ArchSpec& arch = model_.arch();
   const ModelWeights& w = model_.weights();
   const QuantTraits& embd = quant_traits(w.token_embd.type);
   for (int64_t t = 0; t < n; ++t) {
     embd.to_float(w.token_embd.data + sz(tokens_[sz(t)]) * w.token_embd.row_bytes, x_.data() + t * d, d);
   }
+  if (arch.embd_scale_sqrt) scale_in_place(x_.data(), n * d, std::sqrt(static_cast<float>(d)));
+  if (hp_.embd_scale != 1.0f) scale_in_place(x_.data(), n * d, hp_.embd_scale);
+  if (w.token_embd_norm != nullptr) norm_rows(x_.data(), w.token_embd_norm, w.token_embd_norm_b, x_.data(), n);
   for (int64_t il = 0; il < hp_.n_layer; ++il) {
     const LayerWeights& l = w.layers[sz(il)];
     attention_block(l, il, n);
@@ -180,27 +220,49 @@ void InferenceContext::run_staged(int64_t n, float* logits_out) {
   // Only the rows whose logits are wanted go through the output norm and projection.
   const int64_t rows = static_cast<int64_t>(out_rows_.size());
   for (int64_t r = 0; r < rows; ++r) {
-    rms_norm_row(x_.data() + out_rows_[sz(r)] * d, w.output_norm, xn_.data() + r * d, d, hp_.rms_eps);
+    norm_row(x_.data() + out_rows_[sz(r)] * d, w.output_norm, w.output_norm_b, xn_.data() + r * d, d);
   }
   mm(w.output, xn_.data(), rows, logits_out);
+  const int64_t n_logits = rows * hp_.n_vocab;
+  if (hp_.logit_scale != 1.0f) scale_in_place(logits_out, n_logits, 1.0f / hp_.logit_scale);
+  if (hp_.final_softcap > 0.0f) softcap_in_place(logits_out, n_logits, hp_.final_softcap);
 }
 
 void InferenceContext::attention_block(const LayerWeights& l, int64_t il, int64_t n) {
   const int64_t d = hp_.n_embd;
-  for (int64_t t = 0; t < n; ++t) rms_norm_row(x_.data() + t * d, l.attn_norm, xn_.data() + t * d, d, hp_.rms_eps);
+  const ArchSpec& arch = model_.arch();
+  // Post-norm blocks (OLMo 2) feed the residual stream itself to the projections.
+  const float* in = x_.data();
+  if (l.attn_norm != nullptr) {
+    norm_rows(x_.data(), l.attn_norm, l.attn_norm_b, xn_.data(), n);
+    in = xn_.data();
+  }
   const MatmulOutput qkv[] = {
       {&l.wq, q_.data(), l.wq.rows}, {&l.wk, k_.data(), l.wk.rows}, {&l.wv, v_.data(), l.wv.rows}};
-  matmul_many(qkv, xn_.data(), d, n, mm_scratch_, pool_, &l.wo);
+  matmul_many(qkv, in, d, n, mm_scratch_, pool_, &l.wo);
   const int64_t qd = hp_.q_dim();
   const int64_t kvd = hp_.kv_dim();
+  const int64_t hd = hp_.head_dim;
+  const bool sliding = hp_.swa_layers[sz(il)];
+  const RopeTable& rope = sliding && rope_swa_.n_positions() > 0 ? rope_swa_ : rope_;
+  const bool rotate = hp_.rope_layers[sz(il)];
   for (int64_t t = 0; t < n; ++t) {
     float* q = q_.data() + t * qd;
     float* k = k_.data() + t * kvd;
     if (l.bq != nullptr) add_in_place(q, l.bq, qd);
     if (l.bk != nullptr) add_in_place(k, l.bk, kvd);
     if (l.bv != nullptr) add_in_place(v_.data() + t * kvd, l.bv, kvd);
-    rope_.apply(q, hp_.n_head, hp_.head_dim, positions_[sz(t)]);
-    rope_.apply(k, hp_.n_head_kv, hp_.head_dim, positions_[sz(t)]);
+    if (arch.qk_norm == QkNorm::kPerHead) {
+      for (int64_t h = 0; h < hp_.n_head; ++h) rms_norm_row(q + h * hd, l.q_norm, q + h * hd, hd, hp_.rms_eps);
+      for (int64_t h = 0; h < hp_.n_head_kv; ++h) rms_norm_row(k + h * hd, l.k_norm, k + h * hd, hd, hp_.rms_eps);
+    } else if (arch.qk_norm == QkNorm::kWhole) {
+      rms_norm_row(q, l.q_norm, q, qd, hp_.rms_eps);
+      rms_norm_row(k, l.k_norm, k, kvd, hp_.rms_eps);
+    }
+    if (rotate) {
+      rope.apply(q, hp_.n_head, hd, positions_[sz(t)]);
+      rope.apply(k, hp_.n_head_kv, hd, positions_[sz(t)]);
+    }
   }
   store_kv(il, n);
 
@@ -213,38 +275,69 @@ void InferenceContext::attention_block(const LayerWeights& l, int64_t il, int64_
     const size_t off = cache_offset(slot, il);
     a.q = q_.data() + t0 * qd;
     a.q_stride = qd;
-    a.k = k_cache_ + off;
-    a.v = v_cache_ + off;
+    a.k = k_cache_ + off * kv_es_;
+    a.v = v_cache_ + off * kv_es_;
+    a.kv_type = kv_type_;
     a.n_ctx = n_ctx_;
     a.n_head = hp_.n_head;
     a.n_head_kv = hp_.n_head_kv;
-    a.head_dim = hp_.head_dim;
+    a.head_dim = hd;
     a.positions = positions_.data() + t0;
     a.n_tokens = t1 - t0;
-    a.scale = 1.0f / std::sqrt(static_cast<float>(hp_.head_dim));
+    a.scale = hp_.attn_scale > 0.0f ? hp_.attn_scale : 1.0f / std::sqrt(static_cast<float>(hd));
+    a.window = sliding ? hp_.sliding_window : 0;
+    a.softcap = hp_.attn_softcap;
+    a.alibi = alibi_.empty() ? nullptr : alibi_.data();
     a.out = att_.data() + t0 * qd;
     a.out_stride = qd;
     attention(a, att_scratch_, pool_);
     t0 = t1;
   }
 
-  mm(l.wo, att_.data(), n, tmp_.data(), &l.w_gate);
-  add_in_place(x_.data(), tmp_.data(), n * d);
+  mm(l.wo, att_.data(), n, tmp_.data(), l.w_gate.data != nullptr ? &l.w_gate : &l.w_up);
+  finish_branch(tmp_.data(), l.bo, l.post_attn_norm, n);
+  // With a parallel residual the FFN reads the block's input too: the attention's output is added after it.
+  if (!hp_.parallel_residual) add_in_place(x_.data(), tmp_.data(), n * d);
+}
+
+// A branch's output before it joins the residual stream: its bias, its post-norm (OLMo 2, Gemma 2/3) and the
+// residual multiplier (Granite).
+void InferenceContext::finish_branch(float* y, const float* bias, const float* post_norm, int64_t n) const {
+  const int64_t d = hp_.n_embd;
+  if (bias != nullptr) {
+    for (int64_t t = 0; t < n; ++t) add_in_place(y + t * d, bias, d);
+  }
+  if (post_norm != nullptr) {
+    for (int64_t t = 0; t < n; ++t) rms_norm_row(y + t * d, post_norm, y + t * d, d, hp_.rms_eps);
+  }
+  if (hp_.residual_scale != 1.0f) scale_in_place(y, n * d, hp_.residual_scale);
 }
 
 void InferenceContext::store_kv(int64_t il, int64_t n) {
   const int64_t hd = hp_.head_dim;
   const int64_t kvd = hp_.kv_dim();
+  const size_t es = kv_es_;
+  const auto to_cache = [&](const float* src, uint8_t* dst, int64_t count) {
+    if (kv_type_ == DType::F32) {
+      std::memcpy(dst, src, sz(count) * 4);
+    } else {
+      fp32_to_fp16_row(src, reinterpret_cast<uint16_t*>(dst), count);
+    }
+  };
   for (int64_t t = 0; t < n; ++t) {
     const int64_t pos = positions_[sz(t)];
-    uint16_t* kc = k_cache_ + cache_offset(slots_[sz(t)], il);
-    uint16_t* vc = v_cache_ + cache_offset(slots_[sz(t)], il);
-    fp32_to_fp16_row(v_.data() + t * kvd, v16_.data(), kvd);
+    uint8_t* kc = k_cache_ + cache_offset(slots_[sz(t)], il) * es;
+    uint8_t* vc = v_cache_ + cache_offset(slots_[sz(t)], il) * es;
+    to_cache(v_.data() + t * kvd, v_row_.data(), kvd);
     for (int64_t h = 0; h < hp_.n_head_kv; ++h) {
-      fp32_to_fp16_row(k_.data() + t * kvd + h * hd, kc + (h * n_ctx_ + pos) * hd, hd);
-      const uint16_t* v = v16_.data() + h * hd;
-      uint16_t* vhead = vc + h * hd * n_ctx_;
-      for (int64_t i = 0; i < hd; ++i) vhead[i * n_ctx_ + pos] = v[i];
+      to_cache(k_.data() + t * kvd + h * hd, kc + sz((h * n_ctx_ + pos) * hd) * es, hd);
+      const uint8_t* v = v_row_.data() + sz(h * hd) * es;
+      uint8_t* vhead = vc + sz(h * hd * n_ctx_) * es;
+      if (kv_type_ == DType::F32) {
+        store_column(reinterpret_cast<const float*>(v), reinterpret_cast<float*>(vhead), hd, n_ctx_, pos);
+      } else {
+        store_column(reinterpret_cast<const uint16_t*>(v), reinterpret_cast<uint16_t*>(vhead), hd, n_ctx_, pos);
+      }
     }
   }
 }
@@ -252,12 +345,27 @@ void InferenceContext::store_kv(int64_t il, int64_t n) {
 void InferenceContext::ffn_block(const LayerWeights& l, int64_t n, const WeightMatrix* next) {
   const int64_t d = hp_.n_embd;
   const int64_t ff = hp_.n_ff;
-  for (int64_t t = 0; t < n; ++t) rms_norm_row(x_.data() + t * d, l.ffn_norm, xn_.data() + t * d, d, hp_.rms_eps);
-  const MatmulOutput gate_up[] = {{&l.w_gate, gate_.data(), l.w_gate.rows}, {&l.w_up, up_.data(), l.w_up.rows}};
-  matmul_many(gate_up, xn_.data(), d, n, mm_scratch_, pool_, &l.w_down);
-  silu_mul(gate_.data(), up_.data(), gate_.data(), n * ff);
-  mm(l.w_down, gate_.data(), n, tmp_.data(), next);
-  add_in_place(x_.data(), tmp_.data(), n * d);
+  const ArchSpec& arch = model_.arch();
+  const float* in = x_.data();
+  if (l.ffn_norm != nullptr) {
+    norm_rows(x_.data(), l.ffn_norm, l.ffn_norm_b, xn_.data(), n);
+    in = xn_.data();
+  }
+  if (l.w_gate.data != nullptr) {
+    const MatmulOutput gate_up[] = {{&l.w_gate, gate_.data(), l.w_gate.rows}, {&l.w_up, up_.data(), l.w_up.rows}};
+    matmul_many(gate_up, in, d, n, mm_scratch_, pool_, &l.w_down);
+    gated_activation(arch.activation, gate_.data(), up_.data(), gate_.data(), n * ff);
+  } else {
+    mm(l.w_up, in, n, gate_.data(), &l.w_down);
+    if (l.b_up != nullptr) {
+      for (int64_t t = 0; t < n; ++t) add_in_place(gate_.data() + t * ff, l.b_up, ff);
+    }
+    activate_in_place(arch.activation, gate_.data(), n * ff);
+  }
+  mm(l.w_down, gate_.data(), n, ffn_out_.data(), next);
+  finish_branch(ffn_out_.data(), l.b_down, l.post_ffn_norm, n);
+  if (hp_.parallel_residual) add_in_place(ffn_out_.data(), tmp_.data(), n * d);
+  add_in_place(x_.data(), ffn_out_.data(), n * d);
 }
 
 }  // namespace ternion

@@ -4,6 +4,8 @@
 #include "ternion/model/hf_checkpoint.h"
 
 #include <array>
+#include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <memory>
 #include <set>
@@ -14,6 +16,7 @@
 #include "ternion/core/error.h"
 #include "ternion/io/safetensors.h"
 #include "ternion/model/model.h"
+#include "ternion/quant/quant.h"
 
 namespace ternion {
 
@@ -21,67 +24,56 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// What a tensor's shape is made of, resolved against the config.
-enum class Dim { Vocab, Embd, Ff, QDim, KvDim };
-
-struct TensorRule {
-  std::string_view hf;    // name after "model.layers.N." (layer tensors) or the whole name
-  std::string_view gguf;  // after "blk.N." or the whole name
-  std::array<Dim, 2> dims;
-  int n_dims;
-  bool required;  // every checkpoint of the architecture has it (biases: see qkv_bias)
-  int rope;       // 1: Q rows, 2: K rows (rotate-half order in HF)
+// A mapped name: the record's entry and the layer (-1 for a global tensor).
+struct Mapped {
+  const HfTensorName* entry = nullptr;
+  int64_t layer = -1;
 };
-
-// The tensor-name map shared by llama, mistral and qwen2 checkpoints. Shapes in HF order: [out, in].
-constexpr std::array<TensorRule, 3> kGlobalRules = {{
-    {"model.embed_tokens.weight", "token_embd.weight", {Dim::Vocab, Dim::Embd}, 2, true, 0},
-    {"model.norm.weight", "output_norm.weight", {Dim::Embd, Dim::Embd}, 1, true, 0},
-    {"lm_head.weight", "output.weight", {Dim::Vocab, Dim::Embd}, 2, false, 0},
-}};
-
-constexpr std::array<TensorRule, 12> kLayerRules = {{
-    {"input_layernorm.weight", "attn_norm.weight", {Dim::Embd, Dim::Embd}, 1, true, 0},
-    {"self_attn.q_proj.weight", "attn_q.weight", {Dim::QDim, Dim::Embd}, 2, true, 1},
-    {"self_attn.k_proj.weight", "attn_k.weight", {Dim::KvDim, Dim::Embd}, 2, true, 2},
-    {"self_attn.v_proj.weight", "attn_v.weight", {Dim::KvDim, Dim::Embd}, 2, true, 0},
-    {"self_attn.o_proj.weight", "attn_output.weight", {Dim::Embd, Dim::QDim}, 2, true, 0},
-    {"self_attn.q_proj.bias", "attn_q.bias", {Dim::QDim, Dim::QDim}, 1, false, 1},
-    {"self_attn.k_proj.bias", "attn_k.bias", {Dim::KvDim, Dim::KvDim}, 1, false, 2},
-    {"self_attn.v_proj.bias", "attn_v.bias", {Dim::KvDim, Dim::KvDim}, 1, false, 0},
-    {"post_attention_layernorm.weight", "ffn_norm.weight", {Dim::Embd, Dim::Embd}, 1, true, 0},
-    {"mlp.gate_proj.weight", "ffn_gate.weight", {Dim::Ff, Dim::Embd}, 2, true, 0},
-    {"mlp.up_proj.weight", "ffn_up.weight", {Dim::Ff, Dim::Embd}, 2, true, 0},
-    {"mlp.down_proj.weight", "ffn_down.weight", {Dim::Embd, Dim::Ff}, 2, true, 0},
-}};
-
-constexpr std::string_view kLayerPrefix = "model.layers.";
 
 bool ignored(std::string_view name) {
   return name.ends_with(".rotary_emb.inv_freq") || name.ends_with(".attention.masked_bias") ||
          name.ends_with(".attention.bias");
 }
 
-uint64_t dim_value(Dim d, const HfConfig& c) {
-  switch (d) {
-    case Dim::Vocab:
-      return static_cast<uint64_t>(c.n_vocab);
-    case Dim::Embd:
-      return static_cast<uint64_t>(c.n_embd);
-    case Dim::Ff:
-      return static_cast<uint64_t>(c.n_ff);
-    case Dim::QDim:
-      return static_cast<uint64_t>(c.n_head * c.head_size());
-    case Dim::KvDim:
-      return static_cast<uint64_t>(c.n_head_kv * c.head_size());
+Mapped find_entry(std::string_view name, const ArchSpec& arch) {
+  for (const HfTensorName& e : arch.hf_globals) {
+    if (e.hf == name) return {&e, -1};
   }
-  return 0;
+  if (!name.starts_with(arch.hf_layer_prefix)) return {};
+  std::string_view rest = name.substr(arch.hf_layer_prefix.size());
+  size_t digits = 0;
+  while (digits < rest.size() && digits < 6 && rest[digits] >= '0' && rest[digits] <= '9') ++digits;
+  if (digits == 0 || digits >= rest.size() || rest[digits] != '.') return {};
+  const int64_t layer = std::stoll(std::string(rest.substr(0, digits)));
+  rest = rest.substr(digits + 1);
+  for (const HfTensorName& e : arch.hf_layer) {
+    if (e.hf == rest) return {&e, layer};
+  }
+  return {};
 }
 
-std::vector<uint64_t> expected_shape(const TensorRule& r, const HfConfig& c) {
-  std::vector<uint64_t> shape;
-  for (int i = 0; i < r.n_dims; ++i) shape.push_back(dim_value(r.dims[static_cast<size_t>(i)], c));
-  return shape;
+// The GGUF shape (ne0 first) of a tensor, from the config: what the forward pass will bind it as.
+std::vector<uint64_t> expected_gguf_shape(std::string_view gguf, std::string_view hf, const HfConfig& c) {
+  const auto u = [](int64_t v) { return static_cast<uint64_t>(v); };
+  const uint64_t d = u(c.n_embd), q = u(c.n_head * c.head_size()), kv = u(c.n_head_kv * c.head_size());
+  const uint64_t ff = u(c.n_ff), vocab = u(c.n_vocab), hd = u(c.head_size());
+  const bool bias = gguf.ends_with(".bias");
+  const std::string_view base = gguf.substr(0, gguf.rfind('.'));
+  const auto matrix = [&](uint64_t cols, uint64_t rows) {
+    return bias ? std::vector<uint64_t>{rows} : std::vector<uint64_t>{cols, rows};
+  };
+  if (base == "token_embd" || base == "output") return {d, vocab};
+  if (base == "attn_q") return matrix(d, q);
+  if (base == "attn_k" || base == "attn_v") return matrix(d, kv);
+  if (base == "attn_qkv") return matrix(d, q + 2 * kv);
+  if (base == "attn_output") return matrix(q, d);
+  if (base == "ffn_gate") return matrix(d, ff);
+  if (base == "ffn_up") return matrix(d, hf.find("gate_up") != std::string_view::npos ? 2 * ff : ff);
+  if (base == "ffn_down") return matrix(ff, d);
+  const bool per_head = c.spec->qk_norm == QkNorm::kPerHead;
+  if (base == "attn_q_norm") return {per_head ? hd : q};
+  if (base == "attn_k_norm") return {per_head ? hd : kv};
+  return {d};  // every other norm and bias is one value per embedding dimension
 }
 
 std::string shape_string(const std::vector<uint64_t>& shape) {
@@ -90,71 +82,151 @@ std::string shape_string(const std::vector<uint64_t>& shape) {
   return s + "]";
 }
 
-// The rule and layer of an HF tensor name; nullptr when the architecture has no such tensor.
-const TensorRule* find_rule(std::string_view name, int64_t& layer) {
-  layer = -1;
-  for (const TensorRule& r : kGlobalRules) {
-    if (r.hf == name) return &r;
-  }
-  if (!name.starts_with(kLayerPrefix)) return nullptr;
-  std::string_view rest = name.substr(kLayerPrefix.size());
-  size_t digits = 0;
-  while (digits < rest.size() && digits < 6 && rest[digits] >= '0' && rest[digits] <= '9') ++digits;
-  if (digits == 0 || digits >= rest.size() || rest[digits] != '.') return nullptr;
-  layer = std::stoll(std::string(rest.substr(0, digits)));
-  rest = rest.substr(digits + 1);
-  for (const TensorRule& r : kLayerRules) {
-    if (r.hf == rest) return &r;
-  }
-  return nullptr;
+// A norm HF applies as (1 + w), stored as 1 + w in F32 (as llama.cpp's converter writes Gemma's norms).
+void add_one(SourceTensor& s, ModelSource& src) {
+  auto values = std::make_shared<std::vector<float>>(static_cast<size_t>(s.n_bytes / dtype_info(s.type).block_bytes));
+  quant_traits(s.type).to_float(s.data, values->data(), static_cast<int64_t>(values->size()));
+  for (float& v : *values) v += 1.0f;
+  s.type = DType::F32;
+  s.data = reinterpret_cast<const uint8_t*>(values->data());
+  s.n_bytes = values->size() * sizeof(float);
+  src.keep_alive.push_back(values);
 }
 
-// One safetensors tensor as a SourceTensor, its name, dtype and shape checked.
-SourceTensor map_tensor(const SafetensorsCheckpoint::Entry& e, const HfConfig& c) {
+// A fused QKV whose rows (or bias values) go head by head, [head][q, k, v][head_dim], reordered to [q; k; v] as
+// llama.cpp's converter writes it for GPT-NeoX and BLOOM.
+void unshuffle_qkv(SourceTensor& s, const HfConfig& c, ModelSource& src) {
+  const auto heads = static_cast<size_t>(c.n_head);
+  const auto hd = static_cast<size_t>(c.head_size());
+  const size_t rows = 3 * heads * hd;
+  const size_t row_bytes = static_cast<size_t>(s.n_bytes) / rows;
+  auto out = std::make_shared<std::vector<uint8_t>>(static_cast<size_t>(s.n_bytes));
+  for (size_t part = 0; part < 3; ++part) {
+    for (size_t h = 0; h < heads; ++h) {
+      const size_t from = (h * 3 + part) * hd, to = (part * heads + h) * hd;
+      std::memcpy(out->data() + to * row_bytes, s.data + from * row_bytes, hd * row_bytes);
+    }
+  }
+  s.data = out->data();
+  src.keep_alive.push_back(out);
+}
+
+// One safetensors tensor as a SourceTensor, its name, dtype and shape checked, the record's transform applied.
+SourceTensor map_tensor(const SafetensorsCheckpoint::Entry& e, const HfConfig& c, ModelSource& src) {
   const SafetensorsTensor& t = *e.tensor;
   const std::string where = e.file->path() + ": tensor '" + t.name + "'";
-  int64_t layer = -1;
-  const TensorRule* rule = find_rule(t.name, layer);
-  if (rule == nullptr) throw Error(where + " is not part of a " + c.architecture + " model");
-  if (layer >= c.n_layer) {
+  const Mapped m = find_entry(t.name, *c.spec);
+  if (m.entry == nullptr) throw Error(where + " is not part of a " + c.architecture + " model");
+  if (m.layer >= c.n_layer) {
     throw Error(where + " is beyond num_hidden_layers (" + std::to_string(c.n_layer) + ") in " + c.file);
   }
   const std::optional<DType> type = safetensors_dtype_to_gguf(t.dtype);
   if (!type || (*type != DType::F32 && *type != DType::F16 && *type != DType::BF16)) {
     throw Error(where + " has dtype " + t.dtype + ", which is not supported (supported: F32, F16, BF16)");
   }
-  const std::vector<uint64_t> want = expected_shape(*rule, c);
+  const std::vector<uint64_t> gguf_shape = expected_gguf_shape(m.entry->gguf, m.entry->hf, c);
+  const std::vector<uint64_t> want(gguf_shape.rbegin(), gguf_shape.rend());
   if (t.shape != want) {
     throw Error(where + " has shape " + shape_string(t.shape) + ", expected " + shape_string(want) + " (from " +
                 c.file + ")");
   }
   SourceTensor s;
-  s.name = layer >= 0 ? "blk." + std::to_string(layer) + "." + std::string(rule->gguf) : std::string(rule->gguf);
+  s.name =
+      m.layer >= 0 ? "blk." + std::to_string(m.layer) + "." + std::string(m.entry->gguf) : std::string(m.entry->gguf);
   s.origin = t.name;
-  s.shape.assign(t.shape.rbegin(), t.shape.rend());
+  s.shape = gguf_shape;
   s.type = *type;
   s.data = t.data;
   s.n_bytes = t.n_bytes;
-  if (c.arch == "llama" && rule->rope != 0) s.rope_permute_heads = rule->rope == 1 ? c.n_head : c.n_head_kv;
+  const bool adjacent = c.spec->rope_kind == RopeKind::Adjacent;
+  switch (m.entry->transform) {
+    case HfTransform::kRopeQ:
+      if (adjacent) s.rope_permute_heads = c.n_head;
+      break;
+    case HfTransform::kRopeK:
+      if (adjacent) s.rope_permute_heads = c.n_head_kv;
+      break;
+    case HfTransform::kPlusOne:
+      add_one(s, src);
+      break;
+    case HfTransform::kQkvPerHead:
+    case HfTransform::kQkvBiasPerHead:
+      unshuffle_qkv(s, c, src);
+      break;
+    case HfTransform::kNone:
+      break;
+  }
   return s;
 }
 
-// Names of the tensors the architecture needs, HF name -> GGUF name.
-std::vector<std::pair<std::string, std::string>> required_tensors(const HfConfig& c) {
-  std::vector<std::pair<std::string, std::string>> out;
-  for (const TensorRule& r : kGlobalRules) {
-    if (r.required || (r.gguf == "output.weight" && !c.tie_word_embeddings)) out.emplace_back(r.hf, r.gguf);
-  }
-  const bool qkv_bias = c.arch == "qwen2";
+// The GGUF names (with alternatives: "a|b") the record's block needs, per layer and global.
+std::vector<std::string> required_gguf_names(const HfConfig& c) {
+  const ArchSpec& a = *c.spec;
+  const bool ln = a.norm == NormKind::kLayer;
+  std::vector<std::string> out = {"token_embd.weight", "output_norm.weight"};
+  if (ln) out.emplace_back("output_norm.bias");
+  if (!c.tie_word_embeddings) out.emplace_back("output.weight");
+  if (a.embd_norm) out.insert(out.end(), {"token_embd_norm.weight", "token_embd_norm.bias"});
+  std::vector<std::string> layer;
+  if (a.placement != NormPlacement::kPost) layer.insert(layer.end(), {"attn_norm.weight", "ffn_norm.weight"});
+  if (a.placement != NormPlacement::kPost && ln) layer.insert(layer.end(), {"attn_norm.bias", "ffn_norm.bias"});
+  if (a.placement != NormPlacement::kPre)
+    layer.insert(layer.end(), {"post_attention_norm.weight", "post_ffw_norm.weight"});
+  layer.insert(layer.end(),
+               {"attn_q.weight|attn_qkv.weight", "attn_k.weight|attn_qkv.weight", "attn_v.weight|attn_qkv.weight",
+                "attn_output.weight", "ffn_up.weight", "ffn_down.weight"});
+  if (a.qkv_bias)
+    layer.insert(layer.end(), {"attn_q.bias|attn_qkv.bias", "attn_k.bias|attn_qkv.bias", "attn_v.bias|attn_qkv.bias"});
+  if (a.out_bias) layer.emplace_back("attn_output.bias");
+  if (a.ffn_bias) layer.insert(layer.end(), {"ffn_up.bias", "ffn_down.bias"});
+  if (a.qk_norm != QkNorm::kNone) layer.insert(layer.end(), {"attn_q_norm.weight", "attn_k_norm.weight"});
   for (int64_t l = 0; l < c.n_layer; ++l) {
-    for (const TensorRule& r : kLayerRules) {
-      if (r.required || (qkv_bias && r.gguf.ends_with(".bias"))) {
-        out.emplace_back(std::string(kLayerPrefix) + std::to_string(l) + "." + std::string(r.hf),
-                         "blk." + std::to_string(l) + "." + std::string(r.gguf));
+    for (const std::string& name : layer) {
+      std::string alternatives;
+      for (size_t start = 0; start <= name.size();) {
+        const size_t bar = std::min(name.find('|', start), name.size());
+        alternatives +=
+            (alternatives.empty() ? "" : "|") + ("blk." + std::to_string(l) + ".") + name.substr(start, bar - start);
+        start = bar + 1;
       }
+      out.push_back(alternatives);
     }
   }
   return out;
+}
+
+// The HF name the record maps to a GGUF name, for messages.
+std::string hf_name_of(const std::string& gguf, const ArchSpec& a) {
+  if (!gguf.starts_with("blk.")) {
+    for (const HfTensorName& e : a.hf_globals) {
+      if (e.gguf == gguf) return std::string(e.hf);
+    }
+    return gguf;
+  }
+  const size_t dot = gguf.find('.', 4);
+  const std::string layer = gguf.substr(4, dot - 4);
+  for (const HfTensorName& e : a.hf_layer) {
+    if (e.gguf == std::string_view(gguf).substr(dot + 1))
+      return std::string(a.hf_layer_prefix) + layer + "." + std::string(e.hf);
+  }
+  return gguf;
+}
+
+void check_required(const HfConfig& c, const ModelSource& src, const std::string& dir) {
+  std::set<std::string> present;
+  for (const SourceTensor& t : src.tensors) present.insert(t.name);
+  for (const std::string& alternatives : required_gguf_names(c)) {
+    bool found = false;
+    for (size_t start = 0; start <= alternatives.size() && !found;) {
+      const size_t bar = std::min(alternatives.find('|', start), alternatives.size());
+      found = present.count(alternatives.substr(start, bar - start)) > 0;
+      start = bar + 1;
+    }
+    if (!found) {
+      const std::string first = alternatives.substr(0, alternatives.find('|'));
+      throw Error(dir + ": missing tensor " + hf_name_of(first, *c.spec) + " (" + first + ")");
+    }
+  }
 }
 
 // rope_freqs.weight for llama3 RoPE scaling, as the converter generates it.
@@ -182,6 +254,47 @@ uint32_t file_type_of(const std::vector<SourceTensor>& tensors) {
   return 0;
 }
 
+// The options of the newer block kinds, under llama.cpp's key names; each only where it differs from what a
+// reader assumes without it, so llama and qwen2 conversions keep exactly the converter's keys.
+void set_block_metadata(const HfConfig& c, GgufMetadata& m) {
+  const std::string a = c.arch + ".";
+  const ArchSpec& spec = *c.spec;
+  if (spec.norm == NormKind::kLayer && c.norm_eps) {
+    m.set_f32(a + "attention.layer_norm_epsilon", static_cast<float>(*c.norm_eps));
+  }
+  if (c.n_rot != c.head_size() && spec.positions == PositionKind::kRope) {
+    m.set_u32(a + "rope.dimension_count", static_cast<uint32_t>(c.n_rot));
+  }
+  if (c.sliding_window > 0) {
+    m.set_u32(a + "attention.sliding_window", static_cast<uint32_t>(c.sliding_window));
+    // The per-layer pattern, unless it is the one the record assumes.
+    std::vector<bool> assumed(static_cast<size_t>(c.n_layer), true);
+    for (size_t i = 0; spec.swa_period > 0 && i < assumed.size(); ++i) {
+      assumed[i] = int(i % size_t(spec.swa_period)) != spec.swa_period - 1;
+    }
+    if (!c.swa_layers.empty() && c.swa_layers != assumed) {
+      GgufArray pattern;
+      pattern.elem_type = GgufValueType::BOOL;
+      pattern.count = c.swa_layers.size();
+      for (const bool b : c.swa_layers) pattern.raw.push_back(b ? 1 : 0);
+      m.set(a + "attention.sliding_window_pattern", GgufValue::make_array(std::move(pattern)));
+    }
+  }
+  if (c.rope_theta_swa && static_cast<float>(*c.rope_theta_swa) != spec.rope_freq_base_swa) {
+    m.set_f32(a + "rope.freq_base_swa", static_cast<float>(*c.rope_theta_swa));
+  }
+  if (c.attn_softcap > 0.0) m.set_f32(a + "attn_logit_softcapping", static_cast<float>(c.attn_softcap));
+  if (c.final_softcap > 0.0) m.set_f32(a + "final_logit_softcapping", static_cast<float>(c.final_softcap));
+  if (c.attn_scale &&
+      static_cast<float>(*c.attn_scale) != static_cast<float>(1.0 / std::sqrt(static_cast<double>(c.head_size())))) {
+    m.set_f32(a + "attention.scale", static_cast<float>(*c.attn_scale));
+  }
+  if (c.embd_scale != 1.0) m.set_f32(a + "embedding_scale", static_cast<float>(c.embd_scale));
+  if (c.residual_scale != 1.0) m.set_f32(a + "residual_scale", static_cast<float>(c.residual_scale));
+  if (c.logit_scale != 1.0) m.set_f32(a + "logit_scale", static_cast<float>(c.logit_scale));
+  if (spec.parallel_residual) m.set_bool(a + "use_parallel_residual", true);
+}
+
 void set_hparams_metadata(const HfConfig& c, uint32_t file_type, GgufMetadata& m) {
   const std::string a = c.arch + ".";
   const auto u32 = [](int64_t v) { return static_cast<uint32_t>(v); };
@@ -198,14 +311,16 @@ void set_hparams_metadata(const HfConfig& c, uint32_t file_type, GgufMetadata& m
     m.set_u32(a + "attention.value_length", u32(*c.head_dim));
   }
   m.set_u32("general.file_type", file_type);
-  if (c.arch == "llama") {
+  // llama.cpp's llama converter (and those derived from it: the adjacent-pair RoPE families) also writes these.
+  if (c.spec->rope_kind == RopeKind::Adjacent) {
     m.set_u32(a + "vocab_size", u32(c.n_vocab));
-    m.set_u32(a + "rope.dimension_count", u32(c.head_size()));
+    m.set_u32(a + "rope.dimension_count", u32(c.n_rot));
     if (c.rope_scaling_type == "linear") {
       m.set_string(a + "rope.scaling.type", "linear");
       m.set_f32(a + "rope.scaling.factor", static_cast<float>(c.rope_scaling_factor));
     }
   }
+  set_block_metadata(c, m);
 }
 
 }  // namespace
@@ -225,18 +340,16 @@ ModelSource load_hf_checkpoint(const std::string& dir) {
   src.keep_alive.push_back(weights);
 
   if (config.rope_scaling_type == "llama3") {
-    if (config.arch != "llama") throw Error(config.file + ": rope_scaling 'llama3' is only supported for llama models");
+    if (config.spec->rope_kind != RopeKind::Adjacent || config.spec->qk_norm != QkNorm::kNone) {
+      throw Error(config.file + ": rope_scaling 'llama3' is only supported for llama-style models");
+    }
     src.tensors.push_back(llama3_rope_freqs(config, src));
   }
-  std::set<std::string> present;
   for (const SafetensorsCheckpoint::Entry& e : weights->tensors()) {
     if (ignored(e.tensor->name)) continue;
-    src.tensors.push_back(map_tensor(e, config));
-    present.insert(e.tensor->name);
+    src.tensors.push_back(map_tensor(e, config, src));
   }
-  for (const auto& [hf, gguf] : required_tensors(config)) {
-    if (present.count(hf) == 0) throw Error(dir + ": missing tensor " + hf + " (" + gguf + ")");
-  }
+  check_required(config, src, dir);
 
   uint64_t total_params = 0;
   for (const SourceTensor& t : src.tensors) {

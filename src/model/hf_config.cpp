@@ -1,6 +1,7 @@
 #include "model/hf_config.h"
 
 #include <array>
+#include <cmath>
 #include <fstream>
 #include <limits>
 #include <string_view>
@@ -16,19 +17,6 @@ using Json = nlohmann::json;
 namespace fs = std::filesystem;
 
 constexpr uintmax_t kMaxJsonBytes = uintmax_t{64} << 20;
-
-struct ArchName {
-  std::string_view hf;
-  std::string_view gguf;
-};
-
-// One row per HF class name: the GGUF architecture it runs as.
-constexpr std::array<ArchName, 4> kArchitectures = {{
-    {"LlamaForCausalLM", "llama"},
-    {"LLaMAForCausalLM", "llama"},
-    {"MistralForCausalLM", "llama"},
-    {"Qwen2ForCausalLM", "qwen2"},
-}};
 
 std::string type_name(const Json& v) { return v.type_name(); }
 
@@ -87,29 +75,93 @@ class Fields {
   std::string file_;
 };
 
+// HF activation names and the op they are.
+std::optional<Activation> activation_named(std::string_view name) {
+  if (name == "silu" || name == "swish") return Activation::kSilu;
+  if (name == "gelu_pytorch_tanh" || name == "gelu_new" || name == "gelu_fast") return Activation::kGeluTanh;
+  if (name == "gelu") return Activation::kGeluErf;
+  if (name == "relu2") return Activation::kReluSquared;
+  return std::nullopt;
+}
+
 void read_architecture(const Fields& f, const Json& root, HfConfig& c) {
   const Json* archs = f.find("architectures");
   if (archs == nullptr || !archs->is_array() || archs->empty() || !(*archs)[0].is_string()) {
     f.fail("architectures", "missing or not a list of class names (expected e.g. [\"LlamaForCausalLM\"])");
   }
   c.architecture = (*archs)[0].get<std::string>();
-  for (const ArchName& a : kArchitectures) {
-    if (a.hf == c.architecture) c.arch = a.gguf;
-  }
-  if (c.arch.empty()) {
+  c.spec = arch_spec_for_hf_class(c.architecture);
+  if (c.spec == nullptr) {
     throw Error(c.file + ": unsupported architecture '" + gguf_escape(c.architecture) +
                 "' (supported: " + hf_supported_architectures() + ")");
   }
-  if (const auto act = f.opt_string("hidden_act"); act && *act != "silu") {
-    f.fail("hidden_act", "'" + gguf_escape(*act) + "' is not supported (only silu)");
+  c.arch = std::string(c.spec->name);
+  for (const char* key : {"hidden_activation", "hidden_act"}) {
+    const auto act = f.opt_string(key);
+    if (!act) continue;
+    if (activation_named(*act) != c.spec->activation) {
+      f.fail(key,
+             "'" + gguf_escape(*act) + "' is not supported for " + c.architecture + " (its MLP's activation is fixed)");
+    }
+    break;
   }
-  if (f.opt_bool("mlp_bias").value_or(false)) f.fail("mlp_bias", "biases in the MLP are not supported");
+  if (f.opt_bool("mlp_bias").value_or(false) && !c.spec->ffn_bias) {
+    f.fail("mlp_bias", "biases in the MLP are not supported for " + c.architecture);
+  }
   if (root.contains("quantization_config")) {
     f.fail("quantization_config", "quantized checkpoints (GPTQ, AWQ, bitsandbytes, ...) are not supported");
   }
-  if (const auto partial = f.opt_number("partial_rotary_factor"); partial && *partial != 1.0) {
-    f.fail("partial_rotary_factor", "RoPE over part of each head is not supported");
+}
+
+// The block options of the newer families: sliding windows, soft-caps, multipliers, partial rotary, RoPE-less
+// layers.
+void read_block_options(const Fields& f, const Json& root, HfConfig& c) {
+  const double partial = f.opt_number("partial_rotary_factor")
+                             .value_or(f.opt_number("rotary_pct").value_or(c.partial_rotary.value_or(1.0)));
+  if (!(partial > 0.0 && partial <= 1.0)) f.fail("partial_rotary_factor", "must be in (0, 1]");
+  c.n_rot = static_cast<int64_t>(static_cast<double>(c.head_size()) * partial);
+  if (c.n_rot % 2 != 0) f.fail("partial_rotary_factor", "leaves an odd number of rotated dimensions");
+  const bool uses_window = f.opt_bool("use_sliding_window").value_or(true);
+  if (const auto w = f.opt_int("sliding_window", 0, int64_t{1} << 26); w && uses_window) c.sliding_window = *w;
+  if (const Json* types = f.find("layer_types"); types != nullptr && c.sliding_window > 0) {
+    if (!types->is_array() || types->size() != static_cast<size_t>(c.n_layer)) {
+      f.fail("layer_types", "expected one entry per layer");
+    }
+    for (const Json& t : *types) {
+      if (!t.is_string()) f.fail("layer_types", "expected strings");
+      c.swa_layers.push_back(t.get<std::string>() == "sliding_attention");
+    }
   }
+  c.attn_softcap = f.opt_number("attn_logit_softcapping").value_or(0.0);
+  c.final_softcap = f.opt_number("final_logit_softcapping").value_or(0.0);
+  if (const auto s = f.opt_number("query_pre_attn_scalar")) {
+    if (!(*s > 0.0)) f.fail("query_pre_attn_scalar", "must be positive");
+    c.attn_scale = 1.0 / std::sqrt(*s);
+  }
+  if (const auto m = f.opt_number("attention_multiplier")) c.attn_scale = *m;
+  c.embd_scale = f.opt_number("embedding_multiplier").value_or(1.0);
+  c.residual_scale = f.opt_number("residual_multiplier").value_or(1.0);
+  c.logit_scale = f.opt_number("logits_scaling").value_or(1.0);
+  if (c.logit_scale == 0.0) f.fail("logits_scaling", "must not be 0");
+  c.parallel_residual = f.opt_bool("use_parallel_residual").value_or(c.spec->parallel_residual);
+  if (c.parallel_residual != c.spec->parallel_residual) {
+    f.fail("use_parallel_residual", "differs from what a " + c.architecture + " block does");
+  }
+  // SmolLM3 lists which layers rotate; the record knows the period llama.cpp assumes.
+  if (const Json* rope_layers = f.find("no_rope_layers")) {
+    if (!rope_layers->is_array() || rope_layers->size() != static_cast<size_t>(c.n_layer)) {
+      f.fail("no_rope_layers", "expected one entry per layer");
+    }
+    const int period = c.spec->no_rope_period;
+    for (size_t i = 0; i < rope_layers->size(); ++i) {
+      const bool rotates = (*rope_layers)[i].is_number() && (*rope_layers)[i].get<double>() != 0.0;
+      const bool expected = period == 0 || (i + 1) % static_cast<size_t>(period) != 0;
+      if (rotates != expected)
+        f.fail("no_rope_layers",
+               "a pattern other than every " + std::to_string(period) + "th layer without RoPE is not supported");
+    }
+  }
+  (void)root;
 }
 
 // rope_scaling (or, in newer configs, rope_parameters): none, linear or llama3.
@@ -122,8 +174,16 @@ void read_rope_scaling(const Fields& f, HfConfig& c) {
   }
   if (scaling == nullptr) return;
   if (!scaling->is_object()) f.fail(key, "expected an object");
+  // Gemma 3: one set per layer type; the full layers' is the model's, the sliding layers' their own base.
+  if (const Json* full = Fields(*scaling, c.file).find("full_attention"); full != nullptr && full->is_object()) {
+    if (const Json* swa = Fields(*scaling, c.file).find("sliding_attention"); swa != nullptr && swa->is_object()) {
+      c.rope_theta_swa = Fields(*swa, c.file + ": " + key + ".sliding_attention").opt_number("rope_theta");
+    }
+    scaling = full;
+  }
   const Fields s(*scaling, c.file + ": " + key);
   if (!c.rope_theta) c.rope_theta = s.opt_number("rope_theta");
+  if (const auto partial = s.opt_number("partial_rotary_factor")) c.partial_rotary = partial;
   const std::string type = s.opt_string("rope_type").value_or(s.opt_string("type").value_or("default"));
   if (type == "default") return;
   c.rope_scaling_type = type;
@@ -144,13 +204,7 @@ void read_rope_scaling(const Fields& f, HfConfig& c) {
 
 }  // namespace
 
-std::string hf_supported_architectures() {
-  std::string s;
-  for (const ArchName& a : kArchitectures) {
-    if (a.hf != "LLaMAForCausalLM") s += (s.empty() ? "" : ", ") + std::string(a.hf);
-  }
-  return s;
-}
+std::string hf_supported_architectures() { return supported_hf_classes(); }
 
 std::optional<nlohmann::json> read_hf_json(const fs::path& path) {
   std::error_code ec;
@@ -181,10 +235,15 @@ HfConfig read_hf_config(const std::string& dir) {
   c.name_or_path = f.opt_string("_name_or_path");
 
   constexpr int64_t kBig = int64_t{1} << 24;
-  c.n_embd = f.req_int("hidden_size", 1, kBig);
-  c.n_layer = f.req_int("num_hidden_layers", 1, 4096);
-  c.n_ff = f.req_int("intermediate_size", 1, kBig);
-  c.n_head = f.req_int("num_attention_heads", 1, 4096);
+  c.n_embd = f.opt_int("hidden_size", 1, kBig).value_or(f.opt_int("n_embed", 1, kBig).value_or(0));
+  if (c.n_embd == 0) f.fail("hidden_size", "missing");
+  c.n_layer = f.opt_int("n_layer", 1, 4096).value_or(0);
+  if (c.n_layer == 0) c.n_layer = f.req_int("num_hidden_layers", 1, 4096);
+  // BLOOM's MLP is 4 × hidden_size and has no field for it.
+  c.n_ff = f.find("intermediate_size") == nullptr && c.spec->embd_norm ? 4 * c.n_embd
+                                                                       : f.req_int("intermediate_size", 1, kBig);
+  c.n_head = f.opt_int("n_head", 1, 4096).value_or(0);
+  if (c.n_head == 0) c.n_head = f.req_int("num_attention_heads", 1, 4096);
   const auto n_head_kv = f.opt_int("num_key_value_heads", 1, c.n_head);
   c.has_n_head_kv = n_head_kv.has_value();
   c.n_head_kv = n_head_kv.value_or(c.n_head);
@@ -194,6 +253,8 @@ HfConfig read_hf_config(const std::string& dir) {
   }
   c.n_vocab = f.req_int("vocab_size", 1, int64_t{1} << 22);
   c.n_ctx = f.opt_int("max_position_embeddings", 1, int64_t{1} << 26);
+  if (!c.n_ctx && c.spec->positions == PositionKind::kAlibi)
+    c.n_ctx = f.opt_int("seq_length", 1, 1 << 26).value_or(2048);
   if (!c.n_ctx) f.fail("max_position_embeddings", "missing");
   c.head_dim = f.opt_int("head_dim", 2, 4096);
   if (!c.head_dim && c.n_embd % c.n_head != 0) {
@@ -204,8 +265,14 @@ HfConfig read_hf_config(const std::string& dir) {
   c.rope_theta = f.opt_number("rope_theta");
   c.rms_eps = f.opt_number("rms_norm_eps");
   if (c.rms_eps && !(*c.rms_eps > 0.0 && *c.rms_eps < 1.0)) f.fail("rms_norm_eps", "must be in (0, 1)");
-  c.tie_word_embeddings = f.opt_bool("tie_word_embeddings").value_or(false);
+  for (const char* key : {"layer_norm_eps", "layer_norm_epsilon", "norm_epsilon"}) {
+    if (!c.norm_eps) c.norm_eps = f.opt_number(key);
+  }
+  if (c.norm_eps && !(*c.norm_eps > 0.0 && *c.norm_eps < 1.0)) f.fail("layer_norm_eps", "must be in (0, 1)");
+  // BLOOM ties its output to the embedding unless told otherwise.
+  c.tie_word_embeddings = f.opt_bool("tie_word_embeddings").value_or(c.spec->embd_norm);
   read_rope_scaling(f, c);
+  read_block_options(f, *root, c);
   if (c.rope_theta && !(*c.rope_theta > 0.0 && *c.rope_theta < 1e30)) f.fail("rope_theta", "must be positive");
 
   for (const char* type : {"bos", "eos", "unk", "sep", "pad", "cls", "mask"}) {

@@ -9,15 +9,18 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <vector>
 
+#include "ternion/model/architecture.h"
 #include "ternion/model/model_source.h"
 
 namespace ternion {
 
 struct HfConfig {
-  std::string file;          // path of config.json, for messages
-  std::string architecture;  // "LlamaForCausalLM"
-  std::string arch;          // GGUF architecture: "llama" or "qwen2"
+  std::string file;                // path of config.json, for messages
+  std::string architecture;        // "LlamaForCausalLM"
+  std::string arch;                // GGUF architecture: "llama", "qwen3", ...
+  const ArchSpec* spec = nullptr;  // its record
   std::optional<std::string> name_or_path;
 
   int64_t n_embd = 0;     // hidden_size
@@ -31,7 +34,17 @@ struct HfConfig {
   std::optional<int64_t> head_dim;   // head_dim, when given
   std::optional<double> rope_theta;  // rope_theta (or rope_parameters.rope_theta)
   std::optional<double> rms_eps;     // rms_norm_eps
+  std::optional<double> norm_eps;    // layer_norm_eps / layer_norm_epsilon / norm_epsilon (LayerNorm families)
   bool tie_word_embeddings = false;
+  int64_t n_rot = 0;                           // head_size × partial_rotary_factor (rotary_pct)
+  std::optional<double> partial_rotary;        // rope_parameters.partial_rotary_factor
+  int64_t sliding_window = 0;                  // sliding_window, where the model uses one
+  std::vector<bool> swa_layers;                // layer_types: true for "sliding_attention"; empty: every layer
+  double attn_softcap = 0, final_softcap = 0;  // attn_logit_softcapping, final_logit_softcapping
+  std::optional<double> attn_scale;            // query_pre_attn_scalar^-0.5, attention_multiplier
+  double embd_scale = 1, residual_scale = 1, logit_scale = 1;  // Granite's multipliers
+  std::optional<double> rope_theta_swa;                        // rope_parameters.sliding_attention.rope_theta (Gemma 3)
+  bool parallel_residual = false;                              // use_parallel_residual
 
   // rope_scaling: "linear" (factor) or "llama3" (factor, low/high_freq_factor, original_max_position_embeddings).
   std::string rope_scaling_type;

@@ -1,9 +1,11 @@
 #include "ternion/model/hparams.h"
 
+#include <cmath>
 #include <string>
 
 #include "ternion/core/error.h"
 #include "ternion/io/gguf.h"
+#include "ternion/model/architecture.h"
 
 namespace ternion {
 
@@ -28,7 +30,31 @@ class Reader {
     if (!(*v > 0.0 && *v < 1e30)) throw Error(file_.path() + ": metadata key " + prefix_ + key + " must be positive");
     return static_cast<float>(*v);
   }
+  const std::string& path() const { return file_.path(); }
   std::string optional_string(const std::string& key) const { return file_.get_string(prefix_ + key).value_or(""); }
+  // A float that may be any finite value (multipliers, caps).
+  float optional_finite(const std::string& key, float fallback) const {
+    const auto v = file_.get_float(prefix_ + key);
+    if (!v) return fallback;
+    if (!std::isfinite(*v)) throw Error(file_.path() + ": metadata key " + prefix_ + key + " must be finite");
+    return static_cast<float>(*v);
+  }
+  bool optional_bool(const std::string& key, bool fallback) const {
+    const auto v = file_.get_bool(prefix_ + key);
+    return v.value_or(fallback);
+  }
+  // A per-layer flag array; empty when absent. Error when it has another length.
+  std::vector<bool> optional_layer_flags(const std::string& key, int64_t n_layer) const {
+    const GgufArray* a = file_.get_array(prefix_ + key);
+    if (a == nullptr) return {};
+    if (a->count != static_cast<uint64_t>(n_layer)) {
+      throw Error(file_.path() + ": metadata key " + prefix_ + key + " holds " + std::to_string(a->count) +
+                  " values, expected one per layer (" + std::to_string(n_layer) + ")");
+    }
+    std::vector<bool> out;
+    for (uint64_t i = 0; i < a->count; ++i) out.push_back(a->number_at(i) != 0.0);
+    return out;
+  }
 
  private:
   int64_t checked(const std::string& key, int64_t v, int64_t min, int64_t max) const {
@@ -42,13 +68,44 @@ class Reader {
   std::string prefix_;
 };
 
+void read_block_options(const Reader& r, const ArchSpec& arch, HParams& hp) {
+  hp.norm_eps = arch.norm == NormKind::kLayer ? r.optional_float("attention.layer_norm_epsilon", 1e-5f) : hp.rms_eps;
+  hp.sliding_window = r.optional_int("attention.sliding_window", 0, 0, int64_t{1} << 26);
+  const auto n = static_cast<size_t>(hp.n_layer);
+  hp.swa_layers = r.optional_layer_flags("attention.sliding_window_pattern", hp.n_layer);
+  if (hp.swa_layers.empty()) {
+    // The record's period (Gemma 2: every other layer slides), else every layer when a window is given.
+    const auto period = static_cast<size_t>(arch.swa_period);
+    hp.swa_layers.assign(n, hp.sliding_window > 0);
+    for (size_t i = 0; period > 0 && i < n; ++i) hp.swa_layers[i] = hp.sliding_window > 0 && i % period != period - 1;
+  }
+  hp.rope_layers.assign(n, arch.positions == PositionKind::kRope);
+  const auto no_rope = static_cast<size_t>(arch.no_rope_period);
+  for (size_t i = 0; no_rope > 0 && i < n; ++i) {
+    if ((i + 1) % no_rope == 0) hp.rope_layers[i] = false;
+  }
+  hp.rope_freq_base_swa = r.optional_float("rope.freq_base_swa", arch.rope_freq_base_swa);
+  hp.attn_softcap = r.optional_finite("attn_logit_softcapping", 0.0f);
+  hp.final_softcap = r.optional_finite("final_logit_softcapping", 0.0f);
+  hp.attn_scale = r.optional_finite("attention.scale", 0.0f);
+  hp.embd_scale = r.optional_finite("embedding_scale", 1.0f);
+  hp.residual_scale = r.optional_finite("residual_scale", 1.0f);
+  hp.logit_scale = r.optional_finite("logit_scale", 1.0f);
+  if (hp.logit_scale == 0.0f) throw Error(r.path() + ": metadata key logit_scale must not be 0");
+  hp.parallel_residual = r.optional_bool("use_parallel_residual", arch.parallel_residual);
+}
+
 }  // namespace
 
-HParams read_hparams(const GgufFile& file) {
-  HParams hp;
+std::string read_architecture_name(const GgufFile& file) {
   const auto arch = file.get_string("general.architecture");
   if (!arch) throw Error(file.path() + ": missing metadata key general.architecture");
-  hp.arch = *arch;
+  return *arch;
+}
+
+HParams read_hparams(const GgufFile& file, const ArchSpec& arch) {
+  HParams hp;
+  hp.arch = read_architecture_name(file);
   hp.name = file.get_string("general.name").value_or("");
   const Reader r(file, hp.arch + ".");
   constexpr int64_t kBig = int64_t{1} << 24;
@@ -88,6 +145,7 @@ HParams read_hparams(const GgufFile& file) {
   hp.rope_scaling_factor = r.optional_float("rope.scaling.factor", 1.0f);
   if (hp.rope_scaling == RopeScaling::None) hp.rope_scaling_factor = 1.0f;
   if (hp.rope_scaling_factor == 1.0f) hp.rope_scaling = RopeScaling::None;
+  read_block_options(r, arch, hp);
   return hp;
 }
 

@@ -123,7 +123,9 @@ std::unique_ptr<Model> Model::from_source(ModelSource source, const LoadOptions&
 void Model::make_resident(bool copy_all, bool hugetlb) {
   std::vector<WeightMatrix*> matrices;
   for (LayerWeights& l : w_.layers) {
-    for (WeightMatrix* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) matrices.push_back(m);
+    for (WeightMatrix* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) {
+      if (m->data != nullptr) matrices.push_back(m);  // a plain FFN has no gate
+    }
   }
   if (!w_.tied_output) matrices.push_back(&w_.output);  // a tied output is also read row by row as the embedding
   matrices.push_back(&w_.token_embd);
@@ -165,8 +167,8 @@ void Model::make_resident(bool copy_all, bool hugetlb) {
 }
 
 void Model::set_hparams(bool rotate_half) {
-  hp_ = read_hparams(file_);
-  arch_ = &arch_spec(hp_.arch, file_.path());
+  arch_ = &arch_spec(read_architecture_name(file_), file_.path());
+  hp_ = read_hparams(file_, *arch_);
   // Q/K rows in rotate-half order (HF) pair dimension i with i + n_rot/2: NeoX RoPE, whatever the GGUF layout says.
   hp_.rope_kind = rotate_half ? RopeKind::NeoX : arch_->rope_kind;
 }
@@ -182,41 +184,97 @@ Vocab Model::vocab() const {
   return v;
 }
 
+namespace {
+
+// Rows [r0, r0 + n) of a matrix, as a matrix of their own (the projections of a fused tensor).
+WeightMatrix row_view(const WeightMatrix& m, int64_t r0, int64_t n) {
+  WeightMatrix v = m;
+  v.rows = n;
+  v.data = m.data + static_cast<size_t>(r0) * m.row_bytes;
+  return v;
+}
+
+}  // namespace
+
 void Model::bind_weights() {
   const Binder b(file_.path(), tensors_, converted_);
   HParams& hp = hp_;
+  const ArchSpec& arch = *arch_;
   const auto* embd = b.find("token_embd.weight");
   if (embd == nullptr) throw Error(file_.path() + ": missing tensor token_embd.weight");
   if (embd->shape.size() != 2 || embd->shape[0] != static_cast<uint64_t>(hp.n_embd)) {
     throw Error(file_.path() + ": tensor token_embd.weight has shape " + shape_string(embd->shape) + ", expected [" +
                 std::to_string(hp.n_embd) + ", n_vocab]");
   }
+  const bool layer_norm = arch.norm == NormKind::kLayer;
   hp.n_vocab = static_cast<int64_t>(embd->shape[1]);
   w_.token_embd = b.matrix("token_embd.weight", hp.n_embd, hp.n_vocab);
+  if (arch.embd_norm) {
+    w_.token_embd_norm = b.vector("token_embd_norm.weight", hp.n_embd);
+    w_.token_embd_norm_b = b.vector("token_embd_norm.bias", hp.n_embd);
+  }
   w_.output_norm = b.vector("output_norm.weight", hp.n_embd);
+  w_.output_norm_b = b.vector("output_norm.bias", hp.n_embd, !layer_norm);
   if (b.find("output.weight") != nullptr) {
     w_.output = b.matrix("output.weight", hp.n_embd, hp.n_vocab);
   } else {
     w_.output = w_.token_embd;
     w_.tied_output = true;
   }
+  const int64_t qd = hp.q_dim();
+  const int64_t kvd = hp.kv_dim();
   w_.layers.resize(static_cast<size_t>(hp.n_layer));
   for (int64_t i = 0; i < hp.n_layer; ++i) {
     const std::string p = "blk." + std::to_string(i) + ".";
     LayerWeights& l = w_.layers[static_cast<size_t>(i)];
-    l.attn_norm = b.vector(p + "attn_norm.weight", hp.n_embd);
-    l.wq = b.matrix(p + "attn_q.weight", hp.n_embd, hp.q_dim());
-    l.wk = b.matrix(p + "attn_k.weight", hp.n_embd, hp.kv_dim());
-    l.wv = b.matrix(p + "attn_v.weight", hp.n_embd, hp.kv_dim());
-    l.wo = b.matrix(p + "attn_output.weight", hp.q_dim(), hp.n_embd);
-    const bool bias = arch_->qkv_bias;
-    l.bq = b.vector(p + "attn_q.bias", hp.q_dim(), !bias);
-    l.bk = b.vector(p + "attn_k.bias", hp.kv_dim(), !bias);
-    l.bv = b.vector(p + "attn_v.bias", hp.kv_dim(), !bias);
-    l.ffn_norm = b.vector(p + "ffn_norm.weight", hp.n_embd);
-    l.w_gate = b.matrix(p + "ffn_gate.weight", hp.n_embd, hp.n_ff);
-    l.w_up = b.matrix(p + "ffn_up.weight", hp.n_embd, hp.n_ff);
+    const bool post = arch.placement == NormPlacement::kPost;
+    if (!post) {
+      l.attn_norm = b.vector(p + "attn_norm.weight", hp.n_embd);
+      l.attn_norm_b = b.vector(p + "attn_norm.bias", hp.n_embd, !layer_norm);
+      l.ffn_norm = b.vector(p + "ffn_norm.weight", hp.n_embd);
+      l.ffn_norm_b = b.vector(p + "ffn_norm.bias", hp.n_embd, !layer_norm);
+    }
+    if (arch.placement != NormPlacement::kPre) {
+      l.post_attn_norm = b.vector(p + "post_attention_norm.weight", hp.n_embd);
+      l.post_ffn_norm = b.vector(p + "post_ffw_norm.weight", hp.n_embd);
+    }
+    if (b.find(p + "attn_qkv.weight") != nullptr) {
+      const WeightMatrix qkv = b.matrix(p + "attn_qkv.weight", hp.n_embd, qd + 2 * kvd);
+      l.wq = row_view(qkv, 0, qd);
+      l.wk = row_view(qkv, qd, kvd);
+      l.wv = row_view(qkv, qd + kvd, kvd);
+      if (const float* bias = b.vector(p + "attn_qkv.bias", qd + 2 * kvd, !arch.qkv_bias)) {
+        l.bq = bias;
+        l.bk = bias + qd;
+        l.bv = bias + qd + kvd;
+      }
+    } else {
+      l.wq = b.matrix(p + "attn_q.weight", hp.n_embd, qd);
+      l.wk = b.matrix(p + "attn_k.weight", hp.n_embd, kvd);
+      l.wv = b.matrix(p + "attn_v.weight", hp.n_embd, kvd);
+      l.bq = b.vector(p + "attn_q.bias", qd, !arch.qkv_bias);
+      l.bk = b.vector(p + "attn_k.bias", kvd, !arch.qkv_bias);
+      l.bv = b.vector(p + "attn_v.bias", kvd, !arch.qkv_bias);
+    }
+    l.wo = b.matrix(p + "attn_output.weight", qd, hp.n_embd);
+    l.bo = b.vector(p + "attn_output.bias", hp.n_embd, !arch.out_bias);
+    if (arch.qk_norm != QkNorm::kNone) {
+      const bool per_head = arch.qk_norm == QkNorm::kPerHead;
+      l.q_norm = b.vector(p + "attn_q_norm.weight", per_head ? hp.head_dim : qd);
+      l.k_norm = b.vector(p + "attn_k_norm.weight", per_head ? hp.head_dim : kvd);
+    }
+    if (arch.gated_ffn && b.find(p + "ffn_gate.weight") == nullptr) {
+      // gate and up fused in ffn_up (Phi-3): the gate's rows first.
+      const WeightMatrix gate_up = b.matrix(p + "ffn_up.weight", hp.n_embd, 2 * hp.n_ff);
+      l.w_gate = row_view(gate_up, 0, hp.n_ff);
+      l.w_up = row_view(gate_up, hp.n_ff, hp.n_ff);
+    } else {
+      if (arch.gated_ffn) l.w_gate = b.matrix(p + "ffn_gate.weight", hp.n_embd, hp.n_ff);
+      l.w_up = b.matrix(p + "ffn_up.weight", hp.n_embd, hp.n_ff);
+    }
     l.w_down = b.matrix(p + "ffn_down.weight", hp.n_ff, hp.n_embd);
+    l.b_up = b.vector(p + "ffn_up.bias", hp.n_ff, !arch.ffn_bias);
+    l.b_down = b.vector(p + "ffn_down.bias", hp.n_embd, !arch.ffn_bias);
   }
 
   rope_.kind = hp.rope_kind;

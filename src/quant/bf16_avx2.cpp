@@ -56,12 +56,12 @@ void bf16_from_float_avx2(const float* src, void* dst, int64_t n) {
 }
 
 void bf16_vec_dot_avx2(int64_t n, float* out, const void* w, const void* x) {
-  float_vec_dot_avx2<Bf16Loader>(n, out, w, x);
+  float_vec_dot_avx2<Bf16Loader, F32Loader>(n, out, w, x);
 }
 
 void bf16_gemm_avx2(int64_t n, const void* w, size_t w_stride, int64_t n_rows, const void* x, size_t x_stride,
                     int64_t n_tokens, float* out, int64_t ldo) {
-  float_gemm_avx2<Bf16Loader>(n, w, w_stride, n_rows, x, x_stride, n_tokens, out, ldo);
+  float_gemm_avx2<Bf16Loader, F32Loader>(n, w, w_stride, n_rows, x, x_stride, n_tokens, out, ldo);
 }
 
 }  // namespace ternion::quant

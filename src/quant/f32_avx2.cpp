@@ -6,16 +6,6 @@
 
 namespace ternion::quant {
 
-namespace {
-
-struct F32Loader {
-  static constexpr size_t kBytes = 4;  // bytes per element
-  static __m256 load8(const uint8_t* p, int64_t i) { return _mm256_loadu_ps(reinterpret_cast<const float*>(p) + i); }
-  static float load1(const uint8_t* p, int64_t i) { return load_unaligned<float>(p, i); }
-};
-
-}  // namespace
-
 void f32_vec_dot_avx2(int64_t n, float* out, const void* w, const void* x) {
   float_vec_dot_avx2<F32Loader>(n, out, w, x);
 }

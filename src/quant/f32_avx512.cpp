@@ -8,19 +8,6 @@
 
 namespace ternion::quant {
 
-namespace {
-
-struct F32Loader {
-  static constexpr size_t kBytes = 4;  // bytes per element
-  static __m512 load16(const uint8_t* p, int64_t i) { return _mm512_loadu_ps(reinterpret_cast<const float*>(p) + i); }
-  // Elements [i, i + 16) where `m` is set, zero elsewhere; nothing outside the mask is read.
-  static __m512 load16_masked(const uint8_t* p, int64_t i, __mmask16 m) {
-    return _mm512_maskz_loadu_ps(m, reinterpret_cast<const float*>(p) + i);
-  }
-};
-
-}  // namespace
-
 void f32_vec_dot_avx512(int64_t n, float* out, const void* w, const void* x) {
   float_vec_dot_avx512<F32Loader>(n, out, w, x);
 }

@@ -6,18 +6,6 @@
 
 namespace ternion::quant {
 
-namespace {
-
-struct F32Loader {
-  static void load8(const uint8_t* p, int64_t i, float32x4_t& lo, float32x4_t& hi) {
-    lo = load_f32x4(p + 4 * i);
-    hi = load_f32x4(p + 4 * i + 16);
-  }
-  static constexpr size_t kBytes = 4;  // bytes per element
-};
-
-}  // namespace
-
 void f32_vec_dot_neon(int64_t n, float* out, const void* w, const void* x) {
   float_vec_dot_neon<F32Loader>(n, out, w, x);
 }

@@ -16,6 +16,13 @@
 namespace ternion::quant {
 namespace {
 
+// F32 elements: the activation side of every float kernel whose vec_dot_type is F32 (F32 and BF16 weights).
+struct F32Loader {
+  static constexpr size_t kBytes = 4;  // bytes per element
+  static __m256 load8(const uint8_t* p, int64_t i) { return _mm256_loadu_ps(reinterpret_cast<const float*>(p) + i); }
+  static float load1(const uint8_t* p, int64_t i) { return load_unaligned<float>(p, i); }
+};
+
 // reduce_lanes16 of one output's lanes (lo: 0-7, hi: 8-15) in registers, the same additions in the same order.
 inline float reduce_register16_avx2(__m256 lo, __m256 hi) {
   const __m256 s8 = _mm256_add_ps(lo, hi);  // lane l: l + (l + 8)
@@ -46,7 +53,7 @@ inline __m256 add_tail_lanes_avx2(__m256 acc, __m256 w, __m256 x, __m256 mask) {
   return _mm256_blendv_ps(acc, _mm256_fmadd_ps(w, x, acc), mask);
 }
 
-template <class Loader>
+template <class Loader, class XLoader = Loader>
 void float_vec_dot_avx2(int64_t n, float* out, const void* w, const void* x) {
   const auto* wb = static_cast<const uint8_t*>(w);
   const auto* xb = static_cast<const uint8_t*>(x);
@@ -54,14 +61,14 @@ void float_vec_dot_avx2(int64_t n, float* out, const void* w, const void* x) {
   __m256 hi = _mm256_setzero_ps();
   int64_t i = 0;
   for (; i + kFloatLanes <= n; i += kFloatLanes) {
-    lo = _mm256_fmadd_ps(Loader::load8(wb, i), Loader::load8(xb, i), lo);
-    hi = _mm256_fmadd_ps(Loader::load8(wb, i + 8), Loader::load8(xb, i + 8), hi);
+    lo = _mm256_fmadd_ps(Loader::load8(wb, i), XLoader::load8(xb, i), lo);
+    hi = _mm256_fmadd_ps(Loader::load8(wb, i + 8), XLoader::load8(xb, i + 8), hi);
   }
   if (i < n) {
     __m256 mask[2], wt[2], xt[2];
     tail_lanes_avx2(i, n, mask);
     load_tail_avx2<Loader>(wb, i, n, wt);
-    load_tail_avx2<Loader>(xb, i, n, xt);
+    load_tail_avx2<XLoader>(xb, i, n, xt);
     lo = add_tail_lanes_avx2(lo, wt[0], xt[0], mask[0]);
     hi = add_tail_lanes_avx2(hi, wt[1], xt[1], mask[1]);
   }
@@ -69,7 +76,7 @@ void float_vec_dot_avx2(int64_t n, float* out, const void* w, const void* x) {
 }
 
 // R rows x T tokens; every output has its own two accumulators.
-template <class Loader, int R, int T>
+template <class Loader, class XLoader, int R, int T>
 void float_tile_avx2(int64_t n, const uint8_t* w, size_t w_stride, const uint8_t* x, size_t x_stride, float* out,
                      int64_t ldo) {
   __m256 acc[R][T][2];
@@ -82,7 +89,7 @@ void float_tile_avx2(int64_t n, const uint8_t* w, size_t w_stride, const uint8_t
       __m256 wv[R];
       for (int r = 0; r < R; ++r) wv[r] = Loader::load8(w + r * w_stride, i + 8 * h);
       for (int t = 0; t < T; ++t) {
-        const __m256 xv = Loader::load8(x + t * x_stride, i + 8 * h);
+        const __m256 xv = XLoader::load8(x + t * x_stride, i + 8 * h);
         for (int r = 0; r < R; ++r) acc[r][t][h] = _mm256_fmadd_ps(wv[r], xv, acc[r][t][h]);
       }
     }
@@ -94,7 +101,7 @@ void float_tile_avx2(int64_t n, const uint8_t* w, size_t w_stride, const uint8_t
     for (int r = 0; r < R; ++r) load_tail_avx2<Loader>(w + r * w_stride, i, n, wt[r]);
     for (int t = 0; t < T; ++t) {
       __m256 xt[2];
-      load_tail_avx2<Loader>(x + t * x_stride, i, n, xt);
+      load_tail_avx2<XLoader>(x + t * x_stride, i, n, xt);
       for (int r = 0; r < R; ++r) {
         for (int h = 0; h < 2; ++h) acc[r][t][h] = add_tail_lanes_avx2(acc[r][t][h], wt[r][h], xt[h], mask[h]);
       }
@@ -106,13 +113,13 @@ void float_tile_avx2(int64_t n, const uint8_t* w, size_t w_stride, const uint8_t
 }
 
 // 12 accumulators for 2 rows x 3 tokens, 8 for 4 rows x 1 token (decode), out of 16 registers.
-template <class Loader>
+template <class Loader, class XLoader = Loader>
 void float_gemm_avx2(int64_t n, const void* w, size_t w_stride, int64_t n_rows, const void* x, size_t x_stride,
                      int64_t n_tokens, float* out, int64_t ldo) {
   static constexpr TileShape kShapes[] = {
-      {4, float_tile_avx2<Loader, 4, 1>, float_tile_avx2<Loader, 1, 1>},
-      {2, float_tile_avx2<Loader, 2, 2>, float_tile_avx2<Loader, 1, 2>},
-      {2, float_tile_avx2<Loader, 2, 3>, float_tile_avx2<Loader, 1, 3>},
+      {4, float_tile_avx2<Loader, XLoader, 4, 1>, float_tile_avx2<Loader, XLoader, 1, 1>},
+      {2, float_tile_avx2<Loader, XLoader, 2, 2>, float_tile_avx2<Loader, XLoader, 1, 2>},
+      {2, float_tile_avx2<Loader, XLoader, 2, 3>, float_tile_avx2<Loader, XLoader, 1, 3>},
   };
   run_tiles(kShapes, 3, n, w, w_stride, n_rows, x, x_stride, n_tokens, out, ldo);
 }

@@ -19,6 +19,16 @@
 namespace ternion::quant {
 namespace {
 
+// F32 elements: the activation side of every float kernel whose vec_dot_type is F32 (F32 and BF16 weights).
+struct F32Loader {
+  static constexpr size_t kBytes = 4;  // bytes per element
+  static __m512 load16(const uint8_t* p, int64_t i) { return _mm512_loadu_ps(reinterpret_cast<const float*>(p) + i); }
+  // Elements [i, i + 16) where `m` is set, zero elsewhere; nothing outside the mask is read.
+  static __m512 load16_masked(const uint8_t* p, int64_t i, __mmask16 m) {
+    return _mm512_maskz_loadu_ps(m, reinterpret_cast<const float*>(p) + i);
+  }
+};
+
 // The tail [i, n), fewer than 16 elements: element j goes into lane j - i with one fma, as the reference adds it
 // (lanes past the tail keep their value).
 template <class Loader>
@@ -34,17 +44,17 @@ inline float reduce_register16(__m512 acc_v) {
   return reduce_lanes16(acc);
 }
 
-template <class Loader>
+template <class Loader, class XLoader = Loader>
 void float_vec_dot_avx512(int64_t n, float* out, const void* w, const void* x) {
   const auto* wb = static_cast<const uint8_t*>(w);
   const auto* xb = static_cast<const uint8_t*>(x);
   __m512 acc = _mm512_setzero_ps();
   int64_t i = 0;
   for (; i + kFloatLanes <= n; i += kFloatLanes)
-    acc = _mm512_fmadd_ps(Loader::load16(wb, i), Loader::load16(xb, i), acc);
+    acc = _mm512_fmadd_ps(Loader::load16(wb, i), XLoader::load16(xb, i), acc);
   if (i < n) {
     const __mmask16 m = tail_mask(i, n);
-    acc = add_tail_avx512<Loader>(acc, Loader::load16_masked(wb, i, m), xb, i, m);
+    acc = add_tail_avx512<XLoader>(acc, Loader::load16_masked(wb, i, m), xb, i, m);
   }
   *out = reduce_register16(acc);
 }
@@ -79,7 +89,7 @@ inline __m256 reduce_lanes16_x8(const __m512* acc) {
 // 8 row streams of a decode tile at about 80 % of the memory-read speed (matmul_decode_dram/F16).
 constexpr size_t kPrefetchAhead = 1024;
 
-template <class Loader, int R, int T>
+template <class Loader, class XLoader, int R, int T>
 void float_tile_avx512(int64_t n, const uint8_t* w, size_t w_stride, const uint8_t* x, size_t x_stride, float* out,
                        int64_t ldo) {
   __m512 acc[R][T];
@@ -97,7 +107,7 @@ void float_tile_avx512(int64_t n, const uint8_t* w, size_t w_stride, const uint8
     __m512 wv[R];
     for (int r = 0; r < R; ++r) wv[r] = Loader::load16(w + r * w_stride, i);
     for (int t = 0; t < T; ++t) {
-      const __m512 xv = Loader::load16(x + t * x_stride, i);
+      const __m512 xv = XLoader::load16(x + t * x_stride, i);
       for (int r = 0; r < R; ++r) acc[r][t] = _mm512_fmadd_ps(wv[r], xv, acc[r][t]);
     }
   }
@@ -106,7 +116,7 @@ void float_tile_avx512(int64_t n, const uint8_t* w, size_t w_stride, const uint8
     __m512 wv[R];
     for (int r = 0; r < R; ++r) wv[r] = Loader::load16_masked(w + r * w_stride, i, m);
     for (int t = 0; t < T; ++t) {
-      for (int r = 0; r < R; ++r) acc[r][t] = add_tail_avx512<Loader>(acc[r][t], wv[r], x + t * x_stride, i, m);
+      for (int r = 0; r < R; ++r) acc[r][t] = add_tail_avx512<XLoader>(acc[r][t], wv[r], x + t * x_stride, i, m);
     }
   }
   // 8 reductions at a time in registers where the shape allows (short rows, such as attention's, gain most).
@@ -130,16 +140,16 @@ void float_tile_avx512(int64_t n, const uint8_t* w, size_t w_stride, const uint8
 }
 
 // Up to 4 rows x 6 tokens: 24 accumulators + 4 weights + 1 activation out of 32 registers.
-template <class Loader>
+template <class Loader, class XLoader = Loader>
 void float_gemm_avx512(int64_t n, const void* w, size_t w_stride, int64_t n_rows, const void* x, size_t x_stride,
                        int64_t n_tokens, float* out, int64_t ldo) {
   static constexpr TileShape kShapes[] = {
-      {8, float_tile_avx512<Loader, 8, 1>, float_tile_avx512<Loader, 1, 1>},
-      {4, float_tile_avx512<Loader, 4, 2>, float_tile_avx512<Loader, 1, 2>},
-      {4, float_tile_avx512<Loader, 4, 3>, float_tile_avx512<Loader, 1, 3>},
-      {4, float_tile_avx512<Loader, 4, 4>, float_tile_avx512<Loader, 1, 4>},
-      {4, float_tile_avx512<Loader, 4, 5>, float_tile_avx512<Loader, 1, 5>},
-      {4, float_tile_avx512<Loader, 4, 6>, float_tile_avx512<Loader, 1, 6>},
+      {8, float_tile_avx512<Loader, XLoader, 8, 1>, float_tile_avx512<Loader, XLoader, 1, 1>},
+      {4, float_tile_avx512<Loader, XLoader, 4, 2>, float_tile_avx512<Loader, XLoader, 1, 2>},
+      {4, float_tile_avx512<Loader, XLoader, 4, 3>, float_tile_avx512<Loader, XLoader, 1, 3>},
+      {4, float_tile_avx512<Loader, XLoader, 4, 4>, float_tile_avx512<Loader, XLoader, 1, 4>},
+      {4, float_tile_avx512<Loader, XLoader, 4, 5>, float_tile_avx512<Loader, XLoader, 1, 5>},
+      {4, float_tile_avx512<Loader, XLoader, 4, 6>, float_tile_avx512<Loader, XLoader, 1, 6>},
   };
   run_tiles(kShapes, 6, n, w, w_stride, n_rows, x, x_stride, n_tokens, out, ldo);
 }

@@ -21,6 +21,15 @@
 namespace ternion::quant {
 namespace {
 
+// F32 elements: the activation side of every float kernel whose vec_dot_type is F32 (F32 and BF16 weights).
+struct F32Loader {
+  static void load8(const uint8_t* p, int64_t i, float32x4_t& lo, float32x4_t& hi) {
+    lo = load_f32x4(p + 4 * i);
+    hi = load_f32x4(p + 4 * i + 16);
+  }
+  static constexpr size_t kBytes = 4;  // bytes per element
+};
+
 // reduce_lanes16 of one output's four registers, the same additions in the same order.
 inline float reduce_registers16_neon(const float32x4_t* a) {
   const float32x4_t s4 = vaddq_f32(vaddq_f32(a[0], a[2]), vaddq_f32(a[1], a[3]));  // lane l: s8[l] + s8[l + 4]
@@ -40,7 +49,7 @@ inline void load_tail_neon(const uint8_t* p, int64_t i, int64_t n, float32x4_t* 
 // R rows x T tokens; every output has its own four accumulators (4 x 1 and 2 x 3 use 16 and 24 of the 32
 // registers, leaving room for the loaded rows). The loops over accumulators are unrolled so that each is only
 // ever indexed by constants and lives in a register; they reach memory once, after the main loop.
-template <class Loader, int R, int T>
+template <class Loader, class XLoader, int R, int T>
 void float_tile_neon(int64_t n, const uint8_t* w, size_t w_stride, const uint8_t* x, size_t x_stride, float* out,
                      int64_t ldo) {
   float32x4_t acc[R][T][4];
@@ -57,7 +66,7 @@ void float_tile_neon(int64_t n, const uint8_t* w, size_t w_stride, const uint8_t
       for (int t = 0; t < T; ++t) {
         float32x4_t xlo;
         float32x4_t xhi;
-        Loader::load8(x + t * x_stride, i + 8 * h, xlo, xhi);
+        XLoader::load8(x + t * x_stride, i + 8 * h, xlo, xhi);
 #pragma GCC unroll 4
         for (int r = 0; r < R; ++r) {
           acc[r][t][2 * h] = vfmaq_f32(acc[r][t][2 * h], wv[r][0], xlo);
@@ -78,7 +87,7 @@ void float_tile_neon(int64_t n, const uint8_t* w, size_t w_stride, const uint8_t
 #pragma GCC unroll 4
     for (int t = 0; t < T; ++t) {
       float32x4_t xt[4];
-      load_tail_neon<Loader>(x + t * x_stride, i, n, xt);
+      load_tail_neon<XLoader>(x + t * x_stride, i, n, xt);
 #pragma GCC unroll 16
       for (int k = 0; k < R * 4; ++k) {
         float32x4_t& a = acc[k / 4][t][k % 4];
@@ -91,19 +100,20 @@ void float_tile_neon(int64_t n, const uint8_t* w, size_t w_stride, const uint8_t
   }
 }
 
-template <class Loader>
+template <class Loader, class XLoader = Loader>
 void float_vec_dot_neon(int64_t n, float* out, const void* w, const void* x) {
-  float_tile_neon<Loader, 1, 1>(n, static_cast<const uint8_t*>(w), 0, static_cast<const uint8_t*>(x), 0, out, 0);
+  float_tile_neon<Loader, XLoader, 1, 1>(n, static_cast<const uint8_t*>(w), 0, static_cast<const uint8_t*>(x), 0, out,
+                                         0);
 }
 
 // 4 rows x 1 token (decode), 2 x 2 and 2 x 3 (prompts).
-template <class Loader>
+template <class Loader, class XLoader = Loader>
 void float_gemm_neon(int64_t n, const void* w, size_t w_stride, int64_t n_rows, const void* x, size_t x_stride,
                      int64_t n_tokens, float* out, int64_t ldo) {
   static constexpr TileShape kShapes[] = {
-      {4, float_tile_neon<Loader, 4, 1>, float_tile_neon<Loader, 1, 1>},
-      {2, float_tile_neon<Loader, 2, 2>, float_tile_neon<Loader, 1, 2>},
-      {2, float_tile_neon<Loader, 2, 3>, float_tile_neon<Loader, 1, 3>},
+      {4, float_tile_neon<Loader, XLoader, 4, 1>, float_tile_neon<Loader, XLoader, 1, 1>},
+      {2, float_tile_neon<Loader, XLoader, 2, 2>, float_tile_neon<Loader, XLoader, 1, 2>},
+      {2, float_tile_neon<Loader, XLoader, 2, 3>, float_tile_neon<Loader, XLoader, 1, 3>},
   };
   run_tiles(kShapes, 3, n, w, w_stride, n_rows, x, x_stride, n_tokens, out, ldo);
 }

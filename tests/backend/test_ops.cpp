@@ -222,23 +222,39 @@ TEST(Ops, RopeFrequencyFactors) {
   check_rope(RopeKind::Adjacent, 32, 32, 1.0f, f);
 }
 
-// Attention against a plain double-precision computation over fp16-rounded inputs, and the pool version against
+// The options an architecture sets on attention.
+struct AttentionCase {
+  DType kv_type = DType::F16;
+  int64_t window = 0;
+  float softcap = 0.0f;
+  bool alibi = false;
+};
+
+// Attention against a plain double-precision computation over the cache's values, and the pool version against
 // attention_reference bit for bit.
-void check_attention(int64_t n_ctx, int64_t n_head, int64_t n_head_kv, int64_t hd, const std::vector<int32_t>& pos) {
+void check_attention(int64_t n_ctx, int64_t n_head, int64_t n_head_kv, int64_t hd, const std::vector<int32_t>& pos,
+                     const AttentionCase& c = {}) {
   const auto n_tokens = static_cast<int64_t>(pos.size());
-  std::vector<uint16_t> k(static_cast<size_t>(n_head_kv * n_ctx * hd)), v(k.size());
-  const auto kf = random_vector(k.size(), 11), vf = random_vector(v.size(), 12);
-  for (size_t i = 0; i < k.size(); ++i) {
-    k[i] = fp32_to_fp16(kf[i]);
-    v[i] = fp32_to_fp16(vf[i]);
+  const size_t n_kv = static_cast<size_t>(n_head_kv * n_ctx * hd);
+  auto kf = random_vector(n_kv, 11), vf = random_vector(n_kv, 12);
+  std::vector<uint16_t> k16(n_kv), v16(n_kv);
+  for (size_t i = 0; i < n_kv; ++i) {
+    k16[i] = fp32_to_fp16(kf[i]);
+    v16[i] = fp32_to_fp16(vf[i]);
+    if (c.kv_type == DType::F16) {
+      kf[i] = fp16_to_fp32(k16[i]);  // what the naive computation reads
+      vf[i] = fp16_to_fp32(v16[i]);
+    }
   }
   const auto q = random_vector(static_cast<size_t>(n_tokens * n_head * hd), 13);
+  const std::vector<float> slopes = alibi_slopes(n_head, 8.0f);
   std::vector<float> out(q.size()), out_ref(q.size());
   AttentionArgs a;
   a.q = q.data();
   a.q_stride = n_head * hd;
-  a.k = k.data();
-  a.v = v.data();
+  a.k = c.kv_type == DType::F16 ? static_cast<const void*>(k16.data()) : kf.data();
+  a.v = c.kv_type == DType::F16 ? static_cast<const void*>(v16.data()) : vf.data();
+  a.kv_type = c.kv_type;
   a.n_ctx = n_ctx;
   a.n_head = n_head;
   a.n_head_kv = n_head_kv;
@@ -246,9 +262,12 @@ void check_attention(int64_t n_ctx, int64_t n_head, int64_t n_head_kv, int64_t h
   a.positions = pos.data();
   a.n_tokens = n_tokens;
   a.scale = 0.25f;
+  a.window = c.window;
+  a.softcap = c.softcap;
+  a.alibi = c.alibi ? slopes.data() : nullptr;
   a.out = out.data();
   a.out_stride = n_head * hd;
-  std::vector<uint8_t> scratch(attention_scratch_bytes(n_head, n_ctx, hd));
+  std::vector<uint8_t> scratch(attention_scratch_bytes(n_head, n_ctx, hd, c.kv_type));
   for (int threads : {1, 2, 3}) {
     ThreadPool pool(threads);
     attention(a, scratch, pool);
@@ -257,28 +276,35 @@ void check_attention(int64_t n_ctx, int64_t n_head, int64_t n_head_kv, int64_t h
     attention_reference(r);
     EXPECT_EQ(out, out_ref) << threads << " threads";
   }
+  const double tolerance = c.kv_type == DType::F16 ? 5e-3 : 1e-4;
   for (int64_t t = 0; t < n_tokens; ++t) {
+    const int64_t p_end = pos[static_cast<size_t>(t)] + 1;
+    const int64_t p0 = c.window > 0 ? std::max<int64_t>(0, p_end - c.window) : 0;
     for (int64_t h = 0; h < n_head; ++h) {
       const int64_t kvh = h / (n_head / n_head_kv);
-      std::vector<double> s(static_cast<size_t>(pos[static_cast<size_t>(t)] + 1));
+      std::vector<double> s(static_cast<size_t>(p_end - p0));
       double mx = -1e300;
-      for (size_t p = 0; p < s.size(); ++p) {
+      for (size_t j = 0; j < s.size(); ++j) {
+        const int64_t p = p0 + static_cast<int64_t>(j);
         double d = 0;
         for (int64_t i = 0; i < hd; ++i) {
           d += static_cast<double>(q[static_cast<size_t>((t * n_head + h) * hd + i)]) *
-               fp16_to_fp32(k[static_cast<size_t>((kvh * n_ctx + static_cast<int64_t>(p)) * hd + i)]);
+               kf[static_cast<size_t>((kvh * n_ctx + p) * hd + i)];
         }
-        s[p] = d * 0.25;
-        mx = std::max(mx, s[p]);
+        d *= 0.25;
+        if (c.softcap > 0) d = c.softcap * std::tanh(d / c.softcap);
+        if (c.alibi) d += static_cast<double>(slopes[static_cast<size_t>(h)]) * static_cast<double>(p);
+        s[j] = d;
+        mx = std::max(mx, s[j]);
       }
       double sum = 0;
       for (auto& x : s) sum += (x = std::exp(x - mx));
       for (int64_t i = 0; i < hd; ++i) {
         double o = 0;
-        for (size_t p = 0; p < s.size(); ++p) {
-          o += s[p] / sum * fp16_to_fp32(v[static_cast<size_t>((kvh * hd + i) * n_ctx + static_cast<int64_t>(p))]);
+        for (size_t j = 0; j < s.size(); ++j) {
+          o += s[j] / sum * vf[static_cast<size_t>((kvh * hd + i) * n_ctx + p0 + static_cast<int64_t>(j))];
         }
-        EXPECT_NEAR(out[static_cast<size_t>((t * n_head + h) * hd + i)], o, 5e-3) << t << " " << h << " " << i;
+        EXPECT_NEAR(out[static_cast<size_t>((t * n_head + h) * hd + i)], o, tolerance) << t << " " << h << " " << i;
       }
     }
   }
@@ -291,6 +317,24 @@ TEST(Ops, AttentionOverBlocksOfQueries) {
   std::vector<int32_t> pos;
   for (int i = 0; i < 19; ++i) pos.push_back((i * 37 + 5) % 90);
   check_attention(90, 8, 2, 64, pos);
+}
+
+TEST(Ops, AttentionWithAnF32Cache) {
+  check_attention(37, 6, 2, 16, {0, 3, 10, 20, 36}, {DType::F32});
+  std::vector<int32_t> pos;
+  for (int i = 0; i < 19; ++i) pos.push_back((i * 37 + 5) % 90);
+  check_attention(90, 8, 2, 64, pos, {DType::F32});
+}
+
+// Sliding windows (shorter and longer than the positions), soft-capping and ALiBi, on both cache types.
+TEST(Ops, AttentionOptions) {
+  const std::vector<int32_t> pos = {0, 3, 10, 20, 36, 17, 5};
+  for (const DType t : {DType::F16, DType::F32}) {
+    for (const int64_t window : {int64_t{1}, int64_t{8}, int64_t{64}}) check_attention(37, 6, 2, 16, pos, {t, window});
+    check_attention(37, 6, 2, 16, pos, {t, 0, 0.5f});
+    check_attention(37, 5, 5, 16, pos, {t, 0, 0.0f, true});  // 5 heads: ALiBi's slopes past a power of two
+    check_attention(37, 6, 3, 16, pos, {t, 5, 2.0f, true});
+  }
 }
 
 TEST(Ops, AttentionRejectsBadArguments) {

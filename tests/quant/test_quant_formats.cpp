@@ -77,7 +77,7 @@ TEST(QuantRegistry, KnownTypesHaveKernels) {
   }
   EXPECT_EQ(quant_traits(DType::F32).vec_dot_type, DType::F32);
   EXPECT_EQ(quant_traits(DType::F16).vec_dot_type, DType::F16);
-  EXPECT_EQ(quant_traits(DType::BF16).vec_dot_type, DType::BF16);
+  EXPECT_EQ(quant_traits(DType::BF16).vec_dot_type, DType::F32);  // bf16 weights, f32 activations
   EXPECT_EQ(quant_traits(DType::Q8_0).vec_dot_type, DType::Q8_0);
   EXPECT_EQ(quant_traits(DType::Q4_0).vec_dot_type, DType::Q8_0);
   std::printf("best kernels: %s\n", std::string(isa_name(best_isa())).c_str());

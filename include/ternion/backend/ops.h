@@ -3,6 +3,7 @@
 // (llama.cpp): where it sums in double or scales in a particular order, so do we, and the comment says so.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <span>
 #include <vector>
@@ -23,6 +24,27 @@ void add_in_place(float* y, const float* x, int64_t n);
 // (within 2 ulp; 0 where more than 87 below the maximum, and for -inf) summed in 16 float lanes in one fixed
 // order, then one scale by 1/sum. All values -inf: all become 0.
 void softmax_in_place(float* x, int64_t n, float scale = 1.0f);
+
+// y = (x - mean) / sqrt(var + eps) * weight + bias (LayerNorm); weight or bias may be null. Sums in double.
+void layer_norm_row(const float* x, const float* weight, const float* bias, float* y, int64_t n, float eps);
+
+// The activations an architecture record names. Gated forms (SwiGLU, GeGLU) apply it to the gate and multiply by up.
+enum class Activation : uint8_t {
+  kSilu,         // x·σ(x): SwiGLU when gated (llama, qwen, mistral, ...)
+  kGeluTanh,     // GELU, tanh approximation: GeGLU when gated (gemma), plain (starcoder2)
+  kGeluErf,      // exact GELU (gpt-neox, bloom)
+  kReluSquared,  // max(x, 0)²
+};
+float gelu_tanh(float x);
+float gelu_erf(float x);
+void activate_in_place(Activation act, float* x, int64_t n);
+// y[i] = act(gate[i]) * up[i] (y may alias gate); kSilu is silu_mul's arithmetic.
+void gated_activation(Activation act, const float* gate, const float* up, float* y, int64_t n);
+// x = cap · tanh(x / cap) (gemma 2's attention and final logit soft-capping).
+void softcap_in_place(float* x, int64_t n, float cap);
+void scale_in_place(float* x, int64_t n, float s);
+// ALiBi's per-head slopes for max_bias (8 in BLOOM).
+std::vector<float> alibi_slopes(int64_t n_head, float max_bias);
 
 enum class RopeKind {
   Adjacent,  // rotate pairs (2i, 2i+1): llama's GGUF layout (its converter permutes Q/K rows for it)

@@ -1,7 +1,11 @@
-// An architecture is a description over shared building blocks: which RoPE layout, which optional
-// tensors, how the output projection is found. Adding one is adding a row to the table in architecture.cpp.
+// An architecture is a description: one ArchSpec record says everything that differs between model families — its
+// names (GGUF and HuggingFace), how the HF checkpoint's tensors map to GGUF names, and the block structure as small
+// enums and flags. The loader, the HF importer (and so `convert`), `info` and the forward pass (context.cpp) read
+// the record; nothing else compares architecture names. Adding a family that reuses known parts is adding a record
+// to architecture.cpp (and a test); a new part is one op and one field here.
 #pragma once
 
+#include <cstdint>
 #include <span>
 #include <string>
 #include <string_view>
@@ -10,14 +14,80 @@
 
 namespace ternion {
 
-struct ArchSpec {
-  std::string_view name;  // general.architecture
-  RopeKind rope_kind;     // how Q/K pairs are rotated in this GGUF layout
-  bool qkv_bias;          // attn_q/k/v have bias vectors
+enum class NormKind : uint8_t {
+  kRms,    // x / rms(x) · w
+  kLayer,  // (x - mean) / std(x) · w + b
 };
 
-// The spec for `name`, or Error listing the supported architectures.
+// Where a block's norms sit.
+enum class NormPlacement : uint8_t {
+  kPre,       // x + f(norm(x)): llama and most others
+  kPost,      // x + norm(f(x)): OLMo 2 (attn_norm/ffn_norm absent; post_attention_norm/post_ffw_norm)
+  kSandwich,  // x + norm(f(norm(x))): Gemma 2/3 (both)
+};
+
+enum class QkNorm : uint8_t {
+  kNone,
+  kPerHead,  // RMS norm of each head of Q and K, weight [head_dim] (Qwen3, Gemma 3)
+  kWhole,    // RMS norm over the whole Q and K projections, weight [q_dim] / [kv_dim] (OLMo 2)
+};
+
+enum class PositionKind : uint8_t {
+  kRope,
+  kAlibi,  // no rotation; per-head linear biases on the scores (BLOOM)
+};
+
+// HF tensor names -> GGUF names: `hf` after the layer prefix ("model.layers.N.") for layer tensors, the whole name
+// for global ones; `gguf` after "blk.N." or whole.
+enum class HfTransform : uint8_t {
+  kNone,
+  kRopeQ,       // Q rows, rotate-half order in HF (permuted for an adjacent-pair GGUF layout)
+  kRopeK,       // K rows, likewise
+  kPlusOne,     // a norm HF applies as (1 + w): stored as 1 + w, as llama.cpp's converter does (Gemma)
+  kQkvPerHead,  // a fused QKV whose rows are [head][q, k, v][head_dim]: reordered to [q; k; v]
+  kQkvBiasPerHead,
+};
+
+struct HfTensorName {
+  std::string_view hf;
+  std::string_view gguf;
+  HfTransform transform = HfTransform::kNone;
+};
+
+struct ArchSpec {
+  std::string_view name;                         // GGUF general.architecture (llama.cpp's name)
+  std::span<const std::string_view> hf_classes;  // config.json "architectures" that run as this record
+  RopeKind rope_kind;                            // how Q/K rows are paired in this architecture's GGUF files
+  NormKind norm = NormKind::kRms;
+  NormPlacement placement = NormPlacement::kPre;
+  Activation activation = Activation::kSilu;
+  bool gated_ffn = true;  // down(act(gate(x)) · up(x)); false: down(act(up(x)))
+  QkNorm qk_norm = QkNorm::kNone;
+  PositionKind positions = PositionKind::kRope;
+  bool parallel_residual = false;  // x + attn(norm1(x)) + ffn(norm2(x)) (GPT-NeoX)
+  bool embd_norm = false;          // a LayerNorm right after the embedding (BLOOM)
+  bool embd_scale_sqrt = false;    // embeddings × √n_embd (Gemma family)
+  bool qkv_bias = false;           // biases on Q, K, V
+  bool out_bias = false;           // bias on the attention output
+  bool ffn_bias = false;           // biases on the FFN matrices
+  // Defaults for what GGUF files of the family do not say (llama.cpp hard-codes them per architecture).
+  int swa_period = 0;            // with a sliding window, layer i slides unless i % period == period - 1; 0: all
+  int no_rope_period = 0;        // > 0: layer i has no RoPE when (i + 1) % period == 0 (SmolLM3: 4)
+  float rope_freq_base_swa = 0;  // RoPE base of sliding layers (Gemma 3: 10000); 0: the model's base
+  float alibi_max_bias = 8.0f;   // ALiBi slopes (BLOOM)
+  // HF checkpoint layout.
+  std::string_view hf_layer_prefix = "model.layers.";
+  std::span<const HfTensorName> hf_globals = {};
+  std::span<const HfTensorName> hf_layer = {};
+};
+
+// The record for a GGUF architecture name, or Error listing the supported ones.
 const ArchSpec& arch_spec(std::string_view name, const std::string& file);
+// The record an HF class name ("Qwen3ForCausalLM") runs as; nullptr when none.
+const ArchSpec* arch_spec_for_hf_class(std::string_view hf_class);
 std::span<const ArchSpec> supported_architectures();
+// "llama, qwen2, ..." and "LlamaForCausalLM, ...", for messages.
+std::string supported_architecture_names();
+std::string supported_hf_classes();
 
 }  // namespace ternion

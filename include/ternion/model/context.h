@@ -1,4 +1,4 @@
-// The state of the sequences being run through a model: an F16 KV cache with one slot per sequence and every
+// The state of the sequences being run through a model: an F16 (or F32) KV cache with one slot per sequence and every
 // activation buffer, all sized once at construction, so decoding a token allocates nothing.
 //
 // decode() runs one sequence (slot 0). decode_batch() runs tokens of several slots in one forward pass: the
@@ -24,6 +24,8 @@ struct ContextOptions {
   bool logits_all = false;  // keep logits for every token of a batch (perplexity), not only the last
   int64_t n_seq = 1;        // KV slots: sequences held at once, each with n_ctx positions
   bool hugetlb = false;     // the KV cache in the reserved huge pages (ternion/core/page_memory.h)
+  // F16 (llama.cpp's arithmetic) or F32: twice the memory, no rounding of q, K, V or the probabilities.
+  DType kv_type = DType::F16;
   static constexpr int64_t kDefaultCtxCap = 4096;
 };
 
@@ -59,7 +61,8 @@ class InferenceContext {
   int64_t n_seq() const { return static_cast<int64_t>(slot_len_.size()); }
   int64_t n_batch() const { return n_batch_; }
   const Model& model() const { return model_; }
-  size_t kv_cache_bytes() const { return 2 * kv_elems_ * sizeof(uint16_t); }
+  size_t kv_cache_bytes() const { return 2 * kv_elems_ * kv_es_; }
+  DType kv_type() const { return kv_type_; }
   bool kv_cache_hugetlb() const { return kv_memory_.hugetlb(); }
 
  private:
@@ -69,6 +72,10 @@ class InferenceContext {
   // `next`: the matrix after w_down (the next layer's wq, or the output), whose start idle threads prefetch.
   void ffn_block(const LayerWeights& l, int64_t n, const WeightMatrix* next);
   void store_kv(int64_t layer, int64_t n);
+  // The record's norm (RMS or LayerNorm) of n_rows rows of n_embd values; y may be x.
+  void norm_rows(const float* x, const float* w, const float* b, float* y, int64_t n_rows) const;
+  void norm_row(const float* x, const float* w, const float* b, float* y, int64_t n) const;
+  void finish_branch(float* y, const float* bias, const float* post_norm, int64_t n) const;
   size_t cache_offset(int32_t slot, int64_t layer) const;
   void mm(const WeightMatrix& w, const float* x, int64_t n, float* y, const WeightMatrix* next = nullptr);
 
@@ -81,14 +88,18 @@ class InferenceContext {
   std::vector<int64_t> slot_len_;  // positions filled, per slot
   std::vector<uint8_t> seen_;      // per slot, while a batch is checked
   RopeTable rope_;
+  RopeTable rope_swa_;        // sliding layers' own RoPE base (Gemma 3); empty when they share rope_
+  std::vector<float> alibi_;  // ALiBi slopes per head (BLOOM), else empty
 
-  size_t kv_elems_ = 0;          // of each of K and V
-  PageMemory kv_memory_;         // K then V
-  uint16_t* k_cache_ = nullptr;  // per slot, per layer [n_head_kv][n_ctx][head_dim], fp16
-  uint16_t* v_cache_ = nullptr;  // per slot, per layer [n_head_kv][head_dim][n_ctx], fp16
+  DType kv_type_ = DType::F16;
+  size_t kv_es_ = 2;            // bytes per cache element
+  size_t kv_elems_ = 0;         // of each of K and V
+  PageMemory kv_memory_;        // K then V
+  uint8_t* k_cache_ = nullptr;  // per slot, per layer [n_head_kv][n_ctx][head_dim], kv_type_
+  uint8_t* v_cache_ = nullptr;  // per slot, per layer [n_head_kv][head_dim][n_ctx], kv_type_
   // Activations, [n_batch][width] each.
-  std::vector<float> x_, xn_, q_, k_, v_, att_, tmp_, gate_, up_;
-  std::vector<uint16_t> v16_;  // one token's V rounded to fp16, before it is written down the cache's columns
+  std::vector<float> x_, xn_, q_, k_, v_, att_, tmp_, ffn_out_, gate_, up_;
+  std::vector<uint8_t> v_row_;  // one token's V in the cache's type, before it is written down the cache's columns
   std::vector<int32_t> tokens_, slots_, positions_;  // the staged batch, [n_batch]
   std::vector<int64_t> out_rows_;                    // rows whose logits are wanted
   std::vector<float> logits_;                        // [rows][n_vocab]

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "ternion/backend/ops.h"
 
@@ -31,12 +32,31 @@ struct HParams {
   float rope_scaling_factor = 1.0f;  // rope.scaling.factor
   RopeKind rope_kind = RopeKind::Adjacent;
 
+  // Block options of the newer families; the defaults are llama's.
+  float norm_eps = 1e-5f;           // attention.layer_norm_epsilon (LayerNorm families), else rms_eps
+  int64_t sliding_window = 0;       // attention.sliding_window: > 0 on the layers swa_layers marks
+  std::vector<bool> swa_layers;     // [n_layer] attention.sliding_window_pattern, or the record's period
+  std::vector<bool> rope_layers;    // [n_layer] false: the layer has no RoPE (SmolLM3)
+  float rope_freq_base_swa = 0.0f;  // rope.freq_base_swa: sliding layers' base (Gemma 3); 0: rope_freq_base
+  float attn_softcap = 0.0f;        // attn_logit_softcapping (Gemma 2)
+  float final_softcap = 0.0f;       // final_logit_softcapping
+  float attn_scale = 0.0f;          // attention.scale; 0: 1/sqrt(head_dim)
+  float embd_scale = 1.0f;          // embedding_scale (Granite)
+  float residual_scale = 1.0f;      // residual_scale (Granite)
+  float logit_scale = 1.0f;         // logit_scale (Granite): the logits are divided by it
+  bool parallel_residual = false;   // use_parallel_residual (GPT-NeoX)
+
   int64_t q_dim() const { return n_head * head_dim; }
   int64_t kv_dim() const { return n_head_kv * head_dim; }
 };
 
-// Reads and checks the hyper-parameters; rope_kind is left for the architecture to set.
+struct ArchSpec;
+
+// Reads and checks the hyper-parameters; rope_kind is left for the architecture to set. The record supplies the
+// defaults GGUF files of its family leave out (sliding and RoPE-less layer patterns).
 // Throws Error naming the file and key when one is missing, of the wrong type or out of range.
-HParams read_hparams(const GgufFile& file);
+HParams read_hparams(const GgufFile& file, const ArchSpec& arch);
+// general.architecture, or Error.
+std::string read_architecture_name(const GgufFile& file);
 
 }  // namespace ternion

@@ -20,25 +20,39 @@
 
 namespace ternion {
 
+// A layer's weights as the architecture record asks for them; absent ones are null (vectors) or empty (matrices).
+// Fused GGUF tensors (attn_qkv, Phi-3's gate+up in ffn_up) are bound as row views, one matrix per projection.
 struct LayerWeights {
-  const float* attn_norm = nullptr;  // [n_embd]
-  WeightMatrix wq;                   // rows q_dim  × cols n_embd
-  WeightMatrix wk;                   // rows kv_dim × cols n_embd
-  WeightMatrix wv;                   // rows kv_dim × cols n_embd
-  WeightMatrix wo;                   // rows n_embd × cols q_dim
-  const float* bq = nullptr;         // [q_dim] (qwen2), else null
-  const float* bk = nullptr;         // [kv_dim]
-  const float* bv = nullptr;         // [kv_dim]
-  const float* ffn_norm = nullptr;   // [n_embd]
-  WeightMatrix w_gate;               // rows n_ff × cols n_embd
-  WeightMatrix w_up;                 // rows n_ff × cols n_embd
-  WeightMatrix w_down;               // rows n_embd × cols n_ff
+  const float* attn_norm = nullptr;       // [n_embd]; absent for post-norm blocks (OLMo 2)
+  const float* attn_norm_b = nullptr;     // [n_embd] (LayerNorm)
+  WeightMatrix wq{};                      // rows q_dim  × cols n_embd
+  WeightMatrix wk{};                      // rows kv_dim × cols n_embd
+  WeightMatrix wv{};                      // rows kv_dim × cols n_embd
+  WeightMatrix wo{};                      // rows n_embd × cols q_dim
+  const float* bq = nullptr;              // [q_dim] (qwen2, starcoder2, ...), else null
+  const float* bk = nullptr;              // [kv_dim]
+  const float* bv = nullptr;              // [kv_dim]
+  const float* bo = nullptr;              // [n_embd]
+  const float* q_norm = nullptr;          // [head_dim] per head, or [q_dim] over the whole projection
+  const float* k_norm = nullptr;          // [head_dim] or [kv_dim]
+  const float* post_attn_norm = nullptr;  // [n_embd] (OLMo 2, Gemma 2/3)
+  const float* ffn_norm = nullptr;        // [n_embd]
+  const float* ffn_norm_b = nullptr;      // [n_embd]
+  WeightMatrix w_gate{};                  // rows n_ff × cols n_embd (gated FFNs)
+  WeightMatrix w_up{};                    // rows n_ff × cols n_embd
+  WeightMatrix w_down{};                  // rows n_embd × cols n_ff
+  const float* b_up = nullptr;            // [n_ff]
+  const float* b_down = nullptr;          // [n_embd]
+  const float* post_ffn_norm = nullptr;   // [n_embd]
 };
 
 struct ModelWeights {
-  WeightMatrix token_embd;             // rows n_vocab × cols n_embd (row = one token's embedding)
-  const float* output_norm = nullptr;  // [n_embd]
-  WeightMatrix output;                 // rows n_vocab × cols n_embd; the embedding itself when tied
+  WeightMatrix token_embd{};               // rows n_vocab × cols n_embd (row = one token's embedding)
+  const float* token_embd_norm = nullptr;  // [n_embd] (BLOOM)
+  const float* token_embd_norm_b = nullptr;
+  const float* output_norm = nullptr;    // [n_embd]
+  const float* output_norm_b = nullptr;  // [n_embd] (LayerNorm)
+  WeightMatrix output{};                 // rows n_vocab × cols n_embd; the embedding itself when tied
   bool tied_output = false;
   std::vector<LayerWeights> layers;
 };

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <vector>
 
 #include "core/prefetch.h"
@@ -25,12 +26,25 @@ constexpr int64_t kQueryBlock = 8;
 // The start of each value row a head group reads, asked for before its scores are computed (see attend_heads).
 constexpr int64_t kValuePrefetchBytes = 64 * 1024;
 
-// Per head: scores as float [kQueryBlock][n_ctx], one row rounded to fp16 [n_ctx], and the fp16 queries
-// [kQueryBlock][head_dim].
-size_t per_head_bytes(int64_t n_ctx, int64_t head_dim) {
-  const size_t bytes = static_cast<size_t>(kQueryBlock * n_ctx) * 4 + static_cast<size_t>(n_ctx) * 2 +
-                       static_cast<size_t>(kQueryBlock * head_dim) * 2;
+// Bytes of one cache element.
+size_t kv_bytes(DType t) { return t == DType::F32 ? 4 : 2; }
+
+// Per head: scores as float [kQueryBlock][n_ctx], one row of probabilities in the cache's type [n_ctx], and the
+// queries in that type [kQueryBlock][head_dim].
+size_t per_head_bytes(int64_t n_ctx, int64_t head_dim, DType kv_type) {
+  const size_t es = kv_bytes(kv_type);
+  const size_t bytes = static_cast<size_t>(kQueryBlock * n_ctx) * 4 + static_cast<size_t>(n_ctx) * es +
+                       static_cast<size_t>(kQueryBlock * head_dim) * es;
   return (bytes + 63) / 64 * 64;
+}
+
+// Floats into the cache's element type: fp16 rounding, or a copy.
+void to_kv_row(DType t, const float* src, void* dst, int64_t n) {
+  if (t == DType::F32) {
+    std::memcpy(dst, src, static_cast<size_t>(n) * 4);
+  } else {
+    fp32_to_fp16_row(src, static_cast<uint16_t*>(dst), n);
+  }
 }
 
 // The kernels: the gemm of F16 rows (q·k for a block of queries, and the 64 outputs of p·V) or, for the
@@ -39,17 +53,15 @@ struct Kernels {
   VecDot dot;
   Gemm gemm;  // null: one dot per product
 
-  void run(int64_t n, const uint16_t* w, size_t w_stride, int64_t n_rows, const uint16_t* x, size_t x_stride,
+  void run(int64_t n, const uint8_t* w, size_t w_stride, int64_t n_rows, const uint8_t* x, size_t x_stride,
            int64_t n_tokens, float* out, int64_t ldo) const {
     if (gemm != nullptr) {
       gemm(n, w, w_stride, n_rows, x, x_stride, n_tokens, out, ldo);
       return;
     }
-    const auto* wb = reinterpret_cast<const uint8_t*>(w);
-    const auto* xb = reinterpret_cast<const uint8_t*>(x);
     for (int64_t t = 0; t < n_tokens; ++t) {
       for (int64_t r = 0; r < n_rows; ++r) {
-        dot(n, out + t * ldo + r, wb + static_cast<size_t>(r) * w_stride, xb + static_cast<size_t>(t) * x_stride);
+        dot(n, out + t * ldo + r, w + static_cast<size_t>(r) * w_stride, x + static_cast<size_t>(t) * x_stride);
       }
     }
   }
@@ -59,46 +71,68 @@ struct Kernels {
 // read as head_dim short stretches n_ctx apart, each too short for the hardware prefetcher to catch on. Asking
 // for them before the scores are computed lets them arrive meanwhile. Long rows get only their start (the
 // prefetcher follows on from there), so the request stays within kValuePrefetchBytes.
-void prefetch_value_rows(const uint16_t* v_head, int64_t n_ctx, int64_t head_dim, int64_t n_kv) {
-  const int64_t bytes = std::min(n_kv * 2, kValuePrefetchBytes / std::max<int64_t>(head_dim, 1));
-  for (int64_t d = 0; d < head_dim; ++d) prefetch_bytes(v_head + d * n_ctx, 0, static_cast<size_t>(bytes));
+void prefetch_value_rows(const uint8_t* v_head, size_t row_stride, int64_t head_dim, int64_t n_kv, size_t es) {
+  const int64_t bytes = std::min(n_kv * static_cast<int64_t>(es), kValuePrefetchBytes / std::max<int64_t>(head_dim, 1));
+  for (int64_t d = 0; d < head_dim; ++d) {
+    prefetch_bytes(v_head + static_cast<size_t>(d) * row_stride, 0, static_cast<size_t>(bytes));
+  }
+}
+
+// Scores of keys [first, first + n) of head h: scaled, soft-capped and ALiBi-biased as the arguments ask.
+void adjust_scores(const AttentionArgs& a, int64_t h, int64_t first, float* row, int64_t n) {
+  const float slope = a.alibi != nullptr ? a.alibi[h] : 0.0f;
+  for (int64_t j = 0; j < n; ++j) {
+    float v = row[j] * a.scale;
+    if (a.softcap > 0.0f) v = a.softcap * std::tanh(v / a.softcap);
+    if (a.alibi != nullptr) v += slope * static_cast<float>(first + j);
+    row[j] = v;
+  }
 }
 
 // Query heads h0 .. h0 + n_heads - 1, which share one KV head: every key and value row they read is loaded once
 // for all of them (each q·k and p·V product still the bits of the single dot). scratch holds n_heads x
 // per_head_bytes.
 void attend_heads(const AttentionArgs& a, int64_t h0, int64_t n_heads, uint8_t* scratch, const Kernels& k) {
+  const size_t es = kv_bytes(a.kv_type);
   const int64_t rows = kQueryBlock * n_heads;  // query rows of a block: token i, head s at i * n_heads + s
   float* scores = reinterpret_cast<float*>(scratch);
-  uint16_t* probs16 = reinterpret_cast<uint16_t*>(scratch + static_cast<size_t>(rows * a.n_ctx) * 4);
-  uint16_t* q16 = probs16 + n_heads * a.n_ctx;
+  uint8_t* probs = scratch + static_cast<size_t>(rows * a.n_ctx) * 4;  // [n_heads][n_ctx] in the cache's type
+  uint8_t* qs = probs + static_cast<size_t>(n_heads * a.n_ctx) * es;   // [rows][head_dim] in the cache's type
   const int64_t kvh = h0 / (a.n_head / a.n_head_kv);
-  const uint16_t* k_head = a.k + kvh * a.n_ctx * a.head_dim;
-  const uint16_t* v_head = a.v + kvh * a.head_dim * a.n_ctx;
-  const size_t row16 = static_cast<size_t>(a.head_dim) * 2;
+  const size_t row_bytes = static_cast<size_t>(a.head_dim) * es;  // a key row; also a query row
+  const size_t ctx_bytes = static_cast<size_t>(a.n_ctx) * es;     // a value row; also a probability row
+  const uint8_t* k_head = static_cast<const uint8_t*>(a.k) + static_cast<size_t>(kvh * a.n_ctx) * row_bytes;
+  const uint8_t* v_head = static_cast<const uint8_t*>(a.v) + static_cast<size_t>(kvh * a.head_dim) * ctx_bytes;
   for (int64_t t0 = 0; t0 < a.n_tokens; t0 += kQueryBlock) {
     const int64_t nq = std::min(kQueryBlock, a.n_tokens - t0);
     int64_t max_kv = 0;
     for (int64_t i = 0; i < nq; ++i) {
       for (int64_t s = 0; s < n_heads; ++s) {
         const float* q = a.q + (t0 + i) * a.q_stride + (h0 + s) * a.head_dim;
-        fp32_to_fp16_row(q, q16 + (i * n_heads + s) * a.head_dim, a.head_dim);
+        to_kv_row(a.kv_type, q, qs + static_cast<size_t>(i * n_heads + s) * row_bytes, a.head_dim);
       }
       max_kv = std::max<int64_t>(max_kv, static_cast<int64_t>(a.positions[t0 + i]) + 1);
     }
-    if (t0 == 0) prefetch_value_rows(v_head, a.n_ctx, a.head_dim, max_kv);  // later blocks find them cached
+    if (t0 == 0) prefetch_value_rows(v_head, ctx_bytes, a.head_dim, max_kv, es);  // later blocks find them cached
     // Scores of every query row of the block against keys [0, max_kv); each token then uses its own prefix.
-    k.run(a.head_dim, k_head, row16, max_kv, q16, row16, nq * n_heads, scores, a.n_ctx);
+    k.run(a.head_dim, k_head, row_bytes, max_kv, qs, row_bytes, nq * n_heads, scores, a.n_ctx);
     for (int64_t i = 0; i < nq; ++i) {
       const int64_t n_kv = static_cast<int64_t>(a.positions[t0 + i]) + 1;
+      const int64_t first = a.window > 0 ? std::max<int64_t>(0, n_kv - a.window) : 0;  // keys [first, n_kv)
+      const int64_t seen = n_kv - first;
       for (int64_t s = 0; s < n_heads; ++s) {
-        float* row = scores + (i * n_heads + s) * a.n_ctx;
-        softmax_in_place(row, n_kv, a.scale);
-        fp32_to_fp16_row(row, probs16 + s * a.n_ctx, n_kv);
+        float* row = scores + (i * n_heads + s) * a.n_ctx + first;
+        if (a.softcap > 0.0f || a.alibi != nullptr) {
+          adjust_scores(a, h0 + s, first, row, seen);
+          softmax_in_place(row, seen, 1.0f);
+        } else {
+          softmax_in_place(row, seen, a.scale);
+        }
+        to_kv_row(a.kv_type, row, probs + static_cast<size_t>(s) * ctx_bytes, seen);
       }
-      // out[h0 + s][d] = V row d (positions [0, n_kv)) · head s's probabilities, all heads at once.
-      k.run(n_kv, v_head, static_cast<size_t>(a.n_ctx) * 2, a.head_dim, probs16, static_cast<size_t>(a.n_ctx) * 2,
-            n_heads, a.out + (t0 + i) * a.out_stride + h0 * a.head_dim, a.head_dim);
+      // out[h0 + s][d] = V row d (positions [first, n_kv)) · head s's probabilities, all heads at once.
+      k.run(seen, v_head + static_cast<size_t>(first) * es, ctx_bytes, a.head_dim, probs, ctx_bytes, n_heads,
+            a.out + (t0 + i) * a.out_stride + h0 * a.head_dim, a.head_dim);
     }
   }
 }
@@ -114,6 +148,7 @@ int64_t heads_per_chunk(const AttentionArgs& a, int n_threads) {
 }
 
 void check_args(const AttentionArgs& a) {
+  if (a.kv_type != DType::F16 && a.kv_type != DType::F32) throw Error("attention: the KV cache must be F16 or F32");
   if (a.n_head_kv <= 0 || a.n_head % a.n_head_kv != 0) throw Error("attention: n_head must be a multiple of n_head_kv");
   for (int64_t t = 0; t < a.n_tokens; ++t) {
     if (a.positions[t] < 0 || a.positions[t] >= a.n_ctx) throw Error("attention: position outside the KV cache");
@@ -122,17 +157,17 @@ void check_args(const AttentionArgs& a) {
 
 }  // namespace
 
-size_t attention_scratch_bytes(int64_t n_head, int64_t n_ctx, int64_t head_dim) {
-  return static_cast<size_t>(n_head) * per_head_bytes(n_ctx, head_dim);
+size_t attention_scratch_bytes(int64_t n_head, int64_t n_ctx, int64_t head_dim, DType kv_type) {
+  return static_cast<size_t>(n_head) * per_head_bytes(n_ctx, head_dim, kv_type);
 }
 
 void attention(const AttentionArgs& a, std::span<uint8_t> scratch, ThreadPool& pool) {
   check_args(a);
-  if (scratch.size() < attention_scratch_bytes(a.n_head, a.n_ctx, a.head_dim)) {
+  if (scratch.size() < attention_scratch_bytes(a.n_head, a.n_ctx, a.head_dim, a.kv_type)) {
     throw Error("attention: scratch buffer too small");
   }
-  const Kernels k{quant_traits(DType::F16).vec_dot, quant_traits(DType::F16).gemm};
-  const size_t stride = per_head_bytes(a.n_ctx, a.head_dim);
+  const Kernels k{quant_traits(a.kv_type).vec_dot, quant_traits(a.kv_type).gemm};
+  const size_t stride = per_head_bytes(a.n_ctx, a.head_dim, a.kv_type);
   const int64_t per = heads_per_chunk(a, pool.size());
   pool.parallel_for(static_cast<size_t>(a.n_head / per), [&](size_t c) {
     const int64_t h0 = static_cast<int64_t>(c) * per;
@@ -142,8 +177,8 @@ void attention(const AttentionArgs& a, std::span<uint8_t> scratch, ThreadPool& p
 
 void attention_reference(const AttentionArgs& a) {
   check_args(a);
-  std::vector<uint8_t> scratch(per_head_bytes(a.n_ctx, a.head_dim));
-  const Kernels k{quant_traits_reference(DType::F16).vec_dot, nullptr};
+  std::vector<uint8_t> scratch(per_head_bytes(a.n_ctx, a.head_dim, a.kv_type));
+  const Kernels k{quant_traits_reference(a.kv_type).vec_dot, nullptr};
   for (int64_t h = 0; h < a.n_head; ++h) attend_heads(a, h, 1, scratch.data(), k);
 }
 
