@@ -17,6 +17,7 @@ struct PplArgs {
   int64_t chunks = 0;
   int threads = 0;
   bool mmap = false;
+  std::string kv_type = "f16";
 };
 
 int perplexity_cmd(const PplArgs& a) {
@@ -30,6 +31,7 @@ int perplexity_cmd(const PplArgs& a) {
   copt.n_ctx = a.ctx;
   copt.n_batch = a.ctx;
   copt.logits_all = true;
+  copt.kv_type = parse_kv_type(a.kv_type);
   Generator gen(*model, copt, a.threads > 0 ? a.threads : default_thread_count());
   const PerplexityResult r = perplexity(gen, text, a.ctx, a.chunks, [](int64_t chunk, double running) {
     std::fprintf(stderr, "[%lld]%.4f,", static_cast<long long>(chunk), running);
@@ -53,6 +55,7 @@ Runner add_perplexity_command(CLI::App& app) {
   c->add_option("-c,--ctx-size", a->ctx, "Tokens per chunk (default 512)");
   c->add_option("--chunks", a->chunks, "Score at most this many chunks (default: all)");
   c->add_option("-t,--threads", a->threads, "Worker threads (default: all cores)");
+  c->add_option("--kv-type", a->kv_type, kKvTypeHelp);
   c->add_flag("--mmap", a->mmap, kMmapHelp);
   return [a] { return perplexity_cmd(*a); };
 }

@@ -34,6 +34,7 @@ struct RunArgs {
   bool special = false;
   bool mmap = false;
   bool hugetlb = false;
+  std::string kv_type = "f16";
 };
 
 // A model folder's generation_config.json fills in the sampling settings not given on the command line.
@@ -90,6 +91,7 @@ int run(const RunArgs& a, const CLI::App& cmd) {
   ContextOptions copt;
   copt.n_ctx = a.ctx_size;
   copt.hugetlb = a.hugetlb;
+  copt.kv_type = parse_kv_type(a.kv_type);
   Generator gen(*model, copt, a.threads > 0 ? a.threads : default_thread_count());
   const double load_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
 
@@ -153,6 +155,7 @@ Runner add_run_command(CLI::App& app) {
   c->add_flag("--json", a->json, "Print one JSON object instead of streaming text");
   c->add_flag("--mmap", a->mmap, kMmapHelp);
   c->add_flag("--hugetlb", a->hugetlb, kHugetlbHelp);
+  c->add_option("--kv-type", a->kv_type, kKvTypeHelp);
   return [a, c] { return run(*a, *c); };
 }
 

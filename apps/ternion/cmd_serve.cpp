@@ -68,8 +68,11 @@ Runner add_serve_command(CLI::App& app) {
   c->add_option("--max-body", o->max_body_bytes, "Largest request body in bytes (default 4 MiB)");
   c->add_flag("--mmap", o->mmap, kMmapHelp);
   c->add_flag("--hugetlb", o->hugetlb, kHugetlbHelp);
-  return [o, models] {
+  auto kv_type = std::make_shared<std::string>("f16");
+  c->add_option("--kv-type", *kv_type, kKvTypeHelp);
+  return [o, models, kv_type] {
     o->models = *models;
+    o->kv_type = parse_kv_type(*kv_type);
     return serve(*o);
   };
 }

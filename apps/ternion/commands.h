@@ -5,7 +5,10 @@
 #include <CLI/CLI.hpp>
 
 #include <functional>
+#include <string>
+
 #include <string_view>
+#include "ternion/core/dtype.h"
 
 namespace ternion::cli {
 
@@ -44,6 +47,13 @@ void write_stdout(std::string_view text);
 // Flushes stdout; Error as above when anything written to it since the start was lost. main() calls it after
 // every command, so that no command ends with status 0 when its output did not arrive.
 void finish_stdout();
+
+// Help of the --kv-type flag (ContextOptions::kv_type).
+inline constexpr const char* kKvTypeHelp =
+    "KV cache type: f16 (default, llama.cpp's arithmetic) or f32 (twice the memory; attention computed without "
+    "rounding, as transformers does)";
+// The DType of a --kv-type value; Error naming the flag for anything but f16 and f32.
+DType parse_kv_type(const std::string& name);
 
 // Reads a whole text file; Error naming it when it cannot be read.
 std::string read_text_file(const std::string& path);

@@ -37,6 +37,12 @@ void finish_stdout() {
   if (std::fflush(stdout) != 0 || std::ferror(stdout) != 0) stdout_failed(errno);
 }
 
+DType parse_kv_type(const std::string& name) {
+  if (name == "f16" || name == "F16") return DType::F16;
+  if (name == "f32" || name == "F32") return DType::F32;
+  throw Error("--kv-type must be f16 or f32, got '" + name + "'");
+}
+
 std::string read_text_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw Error(path + ": cannot open: " + std::strerror(errno));

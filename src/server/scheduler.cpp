@@ -16,6 +16,7 @@ Scheduler::Scheduler(const Model& model, const Tokenizer& tokenizer, const Sched
   copt.n_batch = options.n_batch;
   copt.n_seq = options.n_parallel;
   copt.hugetlb = options.hugetlb;
+  copt.kv_type = options.kv_type;
   ctx_ = std::make_unique<InferenceContext>(model, copt, *pool_);
   slots_.reserve(static_cast<size_t>(options.n_parallel));
   for (int32_t i = 0; i < options.n_parallel; ++i) slots_.emplace_back(i, tokenizer, metrics);

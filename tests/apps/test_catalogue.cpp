@@ -200,6 +200,7 @@ const std::vector<BadInput>& catalogue() {
       {"RunHugeContext", "run -m $D/q8.gguf -p hi -c 100000000", 1, "-c/--ctx-size"},
       {"RunContextOverflow", "run -m $D/q8.gguf -p hi -c 4 -n 8", 1, "context overflow"},
       {"RunNegativeSeed", "run -m $D/q8.gguf -p hi -s -2", 1, "-s/--seed"},
+      {"RunBadKvType", "run -m $D/q8.gguf -p hi --kv-type q8", 1, "--kv-type must be f16 or f32, got 'q8'"},
       {"RunUnknownFlag", "run -m $D/q8.gguf -p hi --no-such-flag", 2, "--no-such-flag"},
       {"RunOutputToFullDisk", "run -m $D/q8.gguf -p hi -n 4", 1, "cannot write to standard output", "/dev/full"},
       {"RunOutputClosed", "run -m $D/q8.gguf -p hi -n 4", 1, "cannot write to standard output", "&-"},
@@ -273,6 +274,7 @@ const std::vector<BadInput>& catalogue() {
       {"ServeZeroParallel", "serve -m $D/q8.gguf --port 0 -P 0", 1, "-P/--parallel"},
       {"ServeThreads", "serve -m $D/q8.gguf --port 0 -t 4096", 1, "-t/--threads"},
       {"ServeDuplicateNames", "serve -m a=$D/q8.gguf -m a=$D/m.gguf --port 0", 1, "two models are named 'a'"},
+      {"ServeBadKvType", "serve -m $D/q8.gguf --port 0 --kv-type f8", 1, "--kv-type"},
       {"ServeTakenPort", "serve -m $D/q8.gguf --port $P", 1, "cannot listen on 127.0.0.1:$P"},
       // the program
       {"NoSubcommand", "", 2, "subcommand"},

@@ -24,12 +24,13 @@
 namespace ternion::server {
 
 struct SchedulerOptions {
-  int32_t n_parallel = 4;  // KV slots: sequences decoded together
-  int64_t n_ctx = 0;       // positions per slot; 0: the model's, at most ContextOptions::kDefaultCtxCap
-  int64_t n_batch = 512;   // tokens per forward pass at most
-  size_t max_queue = 64;   // requests waiting for a slot at most
-  int n_threads = 0;       // compute threads; 0: all cores
-  bool hugetlb = false;    // the KV cache in reserved huge pages (ContextOptions::hugetlb)
+  int32_t n_parallel = 4;      // KV slots: sequences decoded together
+  int64_t n_ctx = 0;           // positions per slot; 0: the model's, at most ContextOptions::kDefaultCtxCap
+  int64_t n_batch = 512;       // tokens per forward pass at most
+  size_t max_queue = 64;       // requests waiting for a slot at most
+  int n_threads = 0;           // compute threads; 0: all cores
+  bool hugetlb = false;        // the KV cache in reserved huge pages (ContextOptions::hugetlb)
+  DType kv_type = DType::F16;  // ContextOptions::kv_type
 };
 
 class Scheduler {

@@ -15,6 +15,8 @@
 #include <string>
 #include <vector>
 
+#include "ternion/core/dtype.h"
+
 namespace ternion::server {
 
 struct ServerOptions {
@@ -30,6 +32,7 @@ struct ServerOptions {
   size_t max_body_bytes = 4u << 20;  // larger request bodies get 413
   bool mmap = false;                 // weights used in place from the mapped files (Model::load, resident false)
   bool hugetlb = false;              // weights and KV caches in reserved huge pages (LoadOptions, ContextOptions)
+  DType kv_type = DType::F16;        // the KV caches' type (ContextOptions::kv_type)
 };
 
 class Server {
