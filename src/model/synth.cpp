@@ -6,17 +6,58 @@
 
 #include "ternion/core/error.h"
 #include "ternion/io/gguf.h"
+#include "ternion/model/architecture.h"
 #include "ternion/quant/quant.h"
 
 namespace ternion {
 
 namespace {
 
-constexpr std::array<SynthShape, 4> kShapes = {{
-    {"llama-3.2-1b", "llama", 2048, 16, 32, 8, 8192, 500000.0f, false},
-    {"tinyllama-1.1b", "llama", 2048, 22, 32, 4, 5632, 10000.0f, false},
-    {"smollm-135m", "llama", 576, 30, 9, 3, 1536, 10000.0f, false},
-    {"qwen2-0.5b", "qwen2", 896, 24, 14, 2, 4864, 1000000.0f, true},
+// The published configs of each family's small models.
+SynthShape gemma2_2b() {
+  SynthShape s{"gemma2-2b", "gemma2", 2304, 26, 8, 4, 9216, 10000.0f};
+  s.head_dim = 256;
+  s.sliding_window = 4096;
+  s.attn_softcap = 50.0f;
+  s.final_softcap = 30.0f;
+  return s;
+}
+
+SynthShape gemma3_1b() {
+  SynthShape s{"gemma3-1b", "gemma3", 1152, 26, 4, 1, 6912, 1000000.0f};
+  s.head_dim = 256;
+  s.sliding_window = 512;
+  return s;
+}
+
+SynthShape granite_3b() {
+  SynthShape s{"granite-3b", "granite", 2048, 40, 32, 8, 8192, 10000.0f};
+  s.embedding_scale = 12.0f;
+  s.residual_scale = 0.22f;
+  s.attention_scale = 0.015625f;
+  s.logit_scale = 8.0f;
+  return s;
+}
+
+SynthShape with_head_dim(SynthShape s, int64_t head_dim) {
+  s.head_dim = head_dim;
+  return s;
+}
+
+const std::array<SynthShape, 13> kShapes = {{
+    {"llama-3.2-1b", "llama", 2048, 16, 32, 8, 8192, 500000.0f},
+    {"tinyllama-1.1b", "llama", 2048, 22, 32, 4, 5632, 10000.0f},
+    {"smollm-135m", "llama", 576, 30, 9, 3, 1536, 10000.0f},
+    {"qwen2-0.5b", "qwen2", 896, 24, 14, 2, 4864, 1000000.0f},
+    with_head_dim({"qwen3-0.6b", "qwen3", 1024, 28, 16, 8, 3072, 1000000.0f}, 128),
+    gemma2_2b(),
+    gemma3_1b(),
+    {"phi3-mini", "phi3", 3072, 32, 32, 32, 8192, 10000.0f},
+    {"olmo2-1b", "olmo2", 2048, 16, 16, 16, 8192, 500000.0f},
+    {"starcoder2-3b", "starcoder2", 3072, 30, 24, 2, 12288, 999999.4f},
+    granite_3b(),
+    {"smollm3-3b", "smollm3", 2048, 36, 16, 4, 11008, 5000000.0f},
+    {"pythia-1b", "gptneox", 2048, 16, 8, 8, 8192, 10000.0f},
 }};
 
 // splitmix64: a tiny generator whose stream is the same on every platform and compiler.
@@ -93,6 +134,11 @@ void write_synthetic_model(const SynthOptions& o) {
   if (tokens == nullptr) throw Error(o.vocab_from + ": has no tokenizer.ggml.tokens to copy");
   const auto n_vocab = static_cast<int64_t>(tokens->count);
 
+  const ArchSpec& arch = arch_spec(s.arch, "synth");
+  const int64_t d = s.n_embd, hd = s.head_dim > 0 ? s.head_dim : s.n_embd / s.n_head;
+  const int64_t q = s.n_head * hd, kv = s.n_head_kv * hd;
+  const bool layer_norm = arch.norm == NormKind::kLayer;
+
   GgufWriter w;
   const std::string a(s.arch);
   w.set_string("general.architecture", a);
@@ -103,35 +149,64 @@ void write_synthetic_model(const SynthOptions& o) {
   w.set_u32(a + ".feed_forward_length", static_cast<uint32_t>(s.n_ff));
   w.set_u32(a + ".attention.head_count", static_cast<uint32_t>(s.n_head));
   w.set_u32(a + ".attention.head_count_kv", static_cast<uint32_t>(s.n_head_kv));
-  w.set_f32(a + ".attention.layer_norm_rms_epsilon", 1e-5f);
+  if (s.head_dim > 0) {
+    w.set_u32(a + ".attention.key_length", static_cast<uint32_t>(hd));
+    w.set_u32(a + ".attention.value_length", static_cast<uint32_t>(hd));
+  }
+  w.set_f32(a + (layer_norm ? ".attention.layer_norm_epsilon" : ".attention.layer_norm_rms_epsilon"), 1e-5f);
   w.set_f32(a + ".rope.freq_base", s.rope_theta);
+  if (arch.name == "gptneox") w.set_u32(a + ".rope.dimension_count", static_cast<uint32_t>(hd / 4));  // Pythia
+  if (s.sliding_window > 0) w.set_u32(a + ".attention.sliding_window", static_cast<uint32_t>(s.sliding_window));
+  const std::pair<const char*, float> extras[] = {
+      {".attn_logit_softcapping", s.attn_softcap}, {".final_logit_softcapping", s.final_softcap},
+      {".embedding_scale", s.embedding_scale},     {".residual_scale", s.residual_scale},
+      {".attention.scale", s.attention_scale},     {".logit_scale", s.logit_scale}};
+  for (const auto& [key, value] : extras) {
+    if (value != 0.0f) w.set_f32(a + key, value);
+  }
   for (const auto& [key, value] : vocab.metadata()) {
     if (key.rfind("tokenizer.", 0) == 0) w.set(key, value);
   }
 
   Builder b(w, o.type, o.seed);
-  const int64_t d = s.n_embd, hd = s.n_embd / s.n_head, kv = s.n_head_kv * hd;
   // Embedding and output stay Q8_0 when the weights are quantized more coarsely, as quantized releases keep them.
   const DType wide = (o.type == DType::Q4_0) ? DType::Q8_0 : o.type;
+  const auto norm = [&](const std::string& name, int64_t n) {
+    b.vector(name + ".weight", n, 1.0f, 0.05f);
+    if (layer_norm) b.vector(name + ".bias", n, 0.0f, 0.02f);
+  };
   b.matrix("token_embd.weight", d, n_vocab, 0.02f, wide);
-  b.vector("output_norm.weight", d, 1.0f, 0.05f);
+  if (arch.embd_norm) norm("token_embd_norm", d);
+  norm("output_norm", d);
   b.matrix("output.weight", d, n_vocab, 0.02f, wide);
   for (int64_t l = 0; l < s.n_layer; ++l) {
     const std::string p = "blk." + std::to_string(l) + ".";
-    b.vector(p + "attn_norm.weight", d, 1.0f, 0.05f);
-    b.matrix(p + "attn_q.weight", d, d, 0.02f);
+    if (arch.placement != NormPlacement::kPost) norm(p + "attn_norm", d);
+    b.matrix(p + "attn_q.weight", d, q, 0.02f);
     b.matrix(p + "attn_k.weight", d, kv, 0.02f);
     b.matrix(p + "attn_v.weight", d, kv, 0.02f);
-    b.matrix(p + "attn_output.weight", d, d, 0.02f);
-    if (s.qkv_bias) {
-      b.vector(p + "attn_q.bias", d, 0.0f, 0.02f);
+    b.matrix(p + "attn_output.weight", q, d, 0.02f);
+    if (arch.qkv_bias) {
+      b.vector(p + "attn_q.bias", q, 0.0f, 0.02f);
       b.vector(p + "attn_k.bias", kv, 0.0f, 0.02f);
       b.vector(p + "attn_v.bias", kv, 0.0f, 0.02f);
     }
-    b.vector(p + "ffn_norm.weight", d, 1.0f, 0.05f);
-    b.matrix(p + "ffn_gate.weight", d, s.n_ff, 0.02f);
+    if (arch.out_bias) b.vector(p + "attn_output.bias", d, 0.0f, 0.02f);
+    if (arch.qk_norm != QkNorm::kNone) {
+      const bool per_head = arch.qk_norm == QkNorm::kPerHead;
+      b.vector(p + "attn_q_norm.weight", per_head ? hd : q, 1.0f, 0.05f);
+      b.vector(p + "attn_k_norm.weight", per_head ? hd : kv, 1.0f, 0.05f);
+    }
+    if (arch.placement != NormPlacement::kPre) b.vector(p + "post_attention_norm.weight", d, 1.0f, 0.05f);
+    if (arch.placement != NormPlacement::kPost) norm(p + "ffn_norm", d);
+    if (arch.gated_ffn) b.matrix(p + "ffn_gate.weight", d, s.n_ff, 0.02f);
     b.matrix(p + "ffn_up.weight", d, s.n_ff, 0.02f);
     b.matrix(p + "ffn_down.weight", s.n_ff, d, 0.02f);
+    if (arch.ffn_bias) {
+      b.vector(p + "ffn_up.bias", s.n_ff, 0.0f, 0.02f);
+      b.vector(p + "ffn_down.bias", d, 0.0f, 0.02f);
+    }
+    if (arch.placement != NormPlacement::kPre) b.vector(p + "post_ffw_norm.weight", d, 1.0f, 0.05f);
   }
   std::vector<std::string> inputs;
   if (!o.vocab_from.empty()) inputs.push_back(o.vocab_from);

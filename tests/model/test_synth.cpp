@@ -20,7 +20,7 @@ TEST(Synth, UnknownShapeListsTheKnownOnes) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("llama-3.2-1b"), std::string::npos);
   }
-  EXPECT_EQ(synth_shapes().size(), 4u);
+  EXPECT_GE(synth_shapes().size(), 13u);
 }
 
 TEST(Synth, WritesALoadableDeterministicModel) {

@@ -12,12 +12,17 @@
 
 namespace ternion {
 
+// A real model's shape; its block (norms, biases, activations) comes from the architecture record.
 struct SynthShape {
   std::string_view name;
-  std::string_view arch;  // "llama" or "qwen2"
+  std::string_view arch;  // an architecture record's name ("llama", "gemma2", ...)
   int64_t n_embd, n_layer, n_head, n_head_kv, n_ff;
   float rope_theta;
-  bool qkv_bias;
+  int64_t head_dim = 0;        // 0: n_embd / n_head
+  int64_t sliding_window = 0;  // written as attention.sliding_window when set
+  // Written under llama.cpp's keys when not 0.
+  float attn_softcap = 0, final_softcap = 0;
+  float embedding_scale = 0, residual_scale = 0, attention_scale = 0, logit_scale = 0;
 };
 
 std::span<const SynthShape> synth_shapes();
