@@ -360,3 +360,84 @@ TEST(Ops, AttentionRejectsBadArguments) {
 
 }  // namespace
 }  // namespace ternion
+
+namespace ternion {
+namespace {
+
+// The block ops the architecture records select, against double-precision formulas on random rows.
+TEST(Ops, LayerNormMatchesFormula) {
+  for (const int64_t n : {int64_t{1}, int64_t{7}, int64_t{128}, int64_t{300}}) {
+    const auto x = random_vector(static_cast<size_t>(n), 21);
+    const auto w = random_vector(static_cast<size_t>(n), 22);
+    const auto b = random_vector(static_cast<size_t>(n), 23);
+    std::vector<float> y(x.size()), plain(x.size());
+    layer_norm_row(x.data(), w.data(), b.data(), y.data(), n, 1e-5f);
+    layer_norm_row(x.data(), nullptr, nullptr, plain.data(), n, 1e-5f);
+    double mean = 0;
+    for (const float v : x) mean += v;
+    mean /= static_cast<double>(n);
+    double var = 0;
+    for (const float v : x) var += (v - mean) * (v - mean);
+    var /= static_cast<double>(n);
+    for (size_t i = 0; i < x.size(); ++i) {
+      const double z = (x[i] - mean) / std::sqrt(var + 1e-5);
+      EXPECT_NEAR(plain[i], z, 1e-5) << n << " " << i;
+      EXPECT_NEAR(y[i], z * w[i] + b[i], 1e-5) << n << " " << i;
+    }
+    std::vector<float> in_place = x;
+    layer_norm_row(in_place.data(), w.data(), b.data(), in_place.data(), n, 1e-5f);
+    EXPECT_EQ(in_place, y);
+  }
+}
+
+TEST(Ops, ActivationsMatchFormulas) {
+  const auto x = random_vector(257, 31);
+  const auto up = random_vector(257, 32);
+  for (const Activation act :
+       {Activation::kSilu, Activation::kGeluTanh, Activation::kGeluErf, Activation::kReluSquared}) {
+    std::vector<float> y = x;
+    activate_in_place(act, y.data(), static_cast<int64_t>(y.size()));
+    std::vector<float> gated(x.size());
+    gated_activation(act, x.data(), up.data(), gated.data(), static_cast<int64_t>(x.size()));
+    for (size_t i = 0; i < x.size(); ++i) {
+      const double v = x[i];
+      double want = 0;
+      switch (act) {
+        case Activation::kSilu:
+          want = v / (1 + std::exp(-v));
+          break;
+        case Activation::kGeluTanh:
+          want = 0.5 * v * (1 + std::tanh(std::sqrt(2 / 3.141592653589793) * (v + 0.044715 * v * v * v)));
+          break;
+        case Activation::kGeluErf:
+          want = 0.5 * v * (1 + std::erf(v / std::sqrt(2.0)));
+          break;
+        case Activation::kReluSquared:
+          want = v > 0 ? v * v : 0;
+          break;
+      }
+      EXPECT_NEAR(y[i], want, 1e-5) << static_cast<int>(act) << " " << v;
+      EXPECT_NEAR(gated[i], want * up[i], 2e-5) << static_cast<int>(act) << " " << v;
+    }
+  }
+}
+
+TEST(Ops, SoftcapScaleAndAlibiSlopes) {
+  std::vector<float> x = {-100.0f, -1.0f, 0.0f, 0.5f, 100.0f};
+  softcap_in_place(x.data(), 5, 30.0f);
+  EXPECT_NEAR(x[0], -30.0 * std::tanh(100.0 / 30.0), 1e-4);
+  EXPECT_NEAR(x[3], 30.0 * std::tanh(0.5 / 30.0), 1e-6);
+  EXPECT_EQ(x[2], 0.0f);
+  scale_in_place(x.data(), 5, 2.0f);
+  EXPECT_NEAR(x[4], 60.0 * std::tanh(100.0 / 30.0), 1e-4);
+  // BLOOM's slopes: 2^(-8/n · (h + 1)) for a power-of-two head count; the next power's odd steps after it.
+  const auto s8 = alibi_slopes(8, 8.0f);
+  for (int h = 0; h < 8; ++h) EXPECT_FLOAT_EQ(s8[static_cast<size_t>(h)], std::exp2(-1.0f * static_cast<float>(h + 1)));
+  const auto s12 = alibi_slopes(12, 8.0f);
+  EXPECT_FLOAT_EQ(s12[7], std::exp2(-8.0f));
+  EXPECT_FLOAT_EQ(s12[8], std::exp2(-0.5f));
+  EXPECT_FLOAT_EQ(s12[9], std::exp2(-1.5f));
+}
+
+}  // namespace
+}  // namespace ternion

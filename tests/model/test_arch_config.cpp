@@ -1,0 +1,142 @@
+// config.json fields of the newer families: each read into the GGUF key llama.cpp uses, and each one a record
+// cannot run refused with one line naming the file and the field.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "support/test_support.h"
+#include "ternion/core/error.h"
+#include "ternion/model/hf_checkpoint.h"
+#include "ternion/model/model.h"
+
+namespace ternion {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+// A writable copy of fixtures/arch/<name>, removed at the end.
+class ArchFolder : public ::testing::Test {
+ protected:
+  void copy(const std::string& name) {
+    src_ = test::fixture("arch/" + name);
+    dir_ = fs::temp_directory_path() / ("ternion_arch_config_" + name + "_" + std::to_string(::getpid()));
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    for (const auto& e : fs::directory_iterator(src_)) {
+      if (e.path().filename() == "model.safetensors") {
+        fs::create_symlink(e.path(), dir_ / "model.safetensors");  // read-only, never written
+      } else {
+        fs::copy_file(e.path(), dir_ / e.path().filename());
+      }
+    }
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  json config() const {  // the fixture's own config.json
+    std::ifstream in(src_ / "config.json");
+    return json::parse(in);
+  }
+  void set_config(const json& j) const { std::ofstream(dir_ / "config.json") << j.dump(); }
+  std::string error() const {
+    try {
+      Model::load(dir_.string());
+    } catch (const Error& e) {
+      return e.what();
+    }
+    return "(loaded)";
+  }
+  fs::path src_, dir_;
+};
+
+TEST_F(ArchFolder, Gemma2KeysUnderLlamaCppNames) {
+  TERNION_REQUIRE_FIXTURE(test::fixture("arch/gemma2/model.safetensors"));
+  copy("gemma2");
+  const ModelSource s = load_hf_checkpoint(dir_.string());
+  EXPECT_EQ(s.metadata.find("general.architecture")->as_string(), "gemma2");
+  EXPECT_EQ(s.metadata.find("gemma2.attention.sliding_window")->as_uint(), 8u);
+  EXPECT_FLOAT_EQ(static_cast<float>(s.metadata.find("gemma2.attn_logit_softcapping")->as_double()), 5.0f);
+  EXPECT_FLOAT_EQ(static_cast<float>(s.metadata.find("gemma2.final_logit_softcapping")->as_double()), 3.0f);
+  // Every other layer slides, as llama.cpp assumes for gemma2: no pattern key is needed.
+  EXPECT_EQ(s.metadata.find("gemma2.attention.sliding_window_pattern"), nullptr);
+  // (1 + w) norms are stored as 1 + w, in F32.
+  EXPECT_EQ(s.find("blk.0.attn_norm.weight")->type, DType::F32);
+  const auto model = Model::load(dir_.string());
+  EXPECT_EQ(model->hparams().swa_layers, (std::vector<bool>{true, false, true, false}));
+}
+
+TEST_F(ArchFolder, Gemma3PatternAndLocalRopeBase) {
+  TERNION_REQUIRE_FIXTURE(test::fixture("arch/gemma3/model.safetensors"));
+  copy("gemma3");
+  const ModelSource s = load_hf_checkpoint(dir_.string());
+  // The fixture alternates, which is not gemma3's every-sixth pattern: the key says so.
+  ASSERT_NE(s.metadata.find("gemma3.attention.sliding_window_pattern"), nullptr);
+  EXPECT_EQ(s.metadata.find("gemma3.rope.freq_base_swa"), nullptr);  // 10000, the record's default
+  const auto model = Model::load(dir_.string());
+  EXPECT_EQ(model->hparams().swa_layers, (std::vector<bool>{true, false, true, false}));
+  EXPECT_FLOAT_EQ(model->hparams().rope_freq_base_swa, 10000.0f);
+  EXPECT_FLOAT_EQ(model->hparams().rope_freq_base, 1000000.0f);
+}
+
+TEST_F(ArchFolder, NeoxPartialRotaryAndParallelResidual) {
+  TERNION_REQUIRE_FIXTURE(test::fixture("arch/gpt-neox/model.safetensors"));
+  copy("gpt-neox");
+  const auto model = Model::load(dir_.string());
+  EXPECT_EQ(model->hparams().n_rot, 8);
+  EXPECT_TRUE(model->hparams().parallel_residual);
+  auto j = config();
+  j["use_parallel_residual"] = false;
+  set_config(j);
+  EXPECT_NE(error().find("use_parallel_residual: differs from what a GPTNeoXForCausalLM block does"), std::string::npos)
+      << error();
+  j = config();
+  j["rope_parameters"]["partial_rotary_factor"] = 1.5;
+  j["use_parallel_residual"] = true;
+  set_config(j);
+  EXPECT_NE(error().find("partial_rotary_factor: must be in (0, 1]"), std::string::npos) << error();
+}
+
+TEST_F(ArchFolder, FieldsARecordCannotRun) {
+  TERNION_REQUIRE_FIXTURE(test::fixture("arch/smollm3/model.safetensors"));
+  copy("smollm3");
+  auto j = config();
+  j["no_rope_layers"] = {1, 0, 1, 1};
+  set_config(j);
+  EXPECT_NE(error().find("config.json: no_rope_layers: a pattern other than every 4th layer"), std::string::npos)
+      << error();
+  j["no_rope_layers"] = {1, 1, 1};
+  set_config(j);
+  EXPECT_NE(error().find("no_rope_layers: expected one entry per layer"), std::string::npos) << error();
+  j["no_rope_layers"] = {1, 1, 1, 0};
+  j["hidden_act"] = "gelu";
+  set_config(j);
+  EXPECT_NE(error().find("hidden_act: 'gelu' is not supported for SmolLM3ForCausalLM"), std::string::npos) << error();
+}
+
+TEST_F(ArchFolder, MissingRecordTensorNamedByItsHfName) {
+  TERNION_REQUIRE_FIXTURE(test::fixture("arch/gemma2/model.safetensors"));
+  copy("gemma2");
+  auto j = config();
+  j["architectures"] = {"Gemma3ForCausalLM"};  // Gemma 3's block also needs per-head Q/K norms
+  set_config(j);
+  EXPECT_NE(error().find("missing tensor model.layers.0.self_attn.q_norm.weight (blk.0.attn_q_norm.weight)"),
+            std::string::npos)
+      << error();
+  j = config();
+  j["layer_types"] = {"sliding_attention", "full_attention"};
+  set_config(j);
+  EXPECT_NE(error().find("layer_types: expected one entry per layer"), std::string::npos) << error();
+  j = config();
+  j["architectures"] = {"Qwen3ForCausalLM"};
+  j.erase("hidden_activation");
+  set_config(j);
+  EXPECT_NE(error().find("tensor 'model.layers.0.post_feedforward_layernorm.weight' is not part of a "
+                         "Qwen3ForCausalLM model"),
+            std::string::npos)
+      << error();
+}
+
+}  // namespace
+}  // namespace ternion
