@@ -3,7 +3,9 @@
 #include <memory>
 
 #include "commands.h"
+#include "ternion/core/error.h"
 #include "ternion/io/gguf.h"
+#include "ternion/model/architecture.h"
 #include "ternion/model/hf_checkpoint.h"
 
 namespace ternion::cli {
@@ -20,6 +22,8 @@ int info_folder(const std::string& path, const InfoArgs& a) {
   const ModelSource src = load_hf_checkpoint(path);
   std::printf("folder: %s\nHuggingFace checkpoint, run in place (GGUF view below)\n", path.c_str());
   if (!src.convert_blocker.empty()) std::printf("not convertible to GGUF: %s\n", src.convert_blocker.c_str());
+  const std::string arch = src.metadata.find("general.architecture")->as_string();
+  std::printf("architecture: %s: %s\n", arch.c_str(), describe_block(arch_spec(arch, path)).c_str());
   std::printf("\nmetadata (%zu keys):\n", src.metadata.entries().size());
   for (const auto& [key, value] : src.metadata.entries()) {
     std::printf("  %-44s %-8s %s\n", key.c_str(), std::string(gguf_type_name(value.type)).c_str(),
@@ -39,6 +43,16 @@ int info_folder(const std::string& path, const InfoArgs& a) {
   return 0;
 }
 
+// The architecture record the file runs as, or why it does not run.
+void print_architecture(const GgufFile& f) {
+  const auto name = f.get_string("general.architecture").value_or("(none)");
+  try {
+    std::printf("architecture: %s: %s\n", name.c_str(), describe_block(arch_spec(name, f.path())).c_str());
+  } catch (const Error& e) {
+    std::printf("architecture: %s\n", e.what());
+  }
+}
+
 int info(const InfoArgs& a) {
   const std::string path = pick_model_path(a.model_flag, a.model_pos);
   if (is_hf_checkpoint(path)) return info_folder(path, a);
@@ -46,6 +60,7 @@ int info(const InfoArgs& a) {
   std::printf("file: %s\nGGUF version %u, %zu bytes, alignment %llu, data at offset %llu\n", path.c_str(), f.version(),
               f.file_size(), static_cast<unsigned long long>(f.alignment()),
               static_cast<unsigned long long>(f.data_offset()));
+  print_architecture(f);
   std::printf("\nmetadata (%zu keys):\n", f.metadata().size());
   for (const auto& [key, value] : f.metadata()) {
     std::printf("  %-44s %-8s %s\n", key.c_str(), std::string(gguf_type_name(value.type)).c_str(),

@@ -311,6 +311,33 @@ std::string supported_hf_classes() {
   return list;
 }
 
+std::string describe_block(const ArchSpec& a) {
+  std::string s = a.norm == NormKind::kLayer ? "LayerNorm" : "RMSNorm";
+  s += a.placement == NormPlacement::kPre    ? " before each branch"
+       : a.placement == NormPlacement::kPost ? " after each branch"
+                                             : " before and after each branch";
+  static constexpr const char* kActivation[] = {"SiLU", "GELU (tanh)", "GELU", "ReLU²"};
+  const std::string act = kActivation[static_cast<int>(a.activation)];
+  std::string ffn = act;
+  if (a.gated_ffn) {
+    ffn = a.activation == Activation::kSilu       ? "SwiGLU"
+          : a.activation == Activation::kGeluTanh ? "GeGLU"
+                                                  : act + "-gated";
+  }
+  s += ", " + ffn + " FFN";
+  if (a.qk_norm != QkNorm::kNone) s += a.qk_norm == QkNorm::kPerHead ? ", Q/K norm per head" : ", Q/K norm";
+  if (a.positions == PositionKind::kAlibi) {
+    s += ", ALiBi";
+  } else {
+    s += a.rope_kind == RopeKind::Adjacent ? ", RoPE (adjacent pairs)" : ", RoPE (NeoX halves)";
+  }
+  if (a.parallel_residual) s += ", parallel residual";
+  if (a.qkv_bias || a.out_bias || a.ffn_bias) s += ", biases";
+  if (a.embd_scale_sqrt) s += ", embeddings × √d";
+  if (a.embd_norm) s += ", embedding norm";
+  return s;
+}
+
 const ArchSpec& arch_spec(std::string_view name, const std::string& file) {
   for (const auto& a : kArchitectures) {
     if (a.name == name) return a;

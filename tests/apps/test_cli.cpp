@@ -149,6 +149,20 @@ TEST_F(Cli, ContextOverflow) {
   expect_one_line_error(run_cli("run -m " + model_path() + " -p 'And God said' -n 100 -c 32"), "context");
 }
 
+TEST_F(Cli, InfoNamesTheArchitecturesBlock) {
+  const Outcome o = run_cli("info -m " + model_path());
+  ASSERT_EQ(o.code, 0) << o.err;
+  EXPECT_NE(o.out.find("architecture: llama: RMSNorm before each branch, SwiGLU FFN, RoPE (adjacent pairs)"),
+            std::string::npos)
+      << o.out.substr(0, 400);
+  const auto gemma2 = test::fixture("arch/gemma2");
+  if (!std::filesystem::exists(gemma2 / "model.safetensors")) return;
+  const Outcome f = run_cli("info " + gemma2.string());
+  ASSERT_EQ(f.code, 0) << f.err;
+  EXPECT_NE(f.out.find("architecture: gemma2: RMSNorm before and after each branch, GeGLU FFN"), std::string::npos)
+      << f.out.substr(0, 400);
+}
+
 TEST_F(Cli, BadSamplingValue) {
   expect_one_line_error(run_cli("run -m " + model_path() + " -p hi --top-p 0"), "--top-p must be in (0, 1], got 0");
 }

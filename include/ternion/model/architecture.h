@@ -88,6 +88,8 @@ const ArchSpec* arch_spec_for_hf_class(std::string_view hf_class);
 std::span<const ArchSpec> supported_architectures();
 // "llama, qwen2, ..." and "LlamaForCausalLM, ...", for messages.
 std::string supported_architecture_names();
+// The record's block in words ("RMSNorm before each branch, SwiGLU FFN, RoPE (adjacent pairs)"), for `info`.
+std::string describe_block(const ArchSpec& arch);
 std::string supported_hf_classes();
 
 }  // namespace ternion
