@@ -311,6 +311,13 @@ std::string supported_hf_classes() {
   return list;
 }
 
+std::vector<bool> assumed_sliding_layers(const ArchSpec& arch, int64_t n_layer) {
+  const auto period = static_cast<size_t>(arch.swa_period);
+  std::vector<bool> out(static_cast<size_t>(n_layer), true);
+  for (size_t i = 0; period > 0 && i < out.size(); ++i) out[i] = i % period != period - 1;
+  return out;
+}
+
 std::string describe_block(const ArchSpec& a) {
   std::string s = a.norm == NormKind::kLayer ? "LayerNorm" : "RMSNorm";
   s += a.placement == NormPlacement::kPre    ? " before each branch"

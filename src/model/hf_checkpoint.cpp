@@ -268,11 +268,7 @@ void set_block_metadata(const HfConfig& c, GgufMetadata& m) {
   if (c.sliding_window > 0) {
     m.set_u32(a + "attention.sliding_window", static_cast<uint32_t>(c.sliding_window));
     // The per-layer pattern, unless it is the one the record assumes.
-    std::vector<bool> assumed(static_cast<size_t>(c.n_layer), true);
-    for (size_t i = 0; spec.swa_period > 0 && i < assumed.size(); ++i) {
-      assumed[i] = int(i % size_t(spec.swa_period)) != spec.swa_period - 1;
-    }
-    if (!c.swa_layers.empty() && c.swa_layers != assumed) {
+    if (!c.swa_layers.empty() && c.swa_layers != assumed_sliding_layers(spec, c.n_layer)) {
       GgufArray pattern;
       pattern.elem_type = GgufValueType::BOOL;
       pattern.count = c.swa_layers.size();

@@ -74,10 +74,7 @@ void read_block_options(const Reader& r, const ArchSpec& arch, HParams& hp) {
   const auto n = static_cast<size_t>(hp.n_layer);
   hp.swa_layers = r.optional_layer_flags("attention.sliding_window_pattern", hp.n_layer);
   if (hp.swa_layers.empty()) {
-    // The record's period (Gemma 2: every other layer slides), else every layer when a window is given.
-    const auto period = static_cast<size_t>(arch.swa_period);
-    hp.swa_layers.assign(n, hp.sliding_window > 0);
-    for (size_t i = 0; period > 0 && i < n; ++i) hp.swa_layers[i] = hp.sliding_window > 0 && i % period != period - 1;
+    hp.swa_layers = hp.sliding_window > 0 ? assumed_sliding_layers(arch, hp.n_layer) : std::vector<bool>(n, false);
   }
   hp.rope_layers.assign(n, arch.positions == PositionKind::kRope);
   const auto no_rope = static_cast<size_t>(arch.no_rope_period);

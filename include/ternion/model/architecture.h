@@ -9,6 +9,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "ternion/backend/ops.h"
 
@@ -80,6 +81,10 @@ struct ArchSpec {
   std::span<const HfTensorName> hf_globals = {};
   std::span<const HfTensorName> hf_layer = {};
 };
+
+// Which of n_layer layers slide when the model has a window and its file gives no per-layer pattern: the
+// record's period (Gemma 2: every other layer), else every layer.
+std::vector<bool> assumed_sliding_layers(const ArchSpec& arch, int64_t n_layer);
 
 // The record for a GGUF architecture name, or Error listing the supported ones.
 const ArchSpec& arch_spec(std::string_view name, const std::string& file);
