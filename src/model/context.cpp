@@ -2,12 +2,9 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 #include <string>
 
-#include "ternion/backend/attention.h"
 #include "ternion/core/error.h"
-#include "ternion/quant/quant.h"
 
 namespace ternion {
 
@@ -15,16 +12,20 @@ namespace {
 
 size_t sz(int64_t n) { return static_cast<size_t>(n); }
 
-// One token's values of a head down column `pos` of the transposed V cache ([head_dim][n_ctx]).
-template <typename T>
-void store_column(const T* v, T* head, int64_t head_dim, int64_t n_ctx, int64_t pos) {
-  for (int64_t i = 0; i < head_dim; ++i) head[i * n_ctx + pos] = v[i];
-}
-
 }  // namespace
 
 InferenceContext::InferenceContext(const Model& model, const ContextOptions& options, ThreadPool& pool)
-    : model_(model), hp_(model.hparams()), pool_(pool) {
+    : InferenceContext(model, options, std::make_unique<CpuBackend>(pool), nullptr) {}
+
+InferenceContext::InferenceContext(const Model& model, const ContextOptions& options, Backend& backend)
+    : InferenceContext(model, options, nullptr, &backend) {}
+
+InferenceContext::InferenceContext(const Model& model, const ContextOptions& options, std::unique_ptr<CpuBackend> own,
+                                   Backend* backend)
+    : model_(model),
+      hp_(model.hparams()),
+      own_backend_(std::move(own)),
+      backend_(backend != nullptr ? *backend : *own_backend_) {
   n_ctx_ = options.n_ctx > 0 ? options.n_ctx : std::min(hp_.n_ctx_train, ContextOptions::kDefaultCtxCap);
   if (options.n_ctx < 0) throw Error("context size must be positive, got " + std::to_string(options.n_ctx));
   if (n_ctx_ > (int64_t{1} << 24)) throw Error("context size " + std::to_string(n_ctx_) + " is too large");
@@ -47,49 +48,74 @@ InferenceContext::InferenceContext(const Model& model, const ContextOptions& opt
   const ArchSpec& arch = model.arch();
   if (arch.positions == PositionKind::kAlibi) alibi_ = alibi_slopes(hp_.n_head, arch.alibi_max_bias);
 
-  if (options.kv_type != DType::F16 && options.kv_type != DType::F32) {
-    throw Error("the KV cache type must be f16 or f32, got " + std::string(dtype_info(options.kv_type).name));
+  KvCacheSpec spec;
+  spec.type = options.kv_type;
+  spec.n_seq = options.n_seq;
+  spec.n_head_kv = hp_.n_head_kv;
+  spec.head_dim = hp_.head_dim;
+  spec.n_ctx = n_ctx_;
+  spec.n_batch = n_batch_;
+  spec.hugetlb = options.hugetlb;
+  for (int64_t il = 0; il < hp_.n_layer; ++il) {
+    spec.layer_window.push_back(hp_.swa_layers[sz(il)] ? hp_.sliding_window : 0);
   }
-  kv_type_ = options.kv_type;
-  kv_es_ = kv_type_ == DType::F32 ? 4 : 2;
-  kv_elems_ = sz(options.n_seq) * sz(hp_.n_layer) * sz(n_ctx_) * sz(hp_.kv_dim());
-  kv_memory_ = PageMemory(2 * kv_elems_ * kv_es_, options.hugetlb, "the KV cache");
-  k_cache_ = kv_memory_.data();
-  v_cache_ = k_cache_ + kv_elems_ * kv_es_;
+  kv_ = backend_.make_kv_cache(spec);
+
   const size_t b = sz(n_batch_);
-  x_.resize(b * sz(hp_.n_embd));
-  xn_.resize(b * sz(std::max(hp_.n_embd, hp_.q_dim())));
-  tmp_.resize(b * sz(hp_.n_embd));
-  ffn_out_.resize(b * sz(hp_.n_embd));
-  q_.resize(b * sz(hp_.q_dim()));
-  att_.resize(b * sz(hp_.q_dim()));
-  k_.resize(b * sz(hp_.kv_dim()));
-  v_.resize(b * sz(hp_.kv_dim()));
-  v_row_.resize(sz(hp_.kv_dim()) * kv_es_);
-  gate_.resize(b * sz(hp_.n_ff));
-  up_.resize(b * sz(hp_.n_ff));
+  x_ = backend_.alloc(b * sz(hp_.n_embd));
+  xn_ = backend_.alloc(b * sz(std::max(hp_.n_embd, hp_.q_dim())));
+  tmp_ = backend_.alloc(b * sz(hp_.n_embd));
+  ffn_out_ = backend_.alloc(b * sz(hp_.n_embd));
+  q_ = backend_.alloc(b * sz(hp_.q_dim()));
+  att_ = backend_.alloc(b * sz(hp_.q_dim()));
+  k_ = backend_.alloc(b * sz(hp_.kv_dim()));
+  v_ = backend_.alloc(b * sz(hp_.kv_dim()));
+  gate_ = backend_.alloc(b * sz(hp_.n_ff));
+  up_ = backend_.alloc(b * sz(hp_.n_ff));
   tokens_.resize(b);
   slots_.resize(b);
   positions_.resize(b);
   out_rows_.reserve(b);
-  logits_.resize(std::max(logits_all_ ? b : 1, sz(options.n_seq)) * sz(hp_.n_vocab));
+  const size_t logit_rows = std::max(logits_all_ ? b : 1, sz(options.n_seq));
+  logits_.resize(logit_rows * sz(hp_.n_vocab));
+  logits_out_ = backend_.alloc(logit_rows * sz(hp_.n_vocab));
 
-  size_t scratch = 0;
-  auto need = [&](std::initializer_list<const WeightMatrix*> ws) {
-    scratch = std::max(
-        scratch, matmul_many_scratch_bytes(std::span<const WeightMatrix* const>(ws.begin(), ws.size()), n_batch_));
+  auto reserve = [&](std::initializer_list<const WeightMatrix*> ws) {
+    backend_.reserve_matmul(std::span<const WeightMatrix* const>(ws.begin(), ws.size()), n_batch_);
   };
   const ModelWeights& w = model.weights();
-  need({&w.output});
+  reserve({&w.output});
   for (const auto& l : w.layers) {
-    need({&l.wq, &l.wk, &l.wv});
-    if (l.w_gate.data != nullptr) need({&l.w_gate, &l.w_up});
-    need({&l.w_up});
-    need({&l.wo});
-    need({&l.w_down});
+    reserve({&l.wq, &l.wk, &l.wv});
+    if (l.w_gate.data != nullptr) reserve({&l.w_gate, &l.w_up});
+    reserve({&l.w_up});
+    reserve({&l.wo});
+    reserve({&l.w_down});
   }
-  mm_scratch_.resize(scratch);
-  att_scratch_.resize(attention_scratch_bytes(hp_.n_head, n_ctx_, hp_.head_dim, kv_type_));
+  int64_t max_capacity = 0;
+  for (int64_t il = 0; il < hp_.n_layer; ++il) max_capacity = std::max(max_capacity, kv_->capacity(il));
+  backend_.reserve_attention(hp_.n_head, max_capacity, hp_.head_dim, spec.type);
+}
+
+void InferenceContext::clear() {
+  std::fill(slot_len_.begin(), slot_len_.end(), 0);
+  for (int32_t s = 0; s < static_cast<int32_t>(slot_len_.size()); ++s) kv_->clear(s);
+}
+
+void InferenceContext::clear_slot(int32_t slot) {
+  slot_len_.at(sz(slot)) = 0;
+  kv_->clear(slot);
+}
+
+bool InferenceContext::can_start_at(int32_t slot, int64_t pos) const {
+  return pos >= 0 && pos <= slot_len_.at(sz(slot)) && kv_->can_start_at(slot, pos);
+}
+
+void InferenceContext::check_start(int32_t slot, int64_t pos) const {
+  if (!kv_->can_start_at(slot, pos)) {
+    throw Error("slot " + std::to_string(slot) + ": the sliding-window layers no longer hold the keys position " +
+                std::to_string(pos) + " reads; a run can start at 0 or at " + std::to_string(slot_len_[sz(slot)]));
+  }
 }
 
 std::span<const float> InferenceContext::decode(std::span<const int32_t> tokens, bool all_logits) {
@@ -160,6 +186,7 @@ std::span<const float> InferenceContext::decode_batch(std::span<const BatchToken
         throw Error("decode_batch: slot " + std::to_string(b.slot) + " holds " + std::to_string(slot_len_[sz(b.slot)]) +
                     " positions; a run cannot start at " + std::to_string(b.pos));
       }
+      check_start(b.slot, b.pos);
     }
     if (b.pos >= n_ctx_) {
       throw Error("context overflow: position " + std::to_string(b.pos) + " of slot " + std::to_string(b.slot) +
@@ -179,24 +206,11 @@ std::span<const float> InferenceContext::decode_batch(std::span<const BatchToken
   return {logits_.data(), out_rows_.size() * sz(hp_.n_vocab)};
 }
 
-void InferenceContext::mm(const WeightMatrix& w, const float* x, int64_t n, float* y, const WeightMatrix* next) {
-  matmul(w, x, n, y, w.rows, mm_scratch_, pool_, next);
-}
-
-size_t InferenceContext::cache_offset(int32_t slot, int64_t il) const {
-  return (sz(slot) * sz(hp_.n_layer) + sz(il)) * sz(n_ctx_) * sz(hp_.kv_dim());
-}
-
-void InferenceContext::norm_rows(const float* x, const float* w, const float* b, float* y, int64_t n_rows) const {
-  const int64_t d = hp_.n_embd;
-  for (int64_t t = 0; t < n_rows; ++t) norm_row(x + t * d, w, b, y + t * d, d);
-}
-
-void InferenceContext::norm_row(const float* x, const float* w, const float* b, float* y, int64_t n) const {
+void InferenceContext::norm(Tensor x, const float* w, const float* b, Tensor y) {
   if (model_.arch().norm == NormKind::kLayer) {
-    layer_norm_row(x, w, b, y, n, hp_.norm_eps);
+    backend_.layer_norm(x, w, b, hp_.norm_eps, y);
   } else {
-    rms_norm_row(x, w, y, n, hp_.rms_eps);
+    backend_.rms_norm(x, w, hp_.rms_eps, y);
   }
 }
 
@@ -204,13 +218,11 @@ void InferenceContext::run_staged(int64_t n, float* logits_out) {
   const int64_t d = hp_.n_embd;
   const ArchSpec& arch = model_.arch();
   const ModelWeights& w = model_.weights();
-  const QuantTraits& embd = quant_traits(w.token_embd.type);
-  for (int64_t t = 0; t < n; ++t) {
-    embd.to_float(w.token_embd.data + sz(tokens_[sz(t)]) * w.token_embd.row_bytes, x_.data() + t * d, d);
-  }
-  if (arch.embd_scale_sqrt) scale_in_place(x_.data(), n * d, std::sqrt(static_cast<float>(d)));
-  if (hp_.embd_scale != 1.0f) scale_in_place(x_.data(), n * d, hp_.embd_scale);
-  if (w.token_embd_norm != nullptr) norm_rows(x_.data(), w.token_embd_norm, w.token_embd_norm_b, x_.data(), n);
+  const Tensor x = act(x_, n, d);
+  backend_.get_rows(w.token_embd, std::span<const int32_t>(tokens_.data(), sz(n)), x);
+  if (arch.embd_scale_sqrt) backend_.scale(x, std::sqrt(static_cast<float>(d)));
+  if (hp_.embd_scale != 1.0f) backend_.scale(x, hp_.embd_scale);
+  if (w.token_embd_norm != nullptr) norm(x, w.token_embd_norm, w.token_embd_norm_b, x);
   for (int64_t il = 0; il < hp_.n_layer; ++il) {
     const LayerWeights& l = w.layers[sz(il)];
     attention_block(l, il, n);
@@ -219,153 +231,110 @@ void InferenceContext::run_staged(int64_t n, float* logits_out) {
   if (logits_out == nullptr) return;
   // Only the rows whose logits are wanted go through the output norm and projection.
   const int64_t rows = static_cast<int64_t>(out_rows_.size());
-  for (int64_t r = 0; r < rows; ++r) {
-    norm_row(x_.data() + out_rows_[sz(r)] * d, w.output_norm, w.output_norm_b, xn_.data() + r * d, d);
-  }
-  mm(w.output, xn_.data(), rows, logits_out);
-  const int64_t n_logits = rows * hp_.n_vocab;
-  if (hp_.logit_scale != 1.0f) scale_in_place(logits_out, n_logits, 1.0f / hp_.logit_scale);
-  if (hp_.final_softcap > 0.0f) softcap_in_place(logits_out, n_logits, hp_.final_softcap);
+  const Tensor xn = act(xn_, rows, d);
+  for (int64_t r = 0; r < rows; ++r)
+    norm(x.rows_at(out_rows_[sz(r)], 1), w.output_norm, w.output_norm_b, xn.rows_at(r, 1));
+  const Tensor logits = act(logits_out_, rows, hp_.n_vocab);
+  backend_.matmul(w.output, xn, logits);
+  if (hp_.logit_scale != 1.0f) backend_.scale(logits, 1.0f / hp_.logit_scale);
+  if (hp_.final_softcap > 0.0f) backend_.softcap(logits, hp_.final_softcap);
+  backend_.read(logits, logits_out);
 }
 
 void InferenceContext::attention_block(const LayerWeights& l, int64_t il, int64_t n) {
   const int64_t d = hp_.n_embd;
-  const ArchSpec& arch = model_.arch();
-  // Post-norm blocks (OLMo 2) feed the residual stream itself to the projections.
-  const float* in = x_.data();
-  if (l.attn_norm != nullptr) {
-    norm_rows(x_.data(), l.attn_norm, l.attn_norm_b, xn_.data(), n);
-    in = xn_.data();
-  }
-  const MatmulOutput qkv[] = {
-      {&l.wq, q_.data(), l.wq.rows}, {&l.wk, k_.data(), l.wk.rows}, {&l.wv, v_.data(), l.wv.rows}};
-  matmul_many(qkv, in, d, n, mm_scratch_, pool_, &l.wo);
   const int64_t qd = hp_.q_dim();
   const int64_t kvd = hp_.kv_dim();
   const int64_t hd = hp_.head_dim;
-  const bool sliding = hp_.swa_layers[sz(il)];
-  const RopeTable& rope = sliding && rope_swa_.n_positions() > 0 ? rope_swa_ : rope_;
-  const bool rotate = hp_.rope_layers[sz(il)];
-  for (int64_t t = 0; t < n; ++t) {
-    float* q = q_.data() + t * qd;
-    float* k = k_.data() + t * kvd;
-    if (l.bq != nullptr) add_in_place(q, l.bq, qd);
-    if (l.bk != nullptr) add_in_place(k, l.bk, kvd);
-    if (l.bv != nullptr) add_in_place(v_.data() + t * kvd, l.bv, kvd);
-    if (arch.qk_norm == QkNorm::kPerHead) {
-      for (int64_t h = 0; h < hp_.n_head; ++h) rms_norm_row(q + h * hd, l.q_norm, q + h * hd, hd, hp_.rms_eps);
-      for (int64_t h = 0; h < hp_.n_head_kv; ++h) rms_norm_row(k + h * hd, l.k_norm, k + h * hd, hd, hp_.rms_eps);
-    } else if (arch.qk_norm == QkNorm::kWhole) {
-      rms_norm_row(q, l.q_norm, q, qd, hp_.rms_eps);
-      rms_norm_row(k, l.k_norm, k, kvd, hp_.rms_eps);
-    }
-    if (rotate) {
-      rope.apply(q, hp_.n_head, hd, positions_[sz(t)]);
-      rope.apply(k, hp_.n_head_kv, hd, positions_[sz(t)]);
-    }
+  const ArchSpec& arch = model_.arch();
+  const Tensor x = act(x_, n, d);
+  const Tensor q = act(q_, n, qd);
+  const Tensor k = act(k_, n, kvd);
+  const Tensor v = act(v_, n, kvd);
+  // Post-norm blocks (OLMo 2) feed the residual stream itself to the projections.
+  Tensor in = x;
+  if (l.attn_norm != nullptr) {
+    in = act(xn_, n, d);
+    norm(x, l.attn_norm, l.attn_norm_b, in);
   }
-  store_kv(il, n);
+  const MatmulTarget qkv[] = {{&l.wq, q}, {&l.wk, k}, {&l.wv, v}};
+  backend_.matmul_many(qkv, in, &l.wo);
+  if (l.bq != nullptr) backend_.add_row(q, l.bq);
+  if (l.bk != nullptr) backend_.add_row(k, l.bk);
+  if (l.bv != nullptr) backend_.add_row(v, l.bv);
+  if (arch.qk_norm == QkNorm::kPerHead) {
+    backend_.rms_norm(q.split_rows(hd), l.q_norm, hp_.rms_eps, q.split_rows(hd));
+    backend_.rms_norm(k.split_rows(hd), l.k_norm, hp_.rms_eps, k.split_rows(hd));
+  } else if (arch.qk_norm == QkNorm::kWhole) {
+    backend_.rms_norm(q, l.q_norm, hp_.rms_eps, q);
+    backend_.rms_norm(k, l.k_norm, hp_.rms_eps, k);
+  }
+  const bool sliding = hp_.swa_layers[sz(il)];
+  const std::span<const int32_t> positions(positions_.data(), sz(n));
+  if (hp_.rope_layers[sz(il)]) {
+    const RopeTable& rope = sliding && rope_swa_.n_positions() > 0 ? rope_swa_ : rope_;
+    backend_.rope(rope, q, hp_.n_head, hd, positions);
+    backend_.rope(rope, k, hp_.n_head_kv, hd, positions);
+  }
+  backend_.store_kv(*kv_, il, k, v, std::span<const int32_t>(slots_.data(), sz(n)), positions);
 
+  AttentionOptions options;
+  options.scale = hp_.attn_scale > 0.0f ? hp_.attn_scale : 1.0f / std::sqrt(static_cast<float>(hd));
+  options.window = sliding ? hp_.sliding_window : 0;
+  options.softcap = hp_.attn_softcap;
+  options.alibi = alibi_.empty() ? nullptr : alibi_.data();
+  const Tensor att = act(att_, n, qd);
   // One attention call per run of a slot's tokens, over that slot's cache.
   for (int64_t t0 = 0; t0 < n;) {
     const int32_t slot = slots_[sz(t0)];
     int64_t t1 = t0 + 1;
     while (t1 < n && slots_[sz(t1)] == slot) ++t1;
-    AttentionArgs a;
-    const size_t off = cache_offset(slot, il);
-    a.q = q_.data() + t0 * qd;
-    a.q_stride = qd;
-    a.k = k_cache_ + off * kv_es_;
-    a.v = v_cache_ + off * kv_es_;
-    a.kv_type = kv_type_;
-    a.n_ctx = n_ctx_;
-    a.n_head = hp_.n_head;
-    a.n_head_kv = hp_.n_head_kv;
-    a.head_dim = hd;
-    a.positions = positions_.data() + t0;
-    a.n_tokens = t1 - t0;
-    a.scale = hp_.attn_scale > 0.0f ? hp_.attn_scale : 1.0f / std::sqrt(static_cast<float>(hd));
-    a.window = sliding ? hp_.sliding_window : 0;
-    a.softcap = hp_.attn_softcap;
-    a.alibi = alibi_.empty() ? nullptr : alibi_.data();
-    a.out = att_.data() + t0 * qd;
-    a.out_stride = qd;
-    attention(a, att_scratch_, pool_);
+    backend_.attention(*kv_, il, slot, q.rows_at(t0, t1 - t0), hp_.n_head, positions.subspan(sz(t0), sz(t1 - t0)),
+                       options, att.rows_at(t0, t1 - t0));
     t0 = t1;
   }
 
-  mm(l.wo, att_.data(), n, tmp_.data(), l.w_gate.data != nullptr ? &l.w_gate : &l.w_up);
-  finish_branch(tmp_.data(), l.bo, l.post_attn_norm, n);
+  const Tensor out = act(tmp_, n, d);
+  backend_.matmul(l.wo, att, out, l.w_gate.data != nullptr ? &l.w_gate : &l.w_up);
+  finish_branch(out, l.bo, l.post_attn_norm);
   // With a parallel residual the FFN reads the block's input too: the attention's output is added after it.
-  if (!hp_.parallel_residual) add_in_place(x_.data(), tmp_.data(), n * d);
+  if (!hp_.parallel_residual) backend_.add(x, out);
 }
 
 // A branch's output before it joins the residual stream: its bias, its post-norm (OLMo 2, Gemma 2/3) and the
 // residual multiplier (Granite).
-void InferenceContext::finish_branch(float* y, const float* bias, const float* post_norm, int64_t n) const {
-  const int64_t d = hp_.n_embd;
-  if (bias != nullptr) {
-    for (int64_t t = 0; t < n; ++t) add_in_place(y + t * d, bias, d);
-  }
-  if (post_norm != nullptr) {
-    for (int64_t t = 0; t < n; ++t) rms_norm_row(y + t * d, post_norm, y + t * d, d, hp_.rms_eps);
-  }
-  if (hp_.residual_scale != 1.0f) scale_in_place(y, n * d, hp_.residual_scale);
-}
-
-void InferenceContext::store_kv(int64_t il, int64_t n) {
-  const int64_t hd = hp_.head_dim;
-  const int64_t kvd = hp_.kv_dim();
-  const size_t es = kv_es_;
-  const auto to_cache = [&](const float* src, uint8_t* dst, int64_t count) {
-    if (kv_type_ == DType::F32) {
-      std::memcpy(dst, src, sz(count) * 4);
-    } else {
-      fp32_to_fp16_row(src, reinterpret_cast<uint16_t*>(dst), count);
-    }
-  };
-  for (int64_t t = 0; t < n; ++t) {
-    const int64_t pos = positions_[sz(t)];
-    uint8_t* kc = k_cache_ + cache_offset(slots_[sz(t)], il) * es;
-    uint8_t* vc = v_cache_ + cache_offset(slots_[sz(t)], il) * es;
-    to_cache(v_.data() + t * kvd, v_row_.data(), kvd);
-    for (int64_t h = 0; h < hp_.n_head_kv; ++h) {
-      to_cache(k_.data() + t * kvd + h * hd, kc + sz((h * n_ctx_ + pos) * hd) * es, hd);
-      const uint8_t* v = v_row_.data() + sz(h * hd) * es;
-      uint8_t* vhead = vc + sz(h * hd * n_ctx_) * es;
-      if (kv_type_ == DType::F32) {
-        store_column(reinterpret_cast<const float*>(v), reinterpret_cast<float*>(vhead), hd, n_ctx_, pos);
-      } else {
-        store_column(reinterpret_cast<const uint16_t*>(v), reinterpret_cast<uint16_t*>(vhead), hd, n_ctx_, pos);
-      }
-    }
-  }
+void InferenceContext::finish_branch(Tensor y, const float* bias, const float* post_norm) {
+  if (bias != nullptr) backend_.add_row(y, bias);
+  if (post_norm != nullptr) backend_.rms_norm(y, post_norm, hp_.rms_eps, y);
+  if (hp_.residual_scale != 1.0f) backend_.scale(y, hp_.residual_scale);
 }
 
 void InferenceContext::ffn_block(const LayerWeights& l, int64_t n, const WeightMatrix* next) {
   const int64_t d = hp_.n_embd;
   const int64_t ff = hp_.n_ff;
   const ArchSpec& arch = model_.arch();
-  const float* in = x_.data();
+  const Tensor x = act(x_, n, d);
+  Tensor in = x;
   if (l.ffn_norm != nullptr) {
-    norm_rows(x_.data(), l.ffn_norm, l.ffn_norm_b, xn_.data(), n);
-    in = xn_.data();
+    in = act(xn_, n, d);
+    norm(x, l.ffn_norm, l.ffn_norm_b, in);
   }
+  const Tensor gate = act(gate_, n, ff);
   if (l.w_gate.data != nullptr) {
-    const MatmulOutput gate_up[] = {{&l.w_gate, gate_.data(), l.w_gate.rows}, {&l.w_up, up_.data(), l.w_up.rows}};
-    matmul_many(gate_up, in, d, n, mm_scratch_, pool_, &l.w_down);
-    gated_activation(arch.activation, gate_.data(), up_.data(), gate_.data(), n * ff);
+    const Tensor up = act(up_, n, ff);
+    const MatmulTarget gate_up[] = {{&l.w_gate, gate}, {&l.w_up, up}};
+    backend_.matmul_many(gate_up, in, &l.w_down);
+    backend_.gated_activation(arch.activation, gate, up, gate);
   } else {
-    mm(l.w_up, in, n, gate_.data(), &l.w_down);
-    if (l.b_up != nullptr) {
-      for (int64_t t = 0; t < n; ++t) add_in_place(gate_.data() + t * ff, l.b_up, ff);
-    }
-    activate_in_place(arch.activation, gate_.data(), n * ff);
+    backend_.matmul(l.w_up, in, gate, &l.w_down);
+    if (l.b_up != nullptr) backend_.add_row(gate, l.b_up);
+    backend_.activate(arch.activation, gate);
   }
-  mm(l.w_down, gate_.data(), n, ffn_out_.data(), next);
-  finish_branch(ffn_out_.data(), l.b_down, l.post_ffn_norm, n);
-  if (hp_.parallel_residual) add_in_place(ffn_out_.data(), tmp_.data(), n * d);
-  add_in_place(x_.data(), ffn_out_.data(), n * d);
+  const Tensor out = act(ffn_out_, n, d);
+  backend_.matmul(l.w_down, gate, out, next);
+  finish_branch(out, l.b_down, l.post_ffn_norm);
+  if (hp_.parallel_residual) backend_.add(out, act(tmp_, n, d));
+  backend_.add(x, out);
 }
 
 }  // namespace ternion

@@ -1,5 +1,7 @@
 // The state of the sequences being run through a model: an F16 (or F32) KV cache with one slot per sequence and every
-// activation buffer, all sized once at construction, so decoding a token allocates nothing.
+// activation buffer, all sized once at construction, so decoding a token allocates nothing. This is the one forward
+// pass: it interprets the model's architecture record as calls on a backend (ternion/backend/backend.h), whose
+// memory holds the activations and the cache.
 //
 // decode() runs one sequence (slot 0). decode_batch() runs tokens of several slots in one forward pass: the
 // matmuls see all of them as one batch (bit-identical to running each alone, since every output element is
@@ -8,11 +10,13 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <vector>
 
+#include "ternion/backend/backend.h"
+#include "ternion/backend/cpu_backend.h"
 #include "ternion/backend/ops.h"
-#include "ternion/core/page_memory.h"
 #include "ternion/core/thread_pool.h"
 #include "ternion/model/model.h"
 
@@ -39,7 +43,10 @@ struct BatchToken {
 
 class InferenceContext {
  public:
+  // On the CPU, with the pool's threads.
   InferenceContext(const Model& model, const ContextOptions& options, ThreadPool& pool);
+  // On `backend`, which outlives the context.
+  InferenceContext(const Model& model, const ContextOptions& options, Backend& backend);
 
   // Runs `tokens` at positions n_past() .. n_past()+size-1 and appends them to the cache. Returns the
   // logits of the last token (n_vocab values), or of every token (size × n_vocab, row-major) when
@@ -53,58 +60,58 @@ class InferenceContext {
   // row each in batch order. Throws Error for an invalid batch; the cache is then unchanged.
   std::span<const float> decode_batch(std::span<const BatchToken> batch);
 
-  void clear() { std::fill(slot_len_.begin(), slot_len_.end(), 0); }  // forget every sequence
-  void clear_slot(int32_t slot) { slot_len_.at(static_cast<size_t>(slot)) = 0; }
+  void clear();                   // forget every sequence
+  void clear_slot(int32_t slot);  // forget one
+  // Whether a run of `slot` may start at `pos` (at most slot_len): false when a sliding-window layer no longer
+  // holds the keys its attention would read there (start from 0, or from slot_len, instead).
+  bool can_start_at(int32_t slot, int64_t pos) const;
   int64_t slot_len(int32_t slot) const { return slot_len_.at(static_cast<size_t>(slot)); }
   int64_t n_past() const { return slot_len_[0]; }
   int64_t n_ctx() const { return n_ctx_; }
   int64_t n_seq() const { return static_cast<int64_t>(slot_len_.size()); }
   int64_t n_batch() const { return n_batch_; }
   const Model& model() const { return model_; }
-  size_t kv_cache_bytes() const { return 2 * kv_elems_ * kv_es_; }
-  DType kv_type() const { return kv_type_; }
-  bool kv_cache_hugetlb() const { return kv_memory_.hugetlb(); }
+  size_t kv_cache_bytes() const { return kv_->bytes(); }
+  DType kv_type() const { return kv_->spec().type; }
+  bool kv_cache_hugetlb() const { return kv_->hugetlb(); }
+  // Positions layer `layer` keeps per slot: n_ctx, or what its attention window needs.
+  int64_t kv_capacity(int64_t layer) const { return kv_->capacity(layer); }
+  Backend& backend() { return backend_; }
 
  private:
+  InferenceContext(const Model& model, const ContextOptions& options, std::unique_ptr<CpuBackend> own,
+                   Backend* backend);
   // Runs the n tokens staged in tokens_, slots_ and positions_; writes the logits of rows out_rows_.
   void run_staged(int64_t n, float* logits_out);
   void attention_block(const LayerWeights& l, int64_t layer, int64_t n);
   // `next`: the matrix after w_down (the next layer's wq, or the output), whose start idle threads prefetch.
   void ffn_block(const LayerWeights& l, int64_t n, const WeightMatrix* next);
-  void store_kv(int64_t layer, int64_t n);
-  // The record's norm (RMS or LayerNorm) of n_rows rows of n_embd values; y may be x.
-  void norm_rows(const float* x, const float* w, const float* b, float* y, int64_t n_rows) const;
-  void norm_row(const float* x, const float* w, const float* b, float* y, int64_t n) const;
-  void finish_branch(float* y, const float* bias, const float* post_norm, int64_t n) const;
-  size_t cache_offset(int32_t slot, int64_t layer) const;
-  void mm(const WeightMatrix& w, const float* x, int64_t n, float* y, const WeightMatrix* next = nullptr);
+  // The record's norm (RMS or LayerNorm) of each row of x into y (y may be x).
+  void norm(Tensor x, const float* w, const float* b, Tensor y);
+  void finish_branch(Tensor y, const float* bias, const float* post_norm);
+  // Throws Error unless a run of `slot` may start at `pos`.
+  void check_start(int32_t slot, int64_t pos) const;
+  Tensor act(const std::unique_ptr<Buffer>& b, int64_t n, int64_t width) const { return b->tensor(n, width); }
 
   const Model& model_;
   const HParams& hp_;
-  ThreadPool& pool_;
-  int64_t n_ctx_;
-  int64_t n_batch_;
-  bool logits_all_;
+  std::unique_ptr<CpuBackend> own_backend_;  // when constructed with a thread pool
+  Backend& backend_;
+  int64_t n_ctx_ = 0;
+  int64_t n_batch_ = 0;
+  bool logits_all_ = false;
   std::vector<int64_t> slot_len_;  // positions filled, per slot
   std::vector<uint8_t> seen_;      // per slot, while a batch is checked
   RopeTable rope_;
   RopeTable rope_swa_;        // sliding layers' own RoPE base (Gemma 3); empty when they share rope_
   std::vector<float> alibi_;  // ALiBi slopes per head (BLOOM), else empty
 
-  DType kv_type_ = DType::F16;
-  size_t kv_es_ = 2;            // bytes per cache element
-  size_t kv_elems_ = 0;         // of each of K and V
-  PageMemory kv_memory_;        // K then V
-  uint8_t* k_cache_ = nullptr;  // per slot, per layer [n_head_kv][n_ctx][head_dim], kv_type_
-  uint8_t* v_cache_ = nullptr;  // per slot, per layer [n_head_kv][head_dim][n_ctx], kv_type_
-  // Activations, [n_batch][width] each.
-  std::vector<float> x_, xn_, q_, k_, v_, att_, tmp_, ffn_out_, gate_, up_;
-  std::vector<uint8_t> v_row_;  // one token's V in the cache's type, before it is written down the cache's columns
+  std::unique_ptr<KvCache> kv_;
+  // Activations in the backend's memory, [n_batch][width] each.
+  std::unique_ptr<Buffer> x_, xn_, q_, k_, v_, att_, tmp_, ffn_out_, gate_, up_, logits_out_;
   std::vector<int32_t> tokens_, slots_, positions_;  // the staged batch, [n_batch]
   std::vector<int64_t> out_rows_;                    // rows whose logits are wanted
-  std::vector<float> logits_;                        // [rows][n_vocab]
-  std::vector<uint8_t> mm_scratch_;                  // converted activations for matmul
-  std::vector<uint8_t> att_scratch_;
+  std::vector<float> logits_;                        // [rows][n_vocab], host memory
 };
 
 }  // namespace ternion
