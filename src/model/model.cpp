@@ -4,12 +4,10 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
-#include <filesystem>
 #include <numbers>
 #include <string>
 
 #include "ternion/core/error.h"
-#include "ternion/model/hf_checkpoint.h"
 #include "ternion/quant/interleave.h"
 #include "ternion/quant/quant.h"
 
@@ -78,14 +76,7 @@ class Binder {
 
 Model::Model(GgufFile file) : file_(std::move(file)) {}
 
-std::unique_ptr<Model> Model::load(const std::string& path, const LoadOptions& options) {
-  std::error_code ec;
-  if (std::filesystem::is_directory(path, ec)) {
-    if (!is_hf_checkpoint(path)) {
-      throw Error(path + ": a folder without config.json (expected a GGUF file or a HuggingFace model folder)");
-    }
-    return from_source(load_hf_checkpoint(path), options);
-  }
+std::unique_ptr<Model> Model::from_gguf(const std::string& path, const LoadOptions& options) {
   std::unique_ptr<Model> m(new Model(GgufFile::open(path)));
   for (const GgufTensorInfo& t : m->file_.tensors()) {
     m->tensors_.emplace(t.name, TensorView{t.shape, t.type, t.data, t.n_bytes, t.n_elements});

@@ -1,7 +1,7 @@
 // A HuggingFace folder as a ModelSource: config.json -> hyper-parameter metadata, safetensors -> tensors under their
 // GGUF names (shapes checked against the config), tokenizer files -> tokenizer metadata, all in the order llama.cpp's
 // converter writes them so that a conversion can be byte-identical.
-#include "ternion/model/hf_checkpoint.h"
+#include "ternion/convert/hf_checkpoint.h"
 
 #include <array>
 #include <cmath>
@@ -10,9 +10,9 @@
 #include <memory>
 #include <set>
 
-#include "model/hf_config.h"
-#include "model/hf_naming.h"
-#include "model/hf_vocab.h"
+#include "convert/hf_config.h"
+#include "convert/hf_naming.h"
+#include "convert/hf_vocab.h"
 #include "ternion/core/error.h"
 #include "ternion/io/safetensors.h"
 #include "ternion/model/model.h"
