@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "commands.h"
+#include "ternion/convert/load_model.h"
 #include "ternion/core/error.h"
 #include "ternion/core/param_rules.h"
 #include "ternion/core/thread_pool.h"
@@ -245,7 +246,7 @@ int bench_cmd(const BenchArgs& a) {
 
   // Every model is opened (mapped, validated) before anything is printed, so a bad path is one error line.
   std::vector<std::unique_ptr<Model>> loaded;
-  for (const std::string& path : models) loaded.push_back(Model::load(path, {!a.mmap, a.hugetlb}));
+  for (const std::string& path : models) loaded.push_back(load_model(path, {!a.mmap, a.hugetlb}));
 
   nlohmann::ordered_json all = nlohmann::ordered_json::array();
   if (a.output == "md") print_md_header();

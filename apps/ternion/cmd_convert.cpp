@@ -9,10 +9,10 @@
 #include <vector>
 
 #include "commands.h"
+#include "ternion/convert/convert.h"
+#include "ternion/convert/hf_checkpoint.h"
+#include "ternion/convert/llama2c.h"
 #include "ternion/core/error.h"
-#include "ternion/model/convert.h"
-#include "ternion/model/hf_checkpoint.h"
-#include "ternion/model/llama2c.h"
 #include "ternion/quant/quant.h"
 
 namespace ternion::cli {

@@ -3,10 +3,10 @@
 #include <memory>
 
 #include "commands.h"
+#include "ternion/convert/hf_checkpoint.h"
 #include "ternion/core/error.h"
 #include "ternion/io/gguf.h"
 #include "ternion/model/architecture.h"
-#include "ternion/model/hf_checkpoint.h"
 
 namespace ternion::cli {
 

@@ -3,6 +3,7 @@
 #include <memory>
 
 #include "commands.h"
+#include "ternion/convert/load_model.h"
 #include "ternion/core/error.h"
 #include "ternion/core/param_rules.h"
 #include "ternion/core/thread_pool.h"
@@ -26,8 +27,8 @@ int kld_cmd(const KldArgs& a) {
   if (a.ctx < 4) throw Error("-c/--ctx-size must be at least 4, got " + std::to_string(a.ctx));
   check_threads(a.threads, ParamSurface::kCommandLine);
   const std::string text = read_text_file(a.file);
-  const auto model = Model::load(a.model);
-  const auto reference = Model::load(a.reference);
+  const auto model = load_model(a.model);
+  const auto reference = load_model(a.reference);
   ContextOptions copt;
   copt.n_ctx = a.ctx;
   copt.n_batch = a.ctx;

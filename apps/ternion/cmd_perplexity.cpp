@@ -3,6 +3,7 @@
 #include <memory>
 
 #include "commands.h"
+#include "ternion/convert/load_model.h"
 #include "ternion/core/error.h"
 #include "ternion/core/param_rules.h"
 #include "ternion/engine/perplexity.h"
@@ -26,7 +27,7 @@ int perplexity_cmd(const PplArgs& a) {
   if (a.ctx < 4) throw Error("-c/--ctx-size must be at least 4, got " + std::to_string(a.ctx));
   check_threads(a.threads, ParamSurface::kCommandLine);
   const std::string text = read_text_file(a.file);
-  const auto model = Model::load(path, {.resident = !a.mmap});
+  const auto model = load_model(path, {.resident = !a.mmap});
   ContextOptions copt;
   copt.n_ctx = a.ctx;
   copt.n_batch = a.ctx;

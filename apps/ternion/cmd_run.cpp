@@ -6,6 +6,7 @@
 #include <random>
 
 #include "commands.h"
+#include "ternion/convert/load_model.h"
 #include "ternion/core/error.h"
 #include "ternion/core/param_rules.h"
 #include "ternion/engine/generate.h"
@@ -81,7 +82,7 @@ int run(const RunArgs& a, const CLI::App& cmd) {
   opt.sampling.validate(kCli);
 
   const auto t0 = std::chrono::steady_clock::now();
-  const auto model = Model::load(path, {!a.mmap, a.hugetlb});
+  const auto model = load_model(path, {!a.mmap, a.hugetlb});
   apply_generation_defaults(model->generation_defaults(), cmd, opt.sampling);
   try {
     opt.sampling.validate(kCli);

@@ -31,7 +31,7 @@ Runner add_kld_command(CLI::App& app);
 // neither is given); Error when both are given and differ.
 std::string pick_model_path(const std::string& flag, const std::string& positional);
 
-// Help of the --mmap flag (Model::load with resident = false).
+// Help of the --mmap flag (load_model with resident = false).
 inline constexpr const char* kMmapHelp =
     "Use the weights in place from the mapped file: less memory and a faster start, but no interleaved layouts "
     "(slower matmuls)";

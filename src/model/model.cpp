@@ -4,12 +4,12 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
-#include <filesystem>
 #include <numbers>
+#include <span>
 #include <string>
 
 #include "ternion/core/error.h"
-#include "ternion/model/hf_checkpoint.h"
+#include "ternion/model/block_tensors.h"
 #include "ternion/quant/interleave.h"
 #include "ternion/quant/quant.h"
 
@@ -22,6 +22,11 @@ std::string shape_string(const std::vector<uint64_t>& shape) {
   for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
   return s + "]";
 }
+
+struct BoundTensor {
+  WeightMatrix matrix{};          // a 2-D tensor
+  const float* vector = nullptr;  // a 1-D one
+};
 
 // Looks up tensors by name and checks their shapes against what the hyper-parameters imply.
 template <typename Table>
@@ -68,6 +73,14 @@ class Binder {
     return out.data();
   }
 
+  // A tensor of an architecture's list (block_tensors.h): a matrix when 2-D, a vector when 1-D; empty when it is
+  // optional and absent.
+  BoundTensor slot(const std::string& name, const TensorSlot& s) const {
+    if (s.shape.size() == 1) return {.vector = vector(name, static_cast<int64_t>(s.shape[0]), !s.required)};
+    if (!s.required && find(name) == nullptr) return {};
+    return {.matrix = matrix(name, static_cast<int64_t>(s.shape[0]), static_cast<int64_t>(s.shape[1]))};
+  }
+
  private:
   const std::string& path_;
   const Table& tensors_;
@@ -78,14 +91,7 @@ class Binder {
 
 Model::Model(GgufFile file) : file_(std::move(file)) {}
 
-std::unique_ptr<Model> Model::load(const std::string& path, const LoadOptions& options) {
-  std::error_code ec;
-  if (std::filesystem::is_directory(path, ec)) {
-    if (!is_hf_checkpoint(path)) {
-      throw Error(path + ": a folder without config.json (expected a GGUF file or a HuggingFace model folder)");
-    }
-    return from_source(load_hf_checkpoint(path), options);
-  }
+std::unique_ptr<Model> Model::from_gguf(const std::string& path, const LoadOptions& options) {
   std::unique_ptr<Model> m(new Model(GgufFile::open(path)));
   for (const GgufTensorInfo& t : m->file_.tensors()) {
     m->tensors_.emplace(t.name, TensorView{t.shape, t.type, t.data, t.n_bytes, t.n_elements});
@@ -194,6 +200,74 @@ WeightMatrix row_view(const WeightMatrix& m, int64_t r0, int64_t n) {
   return v;
 }
 
+// Where the tensors of the lists (block_tensors.h) go; fused ones are split in place().
+using FloatPtr = const float*;
+template <typename Weights>
+using VectorIn = std::pair<TensorRole, FloatPtr Weights::*>;
+template <typename Weights>
+using MatrixIn = std::pair<TensorRole, WeightMatrix Weights::*>;
+constexpr VectorIn<ModelWeights> kGlobalVectors[] = {
+    {TensorRole::kTokenEmbdNorm, &ModelWeights::token_embd_norm},
+    {TensorRole::kTokenEmbdNormBias, &ModelWeights::token_embd_norm_b},
+    {TensorRole::kOutputNorm, &ModelWeights::output_norm},
+    {TensorRole::kOutputNormBias, &ModelWeights::output_norm_b},
+};
+constexpr MatrixIn<ModelWeights> kGlobalMatrices[] = {
+    {TensorRole::kTokenEmbd, &ModelWeights::token_embd},
+    {TensorRole::kOutput, &ModelWeights::output},
+};
+constexpr VectorIn<LayerWeights> kLayerVectors[] = {
+    {TensorRole::kAttnNorm, &LayerWeights::attn_norm},
+    {TensorRole::kAttnNormBias, &LayerWeights::attn_norm_b},
+    {TensorRole::kQBias, &LayerWeights::bq},
+    {TensorRole::kKBias, &LayerWeights::bk},
+    {TensorRole::kVBias, &LayerWeights::bv},
+    {TensorRole::kOutBias, &LayerWeights::bo},
+    {TensorRole::kQNorm, &LayerWeights::q_norm},
+    {TensorRole::kKNorm, &LayerWeights::k_norm},
+    {TensorRole::kPostAttnNorm, &LayerWeights::post_attn_norm},
+    {TensorRole::kFfnNorm, &LayerWeights::ffn_norm},
+    {TensorRole::kFfnNormBias, &LayerWeights::ffn_norm_b},
+    {TensorRole::kUpBias, &LayerWeights::b_up},
+    {TensorRole::kDownBias, &LayerWeights::b_down},
+    {TensorRole::kPostFfnNorm, &LayerWeights::post_ffn_norm},
+};
+constexpr MatrixIn<LayerWeights> kLayerMatrices[] = {
+    {TensorRole::kQ, &LayerWeights::wq},        {TensorRole::kK, &LayerWeights::wk},
+    {TensorRole::kV, &LayerWeights::wv},        {TensorRole::kOut, &LayerWeights::wo},
+    {TensorRole::kGate, &LayerWeights::w_gate}, {TensorRole::kUp, &LayerWeights::w_up},
+    {TensorRole::kDown, &LayerWeights::w_down},
+};
+
+template <typename Weights>
+void place_in(Weights& w, TensorRole role, const BoundTensor& t, std::span<const VectorIn<Weights>> vectors,
+              std::span<const MatrixIn<Weights>> matrices) {
+  for (const auto& [r, member] : vectors) {
+    if (r == role) w.*member = t.vector;
+  }
+  for (const auto& [r, member] : matrices) {
+    if (r == role) w.*member = t.matrix;
+  }
+}
+
+// Puts a block's tensor in its place; a fused one as one view per projection (its bias as offsets into it).
+void place(LayerWeights& l, TensorRole role, const BoundTensor& t, const HParams& hp) {
+  place_in<LayerWeights>(l, role, t, kLayerVectors, kLayerMatrices);
+  const int64_t qd = hp.q_dim(), kvd = hp.kv_dim();
+  if (role == TensorRole::kQkv) {
+    l.wq = row_view(t.matrix, 0, qd);
+    l.wk = row_view(t.matrix, qd, kvd);
+    l.wv = row_view(t.matrix, qd + kvd, kvd);
+  } else if (role == TensorRole::kQkvBias && t.vector != nullptr) {
+    l.bq = t.vector;
+    l.bk = t.vector + qd;
+    l.bv = t.vector + qd + kvd;
+  } else if (role == TensorRole::kGateUp) {  // the gate's rows first (Phi-3)
+    l.w_gate = row_view(t.matrix, 0, hp.n_ff);
+    l.w_up = row_view(t.matrix, hp.n_ff, hp.n_ff);
+  }
+}
+
 }  // namespace
 
 void Model::bind_weights() {
@@ -206,83 +280,31 @@ void Model::bind_weights() {
     throw Error(file_.path() + ": tensor token_embd.weight has shape " + shape_string(embd->shape) + ", expected [" +
                 std::to_string(hp.n_embd) + ", n_vocab]");
   }
-  const bool layer_norm = arch.norm == NormKind::kLayer;
   hp.n_vocab = static_cast<int64_t>(embd->shape[1]);
-  w_.token_embd = b.matrix("token_embd.weight", hp.n_embd, hp.n_vocab);
-  if (arch.embd_norm) {
-    w_.token_embd_norm = b.vector("token_embd_norm.weight", hp.n_embd);
-    w_.token_embd_norm_b = b.vector("token_embd_norm.bias", hp.n_embd);
+  const float* rope_freqs = nullptr;
+  for (const TensorSlot& s : global_tensors(arch, hp)) {
+    const BoundTensor t = b.slot(std::string(s.name), s);
+    place_in<ModelWeights>(w_, s.role, t, kGlobalVectors, kGlobalMatrices);
+    if (s.role == TensorRole::kRopeFreqs) rope_freqs = t.vector;
   }
-  w_.output_norm = b.vector("output_norm.weight", hp.n_embd);
-  w_.output_norm_b = b.vector("output_norm.bias", hp.n_embd, !layer_norm);
-  if (b.find("output.weight") != nullptr) {
-    w_.output = b.matrix("output.weight", hp.n_embd, hp.n_vocab);
-  } else {
-    w_.output = w_.token_embd;
-    w_.tied_output = true;
-  }
-  const int64_t qd = hp.q_dim();
-  const int64_t kvd = hp.kv_dim();
+  w_.tied_output = w_.output.data == nullptr;
+  if (w_.tied_output) w_.output = w_.token_embd;
   w_.layers.resize(static_cast<size_t>(hp.n_layer));
   for (int64_t i = 0; i < hp.n_layer; ++i) {
     const std::string p = "blk." + std::to_string(i) + ".";
-    LayerWeights& l = w_.layers[static_cast<size_t>(i)];
-    const bool post = arch.placement == NormPlacement::kPost;
-    if (!post) {
-      l.attn_norm = b.vector(p + "attn_norm.weight", hp.n_embd);
-      l.attn_norm_b = b.vector(p + "attn_norm.bias", hp.n_embd, !layer_norm);
-      l.ffn_norm = b.vector(p + "ffn_norm.weight", hp.n_embd);
-      l.ffn_norm_b = b.vector(p + "ffn_norm.bias", hp.n_embd, !layer_norm);
+    const FusedTensors fused =
+        fused_tensors(arch, [&](std::string_view name) { return b.find(p + std::string(name)) != nullptr; });
+    for (const TensorSlot& s : block_tensors(arch, hp, fused)) {
+      place(w_.layers[static_cast<size_t>(i)], s.role, b.slot(p + std::string(s.name), s), hp);
     }
-    if (arch.placement != NormPlacement::kPre) {
-      l.post_attn_norm = b.vector(p + "post_attention_norm.weight", hp.n_embd);
-      l.post_ffn_norm = b.vector(p + "post_ffw_norm.weight", hp.n_embd);
-    }
-    if (b.find(p + "attn_qkv.weight") != nullptr) {
-      const WeightMatrix qkv = b.matrix(p + "attn_qkv.weight", hp.n_embd, qd + 2 * kvd);
-      l.wq = row_view(qkv, 0, qd);
-      l.wk = row_view(qkv, qd, kvd);
-      l.wv = row_view(qkv, qd + kvd, kvd);
-      if (const float* bias = b.vector(p + "attn_qkv.bias", qd + 2 * kvd, !arch.qkv_bias)) {
-        l.bq = bias;
-        l.bk = bias + qd;
-        l.bv = bias + qd + kvd;
-      }
-    } else {
-      l.wq = b.matrix(p + "attn_q.weight", hp.n_embd, qd);
-      l.wk = b.matrix(p + "attn_k.weight", hp.n_embd, kvd);
-      l.wv = b.matrix(p + "attn_v.weight", hp.n_embd, kvd);
-      l.bq = b.vector(p + "attn_q.bias", qd, !arch.qkv_bias);
-      l.bk = b.vector(p + "attn_k.bias", kvd, !arch.qkv_bias);
-      l.bv = b.vector(p + "attn_v.bias", kvd, !arch.qkv_bias);
-    }
-    l.wo = b.matrix(p + "attn_output.weight", qd, hp.n_embd);
-    l.bo = b.vector(p + "attn_output.bias", hp.n_embd, !arch.out_bias);
-    if (arch.qk_norm != QkNorm::kNone) {
-      const bool per_head = arch.qk_norm == QkNorm::kPerHead;
-      l.q_norm = b.vector(p + "attn_q_norm.weight", per_head ? hp.head_dim : qd);
-      l.k_norm = b.vector(p + "attn_k_norm.weight", per_head ? hp.head_dim : kvd);
-    }
-    if (arch.gated_ffn && b.find(p + "ffn_gate.weight") == nullptr) {
-      // gate and up fused in ffn_up (Phi-3): the gate's rows first.
-      const WeightMatrix gate_up = b.matrix(p + "ffn_up.weight", hp.n_embd, 2 * hp.n_ff);
-      l.w_gate = row_view(gate_up, 0, hp.n_ff);
-      l.w_up = row_view(gate_up, hp.n_ff, hp.n_ff);
-    } else {
-      if (arch.gated_ffn) l.w_gate = b.matrix(p + "ffn_gate.weight", hp.n_embd, hp.n_ff);
-      l.w_up = b.matrix(p + "ffn_up.weight", hp.n_embd, hp.n_ff);
-    }
-    l.w_down = b.matrix(p + "ffn_down.weight", hp.n_ff, hp.n_embd);
-    l.b_up = b.vector(p + "ffn_up.bias", hp.n_ff, !arch.ffn_bias);
-    l.b_down = b.vector(p + "ffn_down.bias", hp.n_embd, !arch.ffn_bias);
   }
 
   rope_.kind = hp.rope_kind;
   rope_.n_rot = hp.n_rot;
   rope_.freq_base = hp.rope_freq_base;
   rope_.freq_scale = hp.rope_scaling == RopeScaling::Linear ? 1.0f / hp.rope_scaling_factor : 1.0f;
-  if (const float* ff = b.vector("rope_freqs.weight", hp.n_rot / 2, true); ff != nullptr) {
-    rope_.freq_factors.assign(ff, ff + hp.n_rot / 2);
+  if (rope_freqs != nullptr) {
+    rope_.freq_factors.assign(rope_freqs, rope_freqs + hp.n_rot / 2);
     for (float f : rope_.freq_factors) {
       if (!(f > 0.0f) || !std::isfinite(f))
         throw Error(file_.path() + ": rope_freqs.weight holds a non-positive value");

@@ -2,8 +2,6 @@
 
 #include <string>
 
-#include "ternion/core/error.h"
-
 namespace ternion {
 
 using VT = GgufValueType;
@@ -66,25 +64,6 @@ const SourceTensor* ModelSource::find(std::string_view name) const {
     if (t.name == name) return &t;
   }
   return nullptr;
-}
-
-void set_vocab_metadata(const Vocab& vocab, GgufMetadata& metadata, const std::string& where) {
-  if (vocab.kind == VocabKind::WordPiece) throw Error(where + ": WordPiece vocabularies cannot be converted");
-  const bool spm = vocab.kind == VocabKind::Spm;
-  if (!spm && !vocab.pre_regexes.empty()) {
-    throw Error(where +
-                ": the pre-tokenizer's regexes match none of llama.cpp's pre types, so GGUF cannot describe this "
-                "tokenizer (it runs from the folder itself)");
-  }
-  metadata.set_string("tokenizer.ggml.model", spm ? "llama" : "gpt2");
-  metadata.set_string("tokenizer.ggml.pre", vocab.pre);
-  metadata.set_string_array("tokenizer.ggml.tokens", vocab.tokens);
-  if (spm) metadata.set_f32_array("tokenizer.ggml.scores", vocab.scores);
-  std::vector<int32_t> types;
-  types.reserve(vocab.types.size());
-  for (const TokenType t : vocab.types) types.push_back(static_cast<int32_t>(t));
-  metadata.set_i32_array("tokenizer.ggml.token_type", types);
-  if (!spm) metadata.set_string_array("tokenizer.ggml.merges", vocab.merges);
 }
 
 }  // namespace ternion

@@ -7,6 +7,8 @@
 #include "ternion/core/error.h"
 #include "ternion/io/gguf.h"
 #include "ternion/model/architecture.h"
+#include "ternion/model/block_tensors.h"
+#include "ternion/model/hparams.h"
 #include "ternion/quant/quant.h"
 
 namespace ternion {
@@ -79,7 +81,7 @@ class Rng {
 
 class Builder {
  public:
-  Builder(GgufWriter& w, DType type, uint64_t seed) : w_(w), type_(type), rng_(seed) {}
+  Builder(GgufWriter& w, uint64_t seed) : w_(w), rng_(seed) {}
 
   // A matrix of `rows` rows of `cols` values, uniform with standard deviation `std`.
   void matrix(const std::string& name, int64_t cols, int64_t rows, float std, DType type) {
@@ -97,7 +99,6 @@ class Builder {
     }
     w_.add_tensor(name, {static_cast<uint64_t>(cols), static_cast<uint64_t>(rows)}, type, data);
   }
-  void matrix(const std::string& name, int64_t cols, int64_t rows, float std) { matrix(name, cols, rows, std, type_); }
 
   void vector(const std::string& name, int64_t n, float base, float spread) {
     std::vector<float> v(static_cast<size_t>(n));
@@ -108,9 +109,43 @@ class Builder {
 
  private:
   GgufWriter& w_;
-  DType type_;
   Rng rng_;
 };
+
+// The tensors the record's block needs (and an untied output): matrices uniform with standard deviation 0.02,
+// norms about 1, biases about 0.
+void add_tensors(GgufWriter& w, const ArchSpec& arch, const SynthShape& s, const SynthOptions& o, int64_t n_vocab) {
+  HParams hp;
+  hp.n_embd = s.n_embd;
+  hp.n_head = s.n_head;
+  hp.n_head_kv = s.n_head_kv;
+  hp.head_dim = s.head_dim > 0 ? s.head_dim : s.n_embd / s.n_head;
+  hp.n_rot = hp.head_dim;
+  hp.n_ff = s.n_ff;
+  hp.n_vocab = n_vocab;
+  Builder b(w, o.seed);
+  // Embedding and output stay Q8_0 when the weights are quantized more coarsely, as quantized releases keep them.
+  const DType wide = (o.type == DType::Q4_0) ? DType::Q8_0 : o.type;
+  const auto write = [&](const std::string& name, const TensorSlot& t) {
+    if (t.shape.size() == 2) {
+      const bool outer = t.role == TensorRole::kTokenEmbd || t.role == TensorRole::kOutput;
+      b.matrix(name, static_cast<int64_t>(t.shape[0]), static_cast<int64_t>(t.shape[1]), 0.02f, outer ? wide : o.type);
+    } else if (name.ends_with(".bias")) {
+      b.vector(name, static_cast<int64_t>(t.shape[0]), 0.0f, 0.02f);
+    } else {
+      b.vector(name, static_cast<int64_t>(t.shape[0]), 1.0f, 0.05f);
+    }
+  };
+  for (const TensorSlot& t : global_tensors(arch, hp)) {
+    if (t.required || t.role == TensorRole::kOutput) write(std::string(t.name), t);
+  }
+  const std::vector<TensorSlot> block = block_tensors(arch, hp);
+  for (int64_t l = 0; l < s.n_layer; ++l) {
+    for (const TensorSlot& t : block) {
+      if (t.required) write("blk." + std::to_string(l) + "." + std::string(t.name), t);
+    }
+  }
+}
 
 }  // namespace
 
@@ -135,8 +170,7 @@ void write_synthetic_model(const SynthOptions& o) {
   const auto n_vocab = static_cast<int64_t>(tokens->count);
 
   const ArchSpec& arch = arch_spec(s.arch, "synth");
-  const int64_t d = s.n_embd, hd = s.head_dim > 0 ? s.head_dim : s.n_embd / s.n_head;
-  const int64_t q = s.n_head * hd, kv = s.n_head_kv * hd;
+  const int64_t hd = s.head_dim > 0 ? s.head_dim : s.n_embd / s.n_head;
   const bool layer_norm = arch.norm == NormKind::kLayer;
 
   GgufWriter w;
@@ -168,46 +202,7 @@ void write_synthetic_model(const SynthOptions& o) {
     if (key.rfind("tokenizer.", 0) == 0) w.set(key, value);
   }
 
-  Builder b(w, o.type, o.seed);
-  // Embedding and output stay Q8_0 when the weights are quantized more coarsely, as quantized releases keep them.
-  const DType wide = (o.type == DType::Q4_0) ? DType::Q8_0 : o.type;
-  const auto norm = [&](const std::string& name, int64_t n) {
-    b.vector(name + ".weight", n, 1.0f, 0.05f);
-    if (layer_norm) b.vector(name + ".bias", n, 0.0f, 0.02f);
-  };
-  b.matrix("token_embd.weight", d, n_vocab, 0.02f, wide);
-  if (arch.embd_norm) norm("token_embd_norm", d);
-  norm("output_norm", d);
-  b.matrix("output.weight", d, n_vocab, 0.02f, wide);
-  for (int64_t l = 0; l < s.n_layer; ++l) {
-    const std::string p = "blk." + std::to_string(l) + ".";
-    if (arch.placement != NormPlacement::kPost) norm(p + "attn_norm", d);
-    b.matrix(p + "attn_q.weight", d, q, 0.02f);
-    b.matrix(p + "attn_k.weight", d, kv, 0.02f);
-    b.matrix(p + "attn_v.weight", d, kv, 0.02f);
-    b.matrix(p + "attn_output.weight", q, d, 0.02f);
-    if (arch.qkv_bias) {
-      b.vector(p + "attn_q.bias", q, 0.0f, 0.02f);
-      b.vector(p + "attn_k.bias", kv, 0.0f, 0.02f);
-      b.vector(p + "attn_v.bias", kv, 0.0f, 0.02f);
-    }
-    if (arch.out_bias) b.vector(p + "attn_output.bias", d, 0.0f, 0.02f);
-    if (arch.qk_norm != QkNorm::kNone) {
-      const bool per_head = arch.qk_norm == QkNorm::kPerHead;
-      b.vector(p + "attn_q_norm.weight", per_head ? hd : q, 1.0f, 0.05f);
-      b.vector(p + "attn_k_norm.weight", per_head ? hd : kv, 1.0f, 0.05f);
-    }
-    if (arch.placement != NormPlacement::kPre) b.vector(p + "post_attention_norm.weight", d, 1.0f, 0.05f);
-    if (arch.placement != NormPlacement::kPost) norm(p + "ffn_norm", d);
-    if (arch.gated_ffn) b.matrix(p + "ffn_gate.weight", d, s.n_ff, 0.02f);
-    b.matrix(p + "ffn_up.weight", d, s.n_ff, 0.02f);
-    b.matrix(p + "ffn_down.weight", s.n_ff, d, 0.02f);
-    if (arch.ffn_bias) {
-      b.vector(p + "ffn_up.bias", s.n_ff, 0.0f, 0.02f);
-      b.vector(p + "ffn_down.bias", d, 0.0f, 0.02f);
-    }
-    if (arch.placement != NormPlacement::kPre) b.vector(p + "post_ffw_norm.weight", d, 1.0f, 0.05f);
-  }
+  add_tensors(w, arch, s, o, n_vocab);
   std::vector<std::string> inputs;
   if (!o.vocab_from.empty()) inputs.push_back(o.vocab_from);
   w.write(o.output, 32, inputs);

@@ -1,4 +1,5 @@
 #include "ternion/server/model_registry.h"
+#include "ternion/convert/load_model.h"
 
 #include <algorithm>
 #include <chrono>
@@ -71,7 +72,7 @@ std::vector<ModelSpec> expand_model_specs(const std::vector<std::string>& args) 
 
 ServedModel::ServedModel(ModelSpec spec, const SchedulerOptions& options, Metrics& metrics, const LoadOptions& load)
     : spec_(std::move(spec)) {
-  model_ = Model::load(spec_.path, load);
+  model_ = load_model(spec_.path, load);
   tokenizer_ = std::make_unique<Tokenizer>(model_->vocab());
   if (tokenizer_->n_vocab() != model_->hparams().n_vocab) {
     throw Error(spec_.path + ": the vocabulary has " + std::to_string(tokenizer_->n_vocab()) +

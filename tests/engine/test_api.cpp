@@ -9,6 +9,7 @@
 #include <string>
 
 #include "support/test_support.h"
+#include "ternion/convert/load_model.h"
 #include "ternion/core/error.h"
 #include "ternion/engine/generate.h"
 
@@ -30,17 +31,17 @@ std::string error_of(F&& f) {
 }
 
 TEST(Api, LoadErrorsNameTheFile) {
-  EXPECT_NE(error_of([] { Model::load("/nonexistent/x.gguf"); }).find("/nonexistent/x.gguf"), std::string::npos);
+  EXPECT_NE(error_of([] { load_model("/nonexistent/x.gguf"); }).find("/nonexistent/x.gguf"), std::string::npos);
   const fs::path p = fs::temp_directory_path() / (std::to_string(::getpid()) + "_api_garbage.gguf");
   std::ofstream(p) << "GGUF but not really a model";
-  EXPECT_NE(error_of([&] { Model::load(p.string()); }).find(p.string()), std::string::npos);
+  EXPECT_NE(error_of([&] { load_model(p.string()); }).find(p.string()), std::string::npos);
   fs::remove(p);
 }
 
 TEST(Api, UnsupportedArchitectureListsTheSupportedOnes) {
   const auto path = test::fixture("vocab/ggml-vocab-bert-bge.gguf");
   TERNION_REQUIRE_FIXTURE(path);
-  const std::string e = error_of([&] { Model::load(path.string()); });
+  const std::string e = error_of([&] { load_model(path.string()); });
   EXPECT_NE(e.find("bert"), std::string::npos) << e;
   EXPECT_NE(e.find("llama"), std::string::npos) << e;
   EXPECT_NE(e.find("qwen2"), std::string::npos) << e;
@@ -50,7 +51,7 @@ class ApiWithModel : public ::testing::Test {
  protected:
   void SetUp() override {
     TERNION_REQUIRE_FIXTURE(model_path());
-    model_ = Model::load(model_path());
+    model_ = load_model(model_path());
   }
   std::unique_ptr<Model> model_;
 };

@@ -15,10 +15,11 @@
 #include <vector>
 
 #include "support/test_support.h"
+#include "ternion/convert/convert.h"
+#include "ternion/convert/hf_checkpoint.h"
+#include "ternion/convert/load_model.h"
 #include "ternion/core/thread_pool.h"
 #include "ternion/model/context.h"
-#include "ternion/model/convert.h"
-#include "ternion/model/hf_checkpoint.h"
 #include "ternion/model/model.h"
 #include "ternion/tokenizer/tokenizer.h"
 
@@ -107,7 +108,7 @@ void check_folder(const std::string& name, const Model& model, DType kv_type, fl
 TEST_P(ArchGolden, FolderMatchesTransformers) {
   TERNION_REQUIRE_FIXTURE(dir() / "model.safetensors");
   const json g = golden();
-  const auto model = Model::load(dir().string());
+  const auto model = load_model(dir().string());
   check_folder(GetParam(), *model, DType::F32, tolerance_of(GetParam()), g);
   check_folder(GetParam(), *model, DType::F16, 0.08f, g);
 }
@@ -126,7 +127,7 @@ TEST_P(ArchGolden, ConvertedF16AndQ8_0Agree) {
     ConvertOptions o;
     o.type = type;
     convert_to_gguf(load_hf_checkpoint(dir().string()), file.string(), o, {});
-    const auto model = Model::load(file.string());
+    const auto model = load_model(file.string());
     EXPECT_EQ(model->arch().name, model->hparams().arch);
     InferenceContext ctx(*model, copt, pool);
     for (const json& p : g["prompts"]) {

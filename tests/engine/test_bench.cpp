@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "support/test_support.h"
+#include "ternion/convert/load_model.h"
 #include "ternion/core/error.h"
 #include "ternion/engine/bench.h"
 
@@ -35,7 +36,7 @@ class BenchModel : public ::testing::Test {
   void SetUp() override {
     const auto path = test::fixture("gguf/kjv-llama-Q8_0.gguf");
     TERNION_REQUIRE_FIXTURE(path);
-    model_ = Model::load(path.string());
+    model_ = load_model(path.string());
   }
   std::unique_ptr<Model> model_;
 };

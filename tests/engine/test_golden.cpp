@@ -9,6 +9,7 @@
 
 #include "support/golden.h"
 #include "support/test_support.h"
+#include "ternion/convert/load_model.h"
 #include "ternion/engine/generate.h"
 #include "ternion/engine/perplexity.h"
 
@@ -29,7 +30,7 @@ TEST_P(GoldenModel, GreedyContinuationsAndLogits) {
   const auto path = test::fixture("gguf/" + name + ".gguf");
   TERNION_REQUIRE_FIXTURE(path);
   const json g = load_golden(name);
-  const auto model = Model::load(path.string());
+  const auto model = load_model(path.string());
   ContextOptions copt;
   copt.n_ctx = 512;
   Generator gen(*model, copt, 2);
@@ -64,7 +65,7 @@ TEST_P(GoldenQuantModel, FirstTokens) {
   const auto path = test::fixture("gguf/" + name + ".gguf");
   TERNION_REQUIRE_FIXTURE(path);
   const json g = load_golden(name);
-  const auto model = Model::load(path.string());
+  const auto model = load_model(path.string());
   ContextOptions copt;
   copt.n_ctx = 128;
   Generator gen(*model, copt, 2);
@@ -84,7 +85,7 @@ TEST_P(GoldenQuantModel, Perplexity) {
   const json g = load_golden(name);
   std::ifstream in(test::fixture("text/validation.txt"), std::ios::binary);
   const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  const auto model = Model::load(path.string());
+  const auto model = load_model(path.string());
   ContextOptions copt;
   copt.n_ctx = 128;
   copt.n_batch = 128;

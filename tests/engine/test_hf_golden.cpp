@@ -12,6 +12,7 @@
 
 #include "support/golden.h"
 #include "support/test_support.h"
+#include "ternion/convert/load_model.h"
 #include "ternion/engine/generate.h"
 #include "ternion/engine/perplexity.h"
 
@@ -30,7 +31,7 @@ TEST_P(HfFolder, GreedyContinuationsAndLogitsMatchTransformers) {
   const auto dir = test::fixture("hf/" + name);
   TERNION_REQUIRE_FIXTURE(dir / "model.safetensors");
   const json g = load_golden("hf-" + name);
-  const auto model = Model::load(dir.string());
+  const auto model = load_model(dir.string());
   EXPECT_EQ(model->hparams().rope_kind, RopeKind::NeoX);
   ContextOptions copt;
   copt.n_ctx = 512;
@@ -78,7 +79,7 @@ TEST_P(HfFolder, PerplexityMatchesTransformers) {
   const json g = load_golden("hf-" + name);
   std::ifstream in(test::fixture("text/validation.txt"), std::ios::binary);
   const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  const auto model = Model::load(dir.string());
+  const auto model = load_model(dir.string());
   ContextOptions copt;
   copt.n_ctx = 128;
   copt.n_batch = 128;

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "support/test_support.h"
+#include "ternion/convert/load_model.h"
 #include "ternion/core/error.h"
 #include "ternion/engine/kld.h"
 #include "ternion/engine/perplexity.h"
@@ -34,7 +35,7 @@ class Kld : public ::testing::Test {
       TERNION_REQUIRE_FIXTURE(test::fixture(f));
     }
   }
-  std::unique_ptr<Model> load(const std::string& name) { return Model::load(test::fixture("gguf/" + name).string()); }
+  std::unique_ptr<Model> load(const std::string& name) { return load_model(test::fixture("gguf/" + name).string()); }
 };
 
 TEST_F(Kld, ZeroAgainstItself) {

@@ -40,13 +40,13 @@ TEST(Interleave, ModelGivesTheSameLogitsInEitherLayout) {
                            "kjv-trilm-TQ2_0.gguf"}) {
     const auto path = test::fixture(std::string("gguf/") + name);
     TERNION_REQUIRE_FIXTURE(path);
-    const auto packed = Model::load(path.string(), {.resident = true});
+    const auto packed = Model::from_gguf(path.string(), {.resident = true});
     if (interleaved_kernels(packed->weights().layers[0].wq.type) == nullptr) {
       std::fprintf(stderr, "*** SKIPPED: no interleaved kernels on this CPU (AVX-512 VNNI only) ***\n");
       GTEST_SKIP() << "no interleaved kernels on this CPU";
     }
     ASSERT_NE(packed->weights().layers[0].wq.interleaved, nullptr) << name;
-    const auto plain = Model::load(path.string(), {.resident = false});
+    const auto plain = Model::from_gguf(path.string(), {.resident = false});
     ASSERT_EQ(plain->weights().layers[0].wq.interleaved, nullptr);
     for (int threads : {1, 2}) {
       ThreadPool pool(threads);
@@ -66,12 +66,12 @@ TEST(Interleave, ModelGivesTheSameLogitsInEitherLayout) {
 TEST(Interleave, HugetlbPlacementGivesTheSameLogitsOrAClearError) {
   const auto path = test::fixture("gguf/kjv-llama-Q4_0.gguf");
   TERNION_REQUIRE_FIXTURE(path);
-  const auto plain = Model::load(path.string());
+  const auto plain = Model::from_gguf(path.string());
   ThreadPool pool(2);
   const auto want = run_logits(*plain, pool);
   std::unique_ptr<Model> huge;
   try {
-    huge = Model::load(path.string(), {.resident = true, .hugetlb = true});
+    huge = Model::from_gguf(path.string(), {.resident = true, .hugetlb = true});
   } catch (const Error& e) {
     const std::string msg = e.what();
     EXPECT_EQ(msg.rfind(path.string() + ": the weights", 0), 0u) << msg;

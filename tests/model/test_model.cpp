@@ -18,7 +18,7 @@ using test::TinySpec;
 void expect_matches_reference(const TinySpec& spec, const std::string& file) {
   const TinyModel tm(spec);
   const auto path = tm.write(file);
-  const auto model = Model::load(path.string());
+  const auto model = Model::from_gguf(path.string());
   EXPECT_EQ(model->hparams().n_vocab, spec.n_vocab);
   EXPECT_EQ(model->weights().tied_output, spec.tied);
   ThreadPool pool(2);
@@ -91,7 +91,7 @@ std::string load_error(const TinyModel& tm, const std::string& skip = "",
                        const std::map<std::string, std::string>& meta = {}) {
   const auto path = tm.write("tiny_bad.gguf", skip, meta);
   try {
-    Model::load(path.string());
+    Model::from_gguf(path.string());
   } catch (const Error& e) {
     std::filesystem::remove(path);
     return e.what();
@@ -130,7 +130,7 @@ TEST(Model, WrongShapeSaysExpectedAndFound) {
     for (const auto& t : f.tensors()) w.add_tensor(t.name, t.shape, t.type, {t.data, t.n_bytes});
     w.write(path.string() + ".2");
     try {
-      Model::load(path.string() + ".2");
+      Model::from_gguf(path.string() + ".2");
     } catch (const Error& e) {
       err = e.what();
     }
@@ -168,7 +168,7 @@ TEST(Model, MissingArchitectureKey) {
   const auto path = std::filesystem::temp_directory_path() / (std::to_string(::getpid()) + "_tiny_noarch.gguf");
   w.write(path.string());
   try {
-    Model::load(path.string());
+    Model::from_gguf(path.string());
     ADD_FAILURE() << "loaded";
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("general.architecture"), std::string::npos);
@@ -179,7 +179,7 @@ TEST(Model, MissingArchitectureKey) {
 TEST(Model, ContextOptionsAreChecked) {
   const TinyModel tm(TinySpec{});
   const auto path = tm.write("tiny_ctx.gguf");
-  const auto model = Model::load(path.string());
+  const auto model = Model::from_gguf(path.string());
   ThreadPool pool(1);
   ContextOptions c;
   c.n_ctx = -5;

@@ -40,7 +40,7 @@ TEST(Synth, WritesALoadableDeterministicModel) {
   write_synthetic_model(o2);
   EXPECT_EQ(std::filesystem::file_size(o.output), std::filesystem::file_size(again));
 
-  const auto model = Model::load(o.output);
+  const auto model = Model::from_gguf(o.output);
   EXPECT_EQ(model->hparams().n_layer, 30);
   EXPECT_EQ(model->hparams().n_head_kv, 3);
   EXPECT_EQ(model->hparams().n_vocab, 4096);

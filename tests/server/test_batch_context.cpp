@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "server_fixture.h"
+#include "ternion/convert/load_model.h"
 #include "ternion/core/error.h"
 #include "ternion/engine/generate.h"
 #include "ternion/model/context.h"
@@ -19,7 +20,7 @@ class BatchContext : public ::testing::Test {
  protected:
   void SetUp() override {
     TERNION_REQUIRE_FIXTURE(test::server_model_path());
-    model_ = Model::load(test::server_model_path());
+    model_ = load_model(test::server_model_path());
     tokenizer_ = std::make_unique<Tokenizer>(model_->vocab());
   }
   std::vector<int32_t> encode(const std::string& s) const {

@@ -9,6 +9,7 @@
 #include <future>
 
 #include "server_fixture.h"
+#include "ternion/convert/load_model.h"
 #include "ternion/engine/generate.h"
 #include "ternion/quant/interleave.h"
 #include "ternion/server/model_registry.h"
@@ -155,7 +156,7 @@ TEST_F(Http, ConcurrentGreedyRequestsEqualTheGenerator) {
                                             "The LORD is my shepherd",
                                             "Now the serpent was"};
   const int32_t n = test::slow_build() ? 6 : 20;
-  const auto model = Model::load(test::server_model_path());
+  const auto model = load_model(test::server_model_path());
   ContextOptions co;
   co.n_ctx = 256;
   Generator gen(*model, co, 2);
@@ -212,7 +213,7 @@ TEST(HttpMmap, MappedWeightsGiveTheGeneratorsTokens) {
   server::ServerOptions o = test::default_options(1);
   o.mmap = true;
   test::RunningServer srv(o);
-  const auto model = Model::load(test::server_model_path());
+  const auto model = load_model(test::server_model_path());
   ContextOptions co;
   co.n_ctx = 256;
   Generator gen(*model, co, 2);

@@ -2,7 +2,7 @@
 // names (GGUF and HuggingFace), how the HF checkpoint's tensors map to GGUF names, and the block structure as small
 // enums and flags. The loader, the HF importer (and so `convert`), `info` and the forward pass (context.cpp) read
 // the record; nothing else compares architecture names. Adding a family that reuses known parts is adding a record
-// to architecture.cpp (and a test); a new part is one op and one field here.
+// to architecture.cpp (and a test); a new part is one op and one field here (and its tensors in block_tensors.cpp).
 #pragma once
 
 #include <cstdint>

@@ -1,6 +1,7 @@
-// A loaded model: its GGUF file (memory-mapped) or HuggingFace folder, hyper-parameters and views of every weight.
-// Weights are used in place from the map; only small norm vectors in a non-F32 type (and tensors a safetensors file
-// stores misaligned) are converted.
+// A loaded model: its GGUF file (memory-mapped) or a ModelSource (a HuggingFace folder, described by convert/),
+// hyper-parameters and views of every weight. Weights are used in place from the map; only small norm vectors in a
+// non-F32 type (and tensors a safetensors file stores misaligned) are converted. To open a path that may be either,
+// use load_model (ternion/convert/load_model.h).
 #pragma once
 
 #include <map>
@@ -57,7 +58,7 @@ struct ModelWeights {
   std::vector<LayerWeights> layers;
 };
 
-// Where Model::load puts the weights.
+// Where Model::from_gguf and Model::from_source put the weights.
 struct LoadOptions {
   bool resident = true;  // copy (and pack) into this process's memory; false: use them in place from the map
   bool hugetlb = false;  // that memory from the reserved huge pages
@@ -65,15 +66,14 @@ struct LoadOptions {
 
 class Model {
  public:
-  // Opens, validates and maps a GGUF file, or a HuggingFace model folder (see hf_checkpoint.h). Throws Error naming
-  // the file and the problem.
+  // Opens, validates and maps a GGUF file. Throws Error naming the file and the problem.
   // With `options.resident` (the default), the weights the forward pass reads are copied into this process's memory at
   // load, matrices of a type that has interleaved kernels on this CPU (ternion/quant/interleave.h) in that layout
   // (same results, faster matmuls), and the file's pages are released: reads per token never wait on the page
   // cache, and the resident size stays about the file's. Without it, weights are used in place from the map.
   // With `hugetlb`, that memory comes from the reserved huge pages (ternion/core/page_memory.h): Error when the pool
   // is too small.
-  static std::unique_ptr<Model> load(const std::string& path, const LoadOptions& options = {});
+  static std::unique_ptr<Model> from_gguf(const std::string& path, const LoadOptions& options = {});
   // A model whose weights stay where `source` has them (a checkpoint folder's maps, a converter's buffers); with
   // `resident`, only the matrices that have interleaved kernels are packed into memory.
   static std::unique_ptr<Model> from_source(ModelSource source, const LoadOptions& options = {});

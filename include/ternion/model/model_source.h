@@ -1,7 +1,7 @@
-// A model read from files other than GGUF (a HuggingFace folder, a llama2.c checkpoint), described as the GGUF file
-// a converter would write: the metadata keys in writing order, and every tensor under its GGUF name with where its
-// bytes are. Model::from_source runs it in place; convert_to_gguf writes it out. Both read the same description, so
-// running a checkpoint and running its conversion give the same results.
+// A model described as the GGUF file a converter would write: the metadata keys in writing order, and every tensor
+// under its GGUF name with where its bytes are. convert/ describes HuggingFace folders and llama2.c checkpoints this
+// way; Model::from_source runs a description in place and convert_to_gguf writes it out. Both read the same
+// description, so running a checkpoint and running its conversion give the same results.
 #pragma once
 
 #include <cstdint>
@@ -76,11 +76,5 @@ struct ModelSource {
 
   const SourceTensor* find(std::string_view name) const;
 };
-
-// The tokenizer.ggml.* keys for a Vocab's tokens, as llama.cpp's converter writes them: model, pre, tokens, scores
-// (SPM only), token_type, merges (BPE only). Special ids and flags are the caller's (their order depends on the
-// source). Throws Error, naming `where`, when GGUF cannot express the vocabulary: a byte-level BPE whose
-// pre-tokenizer regexes match none of llama.cpp's pre types, or a WordPiece vocabulary.
-void set_vocab_metadata(const Vocab& vocab, GgufMetadata& metadata, const std::string& where);
 
 }  // namespace ternion

@@ -34,7 +34,7 @@ extern const char* const kFallbackChatTemplate;
 
 class ServedModel {
  public:
-  // Loads the model (Model::load with `load`) and starts its scheduler.
+  // Loads the model (load_model with `load`) and starts its scheduler.
   ServedModel(ModelSpec spec, const SchedulerOptions& options, Metrics& metrics, const LoadOptions& load = {});
 
   const ModelSpec& spec() const { return spec_; }

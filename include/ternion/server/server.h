@@ -30,7 +30,7 @@ struct ServerOptions {
   std::string api_key;               // when set, every route but /health needs "Authorization: Bearer KEY"
   std::string cors_origin;           // when set, CORS headers allowing this origin
   size_t max_body_bytes = 4u << 20;  // larger request bodies get 413
-  bool mmap = false;                 // weights used in place from the mapped files (Model::load, resident false)
+  bool mmap = false;                 // weights used in place from the mapped files (load_model, resident false)
   bool hugetlb = false;              // weights and KV caches in reserved huge pages (LoadOptions, ContextOptions)
   DType kv_type = DType::F16;        // the KV caches' type (ContextOptions::kv_type)
 };

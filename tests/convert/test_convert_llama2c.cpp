@@ -7,11 +7,12 @@
 #include <filesystem>
 #include <random>
 
-#include "model/hf_test_folder.h"
+#include "convert/hf_test_folder.h"
+#include "ternion/convert/convert.h"
+#include "ternion/convert/llama2c.h"
+#include "ternion/convert/load_model.h"
 #include "ternion/core/error.h"
 #include "ternion/model/context.h"
-#include "ternion/model/convert.h"
-#include "ternion/model/llama2c.h"
 #include "ternion/model/model.h"
 #include "ternion/tokenizer/tokenizer.h"
 
@@ -199,8 +200,8 @@ TEST_P(Llama2c, ConvertedCheckpointRunsLikeTheSameWeightsInGguf) {
   const ConvertResult r = convert_to_gguf(src, (dir_ / "converted.gguf").string(), o);
   EXPECT_EQ(r.n_tensors, 2u + (s.shared ? 0u : 1u) + 9u * 2u);
 
-  const auto converted = Model::load((dir_ / "converted.gguf").string());
-  const auto direct = Model::load((dir_ / "direct.gguf").string());
+  const auto converted = load_model((dir_ / "converted.gguf").string());
+  const auto direct = load_model((dir_ / "direct.gguf").string());
   EXPECT_EQ(converted->weights().tied_output, s.shared);
   EXPECT_EQ(converted->hparams().n_rot, s.head());
   const std::vector<int32_t> tokens = {1, 270, 5, 290, 33, 2, 100};

@@ -2,9 +2,9 @@
 // tokenizer_config.json, generation_config.json. Read into a ModelSource: the metadata and tensors of the GGUF file
 // llama.cpp's converter would write, with the weights left in place in the safetensors maps.
 //
-// Supported: LlamaForCausalLM, MistralForCausalLM (as "llama") and Qwen2ForCausalLM (as "qwen2"), weights in F32,
-// F16 or BF16. HF stores Q/K rows in rotate-half order; the source runs them with NeoX RoPE, and a converter permutes
-// them for the adjacent-pair layout of a "llama" GGUF (SourceTensor::rope_permute_heads).
+// Supported: the HF classes of the architecture records (ternion/model/architecture.h), weights in F32, F16 or BF16.
+// HF stores Q/K rows in rotate-half order; the source runs them with NeoX RoPE, and a converter permutes them for
+// the adjacent-pair layout of a "llama" GGUF (SourceTensor::rope_permute_heads).
 #pragma once
 
 #include <string>

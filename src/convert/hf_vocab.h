@@ -9,7 +9,7 @@
 #include <optional>
 #include <string>
 
-#include "model/hf_config.h"
+#include "convert/hf_config.h"
 #include "ternion/model/model_source.h"
 #include "ternion/tokenizer/vocab.h"
 

@@ -1,4 +1,4 @@
-#include "model/hf_vocab.h"
+#include "convert/hf_vocab.h"
 
 #include <array>
 #include <filesystem>
@@ -216,6 +216,29 @@ void add_special_metadata(const fs::path& dir, const HfConfig& config, const std
     if (fs::is_regular_file(jinja, ec)) chat_template = read_text(jinja);
   }
   if (!chat_template.empty()) metadata.set_string("tokenizer.chat_template", chat_template);
+}
+
+// The tokenizer.ggml.* keys for a Vocab's tokens, as llama.cpp's converter writes them: model, pre, tokens, scores
+// (SPM only), token_type, merges (BPE only). Special ids and flags are the caller's (their order depends on the
+// source). Throws Error, naming `where`, when GGUF cannot express the vocabulary: a byte-level BPE whose
+// pre-tokenizer regexes match none of llama.cpp's pre types, or a WordPiece vocabulary.
+void set_vocab_metadata(const Vocab& vocab, GgufMetadata& metadata, const std::string& where) {
+  if (vocab.kind == VocabKind::WordPiece) throw Error(where + ": WordPiece vocabularies cannot be converted");
+  const bool spm = vocab.kind == VocabKind::Spm;
+  if (!spm && !vocab.pre_regexes.empty()) {
+    throw Error(where +
+                ": the pre-tokenizer's regexes match none of llama.cpp's pre types, so GGUF cannot describe this "
+                "tokenizer (it runs from the folder itself)");
+  }
+  metadata.set_string("tokenizer.ggml.model", spm ? "llama" : "gpt2");
+  metadata.set_string("tokenizer.ggml.pre", vocab.pre);
+  metadata.set_string_array("tokenizer.ggml.tokens", vocab.tokens);
+  if (spm) metadata.set_f32_array("tokenizer.ggml.scores", vocab.scores);
+  std::vector<int32_t> types;
+  types.reserve(vocab.types.size());
+  for (const TokenType t : vocab.types) types.push_back(static_cast<int32_t>(t));
+  metadata.set_i32_array("tokenizer.ggml.token_type", types);
+  if (!spm) metadata.set_string_array("tokenizer.ggml.merges", vocab.merges);
 }
 
 }  // namespace

@@ -1,4 +1,4 @@
-#include "ternion/model/llama2c.h"
+#include "ternion/convert/llama2c.h"
 
 #include <algorithm>
 #include <cstring>

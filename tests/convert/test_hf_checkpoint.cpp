@@ -7,15 +7,16 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
-#include "model/hf_config.h"
-#include "model/hf_naming.h"
-#include "model/hf_test_folder.h"
-#include "model/hf_vocab.h"
+#include "convert/hf_config.h"
+#include "convert/hf_naming.h"
+#include "convert/hf_test_folder.h"
+#include "convert/hf_vocab.h"
 #include "model/tiny_model.h"
 #include "support/test_support.h"
+#include "ternion/convert/hf_checkpoint.h"
+#include "ternion/convert/load_model.h"
 #include "ternion/core/error.h"
 #include "ternion/model/context.h"
-#include "ternion/model/hf_checkpoint.h"
 #include "ternion/model/model.h"
 #include "ternion/tokenizer/sentencepiece_model.h"
 
@@ -44,7 +45,7 @@ void expect_folder_matches(const TinySpec& spec, const std::string& name, const 
   const fs::path dir = test::scratch(name);
   test::write_hf_folder(dir, gguf, spec, dtype);
 
-  const auto model = Model::load(dir.string());
+  const auto model = load_model(dir.string());
   EXPECT_EQ(model->hparams().rope_kind, RopeKind::NeoX);
   EXPECT_EQ(model->hparams().n_vocab, spec.n_vocab);
   EXPECT_EQ(model->weights().tied_output, spec.tied);
@@ -52,7 +53,7 @@ void expect_folder_matches(const TinySpec& spec, const std::string& name, const 
   const std::vector<int32_t> tokens = {3, 17, 5, 40, 11, 0, 47, 22, 9};
   const auto logits = logits_of(*model, tokens);
   const auto ref = tm.reference_logits(tokens);
-  const auto from_gguf = logits_of(*Model::load(gguf_path.string()), tokens);
+  const auto from_gguf = logits_of(*load_model(gguf_path.string()), tokens);
   ASSERT_EQ(logits.size(), ref.size());
   double max_ref = 0, max_diff = 0, max_gguf_diff = 0;
   for (size_t i = 0; i < ref.size(); ++i) {
@@ -230,7 +231,7 @@ class HfFolderErrors : public ::testing::Test {
 
   std::string error() const {
     try {
-      Model::load(dir_.string());
+      load_model(dir_.string());
     } catch (const Error& e) {
       const std::string msg = e.what();
       EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
@@ -374,9 +375,9 @@ TEST_F(HfFolderErrors, TokenizerLargerThanTheVocabulary) {
 TEST_F(HfFolderErrors, MisalignedWeightsAreCopied) {
   const std::vector<int32_t> tokens = {3, 17, 5};
   edit_weights([](std::vector<test::StTensor>&) {});
-  const auto aligned = logits_of(*Model::load(dir_.string()), tokens);
+  const auto aligned = logits_of(*load_model(dir_.string()), tokens);
   edit_weights([](std::vector<test::StTensor>&) {}, /*odd=*/true);
-  const auto model = Model::load(dir_.string());
+  const auto model = load_model(dir_.string());
   EXPECT_EQ(reinterpret_cast<uintptr_t>(model->weights().layers[0].wq.data) % 4, 0u);
   EXPECT_EQ(reinterpret_cast<uintptr_t>(model->weights().output_norm) % 4, 0u);
   EXPECT_EQ(logits_of(*model, tokens), aligned);

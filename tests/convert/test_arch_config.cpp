@@ -8,8 +8,9 @@
 #include <string>
 
 #include "support/test_support.h"
+#include "ternion/convert/hf_checkpoint.h"
+#include "ternion/convert/load_model.h"
 #include "ternion/core/error.h"
-#include "ternion/model/hf_checkpoint.h"
 #include "ternion/model/model.h"
 
 namespace ternion {
@@ -42,7 +43,7 @@ class ArchFolder : public ::testing::Test {
   void set_config(const json& j) const { std::ofstream(dir_ / "config.json") << j.dump(); }
   std::string error() const {
     try {
-      Model::load(dir_.string());
+      load_model(dir_.string());
     } catch (const Error& e) {
       return e.what();
     }
@@ -63,7 +64,7 @@ TEST_F(ArchFolder, Gemma2KeysUnderLlamaCppNames) {
   EXPECT_EQ(s.metadata.find("gemma2.attention.sliding_window_pattern"), nullptr);
   // (1 + w) norms are stored as 1 + w, in F32.
   EXPECT_EQ(s.find("blk.0.attn_norm.weight")->type, DType::F32);
-  const auto model = Model::load(dir_.string());
+  const auto model = load_model(dir_.string());
   EXPECT_EQ(model->hparams().swa_layers, (std::vector<bool>{true, false, true, false}));
 }
 
@@ -74,7 +75,7 @@ TEST_F(ArchFolder, Gemma3PatternAndLocalRopeBase) {
   // The fixture alternates, which is not gemma3's every-sixth pattern: the key says so.
   ASSERT_NE(s.metadata.find("gemma3.attention.sliding_window_pattern"), nullptr);
   EXPECT_EQ(s.metadata.find("gemma3.rope.freq_base_swa"), nullptr);  // 10000, the record's default
-  const auto model = Model::load(dir_.string());
+  const auto model = load_model(dir_.string());
   EXPECT_EQ(model->hparams().swa_layers, (std::vector<bool>{true, false, true, false}));
   EXPECT_FLOAT_EQ(model->hparams().rope_freq_base_swa, 10000.0f);
   EXPECT_FLOAT_EQ(model->hparams().rope_freq_base, 1000000.0f);
@@ -83,7 +84,7 @@ TEST_F(ArchFolder, Gemma3PatternAndLocalRopeBase) {
 TEST_F(ArchFolder, NeoxPartialRotaryAndParallelResidual) {
   TERNION_REQUIRE_FIXTURE(test::fixture("arch/gpt-neox/model.safetensors"));
   copy("gpt-neox");
-  const auto model = Model::load(dir_.string());
+  const auto model = load_model(dir_.string());
   EXPECT_EQ(model->hparams().n_rot, 8);
   EXPECT_TRUE(model->hparams().parallel_residual);
   auto j = config();

@@ -1,4 +1,4 @@
-#include "model/hf_config.h"
+#include "convert/hf_config.h"
 
 #include <array>
 #include <cmath>

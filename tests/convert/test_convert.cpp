@@ -9,14 +9,15 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "model/hf_test_folder.h"
+#include "convert/hf_test_folder.h"
 #include "model/tiny_model.h"
 #include "support/golden.h"
 #include "support/test_support.h"
+#include "ternion/convert/convert.h"
+#include "ternion/convert/hf_checkpoint.h"
+#include "ternion/convert/load_model.h"
 #include "ternion/core/error.h"
 #include "ternion/model/context.h"
-#include "ternion/model/convert.h"
-#include "ternion/model/hf_checkpoint.h"
 #include "ternion/model/model.h"
 
 namespace ternion {
@@ -176,7 +177,7 @@ TEST(Convert, TinyCheckpointComesBackAsItsGguf) {
   EXPECT_EQ(q.find_tensor("blk.0.ffn_norm.weight")->type, DType::F32);
   EXPECT_EQ(q.get_int("general.file_type"), 7);
   EXPECT_EQ(r.type_counts.at(DType::F16), 2u);
-  const auto model = Model::load(out.string());
+  const auto model = load_model(out.string());
   ThreadPool pool(1);
   ContextOptions c;
   c.n_ctx = 16;

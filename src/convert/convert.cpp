@@ -1,4 +1,4 @@
-#include "ternion/model/convert.h"
+#include "ternion/convert/convert.h"
 
 #include <array>
 #include <cstring>

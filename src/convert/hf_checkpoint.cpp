@@ -1,7 +1,7 @@
 // A HuggingFace folder as a ModelSource: config.json -> hyper-parameter metadata, safetensors -> tensors under their
 // GGUF names (shapes checked against the config), tokenizer files -> tokenizer metadata, all in the order llama.cpp's
 // converter writes them so that a conversion can be byte-identical.
-#include "ternion/model/hf_checkpoint.h"
+#include "ternion/convert/hf_checkpoint.h"
 
 #include <array>
 #include <cmath>
@@ -10,11 +10,13 @@
 #include <memory>
 #include <set>
 
-#include "model/hf_config.h"
-#include "model/hf_naming.h"
-#include "model/hf_vocab.h"
+#include "convert/hf_config.h"
+#include "convert/hf_naming.h"
+#include "convert/hf_vocab.h"
 #include "ternion/core/error.h"
 #include "ternion/io/safetensors.h"
+#include "ternion/model/block_tensors.h"
+#include "ternion/model/hparams.h"
 #include "ternion/model/model.h"
 #include "ternion/quant/quant.h"
 
@@ -52,28 +54,18 @@ Mapped find_entry(std::string_view name, const ArchSpec& arch) {
   return {};
 }
 
-// The GGUF shape (ne0 first) of a tensor, from the config: what the forward pass will bind it as.
-std::vector<uint64_t> expected_gguf_shape(std::string_view gguf, std::string_view hf, const HfConfig& c) {
-  const auto u = [](int64_t v) { return static_cast<uint64_t>(v); };
-  const uint64_t d = u(c.n_embd), q = u(c.n_head * c.head_size()), kv = u(c.n_head_kv * c.head_size());
-  const uint64_t ff = u(c.n_ff), vocab = u(c.n_vocab), hd = u(c.head_size());
-  const bool bias = gguf.ends_with(".bias");
-  const std::string_view base = gguf.substr(0, gguf.rfind('.'));
-  const auto matrix = [&](uint64_t cols, uint64_t rows) {
-    return bias ? std::vector<uint64_t>{rows} : std::vector<uint64_t>{cols, rows};
-  };
-  if (base == "token_embd" || base == "output") return {d, vocab};
-  if (base == "attn_q") return matrix(d, q);
-  if (base == "attn_k" || base == "attn_v") return matrix(d, kv);
-  if (base == "attn_qkv") return matrix(d, q + 2 * kv);
-  if (base == "attn_output") return matrix(q, d);
-  if (base == "ffn_gate") return matrix(d, ff);
-  if (base == "ffn_up") return matrix(d, hf.find("gate_up") != std::string_view::npos ? 2 * ff : ff);
-  if (base == "ffn_down") return matrix(ff, d);
-  const bool per_head = c.spec->qk_norm == QkNorm::kPerHead;
-  if (base == "attn_q_norm") return {per_head ? hd : q};
-  if (base == "attn_k_norm") return {per_head ? hd : kv};
-  return {d};  // every other norm and bias is one value per embedding dimension
+// The hyper-parameters the config gives the tensors' shapes (block_tensors.h).
+HParams hparams_of(const HfConfig& c) {
+  HParams hp;
+  hp.n_embd = c.n_embd;
+  hp.n_layer = c.n_layer;
+  hp.n_head = c.n_head;
+  hp.n_head_kv = c.n_head_kv;
+  hp.head_dim = c.head_size();
+  hp.n_rot = c.n_rot;
+  hp.n_ff = c.n_ff;
+  hp.n_vocab = c.n_vocab;
+  return hp;
 }
 
 std::string shape_string(const std::vector<uint64_t>& shape) {
@@ -112,7 +104,7 @@ void unshuffle_qkv(SourceTensor& s, const HfConfig& c, ModelSource& src) {
 }
 
 // One safetensors tensor as a SourceTensor, its name, dtype and shape checked, the record's transform applied.
-SourceTensor map_tensor(const SafetensorsCheckpoint::Entry& e, const HfConfig& c, ModelSource& src) {
+SourceTensor map_tensor(const SafetensorsCheckpoint::Entry& e, const HfConfig& c, const HParams& hp, ModelSource& src) {
   const SafetensorsTensor& t = *e.tensor;
   const std::string where = e.file->path() + ": tensor '" + t.name + "'";
   const Mapped m = find_entry(t.name, *c.spec);
@@ -124,7 +116,9 @@ SourceTensor map_tensor(const SafetensorsCheckpoint::Entry& e, const HfConfig& c
   if (!type || (*type != DType::F32 && *type != DType::F16 && *type != DType::BF16)) {
     throw Error(where + " has dtype " + t.dtype + ", which is not supported (supported: F32, F16, BF16)");
   }
-  const std::vector<uint64_t> gguf_shape = expected_gguf_shape(m.entry->gguf, m.entry->hf, c);
+  // What the forward pass will bind it as; an HF gate_up_proj is Phi-3's fused gate and up.
+  const FusedTensors fused{.gate_up = m.entry->hf.find("gate_up") != std::string_view::npos};
+  const std::vector<uint64_t> gguf_shape = tensor_shape(m.entry->gguf, *c.spec, hp, fused);
   const std::vector<uint64_t> want(gguf_shape.rbegin(), gguf_shape.rend());
   if (t.shape != want) {
     throw Error(where + " has shape " + shape_string(t.shape) + ", expected " + shape_string(want) + " (from " +
@@ -159,42 +153,6 @@ SourceTensor map_tensor(const SafetensorsCheckpoint::Entry& e, const HfConfig& c
   return s;
 }
 
-// The GGUF names (with alternatives: "a|b") the record's block needs, per layer and global.
-std::vector<std::string> required_gguf_names(const HfConfig& c) {
-  const ArchSpec& a = *c.spec;
-  const bool ln = a.norm == NormKind::kLayer;
-  std::vector<std::string> out = {"token_embd.weight", "output_norm.weight"};
-  if (ln) out.emplace_back("output_norm.bias");
-  if (!c.tie_word_embeddings) out.emplace_back("output.weight");
-  if (a.embd_norm) out.insert(out.end(), {"token_embd_norm.weight", "token_embd_norm.bias"});
-  std::vector<std::string> layer;
-  if (a.placement != NormPlacement::kPost) layer.insert(layer.end(), {"attn_norm.weight", "ffn_norm.weight"});
-  if (a.placement != NormPlacement::kPost && ln) layer.insert(layer.end(), {"attn_norm.bias", "ffn_norm.bias"});
-  if (a.placement != NormPlacement::kPre)
-    layer.insert(layer.end(), {"post_attention_norm.weight", "post_ffw_norm.weight"});
-  layer.insert(layer.end(),
-               {"attn_q.weight|attn_qkv.weight", "attn_k.weight|attn_qkv.weight", "attn_v.weight|attn_qkv.weight",
-                "attn_output.weight", "ffn_up.weight", "ffn_down.weight"});
-  if (a.qkv_bias)
-    layer.insert(layer.end(), {"attn_q.bias|attn_qkv.bias", "attn_k.bias|attn_qkv.bias", "attn_v.bias|attn_qkv.bias"});
-  if (a.out_bias) layer.emplace_back("attn_output.bias");
-  if (a.ffn_bias) layer.insert(layer.end(), {"ffn_up.bias", "ffn_down.bias"});
-  if (a.qk_norm != QkNorm::kNone) layer.insert(layer.end(), {"attn_q_norm.weight", "attn_k_norm.weight"});
-  for (int64_t l = 0; l < c.n_layer; ++l) {
-    for (const std::string& name : layer) {
-      std::string alternatives;
-      for (size_t start = 0; start <= name.size();) {
-        const size_t bar = std::min(name.find('|', start), name.size());
-        alternatives +=
-            (alternatives.empty() ? "" : "|") + ("blk." + std::to_string(l) + ".") + name.substr(start, bar - start);
-        start = bar + 1;
-      }
-      out.push_back(alternatives);
-    }
-  }
-  return out;
-}
-
 // The HF name the record maps to a GGUF name, for messages.
 std::string hf_name_of(const std::string& gguf, const ArchSpec& a) {
   if (!gguf.starts_with("blk.")) {
@@ -212,19 +170,22 @@ std::string hf_name_of(const std::string& gguf, const ArchSpec& a) {
   return gguf;
 }
 
-void check_required(const HfConfig& c, const ModelSource& src, const std::string& dir) {
-  std::set<std::string> present;
+// Every tensor the record's block needs (block_tensors.h) is there; the output too unless tied to the embedding.
+void check_required(const HfConfig& c, const HParams& hp, const ModelSource& src, const std::string& dir) {
+  std::set<std::string, std::less<>> present;
   for (const SourceTensor& t : src.tensors) present.insert(t.name);
-  for (const std::string& alternatives : required_gguf_names(c)) {
-    bool found = false;
-    for (size_t start = 0; start <= alternatives.size() && !found;) {
-      const size_t bar = std::min(alternatives.find('|', start), alternatives.size());
-      found = present.count(alternatives.substr(start, bar - start)) > 0;
-      start = bar + 1;
-    }
-    if (!found) {
-      const std::string first = alternatives.substr(0, alternatives.find('|'));
-      throw Error(dir + ": missing tensor " + hf_name_of(first, *c.spec) + " (" + first + ")");
+  const auto require = [&](const std::string& name) {
+    if (!present.contains(name)) throw Error(dir + ": missing tensor " + hf_name_of(name, *c.spec) + " (" + name + ")");
+  };
+  for (const TensorSlot& s : global_tensors(*c.spec, hp)) {
+    if (s.required || (s.role == TensorRole::kOutput && !c.tie_word_embeddings)) require(std::string(s.name));
+  }
+  for (int64_t l = 0; l < c.n_layer; ++l) {
+    const std::string p = "blk." + std::to_string(l) + ".";
+    const FusedTensors fused =
+        fused_tensors(*c.spec, [&](std::string_view name) { return present.contains(p + std::string(name)); });
+    for (const TensorSlot& s : block_tensors(*c.spec, hp, fused)) {
+      if (s.required) require(p + std::string(s.name));
     }
   }
 }
@@ -332,6 +293,7 @@ ModelSource load_hf_checkpoint(const std::string& dir) {
   src.inputs = {dir};
   src.qk_rotate_half = true;
   const HfConfig config = read_hf_config(dir);
+  const HParams hp = hparams_of(config);
   auto weights = std::make_shared<SafetensorsCheckpoint>(SafetensorsCheckpoint::open(dir));
   src.keep_alive.push_back(weights);
 
@@ -343,9 +305,9 @@ ModelSource load_hf_checkpoint(const std::string& dir) {
   }
   for (const SafetensorsCheckpoint::Entry& e : weights->tensors()) {
     if (ignored(e.tensor->name)) continue;
-    src.tensors.push_back(map_tensor(e, config, src));
+    src.tensors.push_back(map_tensor(e, config, hp, src));
   }
-  check_required(config, src, dir);
+  check_required(config, hp, src, dir);
 
   uint64_t total_params = 0;
   for (const SourceTensor& t : src.tensors) {

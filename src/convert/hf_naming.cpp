@@ -1,4 +1,4 @@
-#include "model/hf_naming.h"
+#include "convert/hf_naming.h"
 
 #include <algorithm>
 #include <cctype>
