@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "ternion/core/error.h"
+#include "ternion/model/architecture.h"
 #include "ternion/quant/quant.h"
 
 namespace ternion {
@@ -113,16 +114,32 @@ ConvertResult convert_to_gguf(const ModelSource& source, const std::string& path
   ConvertResult result;
   GgufWriter writer;
   for (const auto& [key, value] : metadata.entries()) writer.set(key, value);
-  const size_t total = source.tensors.size();
+  // The tensors to write: the source's, and where llama.cpp's loader needs an output matrix that a tied model
+  // lacks, a copy of the embedding after it (as llama.cpp's converter writes it).
+  std::vector<SourceTensor> extra;
+  std::vector<const SourceTensor*> order;
+  const GgufValue* arch = metadata.find("general.architecture");
+  const ArchSpec* spec = arch != nullptr ? find_arch_spec(arch->as_string()) : nullptr;
+  const bool copy_output = spec != nullptr && spec->gguf_output_required && source.find("output.weight") == nullptr;
+  extra.reserve(1);
+  for (const SourceTensor& t : source.tensors) {
+    order.push_back(&t);
+    if (copy_output && t.name == "token_embd.weight") {
+      extra.push_back(t);
+      extra.back().name = "output.weight";
+      order.push_back(&extra.back());
+    }
+  }
+  const size_t total = order.size();
   for (size_t i = 0; i < total; ++i) {
-    const SourceTensor& t = source.tensors[i];
+    const SourceTensor& t = *order[i];
     const DType type = convert_tensor_type(t, options.type);
     check_convert_type(type);
     ++result.type_counts[type];
     // Tensors are produced one at a time while the file is written (GgufWriter calls these in order).
     writer.add_streamed_tensor(t.name, t.shape, type, [&, i, type](std::span<uint8_t> out) {
-      convert_tensor(source.tensors[i], type, out, source.path);
-      if (progress) progress(i + 1, total, source.tensors[i].name, type);
+      convert_tensor(*order[i], type, out, source.path);
+      if (progress) progress(i + 1, total, order[i]->name, type);
     });
   }
   writer.write(path, 32, source.inputs);

@@ -226,6 +226,7 @@ void set_block_metadata(const HfConfig& c, GgufMetadata& m) {
   if (c.n_rot != c.head_size() && spec.positions == PositionKind::kRope) {
     m.set_u32(a + "rope.dimension_count", static_cast<uint32_t>(c.n_rot));
   }
+  if (c.sliding_window == 0 && spec.gguf_window_key) m.set_u32(a + "attention.sliding_window", 0);
   if (c.sliding_window > 0) {
     m.set_u32(a + "attention.sliding_window", static_cast<uint32_t>(c.sliding_window));
     // The per-layer pattern, unless it is the one the record assumes.

@@ -252,6 +252,11 @@ ArchSpec gptneox() {
   return a;
 }
 
+ArchSpec with_window_key(ArchSpec a) {
+  a.gguf_window_key = true;
+  return a;
+}
+
 ArchSpec bloom() {
   ArchSpec a{.name = "bloom", .hf_classes = kBloomClasses, .rope_kind = RopeKind::NeoX};
   a.norm = NormKind::kLayer;
@@ -263,6 +268,7 @@ ArchSpec bloom() {
   a.hf_layer_prefix = "transformer.h.";
   a.hf_globals = kBloomGlobals;
   a.hf_layer = kBloomLayer;
+  a.gguf_output_required = true;
   return a;
 }
 
@@ -285,7 +291,7 @@ const std::array<ArchSpec, 13> kArchitectures = {{
     // SmolLM3: llama's block, every n-th layer without RoPE.
     no_rope_every(llama_like("smollm3", kSmolLm3Classes, RopeKind::Adjacent), 4),
     // Phi-3/3.5/4-mini: fused QKV and gate+up matrices, partial rotary in Phi-4-mini.
-    llama_like("phi3", kPhi3Classes, RopeKind::NeoX),
+    with_window_key(llama_like("phi3", kPhi3Classes, RopeKind::NeoX)),
     starcoder2(),
     gptneox(),
     bloom(),
@@ -345,10 +351,15 @@ std::string describe_block(const ArchSpec& a) {
   return s;
 }
 
-const ArchSpec& arch_spec(std::string_view name, const std::string& file) {
+const ArchSpec* find_arch_spec(std::string_view name) {
   for (const auto& a : kArchitectures) {
-    if (a.name == name) return a;
+    if (a.name == name) return &a;
   }
+  return nullptr;
+}
+
+const ArchSpec& arch_spec(std::string_view name, const std::string& file) {
+  if (const ArchSpec* a = find_arch_spec(name); a != nullptr) return *a;
   throw Error(file + ": unsupported architecture '" + std::string(name) +
               "' (supported: " + supported_architecture_names() + ")");
 }

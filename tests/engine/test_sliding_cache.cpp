@@ -9,6 +9,7 @@
 
 #include "support/test_support.h"
 #include "ternion/backend/cpu_backend.h"
+#include "ternion/convert/load_model.h"
 #include "ternion/core/error.h"
 #include "ternion/core/thread_pool.h"
 #include "ternion/model/context.h"
@@ -36,7 +37,7 @@ class SlidingCache : public ::testing::TestWithParam<std::string> {
 // (every position kept), for both cache types.
 TEST_P(SlidingCache, KeepsTheWindowWithTheSameBits) {
   TERNION_REQUIRE_FIXTURE(dir() / "model.safetensors");
-  const auto model = Model::load(dir().string());
+  const auto model = load_model(dir().string());
   const HParams& hp = model->hparams();
   ASSERT_GT(hp.sliding_window, 0);
   ThreadPool pool(2);
@@ -74,7 +75,7 @@ TEST_P(SlidingCache, KeepsTheWindowWithTheSameBits) {
 // earlier start is one clear error and leaves the cache as it was.
 TEST_P(SlidingCache, RestartsOnlyWhereTheKeysAreKept) {
   TERNION_REQUIRE_FIXTURE(dir() / "model.safetensors");
-  const auto model = Model::load(dir().string());
+  const auto model = load_model(dir().string());
   const HParams& hp = model->hparams();
   ThreadPool pool(1);
   ContextOptions full_opt;
@@ -121,7 +122,7 @@ INSTANTIATE_TEST_SUITE_P(Windows, SlidingCache, ::testing::Values("mistral-swa",
 TEST(BackendObserver, SeesEveryMatmulInput) {
   const fs::path dir = test::fixture("arch/qwen3");
   TERNION_REQUIRE_FIXTURE(dir / "model.safetensors");
-  const auto model = Model::load(dir.string());
+  const auto model = load_model(dir.string());
   struct Counter final : MatmulObserver {
     int calls = 0;
     int64_t rows = 0;

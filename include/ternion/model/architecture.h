@@ -76,6 +76,9 @@ struct ArchSpec {
   int no_rope_period = 0;        // > 0: layer i has no RoPE when (i + 1) % period == 0 (SmolLM3: 4)
   float rope_freq_base_swa = 0;  // RoPE base of sliding layers (Gemma 3: 10000); 0: the model's base
   float alibi_max_bias = 8.0f;   // ALiBi slopes (BLOOM)
+  // What llama.cpp's loader insists on, so `convert` writes it as llama.cpp's converter does.
+  bool gguf_output_required = false;  // output.weight even when tied: a copy of the embedding (BLOOM)
+  bool gguf_window_key = false;       // attention.sliding_window always, 0 for none (Phi-3)
   // HF checkpoint layout.
   std::string_view hf_layer_prefix = "model.layers.";
   std::span<const HfTensorName> hf_globals = {};
@@ -88,6 +91,8 @@ std::vector<bool> assumed_sliding_layers(const ArchSpec& arch, int64_t n_layer);
 
 // The record for a GGUF architecture name, or Error listing the supported ones.
 const ArchSpec& arch_spec(std::string_view name, const std::string& file);
+// The record for a GGUF architecture name; nullptr when none.
+const ArchSpec* find_arch_spec(std::string_view name);
 // The record an HF class name ("Qwen3ForCausalLM") runs as; nullptr when none.
 const ArchSpec* arch_spec_for_hf_class(std::string_view hf_class);
 std::span<const ArchSpec> supported_architectures();
