@@ -190,21 +190,47 @@ void check_required(const HfConfig& c, const HParams& hp, const ModelSource& src
   }
 }
 
+// A per-pair RoPE factor tensor the converter generates from rope_scaling (F32, [n_rot / 2]).
+SourceTensor rope_factor_tensor(const std::string& name, std::vector<float> values, const HfConfig& c,
+                                ModelSource& src) {
+  auto data = std::make_shared<std::vector<float>>(std::move(values));
+  SourceTensor s;
+  s.name = name;
+  s.origin = "rope_scaling in " + c.file;
+  s.shape = {static_cast<uint64_t>(data->size())};
+  s.type = DType::F32;
+  s.data = reinterpret_cast<const uint8_t*>(data->data());
+  s.n_bytes = data->size() * sizeof(float);
+  src.keep_alive.push_back(data);
+  return s;
+}
+
 // rope_freqs.weight for llama3 RoPE scaling, as the converter generates it.
 SourceTensor llama3_rope_freqs(const HfConfig& c, ModelSource& src) {
-  const int64_t dim = c.head_size();
-  auto freqs = std::make_shared<std::vector<float>>(llama3_rope_freq_factors(
-      dim, static_cast<float>(c.rope_theta.value_or(10000.0)), static_cast<float>(c.rope_scaling_factor),
-      static_cast<float>(c.low_freq_factor), static_cast<float>(c.high_freq_factor), c.original_context));
-  SourceTensor s;
-  s.name = "rope_freqs.weight";
-  s.origin = "rope_scaling in " + c.file;
-  s.shape = {static_cast<uint64_t>(freqs->size())};
-  s.type = DType::F32;
-  s.data = reinterpret_cast<const uint8_t*>(freqs->data());
-  s.n_bytes = freqs->size() * sizeof(float);
-  src.keep_alive.push_back(freqs);
-  return s;
+  return rope_factor_tensor(
+      "rope_freqs.weight",
+      llama3_rope_freq_factors(c.head_size(), static_cast<float>(c.rope_theta.value_or(10000.0)),
+                               static_cast<float>(c.rope_scaling_factor), static_cast<float>(c.low_freq_factor),
+                               static_cast<float>(c.high_freq_factor), c.original_context),
+      c, src);
+}
+
+// RoPE scaling under llama.cpp's keys; llama3's and LongRoPE's per-pair factors are tensors (above).
+void set_rope_scaling_metadata(const HfConfig& c, GgufMetadata& m) {
+  const std::string a = c.arch + ".rope.scaling.";
+  const std::string& type = c.rope_scaling_type;
+  if (type != "linear" && type != "yarn" && type != "longrope") return;
+  m.set_string(a + "type", type);
+  if (type != "longrope") m.set_f32(a + "factor", static_cast<float>(c.rope_scaling_factor));
+  if (type == "linear") return;
+  m.set_u32(a + "original_context_length", static_cast<uint32_t>(c.original_context));
+  if (type == "longrope") {
+    m.set_f32(a + "attn_factor", static_cast<float>(*c.rope_attn_factor));
+    return;
+  }
+  if (c.rope_attn_factor) m.set_f32(a + "yarn_attn_factor", static_cast<float>(*c.rope_attn_factor));
+  if (c.yarn_beta_fast > 0.0) m.set_f32(a + "yarn_beta_fast", static_cast<float>(c.yarn_beta_fast));
+  if (c.yarn_beta_slow > 0.0) m.set_f32(a + "yarn_beta_slow", static_cast<float>(c.yarn_beta_slow));
 }
 
 // general.file_type as the converter would pick it for the checkpoint's own types.
@@ -273,11 +299,8 @@ void set_hparams_metadata(const HfConfig& c, uint32_t file_type, GgufMetadata& m
   if (c.spec->rope_kind == RopeKind::Adjacent) {
     m.set_u32(a + "vocab_size", u32(c.n_vocab));
     m.set_u32(a + "rope.dimension_count", u32(c.n_rot));
-    if (c.rope_scaling_type == "linear") {
-      m.set_string(a + "rope.scaling.type", "linear");
-      m.set_f32(a + "rope.scaling.factor", static_cast<float>(c.rope_scaling_factor));
-    }
   }
+  set_rope_scaling_metadata(c, m);
   set_block_metadata(c, m);
 }
 
@@ -303,6 +326,10 @@ ModelSource load_hf_checkpoint(const std::string& dir) {
       throw Error(config.file + ": rope_scaling 'llama3' is only supported for llama-style models");
     }
     src.tensors.push_back(llama3_rope_freqs(config, src));
+  }
+  if (config.rope_scaling_type == "longrope") {  // as llama.cpp's Phi-3 converter: long first
+    src.tensors.push_back(rope_factor_tensor("rope_factors_long.weight", config.longrope_long, config, src));
+    src.tensors.push_back(rope_factor_tensor("rope_factors_short.weight", config.longrope_short, config, src));
   }
   for (const SafetensorsCheckpoint::Entry& e : weights->tensors()) {
     if (ignored(e.tensor->name)) continue;

@@ -164,7 +164,64 @@ void read_block_options(const Fields& f, const Json& root, HfConfig& c) {
   (void)root;
 }
 
-// rope_scaling (or, in newer configs, rope_parameters): none, linear or llama3.
+// original_max_position_embeddings: in rope_scaling, else beside it (Phi-3), else max_position_embeddings.
+int64_t original_context(const Fields& s, const Fields& f, const HfConfig& c) {
+  constexpr int64_t kMax = int64_t{1} << 26;
+  return s.opt_int("original_max_position_embeddings", 2, kMax)
+      .value_or(f.opt_int("original_max_position_embeddings", 2, kMax).value_or(*c.n_ctx));
+}
+
+// A list of positive numbers (LongRoPE's short_factor and long_factor).
+std::vector<float> positive_numbers(const Fields& s, std::string_view key) {
+  const Json* v = s.find(key);
+  if (v == nullptr || !v->is_array() || v->empty()) s.fail(key, "missing or not a list of numbers");
+  std::vector<float> out;
+  for (const Json& x : *v) {
+    if (!x.is_number() || !(x.get<double>() > 0.0)) s.fail(key, "expected positive numbers");
+    out.push_back(static_cast<float>(x.get<double>()));
+  }
+  return out;
+}
+
+// YaRN as transformers' _compute_yarn_parameters reads it; the factor defaults to the context's growth.
+void read_yarn(const Fields& s, const Fields& f, HfConfig& c) {
+  c.original_context = original_context(s, f, c);
+  if (!s.opt_number("factor")) {
+    c.rope_scaling_factor = static_cast<double>(*c.n_ctx) / static_cast<double>(c.original_context);
+  }
+  if (!s.opt_bool("truncate").value_or(true)) {
+    s.fail("truncate", "false (an untruncated correction range) has no GGUF key and is not supported");
+  }
+  c.rope_attn_factor = s.opt_number("attention_factor");
+  const double mscale = s.opt_number("mscale").value_or(0.0);
+  const double mscale_all_dim = s.opt_number("mscale_all_dim").value_or(0.0);
+  if (!c.rope_attn_factor && mscale != 0.0 && mscale_all_dim != 0.0) {  // DeepSeek's form
+    const auto get_mscale = [&](double m) {
+      return c.rope_scaling_factor <= 1.0 ? 1.0 : 0.1 * m * std::log(c.rope_scaling_factor) + 1.0;
+    };
+    c.rope_attn_factor = get_mscale(mscale) / get_mscale(mscale_all_dim);
+  }
+  // 0 or absent: the defaults (transformers' `or 32`, `or 1`).
+  c.yarn_beta_fast = s.opt_number("beta_fast").value_or(0.0);
+  c.yarn_beta_slow = s.opt_number("beta_slow").value_or(0.0);
+  if (c.yarn_beta_fast < 0.0 || c.yarn_beta_slow < 0.0) s.fail("beta_fast", "beta_fast and beta_slow must be positive");
+}
+
+// LongRoPE (Phi-3, Phi-4-mini) as transformers' _compute_longrope_parameters reads it.
+void read_longrope(const Fields& s, const Fields& f, HfConfig& c) {
+  c.original_context = original_context(s, f, c);
+  c.longrope_short = positive_numbers(s, "short_factor");
+  c.longrope_long = positive_numbers(s, "long_factor");
+  const double factor =
+      s.opt_number("factor").value_or(static_cast<double>(*c.n_ctx) / static_cast<double>(c.original_context));
+  c.rope_attn_factor = s.opt_number("attention_factor");
+  if (!c.rope_attn_factor) {
+    const double orig = static_cast<double>(c.original_context);
+    c.rope_attn_factor = factor <= 1.0 ? 1.0 : std::sqrt(1.0 + std::log(factor) / std::log(orig));
+  }
+}
+
+// rope_scaling (or, in newer configs, rope_parameters): default, linear, llama3, yarn or longrope.
 void read_rope_scaling(const Fields& f, HfConfig& c) {
   const char* key = "rope_scaling";
   const Json* scaling = f.find(key);
@@ -184,16 +241,22 @@ void read_rope_scaling(const Fields& f, HfConfig& c) {
   const Fields s(*scaling, c.file + ": " + key);
   if (!c.rope_theta) c.rope_theta = s.opt_number("rope_theta");
   if (const auto partial = s.opt_number("partial_rotary_factor")) c.partial_rotary = partial;
-  const std::string type = s.opt_string("rope_type").value_or(s.opt_string("type").value_or("default"));
+  const char* type_key = s.find("rope_type") != nullptr ? "rope_type" : "type";  // both spellings occur
+  std::string type = s.opt_string(type_key).value_or("default");
+  if (type == "su") type = "longrope";  // early Phi-3 configs
   if (type == "default") return;
+  if (type != "linear" && type != "llama3" && type != "yarn" && type != "longrope") {
+    s.fail(type_key,
+           "'" + gguf_escape(type) + "' scaling is not supported (known: default, linear, llama3, yarn, longrope)");
+  }
   c.rope_scaling_type = type;
   const auto factor = s.opt_number("factor");
-  if (!factor || !(*factor > 0.0)) s.fail("factor", "missing or not positive");
-  c.rope_scaling_factor = *factor;
-  if (type == "linear") return;
-  if (type != "llama3") {
-    s.fail("rope_type", "'" + gguf_escape(type) + "' scaling is not supported (supported: linear, llama3)");
-  }
+  if (factor && !(*factor > 0.0)) s.fail("factor", "must be positive");
+  if (!factor && (type == "linear" || type == "llama3")) s.fail("factor", "missing");
+  c.rope_scaling_factor = factor.value_or(1.0);
+  if (type == "yarn") read_yarn(s, f, c);
+  if (type == "longrope") read_longrope(s, f, c);
+  if (type != "llama3") return;
   c.low_freq_factor = s.opt_number("low_freq_factor").value_or(1.0);
   c.high_freq_factor = s.opt_number("high_freq_factor").value_or(4.0);
   c.original_context = s.opt_int("original_max_position_embeddings", 1, int64_t{1} << 26).value_or(8192);
@@ -273,6 +336,12 @@ HfConfig read_hf_config(const std::string& dir) {
   c.tie_word_embeddings = f.opt_bool("tie_word_embeddings").value_or(c.spec->embd_norm);
   read_rope_scaling(f, c);
   read_block_options(f, *root, c);
+  if (!c.longrope_long.empty() && (c.longrope_long.size() != c.longrope_short.size() ||
+                                   static_cast<int64_t>(c.longrope_long.size()) * 2 != c.n_rot)) {
+    throw Error(c.file + ": long_factor and short_factor need " + std::to_string(c.n_rot / 2) +
+                " values each (one per rotated pair), got " + std::to_string(c.longrope_long.size()) + " and " +
+                std::to_string(c.longrope_short.size()));
+  }
   if (c.rope_theta && !(*c.rope_theta > 0.0 && *c.rope_theta < 1e30)) f.fail("rope_theta", "must be positive");
 
   for (const char* type : {"bos", "eos", "unk", "sep", "pad", "cls", "mask"}) {

@@ -46,11 +46,16 @@ struct HfConfig {
   std::optional<double> rope_theta_swa;                        // rope_parameters.sliding_attention.rope_theta (Gemma 3)
   bool parallel_residual = false;                              // use_parallel_residual
 
-  // rope_scaling: "linear" (factor) or "llama3" (factor, low/high_freq_factor, original_max_position_embeddings).
+  // rope_scaling (or rope_parameters): its type, empty for none: "linear" (factor), "llama3" (factor,
+  // low/high_freq_factor, original_max_position_embeddings), "yarn" (factor, original_max_position_embeddings,
+  // attention_factor, beta_fast, beta_slow) or "longrope" (short_factor, long_factor, attention_factor).
   std::string rope_scaling_type;
   double rope_scaling_factor = 1.0;
   double low_freq_factor = 1.0, high_freq_factor = 4.0;
   int64_t original_context = 8192;
+  std::optional<double> rope_attn_factor;            // YaRN's attention_factor if given; LongRoPE's, given or computed
+  double yarn_beta_fast = 0, yarn_beta_slow = 0;     // 0: not given (32 and 1)
+  std::vector<float> longrope_short, longrope_long;  // [n_rot / 2] each
 
   // bos/eos/unk/sep/pad/cls/mask_token_id, where an integer.
   std::map<std::string, int64_t> special_ids;

@@ -290,7 +290,8 @@ const std::array<ArchSpec, 13> kArchitectures = {{
     llama_like("granite", kGraniteClasses, RopeKind::Adjacent),
     // SmolLM3: llama's block, every n-th layer without RoPE.
     no_rope_every(llama_like("smollm3", kSmolLm3Classes, RopeKind::Adjacent), 4),
-    // Phi-3/3.5/4-mini: fused QKV and gate+up matrices, partial rotary in Phi-4-mini.
+    // Phi-3/3.5/4-mini: fused QKV and gate+up matrices, partial rotary in Phi-4-mini; the long-context ones scale
+    // RoPE by LongRoPE (the model's rope_factors_long/short tensors, not the record).
     with_window_key(llama_like("phi3", kPhi3Classes, RopeKind::NeoX)),
     starcoder2(),
     gptneox(),

@@ -92,7 +92,54 @@ void read_block_options(const Reader& r, const ArchSpec& arch, HParams& hp) {
   hp.parallel_residual = r.optional_bool("use_parallel_residual", arch.parallel_residual);
 }
 
+// rope.scaling.*, with llama.cpp's defaults: a factor without a type is linear scaling, the original context is the
+// training context, YaRN's ramp runs from beta_fast = 32 to beta_slow = 1 rotations.
+void read_rope_scaling(const Reader& r, HParams& hp) {
+  const std::string type = r.optional_string("rope.scaling.type");
+  if (type == "none") {
+    hp.rope_scaling = RopeScaling::None;
+  } else if (type.empty() || type == "linear") {
+    hp.rope_scaling = RopeScaling::Linear;
+  } else if (type == "yarn") {
+    hp.rope_scaling = RopeScaling::Yarn;
+  } else if (type == "longrope") {
+    hp.rope_scaling = RopeScaling::LongRope;
+  } else {
+    throw Error(r.path() + ": unknown rope.scaling.type '" + type + "' (known: none, linear, yarn, longrope)");
+  }
+  // rope.scale_linear: the key's older name, which llama.cpp still reads.
+  hp.rope_scaling_factor = r.optional_float("rope.scaling.factor", r.optional_float("rope.scale_linear", 1.0f));
+  // LongRoPE's frequencies come from its factor tensors alone.
+  if (hp.rope_scaling == RopeScaling::None || hp.rope_scaling == RopeScaling::LongRope) hp.rope_scaling_factor = 1.0f;
+  if (hp.rope_scaling == RopeScaling::Linear && hp.rope_scaling_factor == 1.0f) hp.rope_scaling = RopeScaling::None;
+  hp.rope_orig_ctx = r.optional_int("rope.scaling.original_context_length", hp.n_ctx_train, 1, int64_t{1} << 26);
+  hp.rope_attn_factor = r.optional_float("rope.scaling.attn_factor", 0.0f);
+  hp.yarn_ext_factor = r.optional_finite("rope.scaling.yarn_ext_factor", 1.0f);
+  if (hp.yarn_ext_factor < 0.0f) throw Error(r.path() + ": metadata key rope.scaling.yarn_ext_factor is negative");
+  hp.yarn_attn_factor = r.optional_float("rope.scaling.yarn_attn_factor", 0.0f);
+  hp.yarn_beta_fast = r.optional_float("rope.scaling.yarn_beta_fast", 32.0f);
+  hp.yarn_beta_slow = r.optional_float("rope.scaling.yarn_beta_slow", 1.0f);
+}
+
 }  // namespace
+
+float rope_attention_factor(const HParams& hp) {
+  double attn = hp.rope_attn_factor > 0.0f ? hp.rope_attn_factor : 1.0;
+  if (hp.rope_scaling == RopeScaling::LongRope && hp.rope_attn_factor == 0.0f && hp.rope_orig_ctx > 1) {
+    const double orig = static_cast<double>(hp.rope_orig_ctx);
+    const double s = static_cast<double>(hp.n_ctx_train) / orig;
+    if (s > 1.0) attn = std::sqrt(1.0 + std::log(s) / std::log(orig));
+  }
+  if (hp.rope_scaling == RopeScaling::Yarn) {
+    // llama.cpp applies 1 + 0.1 ln(factor) only while the ramp is on (ext_factor != 0). A yarn_attn_factor given
+    // (transformers' attention_factor, as llama.cpp's converter writes it) replaces it, as in transformers; llama.cpp's
+    // context overrides the key while the ramp is on.
+    const double factor = hp.rope_scaling_factor;
+    const bool ramp = hp.yarn_ext_factor != 0.0f && factor > 1.0;
+    attn *= hp.yarn_attn_factor > 0.0f ? hp.yarn_attn_factor : (ramp ? 1.0 + 0.1 * std::log(factor) : 1.0);
+  }
+  return static_cast<float>(attn);
+}
 
 std::string read_architecture_name(const GgufFile& file) {
   const auto arch = file.get_string("general.architecture");
@@ -127,21 +174,7 @@ HParams read_hparams(const GgufFile& file, const ArchSpec& arch) {
   if (hp.n_rot % 2 != 0) throw Error(file.path() + ": rope.dimension_count must be even");
   hp.rms_eps = r.optional_float("attention.layer_norm_rms_epsilon", 1e-5f);
   hp.rope_freq_base = r.optional_float("rope.freq_base", 10000.0f);
-  const std::string scaling = r.optional_string("rope.scaling.type");
-  // As in the reference engine, a scaling factor without a type means linear scaling.
-  if (scaling == "none") {
-    hp.rope_scaling = RopeScaling::None;
-  } else if (scaling.empty() || scaling == "linear") {
-    hp.rope_scaling = RopeScaling::Linear;
-  } else if (scaling == "yarn") {
-    throw Error(file.path() +
-                ": rope scaling type 'yarn' is not supported yet (supported: none, linear, llama3 via rope_freqs)");
-  } else {
-    throw Error(file.path() + ": unknown rope.scaling.type '" + scaling + "' (supported: none, linear)");
-  }
-  hp.rope_scaling_factor = r.optional_float("rope.scaling.factor", 1.0f);
-  if (hp.rope_scaling == RopeScaling::None) hp.rope_scaling_factor = 1.0f;
-  if (hp.rope_scaling_factor == 1.0f) hp.rope_scaling = RopeScaling::None;
+  read_rope_scaling(r, hp);
   read_block_options(r, arch, hp);
   return hp;
 }

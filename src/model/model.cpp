@@ -268,6 +268,49 @@ void place(LayerWeights& l, TensorRole role, const BoundTensor& t, const HParams
   }
 }
 
+// The RoPE tables' settings from the hyper-parameters and the factor tensors (llama-3's rope_freqs, LongRoPE's
+// rope_factors_short/long, each [n_rot / 2]). A file holding LongRoPE factors is LongRoPE whatever its type key says,
+// as in llama.cpp, whose Phi-3 converter writes no type; hp.rope_scaling is set to say so.
+template <typename B>
+RopeConfig bind_rope(const B& b, HParams& hp, const std::string& path) {
+  const int64_t half = hp.n_rot / 2;
+  const auto factors = [&](const std::string& name) {
+    const float* f = b.vector(name, half, true);
+    if (f == nullptr) return std::vector<float>{};
+    for (int64_t i = 0; i < half; ++i) {
+      if (!(f[i] > 0.0f) || !std::isfinite(f[i])) throw Error(path + ": " + name + " holds a non-positive value");
+    }
+    return std::vector<float>(f, f + half);
+  };
+  RopeConfig rope;
+  rope.freq_factors = factors("rope_freqs.weight");
+  std::vector<float> short_factors = factors("rope_factors_short.weight");
+  std::vector<float> long_factors = factors("rope_factors_long.weight");
+  if (!short_factors.empty() || !long_factors.empty() || hp.rope_scaling == RopeScaling::LongRope) {
+    if (short_factors.empty() || long_factors.empty()) {
+      throw Error(path + ": LongRoPE needs both rope_factors_short.weight and rope_factors_long.weight");
+    }
+    if (hp.rope_scaling == RopeScaling::Yarn || !rope.freq_factors.empty()) {
+      throw Error(path + ": LongRoPE factor tensors together with YaRN or rope_freqs.weight");
+    }
+    hp.rope_scaling = RopeScaling::LongRope;
+    hp.rope_scaling_factor = 1.0f;
+    rope.freq_factors = std::move(short_factors);
+    rope.freq_factors_long = std::move(long_factors);
+  }
+  rope.kind = hp.rope_kind;
+  rope.n_rot = hp.n_rot;
+  rope.freq_base = hp.rope_freq_base;
+  rope.scaling = hp.rope_scaling;
+  rope.freq_scale = hp.rope_scaling == RopeScaling::None ? 1.0f : 1.0f / hp.rope_scaling_factor;
+  rope.n_ctx_orig = hp.rope_orig_ctx;
+  rope.yarn_ext_factor = hp.yarn_ext_factor;
+  rope.yarn_beta_fast = hp.yarn_beta_fast;
+  rope.yarn_beta_slow = hp.yarn_beta_slow;
+  rope.attn_factor = rope_attention_factor(hp);
+  return rope;
+}
+
 }  // namespace
 
 void Model::bind_weights() {
@@ -281,11 +324,8 @@ void Model::bind_weights() {
                 std::to_string(hp.n_embd) + ", n_vocab]");
   }
   hp.n_vocab = static_cast<int64_t>(embd->shape[1]);
-  const float* rope_freqs = nullptr;
   for (const TensorSlot& s : global_tensors(arch, hp)) {
-    const BoundTensor t = b.slot(std::string(s.name), s);
-    place_in<ModelWeights>(w_, s.role, t, kGlobalVectors, kGlobalMatrices);
-    if (s.role == TensorRole::kRopeFreqs) rope_freqs = t.vector;
+    place_in<ModelWeights>(w_, s.role, b.slot(std::string(s.name), s), kGlobalVectors, kGlobalMatrices);
   }
   w_.tied_output = w_.output.data == nullptr;
   if (w_.tied_output) w_.output = w_.token_embd;
@@ -299,17 +339,7 @@ void Model::bind_weights() {
     }
   }
 
-  rope_.kind = hp.rope_kind;
-  rope_.n_rot = hp.n_rot;
-  rope_.freq_base = hp.rope_freq_base;
-  rope_.freq_scale = hp.rope_scaling == RopeScaling::Linear ? 1.0f / hp.rope_scaling_factor : 1.0f;
-  if (rope_freqs != nullptr) {
-    rope_.freq_factors.assign(rope_freqs, rope_freqs + hp.n_rot / 2);
-    for (float f : rope_.freq_factors) {
-      if (!(f > 0.0f) || !std::isfinite(f))
-        throw Error(file_.path() + ": rope_freqs.weight holds a non-positive value");
-    }
-  }
+  rope_ = bind_rope(b, hp, file_.path());
 }
 
 size_t Model::weight_bytes() const {

@@ -2,11 +2,10 @@
 // cannot run refused with one line naming the file and the field.
 #include <gtest/gtest.h>
 
-#include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "convert/arch_folder.h"
 #include "support/test_support.h"
 #include "ternion/convert/hf_checkpoint.h"
 #include "ternion/convert/load_model.h"
@@ -16,41 +15,8 @@
 namespace ternion {
 namespace {
 
-namespace fs = std::filesystem;
 using nlohmann::json;
-
-// A writable copy of fixtures/arch/<name>, removed at the end.
-class ArchFolder : public ::testing::Test {
- protected:
-  void copy(const std::string& name) {
-    src_ = test::fixture("arch/" + name);
-    dir_ = fs::temp_directory_path() / ("ternion_arch_config_" + name + "_" + std::to_string(::getpid()));
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-    for (const auto& e : fs::directory_iterator(src_)) {
-      if (e.path().filename() == "model.safetensors") {
-        fs::create_symlink(e.path(), dir_ / "model.safetensors");  // read-only, never written
-      } else {
-        fs::copy_file(e.path(), dir_ / e.path().filename());
-      }
-    }
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-  json config() const {  // the fixture's own config.json
-    std::ifstream in(src_ / "config.json");
-    return json::parse(in);
-  }
-  void set_config(const json& j) const { std::ofstream(dir_ / "config.json") << j.dump(); }
-  std::string error() const {
-    try {
-      load_model(dir_.string());
-    } catch (const Error& e) {
-      return e.what();
-    }
-    return "(loaded)";
-  }
-  fs::path src_, dir_;
-};
+using test::ArchFolder;
 
 TEST_F(ArchFolder, Gemma2KeysUnderLlamaCppNames) {
   TERNION_REQUIRE_FIXTURE(test::fixture("arch/gemma2/model.safetensors"));

@@ -351,9 +351,9 @@ TEST_F(HfFolderErrors, BadConfigFields) {
   set_config(j);
   EXPECT_NE(error().find("hidden_act: 'gelu' is not supported"), std::string::npos) << error();
   j["hidden_act"] = "silu";
-  j["rope_scaling"] = {{"rope_type", "yarn"}, {"factor", 4.0}};
+  j["rope_scaling"] = {{"rope_type", "dynamic"}, {"factor", 4.0}};
   set_config(j);
-  EXPECT_NE(error().find("'yarn' scaling is not supported"), std::string::npos) << error();
+  EXPECT_NE(error().find("'dynamic' scaling is not supported"), std::string::npos) << error();
   j.erase("rope_scaling");
   j["num_key_value_heads"] = 3;
   set_config(j);

@@ -153,9 +153,11 @@ TEST(Model, BadHyperParameters) {
   s.n_head = 4;
   s.n_head_kv = 3;
   EXPECT_NE(load_error(TinyModel(s)).find("head_count_kv"), std::string::npos);
-  EXPECT_NE(load_error(TinyModel(TinySpec{}), "", {{"llama.rope.scaling.type", "yarn"}}).find("yarn"),
+  EXPECT_NE(load_error(TinyModel(TinySpec{}), "", {{"llama.rope.scaling.type", "weird"}})
+                .find("unknown rope.scaling.type 'weird' (known: none, linear, yarn, longrope)"),
             std::string::npos);
-  EXPECT_NE(load_error(TinyModel(TinySpec{}), "", {{"llama.rope.scaling.type", "weird"}}).find("weird"),
+  EXPECT_NE(load_error(TinyModel(TinySpec{}), "", {{"llama.rope.scaling.type", "longrope"}})
+                .find("LongRoPE needs both rope_factors_short.weight and rope_factors_long.weight"),
             std::string::npos);
   // A key with the wrong type.
   EXPECT_NE(load_error(TinyModel(TinySpec{}), "", {{"llama.block_count", "six"}}).find("block_count"),

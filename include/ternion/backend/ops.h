@@ -51,13 +51,34 @@ enum class RopeKind {
   NeoX,      // rotate pairs (i, i + n_rot/2): qwen2, and HF checkpoints of every family
 };
 
+// How a model stretches RoPE beyond its training context (GGUF rope.scaling.type, or rope_freqs / LongRoPE factor
+// tensors).
+enum class RopeScaling {
+  None,      // plain RoPE; llama-3 scaling is this plus per-pair freq_factors (rope_freqs.weight)
+  Linear,    // positions divided by the factor (freq_scale = 1 / factor)
+  Yarn,      // per pair, a ramp between interpolation (freq_scale) and extrapolation; cos/sin scaled by attn_factor
+  LongRope,  // per-pair frequency divisors, long or short by the context size; cos/sin scaled by attn_factor
+};
+
 // Rotary position embedding tables: cos/sin of pos · θ_i for every position and pair, precomputed at load.
+// None and Linear follow the reference engine's float arithmetic (our goldens come from it). Yarn and LongRope have
+// no golden and are meant for long contexts, where float angles drift: their tables are computed in double from
+// transformers' formulas (modeling_rope_utils.py) and rounded once.
 struct RopeConfig {
   RopeKind kind = RopeKind::Adjacent;
-  int64_t n_rot = 0;                // dimensions rotated per head (≤ head size)
-  float freq_base = 10000.0f;       // θ base
-  float freq_scale = 1.0f;          // 1 / linear scaling factor
-  std::vector<float> freq_factors;  // per pair divisor of the frequency (llama-3 scaling), empty for none
+  int64_t n_rot = 0;           // dimensions rotated per head (≤ head size)
+  float freq_base = 10000.0f;  // θ base
+  RopeScaling scaling = RopeScaling::None;
+  float freq_scale = 1.0f;          // 1 / scaling factor (Linear, Yarn)
+  std::vector<float> freq_factors;  // [n_rot / 2] per pair divisor of the frequency (llama-3's rope_freqs, LongRoPE's
+                                    // short factors), empty for none
+  std::vector<float> freq_factors_long;  // [n_rot / 2] LongRoPE: used instead of freq_factors when the table holds
+                                         // more than n_ctx_orig positions (as llama.cpp picks by context size)
+  int64_t n_ctx_orig = 0;                // training context before scaling (YaRN's correction range, LongRoPE's pick)
+  float yarn_ext_factor = 1.0f;          // YaRN: weight of the extrapolation ramp (llama.cpp's ext_factor)
+  float yarn_beta_fast = 32.0f;          // YaRN: rotations where the ramp starts (pairs below extrapolate) ...
+  float yarn_beta_slow = 1.0f;           // ... and ends (pairs beyond interpolate)
+  float attn_factor = 1.0f;              // cos and sin are multiplied by it (YaRN's mscale, LongRoPE's factor)
 };
 
 class RopeTable {

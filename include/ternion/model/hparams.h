@@ -12,8 +12,6 @@ namespace ternion {
 
 class GgufFile;
 
-enum class RopeScaling { None, Linear, Yarn };
-
 struct HParams {
   std::string arch;  // general.architecture
   std::string name;  // general.name, if any
@@ -28,8 +26,17 @@ struct HParams {
   int64_t n_rot = 0;                // rope.dimension_count (defaults to head_dim)
   float rms_eps = 1e-5f;            // attention.layer_norm_rms_epsilon
   float rope_freq_base = 10000.0f;  // rope.freq_base
-  RopeScaling rope_scaling = RopeScaling::None;
-  float rope_scaling_factor = 1.0f;  // rope.scaling.factor
+  // RoPE scaling, under llama.cpp's keys (rope.scaling.*). LongRoPE's per-pair factors are tensors
+  // (rope_factors_long/short.weight), llama-3's rope_freqs.weight: Model reads those, and a file with LongRoPE
+  // factors but no type key (llama.cpp's Phi-3 converter writes none) is LongRoPE.
+  RopeScaling rope_scaling = RopeScaling::None;  // rope.scaling.type: none, linear, yarn, longrope
+  float rope_scaling_factor = 1.0f;              // rope.scaling.factor (linear, YaRN)
+  int64_t rope_orig_ctx = 0;                     // rope.scaling.original_context_length (defaults to n_ctx_train)
+  float rope_attn_factor = 0.0f;                 // rope.scaling.attn_factor; 0: not given (see rope_attention_factor)
+  float yarn_ext_factor = 1.0f;                  // rope.scaling.yarn_ext_factor
+  float yarn_attn_factor = 0.0f;                 // rope.scaling.yarn_attn_factor; 0: 1 + 0.1 ln(factor)
+  float yarn_beta_fast = 32.0f;                  // rope.scaling.yarn_beta_fast
+  float yarn_beta_slow = 1.0f;                   // rope.scaling.yarn_beta_slow
   RopeKind rope_kind = RopeKind::Adjacent;
 
   // Block options of the newer families; the defaults are llama's.
@@ -51,6 +58,11 @@ struct HParams {
 };
 
 struct ArchSpec;
+
+// What cos/sin are multiplied by: rope.scaling.attn_factor (LongRoPE without it: sqrt(1 + ln(s) / ln(orig)) with
+// s = n_ctx_train / orig, as transformers and llama.cpp's Phi-3 converter compute it), times for YaRN
+// rope.scaling.yarn_attn_factor (without it: 1 + 0.1 ln(factor), transformers' default and llama.cpp's mscale).
+float rope_attention_factor(const HParams& hp);
 
 // Reads and checks the hyper-parameters; rope_kind is left for the architecture to set. The record supplies the
 // defaults GGUF files of its family leave out (sliding and RoPE-less layer patterns).

@@ -4,6 +4,8 @@
 #include <bit>
 #include <cmath>
 #include <cstdint>
+#include <numbers>
+#include <vector>
 
 #include "backend/cpu/exp_poly.h"
 #include "backend/cpu/softmax_common.h"
@@ -116,10 +118,64 @@ void softmax_portable(float* x, int64_t n, float scale) {
   for (i = 0; i < n; ++i) x[i] *= inv;
 }
 
+namespace {
+
+// The pair index at which a pair turns `rotations` times over the original context: YaRN's correction dimension
+// (transformers' find_correction_dim, llama.cpp's ggml_rope_yarn_corr_dim).
+double yarn_correction_dim(double n_rot, double n_ctx_orig, double rotations, double base) {
+  return n_rot * std::log(n_ctx_orig / (rotations * 2.0 * std::numbers::pi)) / (2.0 * std::log(base));
+}
+
+// θ_i / pos for the scalings computed in double. YaRN: pairs that turn more than beta_fast times over the original
+// context keep their frequency (extrapolation), pairs that turn less than beta_slow times are divided by the factor
+// (interpolation), a linear ramp between, over the truncated range transformers and llama.cpp both use.
+std::vector<double> scaled_inv_freq(const RopeConfig& c, int64_t n_positions) {
+  const int64_t half = c.n_rot / 2;
+  const double n_rot = static_cast<double>(c.n_rot);
+  const bool long_factors = !c.freq_factors_long.empty() && n_positions > c.n_ctx_orig;
+  const std::vector<float>& factors = long_factors ? c.freq_factors_long : c.freq_factors;
+  const bool yarn = c.scaling == RopeScaling::Yarn;
+  double low = 0.0, high = 1.0;
+  if (yarn) {
+    const auto orig = static_cast<double>(c.n_ctx_orig);
+    low = std::max(0.0, std::floor(yarn_correction_dim(n_rot, orig, c.yarn_beta_fast, c.freq_base)));
+    high = std::min(n_rot - 1.0, std::ceil(yarn_correction_dim(n_rot, orig, c.yarn_beta_slow, c.freq_base)));
+    if (high == low) high += 0.001;  // as transformers' linear_ramp_factor
+  }
+  std::vector<double> inv(static_cast<size_t>(half));
+  for (int64_t i = 0; i < half; ++i) {
+    double extrapolated = std::pow(static_cast<double>(c.freq_base), -2.0 * static_cast<double>(i) / n_rot);
+    if (!factors.empty()) extrapolated /= factors[static_cast<size_t>(i)];
+    const double interpolated = extrapolated * c.freq_scale;
+    double f = interpolated;
+    if (yarn) {
+      const double ramp = std::clamp((static_cast<double>(i) - low) / (high - low), 0.0, 1.0);
+      const double mix = (1.0 - ramp) * c.yarn_ext_factor;  // the extrapolated share
+      f = interpolated * (1.0 - mix) + extrapolated * mix;
+    }
+    inv[static_cast<size_t>(i)] = f;
+  }
+  return inv;
+}
+
+}  // namespace
+
 RopeTable::RopeTable(const RopeConfig& config, int64_t n_positions) : config_(config), n_positions_(n_positions) {
   const int64_t half = config.n_rot / 2;
   cos_.resize(static_cast<size_t>(n_positions * half));
   sin_.resize(cos_.size());
+  if (config.scaling == RopeScaling::Yarn || config.scaling == RopeScaling::LongRope) {
+    const std::vector<double> inv = scaled_inv_freq(config, n_positions);
+    const double m = config.attn_factor;
+    for (int64_t p = 0; p < n_positions; ++p) {
+      for (int64_t i = 0; i < half; ++i) {
+        const double t = static_cast<double>(p) * inv[static_cast<size_t>(i)];
+        cos_[static_cast<size_t>(p * half + i)] = static_cast<float>(std::cos(t) * m);
+        sin_[static_cast<size_t>(p * half + i)] = static_cast<float>(std::sin(t) * m);
+      }
+    }
+    return;
+  }
   // θ for pair i is pos · base^(-2i/n_rot), built by repeated multiplication in float as the reference does,
   // so angles agree to the last bit with the engine our goldens come from.
   const float theta_scale = std::pow(config.freq_base, -2.0f / static_cast<float>(config.n_rot));
@@ -129,8 +185,9 @@ RopeTable::RopeTable(const RopeConfig& config, int64_t n_positions) : config_(co
       float t = theta;
       if (!config.freq_factors.empty()) t /= config.freq_factors[static_cast<size_t>(i)];
       t *= config.freq_scale;
-      cos_[static_cast<size_t>(p * half + i)] = std::cos(t);
-      sin_[static_cast<size_t>(p * half + i)] = std::sin(t);
+      // attn_factor is 1 but where rope.scaling.attn_factor says otherwise; × 1 changes no bit.
+      cos_[static_cast<size_t>(p * half + i)] = std::cos(t) * config.attn_factor;
+      sin_[static_cast<size_t>(p * half + i)] = std::sin(t) * config.attn_factor;
       theta *= theta_scale;
     }
   }
