@@ -262,7 +262,7 @@ std::optional<Vocab> add_hf_tokenizer_metadata(const std::string& dir_name, cons
     for (const TokenType t : v.types) types.push_back(static_cast<int32_t>(t));
     metadata.set_i32_array("tokenizer.ggml.token_type", types);
     add_special_metadata(dir, config, tokenizer_config, n, metadata);
-    if (config.arch == "llama" && tokenizer_config) {
+    if (config.spec->hf_add_prefix_space && tokenizer_config) {
       const auto prefix = tokenizer_config->find("add_prefix_space");
       if (prefix != tokenizer_config->end() && prefix->is_boolean()) {
         metadata.set_bool("tokenizer.ggml.add_space_prefix", prefix->get<bool>());

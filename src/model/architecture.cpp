@@ -252,6 +252,11 @@ ArchSpec gptneox() {
   return a;
 }
 
+ArchSpec with_prefix_space_key(ArchSpec a) {
+  a.hf_add_prefix_space = true;
+  return a;
+}
+
 ArchSpec with_window_key(ArchSpec a) {
   a.gguf_window_key = true;
   return a;
@@ -275,7 +280,7 @@ ArchSpec bloom() {
 const std::array<ArchSpec, 13> kArchitectures = {{
     // Llama 2/3/3.x, TinyLlama, SmolLM, Mistral (with or without a sliding window): GGUF Q/K rows are permuted for
     // adjacent-pair RoPE.
-    llama_like("llama", kLlamaClasses, RopeKind::Adjacent),
+    with_prefix_space_key(llama_like("llama", kLlamaClasses, RopeKind::Adjacent)),
     // Qwen2 / Qwen2.5: biases on Q/K/V, NeoX RoPE.
     with_qkv_bias(llama_like("qwen2", kQwen2Classes, RopeKind::NeoX)),
     // Qwen3: per-head RMS norms of Q and K, no biases.

@@ -216,7 +216,7 @@ Plan make_plan(const GgufFile& in, const QuantizeOptions& o) {
   const int64_t n_head = in.get_int(arch + ".attention.head_count").value_or(1);
   const int64_t n_head_kv = in.get_int(arch + ".attention.head_count_kv").value_or(n_head);
   s.n_gqa = n_head_kv > 0 ? n_head / n_head_kv : 1;
-  s.is_70b = arch == "llama" && s.n_layer == 80;
+  s.is_70b = s.n_layer == 80;  // llama.cpp's 70B size class (Llama 2/3 70B, Qwen2 72B)
   for (const auto* t : p.order) {
     if (contains(t->name, "attn_v.weight") || contains(t->name, "attn_qkv.weight")) ++s.n_attention_wv;
     if (t->name == "output.weight") s.has_output = true;

@@ -59,7 +59,7 @@ const std::array<SynthShape, 13> kShapes = {{
     {"starcoder2-3b", "starcoder2", 3072, 30, 24, 2, 12288, 999999.4f},
     granite_3b(),
     {"smollm3-3b", "smollm3", 2048, 36, 16, 4, 11008, 5000000.0f},
-    {"pythia-1b", "gptneox", 2048, 16, 8, 8, 8192, 10000.0f},
+    {"pythia-1b", "gptneox", 2048, 16, 8, 8, 8192, 10000.0f, 0, 64},  // a quarter of each head rotates
 }};
 
 // splitmix64: a tiny generator whose stream is the same on every platform and compiler.
@@ -189,7 +189,7 @@ void write_synthetic_model(const SynthOptions& o) {
   }
   w.set_f32(a + (layer_norm ? ".attention.layer_norm_epsilon" : ".attention.layer_norm_rms_epsilon"), 1e-5f);
   w.set_f32(a + ".rope.freq_base", s.rope_theta);
-  if (arch.name == "gptneox") w.set_u32(a + ".rope.dimension_count", static_cast<uint32_t>(hd / 4));  // Pythia
+  if (s.n_rot > 0) w.set_u32(a + ".rope.dimension_count", static_cast<uint32_t>(s.n_rot));
   if (s.sliding_window > 0) w.set_u32(a + ".attention.sliding_window", static_cast<uint32_t>(s.sliding_window));
   const std::pair<const char*, float> extras[] = {
       {".attn_logit_softcapping", s.attn_softcap}, {".final_logit_softcapping", s.final_softcap},

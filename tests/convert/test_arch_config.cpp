@@ -2,20 +2,24 @@
 // cannot run refused with one line naming the file and the field.
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <nlohmann/json.hpp>
 #include <string>
 
 #include "convert/arch_folder.h"
 #include "support/test_support.h"
+#include "ternion/convert/convert.h"
 #include "ternion/convert/hf_checkpoint.h"
 #include "ternion/convert/load_model.h"
 #include "ternion/core/error.h"
+#include "ternion/io/gguf.h"
 #include "ternion/model/model.h"
 
 namespace ternion {
 namespace {
 
 using nlohmann::json;
+namespace fs = std::filesystem;
 using test::ArchFolder;
 
 TEST_F(ArchFolder, Gemma2KeysUnderLlamaCppNames) {
@@ -103,6 +107,32 @@ TEST_F(ArchFolder, MissingRecordTensorNamedByItsHfName) {
                          "Qwen3ForCausalLM model"),
             std::string::npos)
       << error();
+}
+
+// What llama.cpp's loader insists on, written as its converter writes it: BLOOM's tied output as a copy of the
+// embedding, Phi-3's sliding_window key with 0 for none. Neither changes what our loader reads.
+TEST(ConvertForLlamaCpp, BloomOutputCopyAndPhi3WindowKey) {
+  for (const std::string name : {"bloom-alibi", "phi3"}) {
+    const fs::path dir = test::fixture("arch/" + name);
+    TERNION_REQUIRE_FIXTURE(dir / "model.safetensors");
+    const fs::path out = fs::temp_directory_path() / ("ternion_llamacpp_keys_" + std::to_string(::getpid()) + ".gguf");
+    convert_to_gguf(load_hf_checkpoint(dir.string()), out.string(), ConvertOptions{}, {});
+    const GgufFile f = GgufFile::open(out.string());
+    if (name == "bloom-alibi") {
+      const GgufTensorInfo* embd = f.find_tensor("token_embd.weight");
+      const GgufTensorInfo* output = f.find_tensor("output.weight");
+      ASSERT_NE(embd, nullptr);
+      ASSERT_NE(output, nullptr) << "BLOOM's tied output is not written";
+      EXPECT_EQ(output->shape, embd->shape);
+      ASSERT_EQ(output->n_bytes, embd->n_bytes);
+      EXPECT_EQ(std::memcmp(output->data, embd->data, embd->n_bytes), 0);
+    } else {
+      ASSERT_TRUE(f.get_int("phi3.attention.sliding_window").has_value());
+      EXPECT_EQ(*f.get_int("phi3.attention.sliding_window"), 0);
+      EXPECT_EQ(load_model(out.string())->hparams().sliding_window, 0);
+    }
+    fs::remove(out);
+  }
 }
 
 }  // namespace

@@ -79,6 +79,8 @@ struct ArchSpec {
   // What llama.cpp's loader insists on, so `convert` writes it as llama.cpp's converter does.
   bool gguf_output_required = false;  // output.weight even when tied: a copy of the embedding (BLOOM)
   bool gguf_window_key = false;       // attention.sliding_window always, 0 for none (Phi-3)
+  // tokenizer_config.json's add_prefix_space becomes tokenizer.ggml.add_space_prefix (llama.cpp's llama converter).
+  bool hf_add_prefix_space = false;
   // HF checkpoint layout.
   std::string_view hf_layer_prefix = "model.layers.";
   std::span<const HfTensorName> hf_globals = {};

@@ -19,6 +19,7 @@ struct SynthShape {
   int64_t n_embd, n_layer, n_head, n_head_kv, n_ff;
   float rope_theta;
   int64_t head_dim = 0;        // 0: n_embd / n_head
+  int64_t n_rot = 0;           // RoPE dimensions per head, written as rope.dimension_count when set; 0: all
   int64_t sliding_window = 0;  // written as attention.sliding_window when set
   // Written under llama.cpp's keys when not 0.
   float attn_softcap = 0, final_softcap = 0;
