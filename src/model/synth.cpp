@@ -18,6 +18,7 @@ namespace {
 // The published configs of each family's small models.
 SynthShape gemma2_2b() {
   SynthShape s{"gemma2-2b", "gemma2", 2304, 26, 8, 4, 9216, 10000.0f};
+  s.tied_output = true;
   s.head_dim = 256;
   s.sliding_window = 4096;
   s.attn_softcap = 50.0f;
@@ -27,6 +28,7 @@ SynthShape gemma2_2b() {
 
 SynthShape gemma3_1b() {
   SynthShape s{"gemma3-1b", "gemma3", 1152, 26, 4, 1, 6912, 1000000.0f};
+  s.tied_output = true;
   s.head_dim = 256;
   s.sliding_window = 512;
   return s;
@@ -54,12 +56,13 @@ const std::array<SynthShape, 13> kShapes = {{
     with_head_dim({"qwen3-0.6b", "qwen3", 1024, 28, 16, 8, 3072, 1000000.0f}, 128),
     gemma2_2b(),
     gemma3_1b(),
-    {"phi3-mini", "phi3", 3072, 32, 32, 32, 8192, 10000.0f},
+    {"phi3-mini", "phi3", 3072, 32, 32, 32, 8192, 10000.0f, 0, 0, 0, false, {.qkv = true, .gate_up = true}},
     {"olmo2-1b", "olmo2", 2048, 16, 16, 16, 8192, 500000.0f},
     {"starcoder2-3b", "starcoder2", 3072, 30, 24, 2, 12288, 999999.4f},
     granite_3b(),
     {"smollm3-3b", "smollm3", 2048, 36, 16, 4, 11008, 5000000.0f},
-    {"pythia-1b", "gptneox", 2048, 16, 8, 8, 8192, 10000.0f, 0, 64},  // a quarter of each head rotates
+    // A quarter of each head rotates.
+    {"pythia-1b", "gptneox", 2048, 16, 8, 8, 8192, 10000.0f, 0, 64, 0, false, {.qkv = true}},
 }};
 
 // splitmix64: a tiny generator whose stream is the same on every platform and compiler.
@@ -137,9 +140,9 @@ void add_tensors(GgufWriter& w, const ArchSpec& arch, const SynthShape& s, const
     }
   };
   for (const TensorSlot& t : global_tensors(arch, hp)) {
-    if (t.required || t.role == TensorRole::kOutput) write(std::string(t.name), t);
+    if (t.required || (t.role == TensorRole::kOutput && !s.tied_output)) write(std::string(t.name), t);
   }
-  const std::vector<TensorSlot> block = block_tensors(arch, hp);
+  const std::vector<TensorSlot> block = block_tensors(arch, hp, s.fused);
   for (int64_t l = 0; l < s.n_layer; ++l) {
     for (const TensorSlot& t : block) {
       if (t.required) write("blk." + std::to_string(l) + "." + std::string(t.name), t);

@@ -9,6 +9,7 @@
 #include <string_view>
 
 #include "ternion/core/dtype.h"
+#include "ternion/model/block_tensors.h"
 
 namespace ternion {
 
@@ -21,6 +22,8 @@ struct SynthShape {
   int64_t head_dim = 0;        // 0: n_embd / n_head
   int64_t n_rot = 0;           // RoPE dimensions per head, written as rope.dimension_count when set; 0: all
   int64_t sliding_window = 0;  // written as attention.sliding_window when set
+  bool tied_output = false;    // no output.weight: the embedding projects (Gemma), as the released models
+  FusedTensors fused{};        // fused QKV / gate+up, as llama.cpp's converter writes the family (Phi-3, GPT-NeoX)
   // Written under llama.cpp's keys when not 0.
   float attn_softcap = 0, final_softcap = 0;
   float embedding_scale = 0, residual_scale = 0, attention_scale = 0, logit_scale = 0;
