@@ -112,6 +112,7 @@ int run(const RunArgs& a, const CLI::App& cmd) {
     j["timings"] = {{"load_ms", load_ms},
                     {"prompt_ms", t.prompt_ms},
                     {"prompt_tokens", t.prompt_tokens},
+                    {"prompt_reused", t.prompt_reused},
                     {"prompt_tokens_per_s", t.prompt_tps()},
                     {"generate_ms", t.generate_ms},
                     {"generated_tokens", t.generated_tokens},

@@ -1,20 +1,10 @@
 #include "ternion/engine/generate.h"
 
-#include <chrono>
 #include <string>
 
 #include "ternion/core/error.h"
-#include "ternion/tokenizer/vocab.h"
 
 namespace ternion {
-
-namespace {
-
-double ms_since(std::chrono::steady_clock::time_point start) {
-  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
-}
-
-}  // namespace
 
 Generator::Generator(const Model& model, const ContextOptions& ctx_options, int n_threads) : model_(model) {
   if (n_threads <= 0) throw Error("thread count must be positive, got " + std::to_string(n_threads));
@@ -25,13 +15,11 @@ Generator::Generator(const Model& model, const ContextOptions& ctx_options, int 
                 " tokens but token_embd.weight has " + std::to_string(model.hparams().n_vocab) + " rows");
   }
   ctx_ = std::make_unique<InferenceContext>(model, ctx_options, *pool_);
+  session_ = std::make_unique<Session>(*ctx_, *tokenizer_);
 }
 
 std::vector<int32_t> Generator::tokenize(std::string_view text, const GenerateOptions& options) const {
-  std::vector<int32_t> ids = tokenizer_->encode(text, false, options.parse_special);
-  const Vocab& v = tokenizer_->vocab();
-  if (options.add_bos.value_or(v.add_bos) && v.bos >= 0) ids.insert(ids.begin(), v.bos);
-  return ids;
+  return tokenize_prompt(*tokenizer_, text, options.add_bos, options.parse_special);
 }
 
 GenerateResult Generator::generate(std::string_view prompt, const GenerateOptions& options,
@@ -49,40 +37,32 @@ GenerateResult Generator::generate(std::string_view prompt, const GenerateOption
                 std::to_string(options.max_tokens) + " new tokens exceed the context size " +
                 std::to_string(ctx_->n_ctx()) + " (raise -c/--ctx-size or lower -n)");
   }
-  Sampler sampler(options.sampling, static_cast<int32_t>(model_.hparams().n_vocab));
-  for (int32_t t : r.prompt_tokens) sampler.accept(t);
-
-  ctx_->clear();
+  GenerationSpec spec;
+  spec.prompt = r.prompt_tokens;
+  spec.max_tokens = options.max_tokens;
+  spec.sampling = options.sampling;
+  spec.stop = options.stop;
+  spec.ignore_eos = options.ignore_eos;
   r.tokens.reserve(static_cast<size_t>(options.max_tokens));
-  StreamDecoder decoder(*tokenizer_, false);
-  auto emit = [&](const std::string& piece) {
-    if (piece.empty()) return;
-    r.text += piece;
-    if (on_text) on_text(piece);
+  Finish finish;
+  GenerationCallbacks cb;
+  cb.on_delta = [&](Delta&& d) {
+    r.tokens.insert(r.tokens.end(), d.tokens.begin(), d.tokens.end());
+    if (d.text.empty()) return;
+    r.text += d.text;
+    if (on_text) on_text(d.text);
   };
-
-  auto start = std::chrono::steady_clock::now();
-  std::span<const float> logits = ctx_->decode(r.prompt_tokens);
-  r.timings.prompt_ms = ms_since(start);
-  r.timings.prompt_tokens = static_cast<int64_t>(r.prompt_tokens.size());
-
-  start = std::chrono::steady_clock::now();
-  r.finish_reason = "length";
-  for (int32_t i = 0; i < options.max_tokens; ++i) {
-    const int32_t tok = sampler.sample(logits);
-    sampler.accept(tok);
-    r.tokens.push_back(tok);
-    if (!options.ignore_eos && tokenizer_->is_eog(tok)) {
-      r.finish_reason = "stop";
-      break;
-    }
-    emit(decoder.push(tok));
-    if (i + 1 == options.max_tokens) break;
-    logits = ctx_->decode({&tok, 1});
+  cb.on_finish = [&](const Finish& f) { finish = f; };
+  if (!session_->start(std::move(spec), std::move(cb))) throw Error("the session has no free slot");
+  while (session_->step()) {
   }
-  emit(decoder.flush());
-  r.timings.generate_ms = ms_since(start);
-  r.timings.generated_tokens = static_cast<int64_t>(r.tokens.size());
+  if (finish.reason == FinishReason::kError) throw Error(finish.error);
+  r.finish_reason = finish_reason_name(finish.reason);
+  r.timings.prompt_ms = finish.prompt_ms;
+  r.timings.prompt_tokens = finish.prompt_evaluated;
+  r.timings.prompt_reused = finish.prompt_reused;
+  r.timings.generate_ms = finish.generate_ms;
+  r.timings.generated_tokens = finish.generated;
   return r;
 }
 

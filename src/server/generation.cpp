@@ -25,9 +25,7 @@ std::vector<int32_t> prompt_tokens(const ParsedRequest& p, const ServedModel& m)
     } else if (p.prompt_is_ids) {
       ids = p.prompt_ids;
     } else {
-      ids = tok.encode(p.prompt, false, p.parse_special);
-      const Vocab& v = tok.vocab();
-      if (p.add_bos.value_or(v.add_bos) && v.bos >= 0) ids.insert(ids.begin(), v.bos);
+      ids = tokenize_prompt(tok, p.prompt, p.add_bos, p.parse_special);
     }
   } catch (const Error& e) {
     throw bad_request(std::string(p.endpoint == Endpoint::kChat ? "the chat template failed: " : "") + e.what(),

@@ -1,11 +1,11 @@
 // The server's pieces on their own: stop strings, API-key checks, request validation, metrics text.
 #include <gtest/gtest.h>
 
+#include "ternion/engine/stop_text.h"
 #include "ternion/server/api_error.h"
 #include "ternion/server/auth.h"
 #include "ternion/server/metrics.h"
 #include "ternion/server/openai_schema.h"
-#include "ternion/server/stop_text.h"
 
 namespace ternion::server {
 namespace {

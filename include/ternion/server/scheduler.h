@@ -1,7 +1,7 @@
-// Continuous batching for one model. A thread runs steps: requests waiting in the queue take free KV slots, then
-// one forward pass runs the next token of every decoding slot together with prompt tokens of newly admitted ones
-// (up to n_batch tokens), and each slot samples from its own logits. Requests join and leave between steps; a
-// cancelled request (or one whose client went away) frees its slot at the next step.
+// The request queue in front of one model's generation Session (ternion/engine/session.h). A thread runs steps:
+// requests waiting in the queue take free KV slots, then the session runs one continuous-batching step. Requests
+// join and leave between steps; a cancelled request (or one whose client went away) frees its slot at the next
+// step. The scheduler keeps only queueing, admission and metrics; generation is the session's.
 #pragma once
 
 #include <atomic>
@@ -14,10 +14,10 @@
 #include <vector>
 
 #include "ternion/core/thread_pool.h"
+#include "ternion/engine/session.h"
 #include "ternion/model/context.h"
 #include "ternion/model/model.h"
 #include "ternion/server/metrics.h"
-#include "ternion/server/slot.h"
 #include "ternion/server/task.h"
 #include "ternion/tokenizer/tokenizer.h"
 
@@ -49,18 +49,14 @@ class Scheduler {
  private:
   void loop();
   void admit();
-  void drop_cancelled();
-  // Runs one forward pass over the slots' next tokens; false when there was nothing to run.
-  bool step();
+  // The session's callbacks for a task: its output channel and the metrics.
+  GenerationCallbacks callbacks_for(const std::shared_ptr<GenerationTask>& task);
 
   SchedulerOptions options_;
-  const Tokenizer& tokenizer_;
   Metrics& metrics_;
   std::unique_ptr<ThreadPool> pool_;
   std::unique_ptr<InferenceContext> ctx_;
-  std::vector<Slot> slots_;
-  std::vector<BatchToken> batch_;
-  std::vector<int32_t> row_slot_;  // slot of each logits row of the batch
+  std::unique_ptr<Session> session_;  // used by the scheduler's thread only
 
   mutable std::mutex mu_;
   std::condition_variable cv_;

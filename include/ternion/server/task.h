@@ -1,4 +1,4 @@
-// A generation request as the scheduler runs it, and the channel its output travels back on: the scheduler's
+// A generation request queued for the scheduler, and the channel its output travels back on: the scheduler's
 // thread pushes text deltas and the final state; the HTTP thread that owns the request waits for them.
 #pragma once
 
@@ -12,33 +12,14 @@
 #include <utility>
 #include <vector>
 
-#include "ternion/sampling/sampler.h"
+#include "ternion/engine/session.h"
 
 namespace ternion::server {
 
-// What to generate: validated, tokenized, ready to run.
-struct GenerationSpec {
-  std::vector<int32_t> prompt;    // token ids, not empty, shorter than the context
-  int32_t max_tokens = 16;        // positive; prompt + max_tokens fit the context
-  SamplingParams sampling;        // validated
-  std::vector<std::string> stop;  // stop strings: generation ends before the first one, which is not returned
-  bool ignore_eos = false;        // keep going past end-of-generation tokens
-  int32_t logprobs = -1;          // -1: none; else the log-probability of each token and this many alternatives
-};
-
-// A token's log-probability under the model (log-softmax of the raw logits) and the best alternatives.
-struct TokenLogprob {
-  int32_t id = 0;
-  float logprob = 0;
-  std::vector<std::pair<int32_t, float>> top;  // best first
-};
-
-// Output produced by one scheduler step for one request.
-struct Delta {
-  std::string text;                    // complete UTF-8, stop strings never included
-  std::vector<int32_t> tokens;         // ids sampled in this step
-  std::vector<TokenLogprob> logprobs;  // one per token when logprobs were asked for
-};
+// The request, its output and its token log-probabilities are the generation core's.
+using ternion::Delta;
+using ternion::GenerationSpec;
+using ternion::TokenLogprob;
 
 class GenerationTask {
  public:

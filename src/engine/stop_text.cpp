@@ -1,9 +1,9 @@
-#include "ternion/server/stop_text.h"
+#include "ternion/engine/stop_text.h"
 
 #include <algorithm>
 #include <utility>
 
-namespace ternion::server {
+namespace ternion {
 
 StopTextFilter::StopTextFilter(std::vector<std::string> stops) : stops_(std::move(stops)) {
   std::erase_if(stops_, [](const std::string& s) { return s.empty(); });
@@ -41,4 +41,4 @@ std::string StopTextFilter::push(std::string_view text) {
 
 std::string StopTextFilter::flush() { return stopped_ ? std::string() : std::exchange(held_, {}); }
 
-}  // namespace ternion::server
+}  // namespace ternion

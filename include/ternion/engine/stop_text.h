@@ -6,7 +6,7 @@
 #include <string_view>
 #include <vector>
 
-namespace ternion::server {
+namespace ternion {
 
 class StopTextFilter {
  public:
@@ -25,4 +25,4 @@ class StopTextFilter {
   bool stopped_ = false;
 };
 
-}  // namespace ternion::server
+}  // namespace ternion
