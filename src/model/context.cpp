@@ -37,13 +37,16 @@ InferenceContext::InferenceContext(const Model& model, const ContextOptions& opt
   }
   slot_len_.assign(sz(options.n_seq), 0);
   seen_.assign(sz(options.n_seq), 0);
-  rope_ = RopeTable(model.rope(), n_ctx_);
+  RopeConfig rope = model.rope();
+  rope.bf16_frequencies = options.rope_bf16_frequencies;
+  rope_ = RopeTable(rope, n_ctx_);
   if (hp_.rope_freq_base_swa > 0.0f && hp_.rope_freq_base_swa != model.rope().freq_base) {
     // Plain RoPE at their own base: the model's scaling is the full layers' (Gemma 3).
     RopeConfig swa;
     swa.kind = model.rope().kind;
     swa.n_rot = model.rope().n_rot;
     swa.freq_base = hp_.rope_freq_base_swa;
+    swa.bf16_frequencies = options.rope_bf16_frequencies;
     rope_swa_ = RopeTable(swa, n_ctx_);
   }
   const ArchSpec& arch = model.arch();

@@ -11,6 +11,7 @@
 
 #include "support/hf_rope.h"
 #include "ternion/backend/ops.h"
+#include "ternion/core/fp16.h"
 
 namespace ternion {
 namespace {
@@ -43,6 +44,27 @@ TEST(RopeScaling, LinearMatchesTransformers) {
     test::expect_table_matches(table, c, k.head_dim, test::hf_linear(k.base, k.n_rot, k.factor), {0, 1, 17, 100, 255},
                                1e-5, "linear factor " + std::to_string(k.factor));
   }
+}
+
+// bf16_frequencies: each pair's frequency rounded to bfloat16 (what a transformers model cast to bf16 and back
+// holds), the angle position · frequency; exact frequencies differ from it by far more than the tolerance.
+TEST(RopeScaling, Bf16FrequenciesAsARoundTrippedModelHoldsThem) {
+  const int64_t n_rot = 32;
+  RopeConfig c = config(RopeKind::NeoX, n_rot, 500000.0f, RopeScaling::None);
+  c.bf16_frequencies = true;
+  const RopeTable rounded(c, 128);
+  test::HfRope ref{test::hf_default_inv_freq(500000.0, n_rot), 1.0};
+  for (double& f : ref.inv_freq) f = bf16_to_fp32(fp32_to_bf16(static_cast<float>(f)));
+  test::expect_table_matches(rounded, c, n_rot, ref, {0, 1, 31, 127}, 2e-5, "bf16 frequencies");
+  c.bf16_frequencies = false;
+  const RopeTable exact(c, 128);
+  float v_exact[n_rot], v_rounded[n_rot];
+  for (int64_t i = 0; i < n_rot; ++i) v_exact[i] = v_rounded[i] = 1.0f;
+  exact.apply(v_exact, 1, n_rot, 127);
+  rounded.apply(v_rounded, 1, n_rot, 127);
+  float most = 0.0f;
+  for (int64_t i = 0; i < n_rot; ++i) most = std::max(most, std::abs(v_exact[i] - v_rounded[i]));
+  EXPECT_GT(most, 1e-3f) << "rounding the frequencies should move position 127 visibly";
 }
 
 // The settings RopeConfig takes from a YaRN model, as Model derives them (freq_scale = 1 / factor, the reference's

@@ -79,6 +79,9 @@ struct RopeConfig {
   float yarn_beta_fast = 32.0f;          // YaRN: rotations where the ramp starts (pairs below extrapolate) ...
   float yarn_beta_slow = 1.0f;           // ... and ends (pairs beyond interpolate)
   float attn_factor = 1.0f;              // cos and sin are multiplied by it (YaRN's mscale, LongRoPE's factor)
+  // Each pair's frequency rounded to bfloat16 first, as a transformers model cast to bf16 and back holds them (its
+  // inv_freq buffer): only to reproduce references computed that way (tests/engine/test_arch_golden.cpp).
+  bool bf16_frequencies = false;
 };
 
 class RopeTable {

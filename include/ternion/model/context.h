@@ -30,6 +30,8 @@ struct ContextOptions {
   bool hugetlb = false;     // the KV cache in the reserved huge pages (ternion/core/page_memory.h)
   // F16 (llama.cpp's arithmetic) or F32: twice the memory, no rounding of q, K, V or the probabilities.
   DType kv_type = DType::F16;
+  // RoPE frequencies rounded to bf16 (RopeConfig::bf16_frequencies): to reproduce references computed that way.
+  bool rope_bf16_frequencies = false;
   static constexpr int64_t kDefaultCtxCap = 4096;
 };
 

@@ -11,6 +11,7 @@
 #include "backend/cpu/softmax_common.h"
 #include "core/float_lanes.h"
 #include "ternion/core/cpu_features.h"
+#include "ternion/core/fp16.h"
 
 namespace ternion {
 
@@ -129,6 +130,17 @@ double yarn_correction_dim(double n_rot, double n_ctx_orig, double rotations, do
 // θ_i / pos for the scalings computed in double. YaRN: pairs that turn more than beta_fast times over the original
 // context keep their frequency (extrapolation), pairs that turn less than beta_slow times are divided by the factor
 // (interpolation), a linear ramp between, over the truncated range transformers and llama.cpp both use.
+// Pair i's frequency without YaRN or LongRoPE: base^(-2i/n_rot) / factor_i · freq_scale.
+std::vector<double> plain_inv_freq(const RopeConfig& c) {
+  std::vector<double> inv(static_cast<size_t>(c.n_rot / 2));
+  for (size_t i = 0; i < inv.size(); ++i) {
+    double f = std::pow(static_cast<double>(c.freq_base), -2.0 * static_cast<double>(i) / static_cast<double>(c.n_rot));
+    if (!c.freq_factors.empty()) f /= c.freq_factors[i];
+    inv[i] = f * c.freq_scale;
+  }
+  return inv;
+}
+
 std::vector<double> scaled_inv_freq(const RopeConfig& c, int64_t n_positions) {
   const int64_t half = c.n_rot / 2;
   const double n_rot = static_cast<double>(c.n_rot);
@@ -164,6 +176,21 @@ RopeTable::RopeTable(const RopeConfig& config, int64_t n_positions) : config_(co
   const int64_t half = config.n_rot / 2;
   cos_.resize(static_cast<size_t>(n_positions * half));
   sin_.resize(cos_.size());
+  if (config.bf16_frequencies) {
+    // The reference's arithmetic: frequency in float, rounded to bf16; angle = position · frequency in float.
+    const std::vector<double> inv = config.scaling == RopeScaling::Yarn || config.scaling == RopeScaling::LongRope
+                                        ? scaled_inv_freq(config, n_positions)
+                                        : plain_inv_freq(config);
+    for (int64_t i = 0; i < half; ++i) {
+      const float f = bf16_to_fp32(fp32_to_bf16(static_cast<float>(inv[static_cast<size_t>(i)])));
+      for (int64_t p = 0; p < n_positions; ++p) {
+        const float t = static_cast<float>(p) * f;
+        cos_[static_cast<size_t>(p * half + i)] = std::cos(t) * config.attn_factor;
+        sin_[static_cast<size_t>(p * half + i)] = std::sin(t) * config.attn_factor;
+      }
+    }
+    return;
+  }
   if (config.scaling == RopeScaling::Yarn || config.scaling == RopeScaling::LongRope) {
     const std::vector<double> inv = scaled_inv_freq(config, n_positions);
     const double m = config.attn_factor;
