@@ -17,36 +17,7 @@ namespace ternion {
 
 namespace {
 
-// e^x for x in [-87, 88] (callers clamp), as exp_poly.h describes, in plain float arithmetic that compilers
-// vectorize.
-inline float exp_in_range(float x) {
-  using namespace exp_poly;
-  const float t = std::fma(x, kLog2e, kRound);
-  const float n = t - kRound;
-  const float r = std::fma(-n, kLn2Lo, std::fma(-n, kLn2Hi, x));
-  // Horner written out: with a loop over kCoeffs GCC 12 no longer vectorizes the loops that call this.
-  float p = std::fma(kCoeffs[0], r, kCoeffs[1]);
-  p = std::fma(p, r, kCoeffs[2]);
-  p = std::fma(p, r, kCoeffs[3]);
-  p = std::fma(p, r, kCoeffs[4]);
-  p = std::fma(p, r, kCoeffs[5]);
-  p = std::fma(p, r, kCoeffs[6]);
-  p = std::fma(p, r, kCoeffs[7]);
-  const uint32_t two_n = (std::bit_cast<uint32_t>(t) - std::bit_cast<uint32_t>(kRound)) << 23;
-  return std::bit_cast<float>(std::bit_cast<uint32_t>(p) + two_n);
-}
-
-// e^x: 0 below kExpMin (and for -inf), +inf above kExpMax. Computed for every x and then chosen by bit masks,
-// with no branch or floating-point select (which trapping-math semantics keep from being vectorized), so loops
-// over it vectorize; out-of-range lanes compute a value that is discarded.
-inline float exp_or_limit(float x) {
-  using exp_poly::kExpMax;
-  using exp_poly::kExpMin;
-  const uint32_t e = std::bit_cast<uint32_t>(exp_in_range(x));
-  const uint32_t in_range = 0u - static_cast<uint32_t>(x >= kExpMin);  // all ones or zero
-  const uint32_t above = 0u - static_cast<uint32_t>(x > kExpMax);
-  return std::bit_cast<float>(((e & in_range) & ~above) | (std::bit_cast<uint32_t>(INFINITY) & above));
-}
+using exp_poly::exp_or_limit;
 
 // The larger of a and b (b where unordered), chosen by a bit mask for the same reason.
 inline float larger(float a, float b) {

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <vector>
 
+#include "backend/cpu/exp_poly.h"
 #include "core/prefetch.h"
 #include "ternion/backend/ops.h"
 #include "ternion/core/error.h"
@@ -83,7 +84,7 @@ void adjust_scores(const AttentionArgs& a, int64_t h, int64_t first, float* row,
   const float slope = a.alibi != nullptr ? a.alibi[h] : 0.0f;
   for (int64_t j = 0; j < n; ++j) {
     float v = row[j] * a.scale;
-    if (a.softcap > 0.0f) v = a.softcap * std::tanh(v / a.softcap);
+    if (a.softcap > 0.0f) v = a.softcap * exp_poly::tanh_approx(v / a.softcap);
     if (a.alibi != nullptr) v += slope * static_cast<float>(first + j);
     row[j] = v;
   }

@@ -1,8 +1,10 @@
 // The per-element and per-row ops the architecture records select (norm kinds, activations, soft-capping, scales),
-// in scalar code: they are a small share of a token's work next to the matmuls.
+// in plain loops (tanh and e^x from exp_poly.h, so they vectorize): a small share of a token's work next to the
+// matmuls.
 #include <cmath>
 #include <numbers>
 
+#include "backend/cpu/exp_poly.h"
 #include "ternion/backend/ops.h"
 
 namespace ternion {
@@ -27,7 +29,7 @@ void layer_norm_row(const float* x, const float* weight, const float* bias, floa
 
 float gelu_tanh(float x) {
   constexpr float kSqrt2OverPi = 0.7978845608028654f;
-  return 0.5f * x * (1.0f + std::tanh(kSqrt2OverPi * (x + 0.044715f * x * x * x)));
+  return 0.5f * x * (1.0f + exp_poly::tanh_approx(kSqrt2OverPi * (x + 0.044715f * x * x * x)));
 }
 
 float gelu_erf(float x) { return 0.5f * x * (1.0f + std::erf(x * static_cast<float>(std::numbers::sqrt2 / 2.0))); }
@@ -35,7 +37,7 @@ float gelu_erf(float x) { return 0.5f * x * (1.0f + std::erf(x * static_cast<flo
 void activate_in_place(Activation act, float* x, int64_t n) {
   switch (act) {
     case Activation::kSilu:
-      for (int64_t i = 0; i < n; ++i) x[i] = x[i] / (1.0f + std::exp(-x[i]));
+      for (int64_t i = 0; i < n; ++i) x[i] = x[i] / (1.0f + exp_poly::exp_or_limit(-x[i]));
       return;
     case Activation::kGeluTanh:
       for (int64_t i = 0; i < n; ++i) x[i] = gelu_tanh(x[i]);
@@ -60,7 +62,7 @@ void gated_activation(Activation act, const float* gate, const float* up, float*
 }
 
 void softcap_in_place(float* x, int64_t n, float cap) {
-  for (int64_t i = 0; i < n; ++i) x[i] = cap * std::tanh(x[i] / cap);
+  for (int64_t i = 0; i < n; ++i) x[i] = cap * exp_poly::tanh_approx(x[i] / cap);
 }
 
 void scale_in_place(float* x, int64_t n, float s) {
