@@ -1,9 +1,12 @@
 #include "chat_input.h"
 
 #include <editline/readline.h>
+#include <poll.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -22,6 +25,23 @@ bool ends_with(std::string_view s, std::string_view suffix) {
   return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
 }
 
+// libedit's reader: Ctrl-C ends the line (EOF) instead of the read being retried, so readline() returns at once
+// and the chat clears the line. The flag is checked between short waits: a signal that lands just before a
+// blocking read() would otherwise go unseen until the next key.
+int read_char(FILE* in) {
+  const int fd = ::fileno(in);
+  for (;;) {
+    if (interrupt_pending()) return EOF;
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, 100) <= 0) continue;  // timeout, or EINTR: look at the flag again
+    unsigned char c = 0;
+    const ssize_t n = ::read(fd, &c, 1);
+    if (n == 1) return c;
+    if (n < 0 && errno == EINTR) continue;
+    return EOF;
+  }
+}
+
 constexpr const char* kPrompt = ">>> ";
 constexpr const char* kContinue = "... ";
 
@@ -38,9 +58,25 @@ void install_interrupt_handler() {
 bool take_interrupt() { return g_interrupted.exchange(false, std::memory_order_relaxed); }
 bool interrupt_pending() { return g_interrupted.load(std::memory_order_relaxed); }
 
+KeepOutputOnInterrupt::KeepOutputOnInterrupt() {
+  termios t{};
+  if (::isatty(STDIN_FILENO) != 1 || ::tcgetattr(STDIN_FILENO, &t) != 0) return;
+  saved_lflag_ = t.c_lflag;
+  t.c_lflag |= NOFLSH;
+  changed_ = ::tcsetattr(STDIN_FILENO, TCSANOW, &t) == 0;
+}
+
+KeepOutputOnInterrupt::~KeepOutputOnInterrupt() {
+  termios t{};
+  if (!changed_ || ::tcgetattr(STDIN_FILENO, &t) != 0) return;
+  t.c_lflag = (t.c_lflag & ~tcflag_t{NOFLSH}) | (saved_lflag_ & NOFLSH);
+  ::tcsetattr(STDIN_FILENO, TCSANOW, &t);
+}
+
 LineReader::LineReader(bool terminal) : terminal_(terminal) {
   if (terminal_) {
     rl_readline_name = "ternion";
+    rl_getc_function = read_char;
     using_history();
   }
 }
@@ -55,6 +91,7 @@ ReadStatus LineReader::read(const char* prompt, std::string& line) {
     char* got = readline(prompt);
     if (got == nullptr) {
       if (!take_interrupt()) return ReadStatus::kEnd;
+      ::tcflush(STDIN_FILENO, TCIFLUSH);  // what was typed of the line and not yet read goes too
       std::fputs("\n", stdout);
       std::fflush(stdout);
       return ReadStatus::kInterrupted;
@@ -98,6 +135,7 @@ ReadStatus read_message(LineReader& reader, std::string& message) {
       if (st != ReadStatus::kLine) return st;
       const bool last = ends_with(line, "\"\"\"");
       if (last) line.resize(line.size() - 3);
+      if (last && line.empty()) return ReadStatus::kLine;  // a closing line of its own adds no empty last line
       if (!first) message += '\n';
       first = false;
       message += line;

@@ -13,6 +13,20 @@ void install_interrupt_handler();
 bool take_interrupt();     // true once per Ctrl-C since the last call
 bool interrupt_pending();  // the flag, left as it is
 
+// While it lives, Ctrl-C on the terminal (if stdin is one) no longer discards output still on its way to the screen
+// (NOFLSH): else the note that a reply stopped and the next prompt, written just after the signal, can vanish.
+class KeepOutputOnInterrupt {
+ public:
+  KeepOutputOnInterrupt();
+  ~KeepOutputOnInterrupt();
+  KeepOutputOnInterrupt(const KeepOutputOnInterrupt&) = delete;
+  KeepOutputOnInterrupt& operator=(const KeepOutputOnInterrupt&) = delete;
+
+ private:
+  bool changed_ = false;
+  unsigned saved_lflag_ = 0;
+};
+
 enum class ReadStatus { kLine, kInterrupted, kEnd };
 
 class LineReader {

@@ -117,7 +117,6 @@ void Chat::reply(const std::string& message) {
   };
   cb.on_finish = [&](const Finish& f) { finish = f; };
   cb.cancelled = [] { return interrupt_pending(); };
-  take_interrupt();  // a Ctrl-C before the reply started is not meant for it
   Session& session = gen_.session();
   if (!session.start(std::move(spec), std::move(cb))) throw Error("the session has no free slot");
   while (session.step()) {
@@ -277,6 +276,7 @@ int run_chat(const GenerationArgs& a, const CLI::App& cmd) {
   Chat chat(gen, *format, sampling, a.n_tokens, a.ignore_eos, style);
   chat.conversation().set_system(a.system);
   install_interrupt_handler();
+  const KeepOutputOnInterrupt keep_output;
   LineReader reader(::isatty(STDIN_FILENO) == 1);
   if (reader.terminal()) {
     std::fprintf(stderr, "%s\n", style.note("/help for commands, /bye or Ctrl-D to leave").c_str());
