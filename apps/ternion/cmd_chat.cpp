@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <random>
 #include <string>
 #include <string_view>
 
@@ -159,7 +160,8 @@ constexpr Setting kSettings[] = {
     {"repeat-penalty", &params::kRepeatPenalty,
      [](SamplingParams& s, int32_t&, double v) { s.repeat_penalty = static_cast<float>(v); },
      [](const SamplingParams& s, int32_t) { return double{s.repeat_penalty}; }},
-    {"seed", &params::kSeed, [](SamplingParams& s, int32_t&, double v) { s.seed = static_cast<uint64_t>(v); },
+    {"seed", &params::kSeed,
+     [](SamplingParams& s, int32_t&, double v) { s.seed = v >= 0 ? static_cast<uint64_t>(v) : std::random_device{}(); },
      [](const SamplingParams& s, int32_t) { return static_cast<double>(s.seed); }},
     {"max-tokens", &params::kMaxTokens, [](SamplingParams&, int32_t& n, double v) { n = static_cast<int32_t>(v); },
      [](const SamplingParams&, int32_t n) { return double(n); }},
