@@ -36,10 +36,16 @@ std::string chat_flags() { return "-m " + model_path() + " --template " + templa
 // The program on the slave side of a pseudo-terminal; the test types into the master side and reads the screen.
 class Terminal {
  public:
-  explicit Terminal(const std::vector<std::string>& args) {
+  // `no_color`: run with NO_COLOR=1.
+  explicit Terminal(const std::vector<std::string>& args, bool no_color = false) {
     pid_ = ::forkpty(&fd_, nullptr, nullptr, nullptr);
     if (pid_ == 0) {
       ::setenv("TERM", "xterm", 1);
+      if (no_color) {
+        ::setenv("NO_COLOR", "1", 1);
+      } else {
+        ::unsetenv("NO_COLOR");
+      }
       std::vector<char*> argv;
       std::string binary = TERNION_BINARY;
       argv.push_back(binary.data());
@@ -238,6 +244,20 @@ TEST_F(ChatCli, CtrlCStopsAReplyAndClearsTheLine) {
   EXPECT_LT(tokens.reply, 16384 - tokens.prompt) << "the reply stopped before the context was full";
   ASSERT_TRUE(t.wait_for_prompt()) << t.screen();
   EXPECT_EQ(t.wait_exit("\x04"), 0) << t.screen();  // Ctrl-D leaves
+}
+
+TEST_F(ChatCli, ColourOnATerminalUnlessNoColor) {
+  for (const bool no_color : {false, true}) {
+    Terminal t({"chat", "-m", model_path(), "--template", template_path(), "-n", "1"}, no_color);
+    ASSERT_TRUE(t.wait_for_prompt()) << t.screen();
+    t.type("/frobnicate\r");
+    ASSERT_TRUE(t.wait_for("unknown command")) << t.screen();
+    ASSERT_TRUE(t.wait_for_prompt()) << t.screen();
+    t.type("/bye\r");
+    EXPECT_EQ(t.wait_exit(), 0) << t.screen();
+    EXPECT_EQ(t.screen().find("\033[31merror: unknown command") != std::string::npos, !no_color) << t.screen();
+    EXPECT_EQ(t.screen().find("\033[2m") != std::string::npos, !no_color) << t.screen();
+  }
 }
 
 TEST_F(ChatCli, PipedCommandsAndTheirErrors) {
