@@ -15,6 +15,7 @@ namespace ternion::cli {
 using Runner = std::function<int()>;
 
 Runner add_run_command(CLI::App& app);
+Runner add_chat_command(CLI::App& app);
 Runner add_serve_command(CLI::App& app);
 Runner add_info_command(CLI::App& app);
 Runner add_perplexity_command(CLI::App& app);
@@ -30,6 +31,10 @@ Runner add_kld_command(CLI::App& app);
 // The model path from -m/--model or the first positional argument (the model shipped in models/ when
 // neither is given); Error when both are given and differ.
 std::string pick_model_path(const std::string& flag, const std::string& positional);
+
+// llama.cpp's flags of several letters after one dash (-sys, -cnv), which CLI11 cannot declare, spelled as
+// their long names.
+void spell_long_single_dash_flags(int argc, char** argv);
 
 // Help of the --mmap flag (load_model with resident = false).
 inline constexpr const char* kMmapHelp =

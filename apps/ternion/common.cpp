@@ -17,6 +17,17 @@ std::string pick_model_path(const std::string& flag, const std::string& position
   return flag.empty() ? positional : flag;
 }
 
+void spell_long_single_dash_flags(int argc, char** argv) {
+  static char kSystem[] = "--system";
+  static char kConversation[] = "--conversation";
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    if (arg == "--") return;
+    if (arg == "-sys") argv[i] = kSystem;
+    if (arg == "-cnv") argv[i] = kConversation;
+  }
+}
+
 namespace {
 
 [[noreturn]] void stdout_failed(int err) {

@@ -27,6 +27,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.set_version_flag("--version", "ternion 0.1.0");
   auto run = ternion::cli::add_run_command(app);
+  auto chat = ternion::cli::add_chat_command(app);
   auto serve = ternion::cli::add_serve_command(app);
   auto info = ternion::cli::add_info_command(app);
   auto ppl = ternion::cli::add_perplexity_command(app);
@@ -52,6 +53,7 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
+  ternion::cli::spell_long_single_dash_flags(argc, argv);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -66,9 +68,10 @@ int main(int argc, char** argv) {
   }
   try {
     const std::pair<const char*, const ternion::cli::Runner*> commands[] = {
-        {"run", &run},           {"serve", &serve},           {"info", &info},         {"perplexity", &ppl},
-        {"tokenize", &tokenize}, {"detokenize", &detokenize}, {"template", &tmpl},     {"synth", &synth},
-        {"convert", &convert},   {"bench", &bench},           {"quantize", &quantize}, {"kld", &kld}};
+        {"run", &run},        {"chat", &chat},         {"serve", &serve},           {"info", &info},
+        {"perplexity", &ppl}, {"tokenize", &tokenize}, {"detokenize", &detokenize}, {"template", &tmpl},
+        {"synth", &synth},    {"convert", &convert},   {"bench", &bench},           {"quantize", &quantize},
+        {"kld", &kld}};
     for (const auto& [name, command] : commands) {
       if (app.got_subcommand(name)) return run_command(*command);
     }

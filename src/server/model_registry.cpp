@@ -12,12 +12,6 @@ namespace ternion::server {
 
 namespace fs = std::filesystem;
 
-const char* const kFallbackChatTemplate =
-    "{%- for message in messages -%}"
-    "{{- '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>\\n' -}}"
-    "{%- endfor -%}"
-    "{%- if add_generation_prompt -%}{{- '<|im_start|>assistant\\n' -}}{%- endif -%}";
-
 namespace {
 
 bool is_model_folder(const fs::path& p) { return fs::is_directory(p) && fs::exists(p / "config.json"); }
@@ -80,13 +74,7 @@ ServedModel::ServedModel(ModelSpec spec, const SchedulerOptions& options, Metric
   }
   const auto source = model_->gguf().get_string("tokenizer.chat_template");
   own_template_ = source.has_value() && !source->empty();
-  template_.emplace(own_template_ ? *source : std::string(kFallbackChatTemplate));
-  const Vocab& v = tokenizer_->vocab();
-  const auto text = [&](int32_t id) {
-    return id >= 0 && static_cast<size_t>(id) < v.tokens.size() ? v.tokens[static_cast<size_t>(id)] : std::string();
-  };
-  bos_text_ = text(v.bos);
-  eos_text_ = text(v.eos);
+  format_.emplace(*tokenizer_, own_template_ ? *source : std::string(kFallbackChatTemplate));
   created_ =
       std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
   scheduler_ = std::make_unique<Scheduler>(*model_, *tokenizer_, options, metrics);
@@ -94,18 +82,8 @@ ServedModel::ServedModel(ModelSpec spec, const SchedulerOptions& options, Metric
 
 std::vector<int32_t> ServedModel::chat_prompt(const nlohmann::ordered_json& messages,
                                               const nlohmann::ordered_json& tools) const {
-  nlohmann::ordered_json context = {
-      {"messages", messages}, {"add_generation_prompt", true}, {"bos_token", bos_text_}, {"eos_token", eos_text_}};
-  if (tools.is_array()) context["tools"] = tools;
-  std::string text;
-  {
-    std::lock_guard<std::mutex> lock(template_mu_);
-    text = template_->render(context);
-  }
-  std::vector<int32_t> ids = tokenizer_->encode(text, false, true);
-  const Vocab& v = tokenizer_->vocab();
-  if (v.add_bos && v.bos >= 0 && (ids.empty() || ids.front() != v.bos)) ids.insert(ids.begin(), v.bos);
-  return ids;
+  std::lock_guard<std::mutex> lock(template_mu_);
+  return format_->prompt(messages, tools);
 }
 
 ServedModel* ModelRegistry::find(const std::string& name) const {

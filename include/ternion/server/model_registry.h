@@ -10,10 +10,10 @@
 #include <string>
 #include <vector>
 
+#include "ternion/engine/chat.h"
 #include "ternion/model/model.h"
 #include "ternion/server/metrics.h"
 #include "ternion/server/scheduler.h"
-#include "ternion/tokenizer/chat_template.h"
 #include "ternion/tokenizer/tokenizer.h"
 
 namespace ternion::server {
@@ -28,9 +28,6 @@ struct ModelSpec {
 // Expands -m arguments: FILE, ALIAS=FILE, a model folder, or a folder of models (its *.gguf files and model
 // sub-folders, sorted). Throws Error for a path that does not exist, an empty folder or a repeated name.
 std::vector<ModelSpec> expand_model_specs(const std::vector<std::string>& args);
-
-// Used when a model has no chat template of its own: ChatML.
-extern const char* const kFallbackChatTemplate;
 
 class ServedModel {
  public:
@@ -54,10 +51,9 @@ class ServedModel {
   ModelSpec spec_;
   std::unique_ptr<Model> model_;
   std::unique_ptr<Tokenizer> tokenizer_;
-  std::optional<ChatTemplate> template_;
+  std::optional<ChatFormat> format_;
   bool own_template_ = false;
-  std::string bos_text_, eos_text_;
-  mutable std::mutex template_mu_;
+  mutable std::mutex template_mu_;  // rendering is not thread-safe
   int64_t created_ = 0;
   std::unique_ptr<Scheduler> scheduler_;  // last: its thread stops before the rest goes
 };

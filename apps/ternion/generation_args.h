@@ -1,0 +1,57 @@
+// The flags `run` and `chat` share (model, sampling, context) and what they turn into.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "ternion/model/context.h"
+#include "ternion/model/model.h"
+#include "ternion/sampling/sampler.h"
+
+namespace ternion::cli {
+
+struct GenerationArgs {
+  std::string model_flag, model_pos;
+  int32_t n_tokens = 128;
+  float temperature = 0.8f;
+  int32_t top_k = 40;
+  float top_p = 0.95f;
+  float min_p = 0.05f;
+  float repeat_penalty = 1.0f;
+  int32_t repeat_last_n = 64;
+  float presence_penalty = 0.0f;
+  float frequency_penalty = 0.0f;
+  int64_t seed = -1;
+  int threads = 0;
+  int64_t ctx_size = 0;
+  bool ignore_eos = false;
+  bool mmap = false;
+  bool hugetlb = false;
+  std::string kv_type = "f16";
+  // chat only
+  std::string system, template_path;
+};
+
+// Registers the model, sampling and context flags on `c`; `tokens_help` describes -n.
+void add_generation_flags(CLI::App* c, GenerationArgs& a, const char* tokens_help);
+// Registers chat's own flags: -sys/--system and --template.
+void add_chat_flags(CLI::App* c, GenerationArgs& a);
+
+// The sampling flags, validated (a seed of -1 becomes a random one).
+SamplingParams sampling_from_args(const GenerationArgs& a);
+// Checks the thread, context and seed flags.
+void check_generation_args(const GenerationArgs& a);
+
+// Loads the model (-m or the positional path) and fills in what its generation_config.json sets and the command
+// line did not.
+std::unique_ptr<Model> load_generation_model(const GenerationArgs& a, const CLI::App& cmd, SamplingParams& s);
+ContextOptions context_options(const GenerationArgs& a);
+int thread_count(const GenerationArgs& a);
+
+// `ternion chat`, also `run -i`: the chat loop over the flags above.
+int run_chat(const GenerationArgs& a, const CLI::App& cmd);
+
+}  // namespace ternion::cli

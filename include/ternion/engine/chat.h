@@ -1,0 +1,69 @@
+// A conversation for `ternion chat` (and the server's chat prompts): the messages, their rendering through the
+// model's chat template, and the conversation as OpenAI-style JSON ({"messages":[{"role":..,"content":..}]}).
+#pragma once
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "ternion/tokenizer/chat_template.h"
+#include "ternion/tokenizer/tokenizer.h"
+
+namespace ternion {
+
+// Used when a model has no chat template of its own: ChatML.
+extern const char* const kFallbackChatTemplate;
+
+// A chat template with the vocabulary's BOS and EOS texts, turning messages into a prompt.
+class ChatFormat {
+ public:
+  // `source`: Jinja text (the model's tokenizer.chat_template, a --template file or kFallbackChatTemplate).
+  ChatFormat(const Tokenizer& tokenizer, std::string source);
+
+  // The template over `messages` (an array of {role, content}); throws Error when the template fails.
+  std::string render(const nlohmann::ordered_json& messages, bool add_generation_prompt,
+                     const nlohmann::ordered_json& tools = nullptr) const;
+  // The rendering ending with the assistant's header, tokenized: special-token text read as those tokens, BOS
+  // added when the vocabulary asks for it and the template did not write it.
+  std::vector<int32_t> prompt(const nlohmann::ordered_json& messages,
+                              const nlohmann::ordered_json& tools = nullptr) const;
+
+ private:
+  const Tokenizer& tokenizer_;
+  ChatTemplate template_;
+  std::string bos_text_, eos_text_;
+};
+
+// The messages of one chat: an optional system prompt first, then user and assistant turns.
+class Conversation {
+ public:
+  void set_system(std::string text) { system_ = std::move(text); }  // empty: none
+  const std::string& system() const { return system_; }
+  void add(std::string role, std::string content);
+  void clear() { turns_.clear(); }  // keeps the system prompt
+  void pop_back() { turns_.pop_back(); }
+  bool empty() const { return turns_.empty(); }
+  size_t size() const { return turns_.size(); }  // messages after the system prompt
+
+  // Drops the oldest turn (the first user message and the replies after it) while a later user message remains;
+  // false when there is none to drop. The system prompt is never dropped.
+  bool drop_oldest_turn();
+
+  // [{role, content}, ...], the system prompt first.
+  nlohmann::ordered_json messages() const;
+  // {"messages": [...]}
+  nlohmann::ordered_json to_json() const;
+  // Reads {"messages": [...]} (or a bare array); a leading system message becomes the system prompt. Throws Error
+  // naming `what` (the file) and the message at fault.
+  static Conversation from_json(const nlohmann::ordered_json& j, const std::string& what);
+
+ private:
+  struct Message {
+    std::string role, content;
+  };
+  std::string system_;
+  std::vector<Message> turns_;
+};
+
+}  // namespace ternion
