@@ -37,6 +37,9 @@ struct AttentionArgs {
   int64_t out_stride = 0;
 };
 
+// Floats into the cache's element type (F16: rounded; F32: copied), as store and attention both write them.
+void to_kv_row(DType kv_type, const float* src, void* dst, int64_t n);
+
 size_t attention_scratch_bytes(int64_t n_head, int64_t n_ctx, int64_t head_dim, DType kv_type = DType::F16);
 
 // Work is split by head, the query heads of one KV head taken together where that leaves two chunks per thread

@@ -80,13 +80,10 @@ CpuKvCache& cpu_cache(KvCache& cache) {
   return *c;
 }
 
-// Floats into the cache's element type: fp16 rounding, or a copy.
-void to_cache(size_t es, const float* src, uint8_t* dst, int64_t n) {
-  if (es == 4) {
-    std::memcpy(dst, src, sz(n) * 4);
-  } else {
-    fp32_to_fp16_row(src, reinterpret_cast<uint16_t*>(dst), n);
-  }
+// One token's values of a head down its column of the transposed V cache (rows `capacity` apart).
+template <typename T>
+void store_column(const T* v, T* column, int64_t head_dim, int64_t capacity) {
+  for (int64_t d = 0; d < head_dim; ++d) column[d * capacity] = v[d];
 }
 
 // Moves cache rows [from, from + n) of every head of one layer to [0, n): keys are rows of head_dim, values
@@ -248,12 +245,16 @@ void CpuBackend::store_kv(KvCache& cache, int64_t il, Tensor k, Tensor v, std::s
     uint8_t* vc = c.v(slot, il);
     for (int64_t t = t0; t < t1; ++t) {
       const int64_t row = positions[sz(t)] - start;
-      to_cache(es, v.data + t * v.stride, v_row_.data(), spec.n_head_kv * hd);
+      to_kv_row(spec.type, v.data + t * v.stride, v_row_.data(), spec.n_head_kv * hd);
       for (int64_t h = 0; h < spec.n_head_kv; ++h) {
-        to_cache(es, k.data + t * k.stride + h * hd, kc + sz((h * cap + row) * hd) * es, hd);
+        to_kv_row(spec.type, k.data + t * k.stride + h * hd, kc + sz((h * cap + row) * hd) * es, hd);
         const uint8_t* src = v_row_.data() + sz(h * hd) * es;
         uint8_t* dst = vc + sz(h * hd * cap + row) * es;
-        for (int64_t d = 0; d < hd; ++d) std::memcpy(dst + sz(d * cap) * es, src + sz(d) * es, es);
+        if (es == 4) {
+          store_column(reinterpret_cast<const float*>(src), reinterpret_cast<float*>(dst), hd, cap);
+        } else {
+          store_column(reinterpret_cast<const uint16_t*>(src), reinterpret_cast<uint16_t*>(dst), hd, cap);
+        }
       }
     }
     t0 = t1;

@@ -39,15 +39,6 @@ size_t per_head_bytes(int64_t n_ctx, int64_t head_dim, DType kv_type) {
   return (bytes + 63) / 64 * 64;
 }
 
-// Floats into the cache's element type: fp16 rounding, or a copy.
-void to_kv_row(DType t, const float* src, void* dst, int64_t n) {
-  if (t == DType::F32) {
-    std::memcpy(dst, src, static_cast<size_t>(n) * 4);
-  } else {
-    fp32_to_fp16_row(src, static_cast<uint16_t*>(dst), n);
-  }
-}
-
 // The kernels: the gemm of F16 rows (q·k for a block of queries, and the 64 outputs of p·V) or, for the
 // reference, the same products one vec_dot at a time.
 struct Kernels {
@@ -157,6 +148,14 @@ void check_args(const AttentionArgs& a) {
 }
 
 }  // namespace
+
+void to_kv_row(DType t, const float* src, void* dst, int64_t n) {
+  if (t == DType::F32) {
+    std::memcpy(dst, src, static_cast<size_t>(n) * 4);
+  } else {
+    fp32_to_fp16_row(src, static_cast<uint16_t*>(dst), n);
+  }
+}
 
 size_t attention_scratch_bytes(int64_t n_head, int64_t n_ctx, int64_t head_dim, DType kv_type) {
   return static_cast<size_t>(n_head) * per_head_bytes(n_ctx, head_dim, kv_type);
