@@ -75,6 +75,12 @@ void tq2_0_interleaved_gemm_avx512(int64_t n, const void* groups, int64_t n_rows
                                    int64_t n_tokens, float* out, int64_t ldo);
 void q6_k_interleaved_gemm_avx512(int64_t n, const void* groups, int64_t n_rows, const void* x, size_t x_stride,
                                   int64_t n_tokens, float* out, int64_t ldo);
+#elif defined(__aarch64__)
+// ARMv8.2 dot product (SDOT): run only after cpu_features() reported it.
+void q4_0_interleaved_gemm_neon_dot(int64_t n, const void* groups, int64_t n_rows, const void* x, size_t x_stride,
+                                    int64_t n_tokens, float* out, int64_t ldo);
+void q8_0_interleaved_gemm_neon_dot(int64_t n, const void* groups, int64_t n_rows, const void* x, size_t x_stride,
+                                    int64_t n_tokens, float* out, int64_t ldo);
 #endif
 
 }  // namespace ternion::quant

@@ -1,0 +1,43 @@
+// Pieces shared by the ARM64 kernels over the interleaved layouts (interleave_neon_dot.cpp,
+// interleave_k_neon_dot.cpp). A 128-bit register holds four rows of a group (a quad: rows 4j..4j+3), so a group's
+// outputs for one token are four registers; the rows of the last group past the matrix's end have no outputs, and
+// only the rows that exist are read or written (NEON has no masked load or store).
+//
+// Everything here has internal linkage (see kernel_common.h for why).
+#pragma once
+
+#include <arm_neon.h>
+
+#include <algorithm>
+#include <cstdint>
+
+#include "ternion/quant/interleave.h"
+
+namespace ternion::quant {
+namespace {
+
+// The rows of group g that exist: kInterleaveRows except in a short last group.
+constexpr int group_rows(int64_t n_rows, int64_t g) {
+  return static_cast<int>(std::min<int64_t>(kInterleaveRows, n_rows - g * kInterleaveRows));
+}
+
+// Outputs of quad q (rows 4q..4q+3 of out, which points at the group's row 0); lanes of missing rows read 0.
+inline float32x4_t load_row_quad(const float* out, int q, int n_valid) {
+  if (4 * q + 4 <= n_valid) return vld1q_f32(out + 4 * q);
+  float v[4] = {};
+  for (int r = 4 * q; r < n_valid; ++r) v[r - 4 * q] = out[r];
+  return vld1q_f32(v);
+}
+
+inline void store_row_quad(float* out, int q, int n_valid, float32x4_t acc) {
+  if (4 * q + 4 <= n_valid) {
+    vst1q_f32(out + 4 * q, acc);
+    return;
+  }
+  float v[4];
+  vst1q_f32(v, acc);
+  for (int r = 4 * q; r < n_valid; ++r) out[r] = v[r - 4 * q];
+}
+
+}  // namespace
+}  // namespace ternion::quant
