@@ -10,11 +10,25 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <type_traits>
+#include <utility>
 
+#include "quant/kernel_common.h"
 #include "ternion/quant/interleave.h"
 
 namespace ternion::quant {
 namespace {
+
+// f(std::integral_constant<int, i>{}) for i = 0..N-1: the lane of a by-element SDOT must be a constant. Always
+// inlined, so that the unrolled body stays in the caller's registers.
+template <class F, int... I>
+[[gnu::always_inline]] inline void unroll_sequence(F& f, std::integer_sequence<int, I...> /*i*/) {
+  (f(std::integral_constant<int, I>{}), ...);
+}
+template <int N, class F>
+[[gnu::always_inline]] inline void unroll(F&& f) {
+  unroll_sequence(f, std::make_integer_sequence<int, N>{});
+}
 
 // The rows of group g that exist: kInterleaveRows except in a short last group.
 constexpr int group_rows(int64_t n_rows, int64_t g) {
@@ -38,6 +52,15 @@ inline void store_row_quad(float* out, int q, int n_valid, float32x4_t acc) {
   vst1q_f32(v, acc);
   for (int r = 4 * q; r < n_valid; ++r) out[r] = v[r - 4 * q];
 }
+
+// Four bytes (one per row of a quad: the rows' scales or mins of one group) widened to 16 and 32 bits.
+inline uint16x4_t quad_bytes_u16(const uint8_t* p) {
+  return vget_low_u16(vmovl_u8(vreinterpret_u8_u32(vdup_n_u32(load_unaligned<uint32_t>(p, 0)))));
+}
+inline int32x4_t quad_bytes_s32(const uint8_t* p) { return vreinterpretq_s32_u32(vmovl_u16(quad_bytes_u16(p))); }
+
+// The fp16 scales of a quad's four rows as fp32.
+inline float32x4_t quad_halves(const uint8_t* p) { return vcvt_f32_f16(vreinterpret_f16_u8(vld1_u8(p))); }
 
 }  // namespace
 }  // namespace ternion::quant

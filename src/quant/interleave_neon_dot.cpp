@@ -9,6 +9,14 @@
 // -8 * sum(x)); Q8_0 values, stored as q + 128, turn back to int8 with one EOR. Each row's block sum is then the
 // exact integer of the reference, and each row accumulates fma(isum, d_w * d_x, sum) block after block, as
 // vec_dot does.
+// GCC's scheduler before register allocation hoists the loads of a whole block ahead of their dots and then spills
+// accumulators (525 stack accesses per Q4_K decode super-block, 16-31 per block in the Q4_0 and Q8_0 prompt tiles);
+// without it the loops keep every accumulator in its register. Set before the includes: GCC inlines no function
+// whose optimization options differ from its caller's.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("no-schedule-insns")
+#endif
+
 #include <arm_neon.h>
 
 #include <algorithm>
@@ -88,7 +96,9 @@ void interleaved_tile(const uint8_t* g, int q0, int kb, const ActivationView& a,
                       size_t x_stride, int64_t b0, bool first_chunk, float* out, int64_t ldo, int n_valid) {
   constexpr bool kTwoChains = T == 1;  // one token: a second dependency chain per quad hides the SDOT latency
   float32x4_t acc[T][Q];
+#pragma GCC unroll 16
   for (int t = 0; t < T; ++t) {
+#pragma GCC unroll 16
     for (int q = 0; q < Q; ++q) {
       acc[t][q] = first_chunk ? vdupq_n_f32(0.0f) : load_row_quad(out + t * ldo, q0 + q, n_valid);
     }
@@ -125,7 +135,7 @@ void interleaved_tile(const uint8_t* g, int q0, int kb, const ActivationView& a,
     }
     const uint8_t* scales = blk + kInterleaveRows * L::kValueBytes;
     for (int q = 0; q < Q; ++q) {
-      const float32x4_t dw = vcvt_f32_f16(vreinterpret_f16_u8(vld1_u8(scales + 8 * (q0 + q))));
+      const float32x4_t dw = quad_halves(scales + 8 * (q0 + q));
       for (int t = 0; t < T; ++t) {
         const int32x4_t isum = kTwoChains ? vaddq_s32(s[t][q], s2[t][q]) : s[t][q];
         const float dx = a.scale[static_cast<size_t>(t0 + t) * a.stride + static_cast<size_t>(b)];
@@ -133,7 +143,10 @@ void interleaved_tile(const uint8_t* g, int q0, int kb, const ActivationView& a,
       }
     }
   }
+  // Unrolled, so that acc stays in registers (an indexed store would put it in memory for the whole loop).
+#pragma GCC unroll 16
   for (int t = 0; t < T; ++t) {
+#pragma GCC unroll 16
     for (int q = 0; q < Q; ++q) store_row_quad(out + t * ldo, q0 + q, n_valid, acc[t][q]);
   }
 }
