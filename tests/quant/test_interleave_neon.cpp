@@ -51,6 +51,7 @@ void pack_q8_0(const void* w, size_t w_stride, int64_t rows, int64_t n_blocks, v
 const Case kCases[] = {
     {DType::Q4_0, interleaved_block_bytes(quant::kQ4_0BlockSize / 2), pack_q4_0, quant::q4_0_interleaved_gemm_neon_dot},
     {DType::Q8_0, interleaved_block_bytes(quant::kQ8_0BlockSize), pack_q8_0, quant::q8_0_interleaved_gemm_neon_dot},
+    {DType::Q4_K, quant::kQ4KInterleavedBlock, quant::pack_q4_k, quant::q4_k_interleaved_gemm_neon_dot},
 };
 
 size_t row_bytes(DType t, int64_t n) {
