@@ -83,6 +83,10 @@ void q8_0_interleaved_gemm_neon_dot(int64_t n, const void* groups, int64_t n_row
                                     int64_t n_tokens, float* out, int64_t ldo);
 void q4_k_interleaved_gemm_neon_dot(int64_t n, const void* groups, int64_t n_rows, const void* x, size_t x_stride,
                                     int64_t n_tokens, float* out, int64_t ldo);
+void q6_k_interleaved_gemm_neon_dot(int64_t n, const void* groups, int64_t n_rows, const void* x, size_t x_stride,
+                                    int64_t n_tokens, float* out, int64_t ldo);
+void tq2_0_interleaved_gemm_neon_dot(int64_t n, const void* groups, int64_t n_rows, const void* x, size_t x_stride,
+                                     int64_t n_tokens, float* out, int64_t ldo);
 #endif
 
 }  // namespace ternion::quant

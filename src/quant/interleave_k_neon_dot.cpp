@@ -179,6 +179,290 @@ constexpr int kChunkBlocks = 8;
 constexpr Q4KTileFn kPromptTiles[kTileTokens] = {q4_k_tile<1, 1, 1>, q4_k_tile<2, 1, 1>, q4_k_tile<3, 1, 1>,
                                                  q4_k_tile<4, 1, 1>};
 
+// Q6_K. Values are rebuilt as unsigned u = q + 32 (0..63) from a word of ql (low or high nibbles) and a word of qh
+// (2 of its bits) with shift-and-insert (SLI, SRI), four rows per register; per group g of 16 values the dot of u
+// starts from -32 * bsum_g, which leaves the exact sum of q * x. isum = sum_g scale_g * gsum_g, and each row takes
+// fma(isum, d * d_x, sum) super-block after super-block, as the reference does. One token dots the values as they
+// are rebuilt; more tokens first rebuild a K chunk of the group into a buffer that all their tiles read.
+
+// The values h*128 + 4i + 32q + 0..3 (q = 0..3) of one quad of rows.
+[[gnu::always_inline]] inline void q6_k_values(const uint8_t* blk, int h, int i, int quad, int8x16_t (&u)[4]) {
+  const uint8_t* triple = blk + kQ6KInterleavedValues + 192 * (8 * h + i) + 16 * quad;
+  const uint8x16_t a = vld1q_u8(triple);         // ql word 16h + i: elements +0 (low), +64 (high nibbles)
+  const uint8x16_t c = vld1q_u8(triple + 64);    // ql word 16h + 8 + i: elements +32, +96
+  const uint8x16_t hb = vld1q_u8(triple + 128);  // qh word 8h + i: bits 2q, 2q + 1 of element +32q
+  const uint8x16_t hb2 = vshrq_n_u8(hb, 2);
+  const uint8x16_t m6 = vdupq_n_u8(0x3f);
+  u[0] = vreinterpretq_s8_u8(vandq_u8(vsliq_n_u8(a, hb, 4), m6));
+  u[1] = vreinterpretq_s8_u8(vandq_u8(vsliq_n_u8(c, hb2, 4), m6));
+  u[2] = vreinterpretq_s8_u8(vandq_u8(vsriq_n_u8(hb, a, 4), m6));
+  u[3] = vreinterpretq_s8_u8(vsriq_n_u8(hb2, c, 4));  // hb2's bits 6-7 are zero already
+}
+
+// Group g's signed scales of quad `quad` as int32.
+inline int32x4_t q6_k_scales(const uint8_t* blk, int g, int quad) {
+  // 8 bytes read for 4: the next ones are still in the block (the next group's scales, or the values).
+  const int8x8_t b = vreinterpret_s8_u8(vld1_u8(blk + kQ6KInterleavedScales + 16 * static_cast<size_t>(g) + 4 * quad));
+  return vmovl_s16(vget_low_s16(vmovl_s8(b)));
+}
+
+inline int32x4_t q6_k_group_start(const uint8_t* xb, int g) {
+  return vdupq_n_s32(-32 * int32_t{load_unaligned<int16_t>(xb + kQ8KBsums, g)});
+}
+
+constexpr int kQ6DecodeQuads = 2;  // quads per pass over a super-block: 8 group chains, 4 activation registers
+
+// One token, super-blocks [0, kb) of one group (g and x at the first), all four quads.
+void q6_k_decode_group(const uint8_t* g, int kb, const uint8_t* x, float* out, int n_valid) {
+  float32x4_t acc[4];
+  for (auto& a : acc) a = vdupq_n_f32(0.0f);
+  for (int b = 0; b < kb; ++b) {
+    const uint8_t* blk = g + static_cast<size_t>(b) * kQ6KInterleavedBlock;
+    const uint8_t* xb = x + static_cast<size_t>(b) * sizeof(BlockQ8_K);
+    prefetch_bytes(blk, kDecodePrefetchBytes, kQ6KInterleavedBlock);
+    const float dx = load_unaligned<float>(xb, 0);
+    unroll<4 / kQ6DecodeQuads>([&](auto step) {
+      constexpr int q0 = decltype(step)::value * kQ6DecodeQuads;
+      int32x4_t isum[kQ6DecodeQuads] = {};
+#pragma GCC unroll 2
+      for (int h = 0; h < 2; ++h) {
+#pragma GCC unroll 2
+        for (int iq = 0; iq < 2; ++iq) {  // groups 8h + 2q + iq
+          int32x4_t s[kQ6DecodeQuads][4];
+          int8x16_t xr[4];
+          for (int q = 0; q < 4; ++q) {
+            xr[q] = load_s8x16(xb + kQ8KValues + 128 * h + 32 * q + 16 * iq);
+            for (auto& chains : s) chains[q] = q6_k_group_start(xb, 8 * h + 2 * q + iq);
+          }
+          unroll<4>([&](auto lane) {
+            constexpr int ii = decltype(lane)::value;
+            for (int j = 0; j < kQ6DecodeQuads; ++j) {
+              int8x16_t u[4];
+              q6_k_values(blk, h, 4 * iq + ii, q0 + j, u);
+              for (int q = 0; q < 4; ++q) s[j][q] = vdotq_laneq_s32(s[j][q], u[q], xr[q], ii);
+            }
+          });
+          for (int j = 0; j < kQ6DecodeQuads; ++j) {
+            for (int q = 0; q < 4; ++q)
+              isum[j] = vmlaq_s32(isum[j], s[j][q], q6_k_scales(blk, 8 * h + 2 * q + iq, q0 + j));
+          }
+        }
+      }
+      for (int j = 0; j < kQ6DecodeQuads; ++j) {
+        const float32x4_t d = quad_halves(blk + kQ6KInterleavedD + 8 * (q0 + j));
+        acc[q0 + j] = vfmaq_f32(acc[q0 + j], vcvtq_f32_s32(isum[j]), vmulq_n_f32(d, dx));
+      }
+    });
+  }
+#pragma GCC unroll 4
+  for (int q = 0; q < 4; ++q) store_row_quad(out, q, n_valid, acc[q]);
+}
+
+// A K chunk of one group's values rebuilt as unsigned bytes: word w (values 4w..4w+3) of quad j at [b][w][16 j].
+constexpr int kUnpackChunkBlocks = 4;  // 16 rows x 4 super-blocks x 256 values: 16 KiB, in L1 for every tile
+struct Unpacked {
+  uint8_t u[kUnpackChunkBlocks][64][kInterleaveRows * 4];
+};
+
+void q6_k_unpack_chunk(const uint8_t* g, int kb, Unpacked& out) {
+  for (int b = 0; b < kb; ++b) {
+    const uint8_t* blk = g + static_cast<size_t>(b) * kQ6KInterleavedBlock;
+    for (int h = 0; h < 2; ++h) {
+      for (int i = 0; i < 8; ++i) {
+        for (int j = 0; j < 4; ++j) {
+          int8x16_t u[4];
+          q6_k_values(blk, h, i, j, u);
+          for (int q = 0; q < 4; ++q) vst1q_s8(reinterpret_cast<int8_t*>(out.u[b][32 * h + 8 * q + i] + 16 * j), u[q]);
+        }
+      }
+    }
+  }
+}
+
+// TQ2_0. Trits t (value t - 1) sit 4 to a byte; a word's field l (bits 2l, 2l + 1) holds elements
+// 128 (k / 8) + 32 l + 4 (k % 8) + 0..3 of four rows per register. Each super-block's dot starts from minus the
+// sum of the activations, which leaves the exact sum of (t - 1) * x, and each row takes fma(isum, d * d_x, sum)
+// super-block after super-block, as the reference does.
+
+inline int32_t q8_k_sum(const uint8_t* xb) {
+  const int16x8_t lo = vreinterpretq_s16_u8(vld1q_u8(xb + kQ8KBsums));
+  const int16x8_t hi = vreinterpretq_s16_u8(vld1q_u8(xb + kQ8KBsums + 16));
+  return vaddlvq_s16(lo) + vaddlvq_s16(hi);
+}
+
+constexpr int kTQ2DecodeQuads = 2;  // quads per pass: 4 field chains each, 8 activation registers
+
+// One token, super-blocks [0, kb) of one group, as q6_k_decode_group. Fields 0-2 are taken in place (masked, not
+// shifted: 0x30 keeps the byte positive) so their dots come out 4^l x and are shifted back exactly; field 3 is
+// shifted down (in place it would read as negative bytes).
+void tq2_0_decode_group(const uint8_t* g, int kb, const uint8_t* x, float* out, int n_valid) {
+  float32x4_t acc[4];
+  for (auto& a : acc) a = vdupq_n_f32(0.0f);
+  const uint8x16_t field[3] = {vdupq_n_u8(0x03), vdupq_n_u8(0x0c), vdupq_n_u8(0x30)};
+  for (int b = 0; b < kb; ++b) {
+    const uint8_t* blk = g + static_cast<size_t>(b) * kTQ2InterleavedBlock;
+    const uint8_t* xb = x + static_cast<size_t>(b) * sizeof(BlockQ8_K);
+    prefetch_bytes(blk, kDecodePrefetchBytes, kTQ2InterleavedBlock);
+    const int32x4_t neg_sum = vdupq_n_s32(-q8_k_sum(xb));
+    const float dx = load_unaligned<float>(xb, 0);
+    unroll<4 / kTQ2DecodeQuads>([&](auto step) {
+      constexpr int q0 = decltype(step)::value * kTQ2DecodeQuads;
+      int32x4_t f[kTQ2DecodeQuads][4] = {};
+#pragma GCC unroll 2
+      for (int half = 0; half < 2; ++half) {  // words 8 half .. 8 half + 7
+        int8x16_t xr[4][2];                   // field l, words 8 half + 4p .. + 3
+        for (int l = 0; l < 4; ++l) {
+          for (int p = 0; p < 2; ++p) xr[l][p] = load_s8x16(xb + kQ8KValues + 128 * half + 32 * l + 16 * p);
+        }
+        unroll<8>([&](auto word) {
+          constexpr int kk = decltype(word)::value;
+          for (int j = 0; j < kTQ2DecodeQuads; ++j) {
+            const uint8x16_t q = vld1q_u8(blk + kTQ2InterleavedValues + 64 * (8 * half + kk) + 16 * (q0 + j));
+            for (int l = 0; l < 3; ++l) {
+              f[j][l] = vdotq_laneq_s32(f[j][l], vreinterpretq_s8_u8(vandq_u8(q, field[l])), xr[l][kk / 4], kk % 4);
+            }
+            f[j][3] = vdotq_laneq_s32(f[j][3], vreinterpretq_s8_u8(vshrq_n_u8(q, 6)), xr[3][kk / 4], kk % 4);
+          }
+        });
+      }
+      for (int j = 0; j < kTQ2DecodeQuads; ++j) {
+        const int32x4_t isum = vaddq_s32(
+            vaddq_s32(vaddq_s32(f[j][0], vshrq_n_s32(f[j][1], 2)), vaddq_s32(vshrq_n_s32(f[j][2], 4), f[j][3])),
+            neg_sum);
+        const float32x4_t d = quad_halves(blk + kTQ2InterleavedD + 8 * (q0 + j));
+        acc[q0 + j] = vfmaq_f32(acc[q0 + j], vcvtq_f32_s32(isum), vmulq_n_f32(d, dx));
+      }
+    });
+  }
+#pragma GCC unroll 4
+  for (int q = 0; q < 4; ++q) store_row_quad(out, q, n_valid, acc[q]);
+}
+
+void tq2_0_unpack_chunk(const uint8_t* g, int kb, Unpacked& out) {
+  const uint8x16_t m = vdupq_n_u8(0x03);
+  for (int b = 0; b < kb; ++b) {
+    const uint8_t* blk = g + static_cast<size_t>(b) * kTQ2InterleavedBlock;
+    for (int k = 0; k < 16; ++k) {
+      for (int j = 0; j < 4; ++j) {
+        const uint8x16_t q = vld1q_u8(blk + kTQ2InterleavedValues + 64 * k + 16 * j);
+        vst1q_u8(out.u[b][32 * (k / 8) + 8 + k % 8] + 16 * j, vandq_u8(vshrq_n_u8(q, 2), m));
+        vst1q_u8(out.u[b][32 * (k / 8) + k % 8] + 16 * j, vandq_u8(q, m));
+        vst1q_u8(out.u[b][32 * (k / 8) + 16 + k % 8] + 16 * j, vandq_u8(vshrq_n_u8(q, 4), m));
+        vst1q_u8(out.u[b][32 * (k / 8) + 24 + k % 8] + 16 * j, vshrq_n_u8(q, 6));
+      }
+    }
+  }
+}
+
+// T tokens x quad j of a group over the unpacked super-blocks [0, kb): the dots of each group of 16 values
+// (4 words, one activation register) start from K::group_start and end in K::add_group.
+template <class K, int T>
+void unpacked_tile(const Unpacked& un, const uint8_t* g, int j, int kb, const uint8_t* x, size_t x_stride,
+                   bool first_chunk, float* out, int64_t ldo, int n_valid) {
+  float32x4_t acc[T];
+#pragma GCC unroll 8
+  for (int t = 0; t < T; ++t) acc[t] = first_chunk ? vdupq_n_f32(0.0f) : load_row_quad(out + t * ldo, j, n_valid);
+  for (int b = 0; b < kb; ++b) {
+    const uint8_t* blk = g + static_cast<size_t>(b) * K::kBlock;
+    const uint8_t* xb[T];
+    int32x4_t isum[T];
+    for (int t = 0; t < T; ++t) {
+      xb[t] = x + static_cast<size_t>(t) * x_stride + static_cast<size_t>(b) * sizeof(BlockQ8_K);
+      isum[t] = K::block_start(xb[t]);
+    }
+    for (int grp = 0; grp < 16; ++grp) {
+      int32x4_t s[T];
+      int8x16_t xr[T];
+      for (int t = 0; t < T; ++t) {
+        s[t] = K::group_start(xb[t], grp);
+        xr[t] = load_s8x16(xb[t] + kQ8KValues + 16 * grp);
+      }
+      unroll<4>([&](auto lane) {
+        constexpr int w = decltype(lane)::value;
+        const int8x16_t u = vreinterpretq_s8_u8(vld1q_u8(un.u[b][4 * grp + w] + 16 * j));
+        for (int t = 0; t < T; ++t) s[t] = vdotq_laneq_s32(s[t], u, xr[t], w);
+      });
+      K::add_group(blk, grp, j, s, isum);
+    }
+    const float32x4_t d = quad_halves(blk + K::kD + 8 * j);
+    for (int t = 0; t < T; ++t) {
+      acc[t] = vfmaq_f32(acc[t], vcvtq_f32_s32(isum[t]), vmulq_n_f32(d, load_unaligned<float>(xb[t], 0)));
+    }
+  }
+#pragma GCC unroll 8
+  for (int t = 0; t < T; ++t) store_row_quad(out + t * ldo, j, n_valid, acc[t]);
+}
+
+struct Q6KKernels {
+  static constexpr size_t kBlock = kQ6KInterleavedBlock;
+  static constexpr size_t kD = kQ6KInterleavedD;
+  static constexpr auto decode_group = q6_k_decode_group;
+  static constexpr auto unpack_chunk = q6_k_unpack_chunk;
+  static int32x4_t block_start(const uint8_t* /*xb*/) { return vdupq_n_s32(0); }
+  static int32x4_t group_start(const uint8_t* xb, int grp) { return q6_k_group_start(xb, grp); }
+  template <int T>
+  static void add_group(const uint8_t* blk, int grp, int j, const int32x4_t (&s)[T], int32x4_t (&isum)[T]) {
+    const int32x4_t sc = q6_k_scales(blk, grp, j);
+    for (int t = 0; t < T; ++t) isum[t] = vmlaq_s32(isum[t], s[t], sc);
+  }
+};
+
+// TQ2_0 in the tiles: one sum per super-block, from minus the activations' sum.
+struct TQ2Kernels {
+  static constexpr size_t kBlock = kTQ2InterleavedBlock;
+  static constexpr size_t kD = kTQ2InterleavedD;
+  static constexpr auto decode_group = tq2_0_decode_group;
+  static constexpr auto unpack_chunk = tq2_0_unpack_chunk;
+  static int32x4_t block_start(const uint8_t* xb) { return vdupq_n_s32(-q8_k_sum(xb)); }
+  static int32x4_t group_start(const uint8_t* /*xb*/, int /*grp*/) { return vdupq_n_s32(0); }
+  template <int T>
+  static void add_group(const uint8_t* /*blk*/, int /*grp*/, int /*j*/, const int32x4_t (&s)[T], int32x4_t (&isum)[T]) {
+    for (int t = 0; t < T; ++t) isum[t] = vaddq_s32(isum[t], s[t]);
+  }
+};
+
+constexpr int kUnpackedTileTokens = 4;
+
+// One token: each group dotted as its values are rebuilt, row after row in one pass. More: per K chunk and group,
+// the values unpacked once into a buffer that every token tile of every quad reads.
+template <class K>
+void unpacking_gemm(int64_t n, const void* groups, int64_t n_rows, const void* x, size_t x_stride, int64_t n_tokens,
+                    float* out, int64_t ldo) {
+  const int64_t nb = n / kQK_K;
+  const int64_t n_groups = (n_rows + kInterleaveRows - 1) / kInterleaveRows;
+  const size_t group_bytes = static_cast<size_t>(nb) * K::kBlock;
+  const auto* gp = static_cast<const uint8_t*>(groups);
+  const auto* xp = static_cast<const uint8_t*>(x);
+  if (n_tokens == 1) {
+    for (int64_t g = 0; g < n_groups; ++g) {
+      K::decode_group(gp + static_cast<size_t>(g) * group_bytes, static_cast<int>(nb), xp, out + g * kInterleaveRows,
+                      group_rows(n_rows, g));
+    }
+    return;
+  }
+  using TileFn =
+      void (*)(const Unpacked&, const uint8_t*, int, int, const uint8_t*, size_t, bool, float*, int64_t, int);
+  static constexpr TileFn kTiles[kUnpackedTileTokens] = {unpacked_tile<K, 1>, unpacked_tile<K, 2>, unpacked_tile<K, 3>,
+                                                         unpacked_tile<K, 4>};
+  Unpacked un;  // 16 KiB
+  for (int64_t b0 = 0; b0 < nb; b0 += kUnpackChunkBlocks) {
+    const int kb = static_cast<int>(std::min<int64_t>(kUnpackChunkBlocks, nb - b0));
+    for (int64_t g = 0; g < n_groups; ++g) {
+      const int rows = group_rows(n_rows, g);
+      const uint8_t* gb = gp + static_cast<size_t>(g) * group_bytes + static_cast<size_t>(b0) * K::kBlock;
+      K::unpack_chunk(gb, kb, un);
+      for (int j = 0; 4 * j < rows; ++j) {
+        for (int64_t t = 0; t < n_tokens; t += kUnpackedTileTokens) {
+          const int tt = static_cast<int>(std::min<int64_t>(kUnpackedTileTokens, n_tokens - t));
+          kTiles[tt - 1](un, gb, j, kb,
+                         xp + static_cast<size_t>(t) * x_stride + static_cast<size_t>(b0) * sizeof(BlockQ8_K), x_stride,
+                         b0 == 0, out + t * ldo + g * kInterleaveRows, ldo, rows);
+        }
+      }
+    }
+  }
+}
+
 }  // namespace
 
 void q4_k_interleaved_gemm_neon_dot(int64_t n, const void* groups, int64_t n_rows, const void* x, size_t x_stride,
@@ -213,6 +497,16 @@ void q4_k_interleaved_gemm_neon_dot(int64_t n, const void* groups, int64_t n_row
       }
     }
   }
+}
+
+void q6_k_interleaved_gemm_neon_dot(int64_t n, const void* groups, int64_t n_rows, const void* x, size_t x_stride,
+                                    int64_t n_tokens, float* out, int64_t ldo) {
+  unpacking_gemm<Q6KKernels>(n, groups, n_rows, x, x_stride, n_tokens, out, ldo);
+}
+
+void tq2_0_interleaved_gemm_neon_dot(int64_t n, const void* groups, int64_t n_rows, const void* x, size_t x_stride,
+                                     int64_t n_tokens, float* out, int64_t ldo) {
+  unpacking_gemm<TQ2Kernels>(n, groups, n_rows, x, x_stride, n_tokens, out, ldo);
 }
 
 }  // namespace ternion::quant

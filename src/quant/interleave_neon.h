@@ -53,10 +53,9 @@ inline void store_row_quad(float* out, int q, int n_valid, float32x4_t acc) {
   for (int r = 4 * q; r < n_valid; ++r) out[r] = v[r - 4 * q];
 }
 
-// Four bytes (one per row of a quad: the rows' scales or mins of one group) widened to 16 and 32 bits.
-inline uint16x4_t quad_bytes_u16(const uint8_t* p) {
-  return vget_low_u16(vmovl_u8(vreinterpret_u8_u32(vdup_n_u32(load_unaligned<uint32_t>(p, 0)))));
-}
+// Four bytes (one per row of a quad: the rows' scales or mins of one group) widened to 16 and 32 bits. Reads 8
+// bytes: the layouts keep more of the block after every scale and min.
+inline uint16x4_t quad_bytes_u16(const uint8_t* p) { return vget_low_u16(vmovl_u8(vld1_u8(p))); }
 inline int32x4_t quad_bytes_s32(const uint8_t* p) { return vreinterpretq_s32_u32(vmovl_u16(quad_bytes_u16(p))); }
 
 // The fp16 scales of a quad's four rows as fp32.

@@ -52,6 +52,8 @@ const Case kCases[] = {
     {DType::Q4_0, interleaved_block_bytes(quant::kQ4_0BlockSize / 2), pack_q4_0, quant::q4_0_interleaved_gemm_neon_dot},
     {DType::Q8_0, interleaved_block_bytes(quant::kQ8_0BlockSize), pack_q8_0, quant::q8_0_interleaved_gemm_neon_dot},
     {DType::Q4_K, quant::kQ4KInterleavedBlock, quant::pack_q4_k, quant::q4_k_interleaved_gemm_neon_dot},
+    {DType::Q6_K, quant::kQ6KInterleavedBlock, quant::pack_q6_k, quant::q6_k_interleaved_gemm_neon_dot},
+    {DType::TQ2_0, quant::kTQ2InterleavedBlock, quant::pack_tq2_0, quant::tq2_0_interleaved_gemm_neon_dot},
 };
 
 size_t row_bytes(DType t, int64_t n) {
@@ -59,14 +61,36 @@ size_t row_bytes(DType t, int64_t n) {
   return static_cast<size_t>(n / info.block_size) * info.block_bytes;
 }
 
-// One weight row: the reference quantizer on floats of many magnitudes, or (`raw`, for the 32-blocks) random
-// bytes with any finite scale, which covers -128 Q8_0 weights and subnormal scales.
+// Where each weight type keeps its fp16 scales in a block (d, dmin), for raw rows.
+std::vector<size_t> half_offsets(DType type) {
+  switch (type) {
+    case DType::Q4_K:
+      return {0, 2};
+    case DType::Q6_K:
+      return {208};
+    case DType::TQ2_0:
+      return {64};
+    default:
+      return {0};
+  }
+}
+
+// One weight row: the reference quantizer on floats of many magnitudes, or (`raw`) random bytes with any finite
+// scales, which covers -128 Q8_0 weights and Q6_K scales, Q4_K scales and mins up to 63, the TQ2_0 code 3 and
+// subnormal scales.
 std::vector<uint8_t> weight_row(std::mt19937& rng, DType type, int64_t n, bool raw) {
   const DTypeInfo& info = dtype_info(type);
-  if (raw && info.block_size == 32) {
-    return test::random_blocks(rng, n / 32, info.block_bytes, test::random_finite_half);
+  if (raw) {
+    auto w = test::random_blocks(rng, n / info.block_size, info.block_bytes, test::random_finite_half);
+    for (size_t b = 0; b < w.size(); b += info.block_bytes) {
+      for (size_t off : half_offsets(type)) {
+        const uint16_t h = test::random_finite_half(rng);
+        std::memcpy(&w[b + off], &h, 2);
+      }
+    }
+    return w;
   }
-  const auto x = raw ? test::random_floats(rng, n) : test::normal_floats(rng, n);
+  const auto x = test::normal_floats(rng, n);
   std::vector<uint8_t> w(row_bytes(type, n));
   quant_traits_reference(type).from_float(x.data(), w.data(), n);
   return w;
