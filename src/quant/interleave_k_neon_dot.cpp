@@ -140,7 +140,7 @@ void q4_k_tile(const uint8_t* g, int q0, int kb, const uint8_t* x, size_t x_stri
   }
   for (int b = 0; b < kb; ++b) {
     const uint8_t* blk = g + static_cast<size_t>(b) * kQ4KInterleavedBlock;
-    if (T <= 2) prefetch_bytes(blk, kQ4KInterleavedBlock, kQ4KInterleavedBlock);  // decode: the next super-block
+    if (T <= 2) prefetch_lines<kQ4KInterleavedBlock, kQ4KInterleavedBlock>(blk);  // decode: the next super-block
     const uint8_t* xb[T];
     for (int t = 0; t < T; ++t) {
       xb[t] = x + static_cast<size_t>(t) * x_stride + static_cast<size_t>(b) * sizeof(BlockQ8_K);
@@ -219,7 +219,7 @@ void q6_k_decode_group(const uint8_t* g, int kb, const uint8_t* x, float* out, i
   for (int b = 0; b < kb; ++b) {
     const uint8_t* blk = g + static_cast<size_t>(b) * kQ6KInterleavedBlock;
     const uint8_t* xb = x + static_cast<size_t>(b) * sizeof(BlockQ8_K);
-    prefetch_bytes(blk, kDecodePrefetchBytes, kQ6KInterleavedBlock);
+    prefetch_lines<kDecodePrefetchBytes, kQ6KInterleavedBlock>(blk);
     const float dx = load_unaligned<float>(xb, 0);
     unroll<4 / kQ6DecodeQuads>([&](auto step) {
       constexpr int q0 = decltype(step)::value * kQ6DecodeQuads;
@@ -302,7 +302,7 @@ void tq2_0_decode_group(const uint8_t* g, int kb, const uint8_t* x, float* out, 
   for (int b = 0; b < kb; ++b) {
     const uint8_t* blk = g + static_cast<size_t>(b) * kTQ2InterleavedBlock;
     const uint8_t* xb = x + static_cast<size_t>(b) * sizeof(BlockQ8_K);
-    prefetch_bytes(blk, kDecodePrefetchBytes, kTQ2InterleavedBlock);
+    prefetch_lines<kDecodePrefetchBytes, kTQ2InterleavedBlock>(blk);
     const int32x4_t neg_sum = vdupq_n_s32(-q8_k_sum(xb));
     const float dx = load_unaligned<float>(xb, 0);
     unroll<4 / kTQ2DecodeQuads>([&](auto step) {
