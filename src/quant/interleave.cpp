@@ -103,7 +103,7 @@ void pack_tq2_0(const void* w, size_t w_stride, int64_t rows, int64_t n_blocks, 
       });
 }
 
-#if defined(__x86_64__)  // the only users are the x86-64 kernel records below
+#if defined(__x86_64__) || defined(__aarch64__)  // the only users are the kernel records below
 namespace {
 
 size_t q6_k_group_bytes(int64_t cols) { return static_cast<size_t>(cols / kQK_K) * kQ6KInterleavedBlock; }
@@ -151,6 +151,23 @@ const InterleavedKernels* interleaved_kernels(DType type) {
   static constexpr InterleavedKernels kTQ2_0{DType::TQ2_0, Isa::Avx512, quant::tq2_0_group_bytes,
                                              quant::tq2_0_pack_rows, quant::tq2_0_interleaved_gemm_avx512};
   if (best_isa() < Isa::Avx512) return nullptr;
+  if (type == DType::TQ2_0) return &kTQ2_0;
+  if (type == DType::Q6_K) return &kQ6_K;
+  if (type == DType::Q4_K) return &kQ4_K;
+  if (type == DType::Q4_0) return &kQ4_0;
+  if (type == DType::Q8_0) return &kQ8_0;
+#elif defined(__aarch64__)
+  static constexpr InterleavedKernels kQ4_0{DType::Q4_0, Isa::NeonDot, quant::q4_0_group_bytes, quant::q4_0_pack,
+                                            quant::q4_0_interleaved_gemm_neon_dot};
+  static constexpr InterleavedKernels kQ8_0{DType::Q8_0, Isa::NeonDot, quant::q8_0_group_bytes, quant::q8_0_pack,
+                                            quant::q8_0_interleaved_gemm_neon_dot};
+  static constexpr InterleavedKernels kQ4_K{DType::Q4_K, Isa::NeonDot, quant::q4_k_group_bytes, quant::q4_k_pack_rows,
+                                            quant::q4_k_interleaved_gemm_neon_dot};
+  static constexpr InterleavedKernels kQ6_K{DType::Q6_K, Isa::NeonDot, quant::q6_k_group_bytes, quant::q6_k_pack_rows,
+                                            quant::q6_k_interleaved_gemm_neon_dot};
+  static constexpr InterleavedKernels kTQ2_0{DType::TQ2_0, Isa::NeonDot, quant::tq2_0_group_bytes,
+                                             quant::tq2_0_pack_rows, quant::tq2_0_interleaved_gemm_neon_dot};
+  if (best_isa() != Isa::NeonDot) return nullptr;  // the kernels use SDOT
   if (type == DType::TQ2_0) return &kTQ2_0;
   if (type == DType::Q6_K) return &kQ6_K;
   if (type == DType::Q4_K) return &kQ4_K;

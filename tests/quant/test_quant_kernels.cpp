@@ -457,7 +457,7 @@ TEST(QuantKernels, InterleavedGemmMatchesVecDot) {
   for (DType type : {DType::Q4_0, DType::Q8_0, DType::Q4_K, DType::Q6_K, DType::TQ2_0}) {
     const InterleavedKernels* k = interleaved_kernels(type);
     if (k == nullptr) {
-      std::fprintf(stderr, "*** SKIPPED: no interleaved %s kernels on this CPU (AVX-512 VNNI only) ***\n",
+      std::fprintf(stderr, "*** SKIPPED: no interleaved %s kernels on this CPU (AVX-512 VNNI or ARM64 SDOT) ***\n",
                    std::string(dtype_info(type).name).c_str());
       continue;
     }
@@ -509,7 +509,7 @@ TEST(QuantKernels, InterleavedGemmMatchesVecDot) {
       }
     }
   }
-  if (checked == 0) GTEST_SKIP() << "no interleaved kernels on this CPU (they need AVX-512 VNNI)";
+  if (checked == 0) GTEST_SKIP() << "no interleaved kernels on this CPU (they need AVX-512 VNNI or ARM64 SDOT)";
 }
 
 }  // namespace

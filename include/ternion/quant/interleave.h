@@ -5,7 +5,8 @@
 //   values: for every 4-byte word k of the block's values, the 16 rows' word k side by side (one 64-byte
 //           register: row r at bytes 4r..4r+3), Q8_0 values shifted to unsigned (q + 128);
 //   scales: the 16 rows' fp16 block scales.
-// One register load then feeds one VNNI dot for 16 outputs, and no gather or shuffle is left in the loop.
+// One register load then feeds one VNNI dot for 16 outputs, and no gather or shuffle is left in the loop (on ARM64
+// the 64 bytes are four 128-bit registers of four rows, each fed to SDOT by element).
 // The kernels give exactly the bits of the type's vec_dot on the original rows (tested), so a model computes
 // the same numbers whichever layout its weights are in.
 #pragma once
