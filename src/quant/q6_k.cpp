@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "quant/interleave.h"
 #include "quant/kernel_common.h"
 #include "quant/q8_k.h"
 #include "ternion/core/fp16.h"
@@ -123,10 +124,11 @@ const QuantTraits* q6_k_traits(Isa isa) {
 #if defined(__x86_64__)
   static constexpr QuantTraits kAvx2{DType::Q6_K,         DType::Q8_K,       Isa::Avx2,     q6_k_to_float_ref,
                                      q6_k_from_float_ref, q6_k_vec_dot_avx2, q6_k_gemm_avx2};
-  static constexpr QuantTraits kAvx512{DType::Q6_K,         DType::Q8_K,         Isa::Avx512,     q6_k_to_float_ref,
-                                       q6_k_from_float_ref, q6_k_vec_dot_avx512, q6_k_gemm_avx512};
+  static constexpr QuantTraits kAvx512{
+      DType::Q6_K,         DType::Q8_K,         Isa::Avx512Vnni,  q6_k_to_float_ref,
+      q6_k_from_float_ref, q6_k_vec_dot_avx512, q6_k_gemm_avx512, &kQ6_KInterleavedAvx512Vnni};
   if (isa == Isa::Avx2) return &kAvx2;
-  if (isa == Isa::Avx512) return &kAvx512;
+  if (isa == Isa::Avx512Vnni) return &kAvx512;
 #elif defined(__aarch64__)
   static constexpr QuantTraits kNeon{DType::Q6_K,         DType::Q8_K,       Isa::Neon,     q6_k_to_float_ref,
                                      q6_k_from_float_ref, q6_k_vec_dot_neon, q6_k_gemm_neon};
