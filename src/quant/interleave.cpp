@@ -135,48 +135,57 @@ void q8_0_pack(const void* w, size_t w_stride, int64_t rows, int64_t cols, void*
 }
 
 }  // namespace
+
+// Every level of a type shares its layout and packing; only the gemm differs.
+const InterleavedKernels kQ4_0InterleavedAvx2{DType::Q4_0, Isa::Avx2, q4_0_group_bytes, q4_0_pack,
+                                              q4_0_interleaved_gemm_avx2};
+const InterleavedKernels kQ8_0InterleavedAvx2{DType::Q8_0, Isa::Avx2, q8_0_group_bytes, q8_0_pack,
+                                              q8_0_interleaved_gemm_avx2};
+const InterleavedKernels kQ4_0InterleavedAvxVnni{DType::Q4_0, Isa::AvxVnni, q4_0_group_bytes, q4_0_pack,
+                                                 q4_0_interleaved_gemm_avxvnni};
+const InterleavedKernels kQ8_0InterleavedAvxVnni{DType::Q8_0, Isa::AvxVnni, q8_0_group_bytes, q8_0_pack,
+                                                 q8_0_interleaved_gemm_avxvnni};
+const InterleavedKernels kQ4_0InterleavedAvx512Vnni{DType::Q4_0, Isa::Avx512Vnni, q4_0_group_bytes, q4_0_pack,
+                                                    q4_0_interleaved_gemm_avx512};
+const InterleavedKernels kQ8_0InterleavedAvx512Vnni{DType::Q8_0, Isa::Avx512Vnni, q8_0_group_bytes, q8_0_pack,
+                                                    q8_0_interleaved_gemm_avx512};
+const InterleavedKernels kQ4_KInterleavedAvx512Vnni{DType::Q4_K, Isa::Avx512Vnni, q4_k_group_bytes, q4_k_pack_rows,
+                                                    q4_k_interleaved_gemm_avx512};
+const InterleavedKernels kQ6_KInterleavedAvx512Vnni{DType::Q6_K, Isa::Avx512Vnni, q6_k_group_bytes, q6_k_pack_rows,
+                                                    q6_k_interleaved_gemm_avx512};
+const InterleavedKernels kTQ2_0InterleavedAvx512Vnni{DType::TQ2_0, Isa::Avx512Vnni, tq2_0_group_bytes, tq2_0_pack_rows,
+                                                     tq2_0_interleaved_gemm_avx512};
+const InterleavedKernels kQ4_0InterleavedVnni256Evex{DType::Q4_0, Isa::Avx512Vnni, q4_0_group_bytes, q4_0_pack,
+                                                     q4_0_interleaved_gemm_vnni256_avx512};
+const InterleavedKernels kQ8_0InterleavedVnni256Evex{DType::Q8_0, Isa::Avx512Vnni, q8_0_group_bytes, q8_0_pack,
+                                                     q8_0_interleaved_gemm_vnni256_avx512};
+#elif defined(__aarch64__)
+const InterleavedKernels kQ4_0InterleavedNeonDot{DType::Q4_0, Isa::NeonDot, q4_0_group_bytes, q4_0_pack,
+                                                 q4_0_interleaved_gemm_neon_dot};
+const InterleavedKernels kQ8_0InterleavedNeonDot{DType::Q8_0, Isa::NeonDot, q8_0_group_bytes, q8_0_pack,
+                                                 q8_0_interleaved_gemm_neon_dot};
+const InterleavedKernels kQ4_KInterleavedNeonDot{DType::Q4_K, Isa::NeonDot, q4_k_group_bytes, q4_k_pack_rows,
+                                                 q4_k_interleaved_gemm_neon_dot};
+const InterleavedKernels kQ6_KInterleavedNeonDot{DType::Q6_K, Isa::NeonDot, q6_k_group_bytes, q6_k_pack_rows,
+                                                 q6_k_interleaved_gemm_neon_dot};
+const InterleavedKernels kTQ2_0InterleavedNeonDot{DType::TQ2_0, Isa::NeonDot, tq2_0_group_bytes, tq2_0_pack_rows,
+                                                  tq2_0_interleaved_gemm_neon_dot};
 #endif
 }  // namespace quant
 
 const InterleavedKernels* interleaved_kernels(DType type) {
-#if defined(__x86_64__)
-  static constexpr InterleavedKernels kQ4_0{DType::Q4_0, Isa::Avx512, quant::q4_0_group_bytes, quant::q4_0_pack,
-                                            quant::q4_0_interleaved_gemm_avx512};
-  static constexpr InterleavedKernels kQ8_0{DType::Q8_0, Isa::Avx512, quant::q8_0_group_bytes, quant::q8_0_pack,
-                                            quant::q8_0_interleaved_gemm_avx512};
-  static constexpr InterleavedKernels kQ4_K{DType::Q4_K, Isa::Avx512, quant::q4_k_group_bytes, quant::q4_k_pack_rows,
-                                            quant::q4_k_interleaved_gemm_avx512};
-  static constexpr InterleavedKernels kQ6_K{DType::Q6_K, Isa::Avx512, quant::q6_k_group_bytes, quant::q6_k_pack_rows,
-                                            quant::q6_k_interleaved_gemm_avx512};
-  static constexpr InterleavedKernels kTQ2_0{DType::TQ2_0, Isa::Avx512, quant::tq2_0_group_bytes,
-                                             quant::tq2_0_pack_rows, quant::tq2_0_interleaved_gemm_avx512};
-  if (best_isa() < Isa::Avx512) return nullptr;
-  if (type == DType::TQ2_0) return &kTQ2_0;
-  if (type == DType::Q6_K) return &kQ6_K;
-  if (type == DType::Q4_K) return &kQ4_K;
-  if (type == DType::Q4_0) return &kQ4_0;
-  if (type == DType::Q8_0) return &kQ8_0;
-#elif defined(__aarch64__)
-  static constexpr InterleavedKernels kQ4_0{DType::Q4_0, Isa::NeonDot, quant::q4_0_group_bytes, quant::q4_0_pack,
-                                            quant::q4_0_interleaved_gemm_neon_dot};
-  static constexpr InterleavedKernels kQ8_0{DType::Q8_0, Isa::NeonDot, quant::q8_0_group_bytes, quant::q8_0_pack,
-                                            quant::q8_0_interleaved_gemm_neon_dot};
-  static constexpr InterleavedKernels kQ4_K{DType::Q4_K, Isa::NeonDot, quant::q4_k_group_bytes, quant::q4_k_pack_rows,
-                                            quant::q4_k_interleaved_gemm_neon_dot};
-  static constexpr InterleavedKernels kQ6_K{DType::Q6_K, Isa::NeonDot, quant::q6_k_group_bytes, quant::q6_k_pack_rows,
-                                            quant::q6_k_interleaved_gemm_neon_dot};
-  static constexpr InterleavedKernels kTQ2_0{DType::TQ2_0, Isa::NeonDot, quant::tq2_0_group_bytes,
-                                             quant::tq2_0_pack_rows, quant::tq2_0_interleaved_gemm_neon_dot};
-  if (best_isa() != Isa::NeonDot) return nullptr;  // the kernels use SDOT
-  if (type == DType::TQ2_0) return &kTQ2_0;
-  if (type == DType::Q6_K) return &kQ6_K;
-  if (type == DType::Q4_K) return &kQ4_K;
-  if (type == DType::Q4_0) return &kQ4_0;
-  if (type == DType::Q8_0) return &kQ8_0;
-#else
-  (void)type;
-#endif
-  return nullptr;
+  return has_quant_traits(type) ? quant_traits(type).interleaved : nullptr;
+}
+
+std::vector<const InterleavedKernels*> interleaved_kernels_variants(DType type) {
+  std::vector<const InterleavedKernels*> out;
+  if (!has_quant_traits(type)) return out;
+  for (const QuantTraits* tr : quant_traits_variants(type)) {
+    if (tr->interleaved != nullptr && std::find(out.begin(), out.end(), tr->interleaved) == out.end()) {
+      out.push_back(tr->interleaved);
+    }
+  }
+  return out;
 }
 
 size_t interleaved_bytes(const InterleavedKernels& k, int64_t rows, int64_t cols) {

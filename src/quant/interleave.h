@@ -65,16 +65,35 @@ constexpr size_t kTQ2InterleavedBlock = kTQ2InterleavedValues + kInterleaveRows 
 void pack_tq2_0(const void* w, size_t w_stride, int64_t rows, int64_t n_blocks, void* dst);
 
 #if defined(__x86_64__)
-void q4_0_interleaved_gemm_avx512(int64_t n, const void* groups, int64_t n_rows, const void* x, size_t x_stride,
-                                  int64_t n_tokens, float* out, int64_t ldo);
-void q8_0_interleaved_gemm_avx512(int64_t n, const void* groups, int64_t n_rows, const void* x, size_t x_stride,
-                                  int64_t n_tokens, float* out, int64_t ldo);
-void q4_k_interleaved_gemm_avx512(int64_t n, const void* groups, int64_t n_rows, const void* x, size_t x_stride,
-                                  int64_t n_tokens, float* out, int64_t ldo);
-void tq2_0_interleaved_gemm_avx512(int64_t n, const void* groups, int64_t n_rows, const void* x, size_t x_stride,
-                                   int64_t n_tokens, float* out, int64_t ldo);
-void q6_k_interleaved_gemm_avx512(int64_t n, const void* groups, int64_t n_rows, const void* x, size_t x_stride,
-                                  int64_t n_tokens, float* out, int64_t ldo);
+// The kernels of each level (interleave_avx2.cpp, interleave_avxvnni.cpp, interleave_avx512.cpp,
+// interleave_k_avx512.cpp) and the records the types' QuantTraits point at (interleave.cpp).
+using InterleavedGemm = void(int64_t n, const void* groups, int64_t n_rows, const void* x, size_t x_stride,
+                             int64_t n_tokens, float* out, int64_t ldo);  // InterleavedKernels::gemm
+InterleavedGemm q4_0_interleaved_gemm_avx2;
+InterleavedGemm q8_0_interleaved_gemm_avx2;
+InterleavedGemm q4_0_interleaved_gemm_avxvnni;
+InterleavedGemm q8_0_interleaved_gemm_avxvnni;
+InterleavedGemm q4_0_interleaved_gemm_vnni256_avx512;
+InterleavedGemm q8_0_interleaved_gemm_vnni256_avx512;
+InterleavedGemm q4_0_interleaved_gemm_avx512;
+InterleavedGemm q8_0_interleaved_gemm_avx512;
+InterleavedGemm q4_k_interleaved_gemm_avx512;
+InterleavedGemm tq2_0_interleaved_gemm_avx512;
+InterleavedGemm q6_k_interleaved_gemm_avx512;
+
+extern const InterleavedKernels kQ4_0InterleavedAvx2;
+extern const InterleavedKernels kQ8_0InterleavedAvx2;
+extern const InterleavedKernels kQ4_0InterleavedAvxVnni;
+extern const InterleavedKernels kQ8_0InterleavedAvxVnni;
+extern const InterleavedKernels kQ4_0InterleavedAvx512Vnni;
+extern const InterleavedKernels kQ8_0InterleavedAvx512Vnni;
+extern const InterleavedKernels kQ4_KInterleavedAvx512Vnni;
+extern const InterleavedKernels kQ6_KInterleavedAvx512Vnni;
+extern const InterleavedKernels kTQ2_0InterleavedAvx512Vnni;
+// The AvxVnni kernels' logic built with EVEX VPDPBUSD (level Avx512Vnni): no record uses them; the kernel tests
+// check them on AVX-512 VNNI CPUs, which cannot run the AvxVnni level itself.
+extern const InterleavedKernels kQ4_0InterleavedVnni256Evex;
+extern const InterleavedKernels kQ8_0InterleavedVnni256Evex;
 #elif defined(__aarch64__)
 // ARMv8.2 dot product (SDOT): run only after cpu_features() reported it.
 void q4_0_interleaved_gemm_neon_dot(int64_t n, const void* groups, int64_t n_rows, const void* x, size_t x_stride,
@@ -87,6 +106,11 @@ void q6_k_interleaved_gemm_neon_dot(int64_t n, const void* groups, int64_t n_row
                                     int64_t n_tokens, float* out, int64_t ldo);
 void tq2_0_interleaved_gemm_neon_dot(int64_t n, const void* groups, int64_t n_rows, const void* x, size_t x_stride,
                                      int64_t n_tokens, float* out, int64_t ldo);
+extern const InterleavedKernels kQ4_0InterleavedNeonDot;
+extern const InterleavedKernels kQ8_0InterleavedNeonDot;
+extern const InterleavedKernels kQ4_KInterleavedNeonDot;
+extern const InterleavedKernels kQ6_KInterleavedNeonDot;
+extern const InterleavedKernels kTQ2_0InterleavedNeonDot;
 #endif
 
 }  // namespace ternion::quant

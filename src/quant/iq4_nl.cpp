@@ -144,11 +144,11 @@ const QuantTraits* iq4_nl_traits(Isa isa) {
 #if defined(__x86_64__)
   static constexpr QuantTraits kAvx2{DType::IQ4_NL,         DType::Q8_0,         Isa::Avx2,       iq4_nl_to_float_avx2,
                                      iq4_nl_from_float_ref, iq4_nl_vec_dot_avx2, iq4_nl_gemm_avx2};
-  static constexpr QuantTraits kAvx512{DType::IQ4_NL,        DType::Q8_0,           Isa::Avx512,
+  static constexpr QuantTraits kAvx512{DType::IQ4_NL,        DType::Q8_0,           Isa::Avx512Vnni,
                                        iq4_nl_to_float_avx2, iq4_nl_from_float_ref, iq4_nl_vec_dot_avx512,
                                        iq4_nl_gemm_avx512};
   if (isa == Isa::Avx2) return &kAvx2;
-  if (isa == Isa::Avx512) return &kAvx512;
+  if (isa == Isa::Avx512Vnni) return &kAvx512;
 #endif
   return isa == Isa::Scalar ? &kRef : nullptr;
 }

@@ -110,11 +110,11 @@ const QuantTraits* iq4_xs_traits(Isa isa) {
   static constexpr QuantTraits kAvx2{DType::IQ4_XS,         DType::Q8_K,         Isa::Avx2,       iq4_xs_to_float_avx2,
                                      iq4_xs_from_float_ref, iq4_xs_vec_dot_avx2, iq4_xs_gemm_avx2};
   // AVX-512 adds the packed prompt kernel; decode keeps the AVX2 dot.
-  static constexpr QuantTraits kAvx512{DType::IQ4_XS,        DType::Q8_K,           Isa::Avx512,
+  static constexpr QuantTraits kAvx512{DType::IQ4_XS,        DType::Q8_K,           Isa::Avx512Vnni,
                                        iq4_xs_to_float_avx2, iq4_xs_from_float_ref, iq4_xs_vec_dot_avx2,
                                        iq4_xs_gemm_avx512};
   if (isa == Isa::Avx2) return &kAvx2;
-  if (isa == Isa::Avx512) return &kAvx512;
+  if (isa == Isa::Avx512Vnni) return &kAvx512;
 #endif
   return isa == Isa::Scalar ? &kRef : nullptr;
 }

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "quant/interleave.h"
 #include "quant/kernel_common.h"
 #include "quant/neon_kernels.h"
 #include "quant/q8_0.h"
@@ -93,18 +94,24 @@ const QuantTraits* q4_0_traits(Isa isa) {
   static constexpr QuantTraits kRef{DType::Q4_0,         DType::Q8_0,      Isa::Scalar,  q4_0_to_float_ref,
                                     q4_0_from_float_ref, q4_0_vec_dot_ref, q4_0_gemm_ref};
 #if defined(__x86_64__)
-  static constexpr QuantTraits kAvx2{DType::Q4_0,         DType::Q8_0,       Isa::Avx2,     q4_0_to_float_avx2,
-                                     q4_0_from_float_ref, q4_0_vec_dot_avx2, q4_0_gemm_avx2};
-  static constexpr QuantTraits kAvx512{DType::Q4_0,         DType::Q8_0,         Isa::Avx512,     q4_0_to_float_avx512,
-                                       q4_0_from_float_ref, q4_0_vec_dot_avx512, q4_0_gemm_avx512};
+  static constexpr QuantTraits kAvx2{DType::Q4_0,         DType::Q8_0,       Isa::Avx2,      q4_0_to_float_avx2,
+                                     q4_0_from_float_ref, q4_0_vec_dot_avx2, q4_0_gemm_avx2, &kQ4_0InterleavedAvx2};
+  // AVX-VNNI: the AVX2 row kernels with 256-bit VNNI interleaved ones.
+  static constexpr QuantTraits kAvxVnni{
+      DType::Q4_0,         DType::Q8_0,       Isa::AvxVnni,   q4_0_to_float_avx2,
+      q4_0_from_float_ref, q4_0_vec_dot_avx2, q4_0_gemm_avx2, &kQ4_0InterleavedAvxVnni};
+  static constexpr QuantTraits kAvx512{
+      DType::Q4_0,         DType::Q8_0,         Isa::Avx512Vnni,  q4_0_to_float_avx512,
+      q4_0_from_float_ref, q4_0_vec_dot_avx512, q4_0_gemm_avx512, &kQ4_0InterleavedAvx512Vnni};
   if (isa == Isa::Avx2) return &kAvx2;
-  if (isa == Isa::Avx512) return &kAvx512;
+  if (isa == Isa::AvxVnni) return &kAvxVnni;
+  if (isa == Isa::Avx512Vnni) return &kAvx512;
 #elif defined(__aarch64__)
   static constexpr QuantTraits kNeon{DType::Q4_0,         DType::Q8_0,       Isa::Neon,     q4_0_to_float_neon,
                                      q4_0_from_float_ref, q4_0_vec_dot_neon, q4_0_gemm_neon};
   static constexpr QuantTraits kNeonDot{DType::Q4_0,        DType::Q8_0,         Isa::NeonDot,
                                         q4_0_to_float_neon, q4_0_from_float_ref, q4_0_vec_dot_neon_dot,
-                                        q4_0_gemm_neon_dot};
+                                        q4_0_gemm_neon_dot, &kQ4_0InterleavedNeonDot};
   if (isa == Isa::Neon) return &kNeon;
   if (isa == Isa::NeonDot) return &kNeonDot;
 #endif

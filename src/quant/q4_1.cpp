@@ -100,10 +100,10 @@ const QuantTraits* q4_1_traits(Isa isa) {
 #if defined(__x86_64__)
   static constexpr QuantTraits kAvx2{DType::Q4_1,         DType::Q8_0,       Isa::Avx2,     q4_1_to_float_avx2,
                                      q4_1_from_float_ref, q4_1_vec_dot_avx2, q4_1_gemm_avx2};
-  static constexpr QuantTraits kAvx512{DType::Q4_1,         DType::Q8_0,         Isa::Avx512,     q4_1_to_float_avx2,
+  static constexpr QuantTraits kAvx512{DType::Q4_1,         DType::Q8_0,         Isa::Avx512Vnni, q4_1_to_float_avx2,
                                        q4_1_from_float_ref, q4_1_vec_dot_avx512, q4_1_gemm_avx512};
   if (isa == Isa::Avx2) return &kAvx2;
-  if (isa == Isa::Avx512) return &kAvx512;
+  if (isa == Isa::Avx512Vnni) return &kAvx512;
 #endif
   return isa == Isa::Scalar ? &kRef : nullptr;
 }

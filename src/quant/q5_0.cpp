@@ -95,10 +95,10 @@ const QuantTraits* q5_0_traits(Isa isa) {
 #if defined(__x86_64__)
   static constexpr QuantTraits kAvx2{DType::Q5_0,         DType::Q8_0,       Isa::Avx2,     q5_0_to_float_avx2,
                                      q5_0_from_float_ref, q5_0_vec_dot_avx2, q5_0_gemm_avx2};
-  static constexpr QuantTraits kAvx512{DType::Q5_0,         DType::Q8_0,         Isa::Avx512,     q5_0_to_float_avx2,
+  static constexpr QuantTraits kAvx512{DType::Q5_0,         DType::Q8_0,         Isa::Avx512Vnni, q5_0_to_float_avx2,
                                        q5_0_from_float_ref, q5_0_vec_dot_avx512, q5_0_gemm_avx512};
   if (isa == Isa::Avx2) return &kAvx2;
-  if (isa == Isa::Avx512) return &kAvx512;
+  if (isa == Isa::Avx512Vnni) return &kAvx512;
 #endif
   return isa == Isa::Scalar ? &kRef : nullptr;
 }

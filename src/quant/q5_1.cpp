@@ -98,10 +98,10 @@ const QuantTraits* q5_1_traits(Isa isa) {
 #if defined(__x86_64__)
   static constexpr QuantTraits kAvx2{DType::Q5_1,         DType::Q8_0,       Isa::Avx2,     q5_1_to_float_avx2,
                                      q5_1_from_float_ref, q5_1_vec_dot_avx2, q5_1_gemm_avx2};
-  static constexpr QuantTraits kAvx512{DType::Q5_1,         DType::Q8_0,         Isa::Avx512,     q5_1_to_float_avx2,
+  static constexpr QuantTraits kAvx512{DType::Q5_1,         DType::Q8_0,         Isa::Avx512Vnni, q5_1_to_float_avx2,
                                        q5_1_from_float_ref, q5_1_vec_dot_avx512, q5_1_gemm_avx512};
   if (isa == Isa::Avx2) return &kAvx2;
-  if (isa == Isa::Avx512) return &kAvx512;
+  if (isa == Isa::Avx512Vnni) return &kAvx512;
 #endif
   return isa == Isa::Scalar ? &kRef : nullptr;
 }

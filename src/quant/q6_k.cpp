@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "quant/interleave.h"
 #include "quant/kernel_common.h"
 #include "quant/q8_k.h"
 #include "ternion/core/fp16.h"
@@ -123,16 +124,17 @@ const QuantTraits* q6_k_traits(Isa isa) {
 #if defined(__x86_64__)
   static constexpr QuantTraits kAvx2{DType::Q6_K,         DType::Q8_K,       Isa::Avx2,     q6_k_to_float_ref,
                                      q6_k_from_float_ref, q6_k_vec_dot_avx2, q6_k_gemm_avx2};
-  static constexpr QuantTraits kAvx512{DType::Q6_K,         DType::Q8_K,         Isa::Avx512,     q6_k_to_float_ref,
-                                       q6_k_from_float_ref, q6_k_vec_dot_avx512, q6_k_gemm_avx512};
+  static constexpr QuantTraits kAvx512{
+      DType::Q6_K,         DType::Q8_K,         Isa::Avx512Vnni,  q6_k_to_float_ref,
+      q6_k_from_float_ref, q6_k_vec_dot_avx512, q6_k_gemm_avx512, &kQ6_KInterleavedAvx512Vnni};
   if (isa == Isa::Avx2) return &kAvx2;
-  if (isa == Isa::Avx512) return &kAvx512;
+  if (isa == Isa::Avx512Vnni) return &kAvx512;
 #elif defined(__aarch64__)
   static constexpr QuantTraits kNeon{DType::Q6_K,         DType::Q8_K,       Isa::Neon,     q6_k_to_float_ref,
                                      q6_k_from_float_ref, q6_k_vec_dot_neon, q6_k_gemm_neon};
   static constexpr QuantTraits kNeonDot{DType::Q6_K,       DType::Q8_K,         Isa::NeonDot,
                                         q6_k_to_float_ref, q6_k_from_float_ref, q6_k_vec_dot_neon_dot,
-                                        q6_k_gemm_neon_dot};
+                                        q6_k_gemm_neon_dot, &kQ6_KInterleavedNeonDot};
   if (isa == Isa::Neon) return &kNeon;
   if (isa == Isa::NeonDot) return &kNeonDot;
 #endif

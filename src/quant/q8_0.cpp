@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "quant/interleave.h"
 #include "quant/kernel_common.h"
 #include "quant/neon_kernels.h"
 #include "ternion/core/fp16.h"
@@ -79,19 +80,29 @@ const QuantTraits* q8_0_traits(Isa isa) {
   static constexpr QuantTraits kRef{DType::Q8_0,         DType::Q8_0,      Isa::Scalar,  q8_0_to_float_ref,
                                     q8_0_from_float_ref, q8_0_vec_dot_ref, q8_0_gemm_ref};
 #if defined(__x86_64__)
-  static constexpr QuantTraits kAvx2{DType::Q8_0,          DType::Q8_0,       Isa::Avx2,     q8_0_to_float_avx2,
-                                     q8_0_from_float_avx2, q8_0_vec_dot_avx2, q8_0_gemm_avx2};
-  static constexpr QuantTraits kAvx512{
-      DType::Q8_0,         DType::Q8_0,     Isa::Avx512, q8_0_to_float_avx512, q8_0_from_float_avx512,
-      q8_0_vec_dot_avx512, q8_0_gemm_avx512};
+  static constexpr QuantTraits kAvx2{DType::Q8_0,          DType::Q8_0,       Isa::Avx2,      q8_0_to_float_avx2,
+                                     q8_0_from_float_avx2, q8_0_vec_dot_avx2, q8_0_gemm_avx2, &kQ8_0InterleavedAvx2};
+  // AVX-VNNI: the AVX2 row kernels with 256-bit VNNI interleaved ones.
+  static constexpr QuantTraits kAvxVnni{
+      DType::Q8_0,          DType::Q8_0,       Isa::AvxVnni,   q8_0_to_float_avx2,
+      q8_0_from_float_avx2, q8_0_vec_dot_avx2, q8_0_gemm_avx2, &kQ8_0InterleavedAvxVnni};
+  static constexpr QuantTraits kAvx512{DType::Q8_0,
+                                       DType::Q8_0,
+                                       Isa::Avx512Vnni,
+                                       q8_0_to_float_avx512,
+                                       q8_0_from_float_avx512,
+                                       q8_0_vec_dot_avx512,
+                                       q8_0_gemm_avx512,
+                                       &kQ8_0InterleavedAvx512Vnni};
   if (isa == Isa::Avx2) return &kAvx2;
-  if (isa == Isa::Avx512) return &kAvx512;
+  if (isa == Isa::AvxVnni) return &kAvxVnni;
+  if (isa == Isa::Avx512Vnni) return &kAvx512;
 #elif defined(__aarch64__)
   static constexpr QuantTraits kNeon{DType::Q8_0,          DType::Q8_0,       Isa::Neon,     q8_0_to_float_neon,
                                      q8_0_from_float_neon, q8_0_vec_dot_neon, q8_0_gemm_neon};
   static constexpr QuantTraits kNeonDot{DType::Q8_0,        DType::Q8_0,          Isa::NeonDot,
                                         q8_0_to_float_neon, q8_0_from_float_neon, q8_0_vec_dot_neon_dot,
-                                        q8_0_gemm_neon_dot};
+                                        q8_0_gemm_neon_dot, &kQ8_0InterleavedNeonDot};
   if (isa == Isa::Neon) return &kNeon;
   if (isa == Isa::NeonDot) return &kNeonDot;
 #endif

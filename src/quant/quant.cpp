@@ -68,9 +68,12 @@ const TypeKernels* find_type(DType type) {
   return nullptr;
 }
 
-// The widest record of a type at or below the given level.
+constexpr int kIsaLevels = static_cast<int>(Isa::NeonDot) + 1;
+
+// The widest record of a type at or below the given level that this CPU runs.
 const QuantTraits* best_record(const TypeKernels& kernels, Isa level) {
   for (int l = static_cast<int>(level); l >= 0; --l) {
+    if (!isa_runs(static_cast<Isa>(l))) continue;
     if (const QuantTraits* r = kernels.traits(static_cast<Isa>(l))) return r;
   }
   return nullptr;
@@ -109,8 +112,12 @@ std::string_view isa_name(Isa isa) {
       return "scalar";
     case Isa::Avx2:
       return "avx2";
+    case Isa::AvxVnni:
+      return "avxvnni";
     case Isa::Avx512:
       return "avx512";
+    case Isa::Avx512Vnni:
+      return "avx512vnni";
     case Isa::Neon:
       return "neon";
     case Isa::NeonDot:
@@ -119,17 +126,36 @@ std::string_view isa_name(Isa isa) {
   return "unknown";
 }
 
-Isa best_isa() {
+bool isa_runs(Isa isa) {
   const CpuFeatures& f = cpu_features();
+  (void)f;  // used on x86-64 and ARM64 only
+  switch (isa) {
+    case Isa::Scalar:
+      return true;
 #if defined(__x86_64__)
-  const bool avx2 = f.avx2 && f.fma && f.f16c;
-  if (avx2 && f.has_avx512_kernels()) return Isa::Avx512;
-  if (avx2) return Isa::Avx2;
+    case Isa::Avx2:
+      return f.has_avx2();
+    case Isa::AvxVnni:
+      return f.has_avx2() && f.avx_vnni;
+    case Isa::Avx512:
+      return f.has_avx512();
+    case Isa::Avx512Vnni:
+      return f.has_avx512_kernels();
 #elif defined(__aarch64__)
-  if (f.neon && f.neon_dotprod) return Isa::NeonDot;
-  if (f.neon) return Isa::Neon;
+    case Isa::Neon:
+      return f.neon;
+    case Isa::NeonDot:
+      return f.neon && f.neon_dotprod;
 #endif
-  (void)f;
+    default:
+      return false;
+  }
+}
+
+Isa best_isa() {
+  for (int l = kIsaLevels - 1; l > 0; --l) {
+    if (isa_runs(static_cast<Isa>(l))) return static_cast<Isa>(l);
+  }
   return Isa::Scalar;
 }
 
@@ -151,7 +177,8 @@ std::vector<const QuantTraits*> quant_traits_variants(DType type) {
   std::vector<const QuantTraits*> out;
   const TypeKernels* kernels = find_type(type);
   if (kernels == nullptr) throw_unsupported(type);
-  for (int l = 0; l <= static_cast<int>(best_isa()); ++l) {
+  for (int l = 0; l < kIsaLevels; ++l) {
+    if (!isa_runs(static_cast<Isa>(l))) continue;
     if (const QuantTraits* r = kernels->traits(static_cast<Isa>(l))) out.push_back(r);
   }
   return out;

@@ -94,11 +94,11 @@ const QuantTraits* tq1_0_traits(Isa isa) {
 #if defined(__x86_64__)
   static constexpr QuantTraits kAvx2{DType::TQ1_0,         DType::Q8_K,        Isa::Avx2,      tq1_0_to_float_avx2,
                                      tq1_0_from_float_ref, tq1_0_vec_dot_avx2, tq1_0_gemm_avx2};
-  static constexpr QuantTraits kAvx512{DType::TQ1_0,        DType::Q8_K,          Isa::Avx512,
+  static constexpr QuantTraits kAvx512{DType::TQ1_0,        DType::Q8_K,          Isa::Avx512Vnni,
                                        tq1_0_to_float_avx2, tq1_0_from_float_ref, tq1_0_vec_dot_avx512,
                                        tq1_0_gemm_avx512};
   if (isa == Isa::Avx2) return &kAvx2;
-  if (isa == Isa::Avx512) return &kAvx512;
+  if (isa == Isa::Avx512Vnni) return &kAvx512;
 #elif defined(__aarch64__)
   static constexpr QuantTraits kNeon{DType::TQ1_0,         DType::Q8_K,        Isa::Neon,      tq1_0_to_float_neon,
                                      tq1_0_from_float_ref, tq1_0_vec_dot_neon, tq1_0_gemm_neon};

@@ -239,7 +239,7 @@ std::vector<uint8_t> random_q8_k_blocks(std::mt19937& rng, int64_t nb) {
 
 TEST(KQuants, RegisteredWithQ8KActivations) {
   // The K-quants and Q8_K have x86 SIMD kernels; Q4_K, Q5_K, Q6_K and Q8_K have NEON ones too.
-  const bool x86_simd = best_isa() == Isa::Avx2 || best_isa() == Isa::Avx512;
+  const bool x86_simd = best_isa() >= Isa::Avx2 && best_isa() <= Isa::Avx512Vnni;
   for (DType t : kKTypes) {
     ASSERT_TRUE(has_quant_traits(t)) << dtype_info(t).name;
     for (const QuantTraits* tr : quant_traits_variants(t)) {

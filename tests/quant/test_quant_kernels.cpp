@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "quant/interleave.h"
 #include "quant/random_data.h"
 #include "ternion/core/fp16.h"
 #include "ternion/quant/interleave.h"
@@ -360,7 +361,7 @@ TEST(QuantKernels, FromFloatOnNonFiniteValues) {
   with_nan[400] = std::bit_cast<float>(0x7f800001u);  // a signalling NaN
   // The x86 Q8_0 quantizers let a NaN into the block's scale (MAXPS propagates it) where the reference skips it.
   auto skips_nan = [](const QuantTraits& tr) {
-    return !(tr.type == DType::Q8_0 && (tr.isa == Isa::Avx2 || tr.isa == Isa::Avx512));
+    return !(tr.type == DType::Q8_0 && (tr.isa >= Isa::Avx2 && tr.isa <= Isa::Avx512Vnni));
   };
   for (const TypeCase& c : kCases) {
     const int64_t n = c.blocked ? 512 : 509;
@@ -392,7 +393,7 @@ TEST(QuantKernels, HalfConversionsOnEveryBitPattern) {
   const auto n = static_cast<int64_t>(halves.size());
   // F16C's VCVTPH2PS quiets a signalling NaN; fp16_to_fp32 keeps it signalling.
   auto quiets_snan = [](const QuantTraits& tr) {
-    return tr.type == DType::F16 && (tr.isa == Isa::Avx2 || tr.isa == Isa::Avx512);
+    return tr.type == DType::F16 && (tr.isa >= Isa::Avx2 && tr.isa <= Isa::Avx512Vnni);
   };
   auto is_signalling_half = [](uint16_t h) { return (h & 0x7c00) == 0x7c00 && (h & 0x03ff) != 0 && (h & 0x0200) == 0; };
   for (DType t : {DType::F16, DType::BF16}) {
@@ -443,9 +444,53 @@ TEST(QuantKernels, SimdRecordsRegistered) {
       EXPECT_EQ(quant_traits(t).isa, best) << dtype_info(t).name;
     }
   }
-  if (best == Isa::Avx2 || best == Isa::Avx512) {
+  if (best >= Isa::Avx2 && best <= Isa::Avx512Vnni) {
     for (const TypeCase& c : kCases) EXPECT_TRUE(has(c.type, Isa::Avx2)) << dtype_info(c.type).name;
   }
+}
+
+constexpr DType kInterleavedTypes[] = {DType::Q4_0, DType::Q8_0, DType::Q4_K, DType::Q6_K, DType::TQ2_0};
+
+// The interleaved kernels of every level this CPU runs, and on AVX-512 VNNI CPUs (which lack AVX-VNNI) the AVX-VNNI
+// kernels' logic built with EVEX VPDPBUSD.
+std::vector<const InterleavedKernels*> all_interleaved_kernels() {
+  std::vector<const InterleavedKernels*> all;
+  for (DType t : kInterleavedTypes) {
+    for (const InterleavedKernels* k : interleaved_kernels_variants(t)) all.push_back(k);
+  }
+#if defined(__x86_64__)
+  if (isa_runs(Isa::Avx512Vnni)) {
+    all.push_back(&quant::kQ4_0InterleavedVnni256Evex);
+    all.push_back(&quant::kQ8_0InterleavedVnni256Evex);
+  }
+#endif
+  return all;
+}
+
+// Each type's interleaved kernels are those of its best record, at every level the CPU runs; Q4_0 and Q8_0 have
+// them on every x86-64 level.
+TEST(QuantKernels, InterleavedKernelsLiveInTheRecords) {
+  std::string listing;
+  for (DType t : kInterleavedTypes) {
+    EXPECT_EQ(interleaved_kernels(t), quant_traits(t).interleaved) << dtype_info(t).name;
+    listing += std::string(dtype_info(t).name) + ":";
+    for (const QuantTraits* tr : quant_traits_variants(t)) {
+      if (tr->interleaved == nullptr) continue;
+      listing += " " + std::string(isa_name(tr->interleaved->isa));
+      EXPECT_EQ(tr->interleaved->type, t);
+      EXPECT_EQ(tr->interleaved->isa, tr->isa) << label(*tr);
+    }
+    listing += "; ";
+    const bool x86 = best_isa() >= Isa::Avx2 && best_isa() <= Isa::Avx512Vnni;
+    if (x86 && (t == DType::Q4_0 || t == DType::Q8_0)) {
+      for (const QuantTraits* tr : quant_traits_variants(t)) {
+        EXPECT_EQ(tr->interleaved != nullptr, tr->isa != Isa::Scalar) << label(*tr);
+      }
+    }
+  }
+  std::printf("interleaved kernels: %s\n", listing.c_str());
+  EXPECT_EQ(interleaved_kernels(DType::Q4_1), nullptr);
+  EXPECT_TRUE(interleaved_kernels_variants(DType::Q4_1).empty());
 }
 
 // The interleaved layouts: packed rows through their gemm give, for every output, the bits of the reference
@@ -454,13 +499,12 @@ TEST(QuantKernels, SimdRecordsRegistered) {
 TEST(QuantKernels, InterleavedGemmMatchesVecDot) {
   std::mt19937 rng(11);
   int checked = 0;
-  for (DType type : {DType::Q4_0, DType::Q8_0, DType::Q4_K, DType::Q6_K, DType::TQ2_0}) {
-    const InterleavedKernels* k = interleaved_kernels(type);
-    if (k == nullptr) {
-      std::fprintf(stderr, "*** SKIPPED: no interleaved %s kernels on this CPU (AVX-512 VNNI or ARM64 SDOT) ***\n",
-                   std::string(dtype_info(type).name).c_str());
-      continue;
-    }
+  for (const InterleavedKernels* k : all_interleaved_kernels()) {
+    const DType type = k->type;
+    std::string name = std::string(dtype_info(type).name) + "/" + std::string(isa_name(k->isa));
+#if defined(__x86_64__)
+    if (k == &quant::kQ4_0InterleavedVnni256Evex || k == &quant::kQ8_0InterleavedVnni256Evex) name += " (vnni256)";
+#endif
     const QuantTraits& ref = quant_traits_reference(type);
     const int64_t bs = dtype_info(type).block_size;
     struct Shape {
@@ -502,14 +546,14 @@ TEST(QuantKernels, InterleavedGemmMatchesVecDot) {
           }
           float want = 0;
           ref.vec_dot(n, &want, &w[static_cast<size_t>(r) * wrow], &x[static_cast<size_t>(t) * xrow]);
-          ASSERT_EQ(bits_of(want), bits_of(got)) << dtype_info(type).name << " n=" << n << " rows=" << sh.rows
-                                                 << " tokens=" << sh.tokens << " r=" << r << " t=" << t;
+          ASSERT_EQ(bits_of(want), bits_of(got))
+              << name << " n=" << n << " rows=" << sh.rows << " tokens=" << sh.tokens << " r=" << r << " t=" << t;
           ++checked;
         }
       }
     }
   }
-  if (checked == 0) GTEST_SKIP() << "no interleaved kernels on this CPU (they need AVX-512 VNNI or ARM64 SDOT)";
+  if (checked == 0) GTEST_SKIP() << "no interleaved kernels on this CPU";
 }
 
 }  // namespace

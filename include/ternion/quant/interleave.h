@@ -5,14 +5,15 @@
 //   values: for every 4-byte word k of the block's values, the 16 rows' word k side by side (one 64-byte
 //           register: row r at bytes 4r..4r+3), Q8_0 values shifted to unsigned (q + 128);
 //   scales: the 16 rows' fp16 block scales.
-// One register load then feeds one VNNI dot for 16 outputs, and no gather or shuffle is left in the loop (on ARM64
-// the 64 bytes are four 128-bit registers of four rows, each fed to SDOT by element).
+// One register load then feeds one VNNI dot for 16 outputs (AVX-512), two 256-bit ones for 8 outputs each (AVX2,
+// AVX-VNNI) or four SDOTs by element for 4 each (ARM64), and no gather or shuffle is left in the loop.
 // The kernels give exactly the bits of the type's vec_dot on the original rows (tested), so a model computes
 // the same numbers whichever layout its weights are in.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
 #include "ternion/core/dtype.h"
 #include "ternion/quant/quant.h"
@@ -34,8 +35,13 @@ struct InterleavedKernels {
                float* out, int64_t ldo);
 };
 
-// The interleaved kernels of this type for this CPU, or nullptr when the type keeps its file layout here.
+// The interleaved kernels of this type for this CPU (those of its quant_traits record), or nullptr when the type
+// keeps its file layout here.
 const InterleavedKernels* interleaved_kernels(DType type);
+
+// The interleaved kernels of every level of this type that the CPU runs, narrowest first (tests and benchmarks
+// compare them); empty when there are none.
+std::vector<const InterleavedKernels*> interleaved_kernels_variants(DType type);
 
 // Bytes of a whole interleaved matrix.
 size_t interleaved_bytes(const InterleavedKernels& k, int64_t rows, int64_t cols);

@@ -18,15 +18,24 @@
 
 namespace ternion {
 
-// Instruction-set levels that have kernels of their own, narrowest first within each architecture. A binary
-// holds records only for its own architecture (x86-64: Avx2, Avx512; ARM64: Neon, NeonDot), so walking the
-// levels in order never mixes them.
-enum class Isa : int { Scalar = 0, Avx2 = 1, Avx512 = 2, Neon = 3, NeonDot = 4 };
+// Instruction-set levels that have kernels of their own (cap_cpu_features in ternion/core/cpu_features.h names
+// them). A binary holds records only for its own architecture (x86-64: Avx2 .. Avx512Vnni; ARM64: Neon, NeonDot).
+// The x86-64 levels are not one chain: AvxVnni (AVX2 + VEX VPDPBUSD, Intel client CPUs) and Avx512 (F/BW/VL/DQ,
+// no VNNI: Skylake-X) each extend Avx2, Avx512Vnni (Ice Lake, Zen 4) extends Avx512 and has no AVX-VNNI. A
+// record is used only on a CPU that runs its level (isa_runs); where a type has none there, the next level
+// down that the CPU runs serves (Avx512 CPUs run the Avx2 records today).
+enum class Isa : int { Scalar = 0, Avx2 = 1, AvxVnni = 2, Avx512 = 3, Avx512Vnni = 4, Neon = 5, NeonDot = 6 };
 
-std::string_view isa_name(Isa isa);  // "scalar", "avx2", "avx512", "neon", "neon_dot" (NEON + dot product)
+// "scalar", "avx2", "avxvnni", "avx512", "avx512vnni", "neon", "neon_dot" (the TERNION_ISA names).
+std::string_view isa_name(Isa isa);
 
 // The widest level this CPU runs (after the TERNION_ISA cap of cpu_features()).
 Isa best_isa();
+
+// Whether this CPU (after the cap) runs the kernels of a level.
+bool isa_runs(Isa isa);
+
+struct InterleavedKernels;  // ternion/quant/interleave.h
 
 struct QuantTraits {
   DType type;
@@ -47,6 +56,10 @@ struct QuantTraits {
   // multi-token kernels behind it reuse each loaded weight for many tokens.
   void (*gemm)(int64_t n, const void* w, size_t w_stride, int64_t n_rows, const void* x, size_t x_stride,
                int64_t n_tokens, float* out, int64_t ldo);
+
+  // The interleaved layout of this type at this level and its kernels (packed at load), or null where the type
+  // keeps its file layout.
+  const InterleavedKernels* interleaved = nullptr;
 };
 
 // The fastest kernels for this CPU. Throws ternion::Error naming the type when it has none
