@@ -75,6 +75,28 @@ void tq2_0_interleaved_gemm_avx512(int64_t n, const void* groups, int64_t n_rows
                                    int64_t n_tokens, float* out, int64_t ldo);
 void q6_k_interleaved_gemm_avx512(int64_t n, const void* groups, int64_t n_rows, const void* x, size_t x_stride,
                                   int64_t n_tokens, float* out, int64_t ldo);
+
+// The same K-quant and ternary layouts on 256-bit registers (quant/interleave_k_avx2.h), one set per 4-byte dot:
+// AVX2 (VPMADDUBSW + VPMADDWD), AVX-VNNI (VEX VPDPBUSD; only where the CPU has avx_vnni) and AVX-512 VL + VNNI
+// (EVEX VPDPBUSD on ymm: the AVX-VNNI logic, for the machines that can run it).
+void q4_k_interleaved_gemm_avx2(int64_t n, const void* groups, int64_t n_rows, const void* x, size_t x_stride,
+                                int64_t n_tokens, float* out, int64_t ldo);
+void q6_k_interleaved_gemm_avx2(int64_t n, const void* groups, int64_t n_rows, const void* x, size_t x_stride,
+                                int64_t n_tokens, float* out, int64_t ldo);
+void tq2_0_interleaved_gemm_avx2(int64_t n, const void* groups, int64_t n_rows, const void* x, size_t x_stride,
+                                 int64_t n_tokens, float* out, int64_t ldo);
+void q4_k_interleaved_gemm_avxvnni(int64_t n, const void* groups, int64_t n_rows, const void* x, size_t x_stride,
+                                   int64_t n_tokens, float* out, int64_t ldo);
+void q6_k_interleaved_gemm_avxvnni(int64_t n, const void* groups, int64_t n_rows, const void* x, size_t x_stride,
+                                   int64_t n_tokens, float* out, int64_t ldo);
+void tq2_0_interleaved_gemm_avxvnni(int64_t n, const void* groups, int64_t n_rows, const void* x, size_t x_stride,
+                                    int64_t n_tokens, float* out, int64_t ldo);
+void q4_k_interleaved_gemm_vnni256_avx512(int64_t n, const void* groups, int64_t n_rows, const void* x, size_t x_stride,
+                                          int64_t n_tokens, float* out, int64_t ldo);
+void q6_k_interleaved_gemm_vnni256_avx512(int64_t n, const void* groups, int64_t n_rows, const void* x, size_t x_stride,
+                                          int64_t n_tokens, float* out, int64_t ldo);
+void tq2_0_interleaved_gemm_vnni256_avx512(int64_t n, const void* groups, int64_t n_rows, const void* x,
+                                           size_t x_stride, int64_t n_tokens, float* out, int64_t ldo);
 #endif
 
 }  // namespace ternion::quant
