@@ -10,9 +10,16 @@ namespace {
 
 struct DotAvx2 {
   static constexpr bool kWideProducts = false;
-  static __m256i dot(__m256i acc, __m256i u, __m256i x) {
-    return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, x), _mm256_set1_epi16(1)));
+  static __m256i dot(__m256i acc, __m256i u, __m256i x) { return _mm256_add_epi32(acc, widen(pairs(u, x))); }
+  // Short sums: int16 pairs (see interleave_k_avx2.h for the bounds that keep them exact).
+  static __m256i short_dot(__m256i s, __m256i u, __m256i x) { return _mm256_add_epi16(s, pairs(u, x)); }
+  static __m256i widen(__m256i s) { return _mm256_madd_epi16(s, _mm256_set1_epi16(1)); }
+  static __m256i widen_scaled(__m256i s, __m256i sc) {
+    return _mm256_madd_epi16(s, _mm256_or_si256(sc, _mm256_slli_epi32(sc, 16)));  // sc in both int16 halves
   }
+
+ private:
+  static __m256i pairs(__m256i u, __m256i x) { return _mm256_maddubs_epi16(u, x); }
 };
 
 using Gemms = InterleavedKGemms<DotAvx2>;

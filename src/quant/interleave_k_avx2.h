@@ -6,11 +6,16 @@
 //
 // One template, several instruction sets: the 4-byte dot of unsigned weights by signed activations is a policy,
 //   Dot::dot(acc, u, x): acc + for each 32-bit lane, the sum of its 4 products u8 * s8;
+//   Dot::short_dot(s, u, x): the same into "short sums", which Dot::widen(s) turns into int32 lanes and
+//     Dot::widen_scaled(s, sc) into sc * sum (sc: int32 lanes below 2^15);
 //   Dot::kWideProducts: whether a single product may exceed int16 (VNNI), so the kernels can leave a field in
-//   place (4^l or 16 x its value) instead of shifting it down first.
-// interleave_k_avx2.cpp gives it VPMADDUBSW + VPMADDWD (AVX2, whose int16 pair sums must not saturate: every
-// value it sees is at most 63, so a pair is at most 2 * 63 * 128 = 16128), interleave_k_avxvnni.cpp VEX VPDPBUSD
-// (AVX-VNNI) and interleave_k_vnni256_avx512.cpp EVEX VPDPBUSD on ymm registers (AVX-512 VL + VNNI).
+//     place (4^l or 16 x its value) instead of shifting it down first.
+// interleave_k_avx2.cpp gives it VPMADDUBSW + VPMADDWD (AVX2). There the int16 pair sums must not saturate:
+// every value dot sees is at most 63, so a pair is at most 2 * 63 * 128 = 16128; short sums stay int16 pairs
+// (one VPADDW a dot, VPMADDWD once at the end), so they take only values below 16 and at most 8 words of them
+// (8 * 2 * 15 * 128 = 30720), or trits (0..3) and at most 32 words (24576). interleave_k_avxvnni.cpp gives it
+// VEX VPDPBUSD (AVX-VNNI) and interleave_k_vnni256_avx512.cpp EVEX VPDPBUSD on ymm registers (AVX-512 VL +
+// VNNI), where short sums are int32 already.
 //
 // Everything has internal linkage: each including file is compiled with its own instruction set.
 #pragma once
@@ -126,8 +131,8 @@ void q4_k_tile(const uint8_t* g, int kb, const uint8_t* x, size_t x_stride, bool
               Dot::kWideProducts ? _mm256_andnot_si256(low, q) : _mm256_and_si256(_mm256_srli_epi16(q, 4), low);
           for (int t = 0; t < T; ++t) {
             const uint8_t* xq = xb[t] + offsetof(BlockQ8_K, qs) + 64 * j + 4 * w;
-            lo[t] = Dot::dot(lo[t], ql, broadcast_word(xq));
-            hi[t] = Dot::dot(hi[t], qh, broadcast_word(xq + 32));
+            lo[t] = Dot::short_dot(lo[t], ql, broadcast_word(xq));  // 8 words of nibbles: short sums hold them
+            hi[t] = Dot::short_dot(hi[t], qh, broadcast_word(xq + 32));
           }
         }
         const __m256i sc_lo = widen_u8(blk + kQ4KInterleavedScales + 16 * (2 * j) + kHalfRows * hh);
@@ -135,7 +140,7 @@ void q4_k_tile(const uint8_t* g, int kb, const uint8_t* x, size_t x_stride, bool
         for (int t = 0; t < T; ++t) {
           const __m256i hs = Dot::kWideProducts ? _mm256_srai_epi32(hi[t], 4) : hi[t];  // exact: a multiple of 16
           isum[t] = _mm256_add_epi32(isum[t],
-                                     _mm256_add_epi32(_mm256_mullo_epi32(lo[t], sc_lo), _mm256_mullo_epi32(hs, sc_hi)));
+                                     _mm256_add_epi32(Dot::widen_scaled(lo[t], sc_lo), Dot::widen_scaled(hs, sc_hi)));
         }
       }
       // msum: each lane's (m_g, m_g) int16 pair times the pair of Q8_K group sums (bsum_2g, bsum_2g+1).
@@ -382,13 +387,14 @@ void tq2_0_decode_group(const uint8_t* g, int kb, const TQ2DecodeActivations& ac
           const __m256i f = Dot::kWideProducts
                                 ? _mm256_and_si256(q, _mm256_set1_epi8(static_cast<char>(0x03 << (2 * l))))
                                 : _mm256_and_si256(_mm256_srli_epi16(q, 2 * l), trit);
-          __m256i& sum = c[k % 2][Dot::kWideProducts ? l : 0];
-          sum = Dot::dot(sum, f, broadcast_word(xk + 32 * l));
+          __m256i& sum = c[k % 2][Dot::kWideProducts ? l : 0];  // AVX2: 32 words of trits a chain
+          sum = Dot::short_dot(sum, f, broadcast_word(xk + 32 * l));
         }
       }
       __m256i isum = _mm256_set1_epi32(acts.neg_sum[b]);
       for (int l = 0; l < kSums; ++l) {
-        isum = _mm256_add_epi32(isum, _mm256_srai_epi32(_mm256_add_epi32(c[0][l], c[1][l]), 2 * l));  // exact
+        const __m256i f = _mm256_add_epi32(Dot::widen(c[0][l]), Dot::widen(c[1][l]));
+        isum = _mm256_add_epi32(isum, _mm256_srai_epi32(f, 2 * l));  // exact: 4^l x an integer
       }
       const __m256 d = load_halves_ps(blk + kTQ2InterleavedD + 2 * kHalfRows * hr);
       acc[hr] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_mul_ps(d, dx), acc[hr]);
@@ -424,24 +430,23 @@ void tq2_0_tile(const __m256i (*un)[64], int hr, const uint8_t* g, int kb, const
       xb[t] = x + static_cast<size_t>(t) * x_stride + static_cast<size_t>(b) * sizeof(BlockQ8_K);
     }
     __m256i s[T];
-    __m256i s2[T];  // two chains per token hide the dot latency
-    for (int t = 0; t < T; ++t) {
-      s[t] = _mm256_set1_epi32(-q8_k_sum(xb[t]));
-      s2[t] = _mm256_setzero_si256();
-    }
+    __m256i s2[T];  // two chains per token hide the dot latency; short sums of 32 words of trits each
+    for (int t = 0; t < T; ++t) s[t] = s2[t] = _mm256_setzero_si256();
     for (int w = 0; w < 64; w += 2) {
       const __m256i u0 = _mm256_load_si256(&un[b][w]);
       const __m256i u1 = _mm256_load_si256(&un[b][w + 1]);
       for (int t = 0; t < T; ++t) {
         const uint8_t* xq = xb[t] + offsetof(BlockQ8_K, qs) + 4 * w;
-        s[t] = Dot::dot(s[t], u0, broadcast_word(xq));
-        s2[t] = Dot::dot(s2[t], u1, broadcast_word(xq + 4));
+        s[t] = Dot::short_dot(s[t], u0, broadcast_word(xq));
+        s2[t] = Dot::short_dot(s2[t], u1, broadcast_word(xq + 4));
       }
     }
     const __m256 d = load_halves_ps(blk + kTQ2InterleavedD + 2 * kHalfRows * hr);
     for (int t = 0; t < T; ++t) {
       const __m256 dx = _mm256_set1_ps(load_unaligned<float>(xb[t], 0));
-      acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(s[t], s2[t])), _mm256_mul_ps(d, dx), acc[t]);
+      const __m256i isum =
+          _mm256_add_epi32(_mm256_set1_epi32(-q8_k_sum(xb[t])), _mm256_add_epi32(Dot::widen(s[t]), Dot::widen(s2[t])));
+      acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_mul_ps(d, dx), acc[t]);
     }
   }
   for (int t = 0; t < T; ++t) rows.store(out + t * ldo, acc[t]);

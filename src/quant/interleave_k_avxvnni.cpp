@@ -10,6 +10,9 @@ namespace {
 struct DotAvxVnni {
   static constexpr bool kWideProducts = true;
   static __m256i dot(__m256i acc, __m256i u, __m256i x) { return _mm256_dpbusd_avx_epi32(acc, u, x); }
+  static __m256i short_dot(__m256i s, __m256i u, __m256i x) { return dot(s, u, x); }
+  static __m256i widen(__m256i s) { return s; }
+  static __m256i widen_scaled(__m256i s, __m256i sc) { return _mm256_mullo_epi32(s, sc); }
 };
 
 using Gemms = InterleavedKGemms<DotAvxVnni>;
