@@ -5,7 +5,7 @@ if(CMAKE_SYSTEM_PROCESSOR MATCHES "x86_64|AMD64|amd64")
   set(TERNION_X86 ON)
   set(TERNION_BASE_ISA_FLAGS -mavx2 -mfma -mf16c -mbmi2)
   set(TERNION_AVX512_FLAGS -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni -mavx512bf16)
-  set(TERNION_AVXVNNI_FLAGS -mavxvnni)
+  set(TERNION_AVXVNNI_FLAGS -mavxvnni)  # VEX VPDPBUSD on 256-bit registers (Intel Alder Lake and later)
 elseif(CMAKE_SYSTEM_PROCESSOR MATCHES "aarch64|arm64")
   # Advanced SIMD (NEON) is part of the ARMv8-A baseline; the dot product instructions (SDOT, ARMv8.2) are not
   # (a Raspberry Pi 4's Cortex-A72 lacks them), so the kernels using them live in *_neon_dot.cpp files.

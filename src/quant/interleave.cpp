@@ -159,6 +159,24 @@ const InterleavedKernels kQ4_0InterleavedVnni256Evex{DType::Q4_0, Isa::Avx512Vnn
                                                      q4_0_interleaved_gemm_vnni256_avx512};
 const InterleavedKernels kQ8_0InterleavedVnni256Evex{DType::Q8_0, Isa::Avx512Vnni, q8_0_group_bytes, q8_0_pack,
                                                      q8_0_interleaved_gemm_vnni256_avx512};
+const InterleavedKernels kQ4_KInterleavedAvx2{DType::Q4_K, Isa::Avx2, q4_k_group_bytes, q4_k_pack_rows,
+                                              q4_k_interleaved_gemm_avx2};
+const InterleavedKernels kQ4_KInterleavedAvxVnni{DType::Q4_K, Isa::AvxVnni, q4_k_group_bytes, q4_k_pack_rows,
+                                                 q4_k_interleaved_gemm_avxvnni};
+const InterleavedKernels kQ4_KInterleavedVnni256Evex{DType::Q4_K, Isa::Avx512Vnni, q4_k_group_bytes, q4_k_pack_rows,
+                                                     q4_k_interleaved_gemm_vnni256_avx512};
+const InterleavedKernels kQ6_KInterleavedAvx2{DType::Q6_K, Isa::Avx2, q6_k_group_bytes, q6_k_pack_rows,
+                                              q6_k_interleaved_gemm_avx2};
+const InterleavedKernels kQ6_KInterleavedAvxVnni{DType::Q6_K, Isa::AvxVnni, q6_k_group_bytes, q6_k_pack_rows,
+                                                 q6_k_interleaved_gemm_avxvnni};
+const InterleavedKernels kQ6_KInterleavedVnni256Evex{DType::Q6_K, Isa::Avx512Vnni, q6_k_group_bytes, q6_k_pack_rows,
+                                                     q6_k_interleaved_gemm_vnni256_avx512};
+const InterleavedKernels kTQ2_0InterleavedAvx2{DType::TQ2_0, Isa::Avx2, tq2_0_group_bytes, tq2_0_pack_rows,
+                                               tq2_0_interleaved_gemm_avx2};
+const InterleavedKernels kTQ2_0InterleavedAvxVnni{DType::TQ2_0, Isa::AvxVnni, tq2_0_group_bytes, tq2_0_pack_rows,
+                                                  tq2_0_interleaved_gemm_avxvnni};
+const InterleavedKernels kTQ2_0InterleavedVnni256Evex{DType::TQ2_0, Isa::Avx512Vnni, tq2_0_group_bytes, tq2_0_pack_rows,
+                                                      tq2_0_interleaved_gemm_vnni256_avx512};
 #elif defined(__aarch64__)
 const InterleavedKernels kQ4_0InterleavedNeonDot{DType::Q4_0, Isa::NeonDot, q4_0_group_bytes, q4_0_pack,
                                                  q4_0_interleaved_gemm_neon_dot};

@@ -75,6 +75,15 @@ InterleavedGemm q4_0_interleaved_gemm_avxvnni;
 InterleavedGemm q8_0_interleaved_gemm_avxvnni;
 InterleavedGemm q4_0_interleaved_gemm_vnni256_avx512;
 InterleavedGemm q8_0_interleaved_gemm_vnni256_avx512;
+InterleavedGemm q4_k_interleaved_gemm_avx2;
+InterleavedGemm q6_k_interleaved_gemm_avx2;
+InterleavedGemm tq2_0_interleaved_gemm_avx2;
+InterleavedGemm q4_k_interleaved_gemm_avxvnni;
+InterleavedGemm q6_k_interleaved_gemm_avxvnni;
+InterleavedGemm tq2_0_interleaved_gemm_avxvnni;
+InterleavedGemm q4_k_interleaved_gemm_vnni256_avx512;
+InterleavedGemm q6_k_interleaved_gemm_vnni256_avx512;
+InterleavedGemm tq2_0_interleaved_gemm_vnni256_avx512;
 InterleavedGemm q4_0_interleaved_gemm_avx512;
 InterleavedGemm q8_0_interleaved_gemm_avx512;
 InterleavedGemm q4_k_interleaved_gemm_avx512;
@@ -83,8 +92,14 @@ InterleavedGemm q6_k_interleaved_gemm_avx512;
 
 extern const InterleavedKernels kQ4_0InterleavedAvx2;
 extern const InterleavedKernels kQ8_0InterleavedAvx2;
+extern const InterleavedKernels kQ4_KInterleavedAvx2;
+extern const InterleavedKernels kQ6_KInterleavedAvx2;
+extern const InterleavedKernels kTQ2_0InterleavedAvx2;
 extern const InterleavedKernels kQ4_0InterleavedAvxVnni;
 extern const InterleavedKernels kQ8_0InterleavedAvxVnni;
+extern const InterleavedKernels kQ4_KInterleavedAvxVnni;
+extern const InterleavedKernels kQ6_KInterleavedAvxVnni;
+extern const InterleavedKernels kTQ2_0InterleavedAvxVnni;
 extern const InterleavedKernels kQ4_0InterleavedAvx512Vnni;
 extern const InterleavedKernels kQ8_0InterleavedAvx512Vnni;
 extern const InterleavedKernels kQ4_KInterleavedAvx512Vnni;
@@ -94,6 +109,9 @@ extern const InterleavedKernels kTQ2_0InterleavedAvx512Vnni;
 // check them on AVX-512 VNNI CPUs, which cannot run the AvxVnni level itself.
 extern const InterleavedKernels kQ4_0InterleavedVnni256Evex;
 extern const InterleavedKernels kQ8_0InterleavedVnni256Evex;
+extern const InterleavedKernels kQ4_KInterleavedVnni256Evex;
+extern const InterleavedKernels kQ6_KInterleavedVnni256Evex;
+extern const InterleavedKernels kTQ2_0InterleavedVnni256Evex;
 #elif defined(__aarch64__)
 // ARMv8.2 dot product (SDOT): run only after cpu_features() reported it.
 void q4_0_interleaved_gemm_neon_dot(int64_t n, const void* groups, int64_t n_rows, const void* x, size_t x_stride,

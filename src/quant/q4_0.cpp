@@ -109,9 +109,9 @@ const QuantTraits* q4_0_traits(Isa isa) {
 #elif defined(__aarch64__)
   static constexpr QuantTraits kNeon{DType::Q4_0,         DType::Q8_0,       Isa::Neon,     q4_0_to_float_neon,
                                      q4_0_from_float_ref, q4_0_vec_dot_neon, q4_0_gemm_neon};
-  static constexpr QuantTraits kNeonDot{DType::Q4_0,        DType::Q8_0,         Isa::NeonDot,
-                                        q4_0_to_float_neon, q4_0_from_float_ref, q4_0_vec_dot_neon_dot,
-                                        q4_0_gemm_neon_dot, &kQ4_0InterleavedNeonDot};
+  static constexpr QuantTraits kNeonDot{
+      DType::Q4_0,         DType::Q8_0,           Isa::NeonDot,       q4_0_to_float_neon,
+      q4_0_from_float_ref, q4_0_vec_dot_neon_dot, q4_0_gemm_neon_dot, &kQ4_0InterleavedNeonDot};
   if (isa == Isa::Neon) return &kNeon;
   if (isa == Isa::NeonDot) return &kNeonDot;
 #endif

@@ -122,19 +122,24 @@ const QuantTraits* q6_k_traits(Isa isa) {
   static constexpr QuantTraits kRef{DType::Q6_K,         DType::Q8_K,      Isa::Scalar,  q6_k_to_float_ref,
                                     q6_k_from_float_ref, q6_k_vec_dot_ref, q6_k_gemm_ref};
 #if defined(__x86_64__)
-  static constexpr QuantTraits kAvx2{DType::Q6_K,         DType::Q8_K,       Isa::Avx2,     q6_k_to_float_ref,
-                                     q6_k_from_float_ref, q6_k_vec_dot_avx2, q6_k_gemm_avx2};
+  static constexpr QuantTraits kAvx2{DType::Q6_K,         DType::Q8_K,       Isa::Avx2,      q6_k_to_float_ref,
+                                     q6_k_from_float_ref, q6_k_vec_dot_avx2, q6_k_gemm_avx2, &kQ6_KInterleavedAvx2};
+  // AVX-VNNI: the AVX2 row kernels with 256-bit VNNI interleaved ones.
+  static constexpr QuantTraits kAvxVnni{
+      DType::Q6_K,         DType::Q8_K,       Isa::AvxVnni,   q6_k_to_float_ref,
+      q6_k_from_float_ref, q6_k_vec_dot_avx2, q6_k_gemm_avx2, &kQ6_KInterleavedAvxVnni};
   static constexpr QuantTraits kAvx512{
       DType::Q6_K,         DType::Q8_K,         Isa::Avx512Vnni,  q6_k_to_float_ref,
       q6_k_from_float_ref, q6_k_vec_dot_avx512, q6_k_gemm_avx512, &kQ6_KInterleavedAvx512Vnni};
   if (isa == Isa::Avx2) return &kAvx2;
+  if (isa == Isa::AvxVnni) return &kAvxVnni;
   if (isa == Isa::Avx512Vnni) return &kAvx512;
 #elif defined(__aarch64__)
   static constexpr QuantTraits kNeon{DType::Q6_K,         DType::Q8_K,       Isa::Neon,     q6_k_to_float_ref,
                                      q6_k_from_float_ref, q6_k_vec_dot_neon, q6_k_gemm_neon};
-  static constexpr QuantTraits kNeonDot{DType::Q6_K,       DType::Q8_K,         Isa::NeonDot,
-                                        q6_k_to_float_ref, q6_k_from_float_ref, q6_k_vec_dot_neon_dot,
-                                        q6_k_gemm_neon_dot, &kQ6_KInterleavedNeonDot};
+  static constexpr QuantTraits kNeonDot{
+      DType::Q6_K,         DType::Q8_K,           Isa::NeonDot,       q6_k_to_float_ref,
+      q6_k_from_float_ref, q6_k_vec_dot_neon_dot, q6_k_gemm_neon_dot, &kQ6_KInterleavedNeonDot};
   if (isa == Isa::Neon) return &kNeon;
   if (isa == Isa::NeonDot) return &kNeonDot;
 #endif

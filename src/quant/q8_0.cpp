@@ -100,9 +100,9 @@ const QuantTraits* q8_0_traits(Isa isa) {
 #elif defined(__aarch64__)
   static constexpr QuantTraits kNeon{DType::Q8_0,          DType::Q8_0,       Isa::Neon,     q8_0_to_float_neon,
                                      q8_0_from_float_neon, q8_0_vec_dot_neon, q8_0_gemm_neon};
-  static constexpr QuantTraits kNeonDot{DType::Q8_0,        DType::Q8_0,          Isa::NeonDot,
-                                        q8_0_to_float_neon, q8_0_from_float_neon, q8_0_vec_dot_neon_dot,
-                                        q8_0_gemm_neon_dot, &kQ8_0InterleavedNeonDot};
+  static constexpr QuantTraits kNeonDot{
+      DType::Q8_0,          DType::Q8_0,           Isa::NeonDot,       q8_0_to_float_neon,
+      q8_0_from_float_neon, q8_0_vec_dot_neon_dot, q8_0_gemm_neon_dot, &kQ8_0InterleavedNeonDot};
   if (isa == Isa::Neon) return &kNeon;
   if (isa == Isa::NeonDot) return &kNeonDot;
 #endif

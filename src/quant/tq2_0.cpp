@@ -65,19 +65,25 @@ const QuantTraits* tq2_0_traits(Isa isa) {
   static constexpr QuantTraits kRef{DType::TQ2_0,         DType::Q8_K,       Isa::Scalar,   tq2_0_to_float_ref,
                                     tq2_0_from_float_ref, tq2_0_vec_dot_ref, tq2_0_gemm_ref};
 #if defined(__x86_64__)
-  static constexpr QuantTraits kAvx2{DType::TQ2_0,         DType::Q8_K,        Isa::Avx2,      tq2_0_to_float_avx2,
-                                     tq2_0_from_float_ref, tq2_0_vec_dot_avx2, tq2_0_gemm_avx2};
+  static constexpr QuantTraits kAvx2{DType::TQ2_0,         DType::Q8_K,        Isa::Avx2,       tq2_0_to_float_avx2,
+                                     tq2_0_from_float_ref, tq2_0_vec_dot_avx2, tq2_0_gemm_avx2, &kTQ2_0InterleavedAvx2};
+  // AVX-VNNI: the AVX2 row kernels with 256-bit VNNI interleaved ones.
+  static constexpr QuantTraits kAvxVnni{
+      DType::TQ2_0,         DType::Q8_K,        Isa::AvxVnni,    tq2_0_to_float_avx2,
+      tq2_0_from_float_ref, tq2_0_vec_dot_avx2, tq2_0_gemm_avx2, &kTQ2_0InterleavedAvxVnni};
   static constexpr QuantTraits kAvx512{
       DType::TQ2_0,         DType::Q8_K,          Isa::Avx512Vnni,   tq2_0_to_float_avx2,
       tq2_0_from_float_ref, tq2_0_vec_dot_avx512, tq2_0_gemm_avx512, &kTQ2_0InterleavedAvx512Vnni};
   if (isa == Isa::Avx2) return &kAvx2;
+  if (isa == Isa::AvxVnni) return &kAvxVnni;
   if (isa == Isa::Avx512Vnni) return &kAvx512;
 #elif defined(__aarch64__)
   static constexpr QuantTraits kNeon{DType::TQ2_0,         DType::Q8_K,        Isa::Neon,      tq2_0_to_float_neon,
                                      tq2_0_from_float_ref, tq2_0_vec_dot_neon, tq2_0_gemm_neon};
-  static constexpr QuantTraits kNeonDot{DType::TQ2_0,        DType::Q8_K,          Isa::NeonDot,
-                                        tq2_0_to_float_neon, tq2_0_from_float_ref, tq2_0_vec_dot_neon_dot,
-                                        tq2_0_gemm_neon_dot, &kTQ2_0InterleavedNeonDot};
+  static constexpr QuantTraits kNeonDot{DType::TQ2_0,         DType::Q8_K,
+                                        Isa::NeonDot,         tq2_0_to_float_neon,
+                                        tq2_0_from_float_ref, tq2_0_vec_dot_neon_dot,
+                                        tq2_0_gemm_neon_dot,  &kTQ2_0InterleavedNeonDot};
   if (isa == Isa::Neon) return &kNeon;
   if (isa == Isa::NeonDot) return &kNeonDot;
 #endif

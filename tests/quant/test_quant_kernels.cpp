@@ -2,9 +2,11 @@
 // sizes, unaligned pointers, and the tiled gemm against single dots.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <bit>
 #include <cstdio>
 #include <cstring>
+#include <iterator>
 #include <limits>
 #include <random>
 #include <string>
@@ -453,6 +455,12 @@ constexpr DType kInterleavedTypes[] = {DType::Q4_0, DType::Q8_0, DType::Q4_K, DT
 
 // The interleaved kernels of every level this CPU runs, and on AVX-512 VNNI CPUs (which lack AVX-VNNI) the AVX-VNNI
 // kernels' logic built with EVEX VPDPBUSD.
+#if defined(__x86_64__)
+const InterleavedKernels* const kVnni256Evex[] = {
+    &quant::kQ4_0InterleavedVnni256Evex, &quant::kQ8_0InterleavedVnni256Evex, &quant::kQ4_KInterleavedVnni256Evex,
+    &quant::kQ6_KInterleavedVnni256Evex, &quant::kTQ2_0InterleavedVnni256Evex};
+#endif
+
 std::vector<const InterleavedKernels*> all_interleaved_kernels() {
   std::vector<const InterleavedKernels*> all;
   for (DType t : kInterleavedTypes) {
@@ -460,8 +468,7 @@ std::vector<const InterleavedKernels*> all_interleaved_kernels() {
   }
 #if defined(__x86_64__)
   if (isa_runs(Isa::Avx512Vnni)) {
-    all.push_back(&quant::kQ4_0InterleavedVnni256Evex);
-    all.push_back(&quant::kQ8_0InterleavedVnni256Evex);
+    for (const InterleavedKernels* k : kVnni256Evex) all.push_back(k);
   }
 #endif
   return all;
@@ -503,7 +510,7 @@ TEST(QuantKernels, InterleavedGemmMatchesVecDot) {
     const DType type = k->type;
     std::string name = std::string(dtype_info(type).name) + "/" + std::string(isa_name(k->isa));
 #if defined(__x86_64__)
-    if (k == &quant::kQ4_0InterleavedVnni256Evex || k == &quant::kQ8_0InterleavedVnni256Evex) name += " (vnni256)";
+    if (std::find(std::begin(kVnni256Evex), std::end(kVnni256Evex), k) != std::end(kVnni256Evex)) name += " (vnni256)";
 #endif
     const QuantTraits& ref = quant_traits_reference(type);
     const int64_t bs = dtype_info(type).block_size;

@@ -1,0 +1,39 @@
+// The AVX-VNNI kernels' template (quant/interleave_k_avx2.h) on the EVEX VPDPBUSD of AVX-512 VL + VNNI: the same
+// source and arithmetic as interleave_k_avxvnni.cpp with the other encoding of the same instruction, so that
+// AVX-512 VNNI machines, which lack AVX-VNNI, test the 256-bit VNNI logic.
+// GCC 12 flags the _mm256_undefined_* inside its own intrinsics as maybe-uninitialized (a false positive).
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include "quant/interleave_k_avx2.h"
+
+namespace ternion::quant {
+
+namespace {
+
+struct DotVnni256 {
+  static constexpr bool kWideProducts = true;
+  static __m256i dot(__m256i acc, __m256i u, __m256i x) { return _mm256_dpbusd_epi32(acc, u, x); }
+  static __m256i short_dot(__m256i s, __m256i u, __m256i x) { return dot(s, u, x); }
+  static __m256i widen(__m256i s) { return s; }
+  static __m256i widen_scaled(__m256i s, __m256i sc) { return _mm256_mullo_epi32(s, sc); }
+};
+
+using Gemms = InterleavedKGemms<DotVnni256>;
+
+}  // namespace
+
+void q4_k_interleaved_gemm_vnni256_avx512(int64_t n, const void* groups, int64_t n_rows, const void* x, size_t x_stride,
+                                          int64_t n_tokens, float* out, int64_t ldo) {
+  Gemms::q4_k(n, groups, n_rows, x, x_stride, n_tokens, out, ldo);
+}
+
+void q6_k_interleaved_gemm_vnni256_avx512(int64_t n, const void* groups, int64_t n_rows, const void* x, size_t x_stride,
+                                          int64_t n_tokens, float* out, int64_t ldo) {
+  Gemms::q6_k(n, groups, n_rows, x, x_stride, n_tokens, out, ldo);
+}
+
+void tq2_0_interleaved_gemm_vnni256_avx512(int64_t n, const void* groups, int64_t n_rows, const void* x,
+                                           size_t x_stride, int64_t n_tokens, float* out, int64_t ldo) {
+  Gemms::tq2_0(n, groups, n_rows, x, x_stride, n_tokens, out, ldo);
+}
+
+}  // namespace ternion::quant
