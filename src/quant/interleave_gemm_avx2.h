@@ -135,7 +135,7 @@ struct Q8Kernel {
 // For blocks [0, nb) of one activation row: -c * (the sum of the block's values) and the block's scale as fp32.
 inline void activation_sums(const uint8_t* xb, int64_t nb, int32_t c, int32_t* neg_corr, float* scale) {
   for (int64_t b = 0; b < nb; ++b) {
-    const uint8_t* blk = xb + b * kActBytes;
+    const uint8_t* blk = xb + static_cast<size_t>(b) * kActBytes;
     scale[b] = _cvtsh_ss(load_unaligned<uint16_t>(blk, 0));
     if (c == 0) {
       neg_corr[b] = 0;
