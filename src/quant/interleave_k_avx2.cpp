@@ -15,7 +15,7 @@ struct DotAvx2 {
   static __m256i short_dot(__m256i s, __m256i u, __m256i x) { return _mm256_add_epi16(s, pairs(u, x)); }
   static __m256i widen(__m256i s) { return _mm256_madd_epi16(s, _mm256_set1_epi16(1)); }
   static __m256i widen_scaled(__m256i s, __m256i sc) {
-    return _mm256_madd_epi16(s, _mm256_or_si256(sc, _mm256_slli_epi32(sc, 16)));  // sc in both int16 halves
+    return _mm256_madd_epi16(s, _mm256_blend_epi16(sc, _mm256_slli_epi32(sc, 16), 0xaa));  // sc in both halves
   }
 
  private:

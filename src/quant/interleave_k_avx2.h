@@ -7,7 +7,7 @@
 // One template, several instruction sets: the 4-byte dot of unsigned weights by signed activations is a policy,
 //   Dot::dot(acc, u, x): acc + for each 32-bit lane, the sum of its 4 products u8 * s8;
 //   Dot::short_dot(s, u, x): the same into "short sums", which Dot::widen(s) turns into int32 lanes and
-//     Dot::widen_scaled(s, sc) into sc * sum (sc: int32 lanes below 2^15);
+//     Dot::widen_scaled(s, sc) into sc * sum (sc: int32 lanes within int16's range);
 //   Dot::kWideProducts: whether a single product may exceed int16 (VNNI), so the kernels can leave a field in
 //     place (4^l or 16 x its value) instead of shifting it down first.
 // interleave_k_avx2.cpp gives it VPMADDUBSW + VPMADDWD (AVX2). There the int16 pair sums must not saturate:
@@ -116,6 +116,7 @@ void q4_k_tile(const uint8_t* g, int kb, const uint8_t* x, size_t x_stride, bool
       xb[t] = x + static_cast<size_t>(t) * x_stride + static_cast<size_t>(b) * sizeof(BlockQ8_K);
     }
     for (int h = 0; h < H; ++h) {
+      if (rows[h].empty()) continue;  // decode's last group may have no rows 8..15
       const int hh = h0 + h;
       __m256i isum[T];
       for (int t = 0; t < T; ++t) isum[t] = _mm256_setzero_si256();
@@ -252,8 +253,21 @@ inline __m256i q6_scales(const uint8_t* blk, int grp, int hr) {
       _mm_loadl_epi64(reinterpret_cast<const __m128i*>(blk + kQ6KInterleavedScales + 16 * grp + kHalfRows * hr)));
 }
 
-inline int32_t q6_bsum(const uint8_t* xb, int grp) {
-  return load_unaligned<int16_t>(xb + offsetof(BlockQ8_K, bsums), grp);
+// isum[t] = -32 * sum_g scale_g * bsum_g (token t, the 8 rows of half hr): the offset that turns the dots of
+// u = q + 32 into those of q, taken as int16 pairs (scale_2k, scale_2k+1) x (bsum_2k, bsum_2k+1).
+template <int T>
+void q6_offsets(const uint8_t* blk, int hr, const uint8_t* const* xb, __m256i* isum) {
+  __m256i off[T];
+  for (int t = 0; t < T; ++t) off[t] = _mm256_setzero_si256();
+  for (int k = 0; k < 8; ++k) {
+    const __m256i pair =
+        _mm256_blend_epi16(q6_scales(blk, 2 * k, hr), _mm256_slli_epi32(q6_scales(blk, 2 * k + 1, hr), 16), 0xaa);
+    for (int t = 0; t < T; ++t) {
+      off[t] =
+          _mm256_add_epi32(off[t], _mm256_madd_epi16(pair, broadcast_word(xb[t] + offsetof(BlockQ8_K, bsums) + 4 * k)));
+    }
+  }
+  for (int t = 0; t < T; ++t) isum[t] = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(off[t], 5));
 }
 
 // One token, super-blocks [0, kb) of one group (g and x point at the first); the sums start from zero (first
@@ -272,18 +286,23 @@ void q6_k_decode_group(const uint8_t* g, int kb, const NoDecodeActivations&, con
     const __m256 dx = _mm256_set1_ps(load_unaligned<float>(xb, 0));
     for (int hr = 0; hr < 2; ++hr) {
       if (rows[hr].empty()) continue;
-      __m256i isum = _mm256_setzero_si256();
+      __m256i isum;
+      q6_offsets<1>(blk, hr, &xb, &isum);
+      constexpr int kWords = Dot::kWideProducts ? 4 : 2;  // per short sum, as in q6_k_tile
       for (int h = 0; h < 2; ++h) {
         for (int iq = 0; iq < 2; ++iq) {  // groups 8h + 2q + iq
-          __m256i s[4];
-          for (int q = 0; q < 4; ++q) s[q] = _mm256_set1_epi32(-32 * q6_bsum(xb, 8 * h + 2 * q + iq));
-          for (int ii = 0; ii < 4; ++ii) {
-            const int i = 4 * iq + ii;
-            const Q6Values v(blk, h, i, hr);
-            for (int q = 0; q < 4; ++q) s[q] = Dot::dot(s[q], v.u[q], broadcast_word(xq + 128 * h + 32 * q + 4 * i));
-          }
-          for (int q = 0; q < 4; ++q) {
-            isum = _mm256_add_epi32(isum, _mm256_mullo_epi32(s[q], q6_scales(blk, 8 * h + 2 * q + iq, hr)));
+          for (int i0 = 4 * iq; i0 < 4 * iq + 4; i0 += kWords) {
+            __m256i s[4];
+            for (int q = 0; q < 4; ++q) s[q] = _mm256_setzero_si256();
+            for (int i = i0; i < i0 + kWords; ++i) {
+              const Q6Values v(blk, h, i, hr);
+              for (int q = 0; q < 4; ++q) {
+                s[q] = Dot::short_dot(s[q], v.u[q], broadcast_word(xq + 128 * h + 32 * q + 4 * i));
+              }
+            }
+            for (int q = 0; q < 4; ++q) {
+              isum = _mm256_add_epi32(isum, Dot::widen_scaled(s[q], q6_scales(blk, 8 * h + 2 * q + iq, hr)));
+            }
           }
         }
       }
@@ -321,18 +340,22 @@ void q6_k_tile(const __m256i (*un)[64], int hr, const uint8_t* g, int kb, const 
       xb[t] = x + static_cast<size_t>(t) * x_stride + static_cast<size_t>(b) * sizeof(BlockQ8_K);
     }
     __m256i isum[T];
-    for (int t = 0; t < T; ++t) isum[t] = _mm256_setzero_si256();
+    q6_offsets<T>(blk, hr, xb, isum);
     for (int grp = 0; grp < 16; ++grp) {
-      __m256i s[T];
-      for (int t = 0; t < T; ++t) s[t] = _mm256_set1_epi32(-32 * q6_bsum(xb[t], grp));
-      for (int w = 0; w < 4; ++w) {
-        const __m256i u = _mm256_load_si256(&un[b][4 * grp + w]);
-        for (int t = 0; t < T; ++t) {
-          s[t] = Dot::dot(s[t], u, broadcast_word(xb[t] + offsetof(BlockQ8_K, qs) + 16 * grp + 4 * w));
-        }
-      }
       const __m256i sc = q6_scales(blk, grp, hr);
-      for (int t = 0; t < T; ++t) isum[t] = _mm256_add_epi32(isum[t], _mm256_mullo_epi32(s[t], sc));
+      // AVX2: short sums of 2 words (2 * 2 * 63 * 128 = 32256 fits int16), each widened by the scale.
+      constexpr int kWords = Dot::kWideProducts ? 4 : 2;
+      for (int w0 = 0; w0 < 4; w0 += kWords) {
+        __m256i s[T];
+        for (int t = 0; t < T; ++t) s[t] = _mm256_setzero_si256();
+        for (int w = w0; w < w0 + kWords; ++w) {
+          const __m256i u = _mm256_load_si256(&un[b][4 * grp + w]);
+          for (int t = 0; t < T; ++t) {
+            s[t] = Dot::short_dot(s[t], u, broadcast_word(xb[t] + offsetof(BlockQ8_K, qs) + 16 * grp + 4 * w));
+          }
+        }
+        for (int t = 0; t < T; ++t) isum[t] = _mm256_add_epi32(isum[t], Dot::widen_scaled(s[t], sc));
+      }
     }
     const __m256 d = load_halves_ps(blk + kQ6KInterleavedD + 2 * kHalfRows * hr);
     for (int t = 0; t < T; ++t) {
