@@ -75,6 +75,10 @@ void interleaved_tile(const uint8_t* g, int kb, const ActivationView& a, int t0,
   }
   for (int b = 0; b < kb; ++b) {
     const uint8_t* blk = g + static_cast<size_t>(b) * L::kBlockBytes;
+    // Decode reads each weight once: asking for the lines 8 KiB ahead keeps more misses in flight than the hardware
+    // prefetcher does alone on one core (Q4_0 decode on 4 threads of a Xeon: 75-80 % of the read bound before, 104 %
+    // after; AVX2 67-72 % before, 90-97 % after).
+    if (T <= 2) prefetch_bytes(blk, kDecodePrefetchBytes, L::kBlockBytes);
     __m512i v[8];
     L::template values<kScaledHigh>(blk, v);
     __m512i s[T];

@@ -191,6 +191,7 @@ void interleaved_tile(const uint8_t* g, int kb, const ActivationView& a, int t0,
     xt[t] = x + static_cast<size_t>(t0 + t) * x_stride + static_cast<size_t>(b0) * kActBytes + 2;
   for (int b = 0; b < kb; ++b) {
     const uint8_t* blk = g + static_cast<size_t>(b) * K::kBlockBytes;
+    if (T <= 2) prefetch_bytes(blk, kDecodePrefetchBytes, K::kBlockBytes);  // decode: as the AVX-512 kernels
     for (int h = 0; h < H; ++h) {
       typename K::Weights w;
       K::load(blk, h0 + h, w);
