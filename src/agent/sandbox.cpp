@@ -81,6 +81,13 @@ struct ChildSetup {
   int out_fd = -1, status_fd = -1;
 };
 
+// Ends the forked child with a reason on its output (what the parent reports when the sandbox does not start).
+[[noreturn]] void child_fail(const char* why) {
+  const ssize_t n = ::write(2, why, std::strlen(why));
+  (void)n;
+  ::_exit(126);
+}
+
 // The forked child: stdin from /dev/null, stdout and stderr into the output pipe, bwrap's status on fd 3, the
 // limits set (bwrap and everything it starts inherit them), root dropped, then bwrap.
 [[noreturn]] void exec_child(const ChildSetup& s) {
@@ -92,17 +99,17 @@ struct ChildSetup {
   }
   ::close_range(4, ~0U, 0);
   for (size_t i = 0; i < s.resources.size(); ++i) {
-    if (::setrlimit(s.resources[i], &s.limits[i]) != 0) ::_exit(126);
+    if (::setrlimit(s.resources[i], &s.limits[i]) != 0) child_fail("cannot set the resource limits\n");
   }
   if (s.drop_root) {
     if (::setgroups(0, nullptr) != 0 || ::setgid(Sandbox::kNobody) != 0 || ::setuid(Sandbox::kNobody) != 0) {
-      ::_exit(126);
+      child_fail("cannot change from root to uid 65534\n");
     }
   }
   // Credentials changed, which clears the parent-death signal: set it now, so bwrap dies with us.
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);
   ::execve(s.argv[0], s.argv.data(), s.envp.data());
-  ::_exit(127);
+  child_fail("cannot execute bwrap\n");
 }
 
 std::vector<char*> c_strings(std::vector<std::string>& strings) {

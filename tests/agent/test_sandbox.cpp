@@ -243,5 +243,37 @@ TEST(Sandbox, NamesTheDebianPackageWhenBwrapIsMissing) {
   ::setenv("PATH", saved.c_str(), 1);
 }
 
+// A bwrap that cannot create namespaces (as in a container without them): one error with its reason, and the
+// check the tests skip by says so.
+TEST(Sandbox, SaysWhyItCouldNotStart) {
+  const fs::path dir = fs::temp_directory_path() / ("ternion_fake_bwrap_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  {
+    std::ofstream script(dir / "bwrap");
+    script << "#!/bin/sh\necho 'bwrap: No permissions to create new namespace' >&2\nexit 1\n";
+  }
+  fs::permissions(dir, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec | fs::perms::others_read |
+                           fs::perms::others_exec);
+  fs::permissions(dir / "bwrap", fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
+                                     fs::perms::others_read | fs::perms::others_exec);
+  const char* path = std::getenv("PATH");
+  const std::string saved = path != nullptr ? path : "";
+  ::setenv("PATH", (dir.string() + ":" + saved).c_str(), 1);
+  std::string why;
+  EXPECT_FALSE(Sandbox::available(&why));
+  try {
+    const Sandbox sandbox;
+    const ScratchDir scratch;
+    sandbox.run({"true"}, scratch, short_limits());
+    ADD_FAILURE() << "no error from a sandbox that did not start";
+  } catch (const Error& e) {
+    EXPECT_EQ(std::string(e.what()),
+              "the sandbox (bwrap) could not start: bwrap: No permissions to create new namespace");
+  }
+  ::setenv("PATH", saved.c_str(), 1);
+  fs::remove_all(dir);
+  EXPECT_TRUE(contains(why, "No permissions to create new namespace")) << why;
+}
+
 }  // namespace
 }  // namespace ternion::agent
