@@ -42,3 +42,12 @@ inline agent::SandboxLimits short_limits() {
       GTEST_SKIP() << "no sandbox: " << ternion::test::sandbox_unavailable_reason(); \
     }                                                                                \
   } while (0)
+
+// Skips the current test, loudly, when the sandbox has no `program` (a toolchain the test's code needs).
+#define TERNION_REQUIRE_SANDBOX_PROGRAM(program)                                           \
+  do {                                                                                     \
+    if (ternion::agent::find_sandbox_program(program).empty()) {                           \
+      std::fprintf(stderr, "\n*** SKIPPED: %s is not installed in /usr ***\n\n", program); \
+      GTEST_SKIP() << program << " is not installed";                                      \
+    }                                                                                      \
+  } while (0)

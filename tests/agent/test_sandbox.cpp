@@ -58,6 +58,7 @@ TEST(Sandbox, ReportsTheSignalThatEndedACommand) {
 
 TEST(Sandbox, HasNoNetwork) {
   TERNION_REQUIRE_SANDBOX();
+  TERNION_REQUIRE_SANDBOX_PROGRAM("python3");
   const Sandbox sandbox;
   const ScratchDir scratch;
   scratch.write_file("net.py",
@@ -105,6 +106,7 @@ TEST(Sandbox, SeesNeitherHomeNorTheProject) {
 
 TEST(Sandbox, ContainsAForkBombByTheProcessLimit) {
   TERNION_REQUIRE_SANDBOX();
+  TERNION_REQUIRE_SANDBOX_PROGRAM("gcc");
   const BlockRun r = run_c(
       "#include <stdio.h>\n#include <unistd.h>\n"
       "int main(void) {\n"
@@ -168,6 +170,7 @@ TEST(Sandbox, TruncatesUnboundedOutputAtTheCap) {
 
 TEST(Sandbox, FailsATenGigabyteAllocation) {
   TERNION_REQUIRE_SANDBOX();
+  TERNION_REQUIRE_SANDBOX_PROGRAM("gcc");
   const BlockRun r = run_c(
       "#include <stdio.h>\n#include <stdlib.h>\n#include <string.h>\n"
       "int main(void) {\n"

@@ -36,6 +36,8 @@ constexpr const char* kLimits = " --timeout 2 --cpu 1 --memory 256M --processes 
 
 TEST(ExecCli, ContainsHostileCode) {
   TERNION_REQUIRE_SANDBOX();
+  TERNION_REQUIRE_SANDBOX_PROGRAM("python3");
+  TERNION_REQUIRE_SANDBOX_PROGRAM("gcc");
   const char* home = std::getenv("HOME");
   const std::string md = write_md(
       "hostile.md",
@@ -78,6 +80,7 @@ TEST(ExecCli, ContainsHostileCode) {
 
 TEST(ExecCli, SucceedsWhenEveryBlockDoes) {
   TERNION_REQUIRE_SANDBOX();
+  TERNION_REQUIRE_SANDBOX_PROGRAM("python3");
   const std::string md = write_md("ok.md", "```sh\necho one\n```\ntext\n```python\nprint('two')\n```\n");
   const test::Outcome o = run_cli("exec -y " + md);
   EXPECT_EQ(o.code, 0) << o.err;
