@@ -153,7 +153,10 @@ int wait_child(pid_t pid, Clock::time_point deadline, SandboxResult& r) {
   for (;;) {
     const pid_t done = ::waitpid(pid, &status, WNOHANG);
     if (done == pid) return status;
-    if (done < 0 && errno != EINTR) return 0;
+    if (done < 0 && errno != EINTR) {  // ECHILD: SIGCHLD ignored by the program embedding us
+      ::kill(-pid, SIGKILL);
+      throw Error(std::string("sandbox: cannot wait for bwrap: ") + std::strerror(errno));
+    }
     if (Clock::now() >= deadline && r.stopped_by == StopReason::kNone) {
       r.stopped_by = StopReason::kWallTime;
       ::kill(-pid, SIGKILL);
@@ -162,7 +165,9 @@ int wait_child(pid_t pid, Clock::time_point deadline, SandboxResult& r) {
   }
 }
 
-std::string read_all(int fd) {
+// What is in the pipe now (never waits: bwrap wrote its status before it exited).
+std::string read_available(int fd) {
+  ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
   std::string text;
   std::array<char, 4096> buf;
   ssize_t n;
@@ -356,7 +361,7 @@ SandboxResult Sandbox::run(const std::vector<std::string>& argv, const ScratchDi
   collect_output(out.read, pid, deadline, limits, r);
   const int raw = wait_child(pid, deadline, r);
   r.seconds = seconds_since(t0);
-  const std::string json_status = read_all(status.read);
+  const std::string json_status = read_available(status.read);
   if (json_status.find("\"child-pid\"") == std::string::npos && r.stopped_by == StopReason::kNone) {
     const std::string why = r.output.substr(0, r.output.find('\n'));
     throw Error("the sandbox (bwrap) could not start: " + (why.empty() ? std::string("no reason given") : why));
