@@ -19,6 +19,7 @@ void add_sandbox_flags(CLI::App* c, SandboxArgs& a) {
   c->add_option("--processes", a.processes, "Processes the sandbox may hold at once (default 64)");
   c->add_option("--max-output", a.max_output, "Output kept; more stops the program (default 64K)");
   c->add_option("--max-file-size", a.max_file_size, "Largest file a program may write (default 64M)");
+  c->add_option("--max-scratch", a.max_scratch, "Size of the program's scratch folder, in memory (default 64M)");
   c->add_flag("-y,--yes", a.yes, "Run the code without asking");
 }
 
@@ -56,10 +57,12 @@ agent::RunnerOptions runner_options(const SandboxArgs& a) {
   o.run.processes = a.processes;
   o.run.output_bytes = static_cast<size_t>(parse_size("--max-output", a.max_output));
   o.run.file_bytes = parse_size("--max-file-size", a.max_file_size);
+  o.run.scratch_bytes = parse_size("--max-scratch", a.max_scratch);
   try {
     agent::check_limits(o.run);
   } catch (const Error& e) {
-    throw Error(std::string(e.what()) + " (--timeout, --cpu, --memory, --processes, --max-output, --max-file-size)");
+    throw Error(std::string(e.what()) +
+                " (--timeout, --cpu, --memory, --processes, --max-output, --max-file-size, --max-scratch)");
   }
   return o;
 }

@@ -17,7 +17,7 @@ namespace ternion::cli {
 struct SandboxArgs {
   double timeout = 10;
   int64_t cpu = 10;
-  std::string memory = "1G", max_output = "64K", max_file_size = "64M";
+  std::string memory = "1G", max_output = "64K", max_file_size = "64M", max_scratch = "64M";
   int64_t processes = 64;
   bool yes = false;
 };

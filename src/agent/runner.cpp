@@ -76,10 +76,10 @@ BlockRun run_block(const Sandbox& sandbox, const CodeBlock& block, const RunnerO
   const ScratchDir scratch;
   scratch.write_file(lang.file, block.code);
   if (*lang.compile != '\0') {
-    r.compile = sandbox.run(words(lang.compile), scratch, options.compile, kToolEnv);
+    r.compile = sandbox.run(words(lang.compile), scratch, options.compile, kToolEnv, ScratchMode::kHostFolder);
     if (!r.compile->ok()) return r;
   }
-  r.run = sandbox.run(words(lang.run), scratch, options.run, kToolEnv);
+  r.run = sandbox.run(words(lang.run), scratch, options.run, kToolEnv, ScratchMode::kInMemory);
   return r;
 }
 

@@ -208,6 +208,7 @@ void check_limits(const SandboxLimits& l) {
   check(l.processes >= 1 && l.processes <= 100000, "the process limit must be 1 to 100000");
   check(l.file_bytes >= 1, "the file-size limit must be at least 1 byte");
   check(l.output_bytes >= 1 && l.output_bytes <= (size_t{1} << 30), "the output limit must be 1 byte to 1 GiB");
+  check(l.scratch_bytes >= (int64_t{1} << 20), "the scratch-folder size must be at least 1 MiB");
 }
 
 std::string describe(const SandboxResult& r, const SandboxLimits& l) {
@@ -294,7 +295,8 @@ Sandbox::Sandbox() : bwrap_(find_on_host_path("bwrap")) {
   }
 }
 
-std::vector<std::string> Sandbox::bwrap_args(const ScratchDir& scratch, const SandboxLimits& limits) const {
+std::vector<std::string> Sandbox::bwrap_args(const ScratchDir& scratch, const SandboxLimits& limits,
+                                             ScratchMode mode) const {
   std::vector<std::string> a = {bwrap_,
                                 "--unshare-user",
                                 "--unshare-ipc",
@@ -316,9 +318,20 @@ std::vector<std::string> Sandbox::bwrap_args(const ScratchDir& scratch, const Sa
       a.insert(a.end(), {"--ro-bind", top, top});
     }
   }
-  a.insert(a.end(),
-           {"--ro-bind", "/etc", "/etc", "--proc", "/proc", "--dev", "/dev", "--bind", scratch.path().string(),
-            kScratch, "--chdir", kScratch, "--remount-ro", "/dev", "--remount-ro", "/", "--json-status-fd", "3", "--"});
+  a.insert(a.end(), {"--ro-bind", "/etc", "/etc", "--proc", "/proc", "--dev", "/dev"});
+  if (mode == ScratchMode::kHostFolder) {
+    a.insert(a.end(), {"--bind", scratch.path().string(), kScratch});
+  } else {
+    a.insert(a.end(), {"--size", std::to_string(limits.scratch_bytes), "--tmpfs", kScratch});
+    // The folder's plain files only: a link an earlier command left must not show the sandbox anything else.
+    std::error_code ec;
+    for (const fs::directory_entry& e : fs::directory_iterator(scratch.path(), ec)) {
+      if (!e.is_symlink(ec) && e.is_regular_file(ec)) {
+        a.insert(a.end(), {"--ro-bind", e.path().string(), std::string(kScratch) + "/" + e.path().filename().string()});
+      }
+    }
+  }
+  a.insert(a.end(), {"--chdir", kScratch, "--remount-ro", "/dev", "--remount-ro", "/", "--json-status-fd", "3", "--"});
   // RLIMIT_NPROC counts a user's processes: set inside the new user namespace it counts the sandbox's only;
   // set before bwrap it would also cap the user's processes outside.
   const std::string nproc = std::to_string(limits.processes);
@@ -327,10 +340,10 @@ std::vector<std::string> Sandbox::bwrap_args(const ScratchDir& scratch, const Sa
 }
 
 SandboxResult Sandbox::run(const std::vector<std::string>& argv, const ScratchDir& scratch, const SandboxLimits& limits,
-                           const std::vector<std::pair<std::string, std::string>>& env) const {
+                           const std::vector<std::pair<std::string, std::string>>& env, ScratchMode mode) const {
   check_limits(limits);
   if (argv.empty()) throw Error("sandbox: no command to run");
-  std::vector<std::string> args = bwrap_args(scratch, limits);
+  std::vector<std::string> args = bwrap_args(scratch, limits, mode);
   args.insert(args.end(), argv.begin(), argv.end());
   std::vector<std::string> vars = {"PATH=/usr/local/bin:/usr/bin:/bin", std::string("HOME=") + kScratch,
                                    std::string("TMPDIR=") + kScratch, "LANG=C.UTF-8"};

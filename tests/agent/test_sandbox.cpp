@@ -193,6 +193,28 @@ TEST(Sandbox, StopsAFileBeyondTheSizeLimit) {
   EXPECT_EQ(r.signal, SIGXFSZ);
 }
 
+// The program's scratch folder is memory of a fixed size: writing past it fails, and nothing reaches the host.
+TEST(Sandbox, BoundsTheProgramsScratchFolder) {
+  TERNION_REQUIRE_SANDBOX();
+  const Sandbox sandbox;
+  const ScratchDir scratch;
+  scratch.write_file("main.sh",
+                     "for i in 1 2 3 4; do head -c 900000 /dev/zero > f$i || echo full at $i; done\n"
+                     "echo changed > main.sh || echo source read-only\n");
+  SandboxLimits limits = short_limits();
+  limits.scratch_bytes = int64_t{2} << 20;
+  const SandboxResult r = sandbox.run({"sh", "main.sh"}, scratch, limits);
+  EXPECT_TRUE(contains(r.output, "No space left on device")) << r.output;
+  EXPECT_TRUE(contains(r.output, "full at 3")) << r.output;
+  EXPECT_FALSE(contains(r.output, "full at 2")) << r.output;
+  EXPECT_TRUE(contains(r.output, "source read-only")) << r.output;
+  EXPECT_FALSE(fs::exists(scratch.path() / "f1"));
+  // A link left in the folder is not shown to the program.
+  sandbox.run({"ln", "-s", "/etc/hostname", "link"}, scratch, short_limits(), {}, ScratchMode::kHostFolder);
+  EXPECT_TRUE(fs::is_symlink(scratch.path() / "link"));
+  EXPECT_EQ(sandbox.run({"sh", "-c", "ls /scratch"}, scratch, short_limits()).output, "main.sh\n");
+}
+
 TEST(Sandbox, RemovesItsScratchFolder) {
   TERNION_REQUIRE_SANDBOX();
   fs::path where;
@@ -201,7 +223,7 @@ TEST(Sandbox, RemovesItsScratchFolder) {
     const ScratchDir scratch;
     where = scratch.path();
     const SandboxResult r = sandbox.run({"sh", "-c", "mkdir -p a/b && echo x > a/b/c && chmod 0 a/b && echo done"},
-                                        scratch, short_limits());
+                                        scratch, short_limits(), {}, ScratchMode::kHostFolder);
     EXPECT_EQ(r.output, "done\n");
     EXPECT_TRUE(fs::exists(where / "a"));
   }
@@ -212,7 +234,7 @@ TEST(Sandbox, ScratchFilesAreNeverWrittenThroughALink) {
   TERNION_REQUIRE_SANDBOX();
   const Sandbox sandbox;
   const ScratchDir scratch;
-  sandbox.run({"ln", "-s", "/etc/passwd", "main.c"}, scratch, short_limits());
+  sandbox.run({"ln", "-s", "/etc/passwd", "main.c"}, scratch, short_limits(), {}, ScratchMode::kHostFolder);
   EXPECT_THROW(scratch.write_file("main.c", "int main;"), Error);
   EXPECT_THROW(scratch.write_file("../x", "nope"), Error);
 }
@@ -225,7 +247,8 @@ TEST(Sandbox, RejectsBadLimitsAndCommands) {
   EXPECT_THROW(sandbox.run({}, scratch, limits), Error);
   for (auto change : {+[](SandboxLimits& l) { l.wall_seconds = 0; }, +[](SandboxLimits& l) { l.cpu_seconds = 0; },
                       +[](SandboxLimits& l) { l.memory_bytes = 1000; }, +[](SandboxLimits& l) { l.processes = 0; },
-                      +[](SandboxLimits& l) { l.file_bytes = 0; }, +[](SandboxLimits& l) { l.output_bytes = 0; }}) {
+                      +[](SandboxLimits& l) { l.file_bytes = 0; }, +[](SandboxLimits& l) { l.output_bytes = 0; },
+                      +[](SandboxLimits& l) { l.scratch_bytes = 1000; }}) {
     SandboxLimits bad;
     change(bad);
     EXPECT_THROW(check_limits(bad), Error);

@@ -1,6 +1,6 @@
 // Runs untrusted commands (code a model wrote) in a bubblewrap sandbox (Debian's `bubblewrap`): no network, the
-// system read-only, a fresh scratch folder as the only writable place, no home and no project, as an unprivileged
-// user, under limits on CPU time, wall time, memory, processes, file size and output.
+// system read-only, a fresh scratch folder (or a size-limited tmpfs) as the only writable place, no home and no
+// project, as an unprivileged user, under limits on CPU time, wall time, memory, processes, file size and output.
 #pragma once
 
 #include <cstddef>
@@ -13,13 +13,19 @@
 namespace ternion::agent {
 
 struct SandboxLimits {
-  double wall_seconds = 10.0;               // enforced by the parent: the whole sandbox is killed
-  int64_t cpu_seconds = 10;                 // RLIMIT_CPU, per process (SIGXCPU)
-  int64_t memory_bytes = int64_t{1} << 30;  // RLIMIT_AS, per process (allocations fail)
-  int64_t processes = 64;                   // RLIMIT_NPROC, counted inside the sandbox (fork fails)
-  int64_t file_bytes = int64_t{64} << 20;   // RLIMIT_FSIZE (SIGXFSZ)
-  size_t output_bytes = size_t{64} << 10;   // stdout and stderr kept; one byte more kills the sandbox
+  double wall_seconds = 10.0;                 // enforced by the parent: the whole sandbox is killed
+  int64_t cpu_seconds = 10;                   // RLIMIT_CPU, per process (SIGXCPU)
+  int64_t memory_bytes = int64_t{1} << 30;    // RLIMIT_AS, per process (allocations fail)
+  int64_t processes = 64;                     // RLIMIT_NPROC, counted inside the sandbox (fork fails)
+  int64_t file_bytes = int64_t{64} << 20;     // RLIMIT_FSIZE (SIGXFSZ)
+  size_t output_bytes = size_t{64} << 10;     // stdout and stderr kept; one byte more kills the sandbox
+  int64_t scratch_bytes = int64_t{64} << 20;  // size of an in-memory scratch folder (writes fail beyond it)
 };
+
+// Where the command writes. A compiler writes into the host folder (its output is the next command's input); the
+// program itself gets a size-limited tmpfs holding read-only copies of the folder's files, so it can neither fill
+// the host's disk nor leave anything behind.
+enum class ScratchMode { kHostFolder, kInMemory };
 
 // Checks each limit (positive, and small enough to mean something); Error naming the limit otherwise.
 void check_limits(const SandboxLimits& limits);
@@ -74,13 +80,14 @@ class Sandbox {
   // Runs `argv` (argv[0] a path or a name on the sandbox's PATH) in `scratch` with `env` added to the sandbox's
   // own environment. Throws Error when the sandbox itself cannot start (no user namespaces), with bwrap's reason.
   SandboxResult run(const std::vector<std::string>& argv, const ScratchDir& scratch, const SandboxLimits& limits,
-                    const std::vector<std::pair<std::string, std::string>>& env = {}) const;
+                    const std::vector<std::pair<std::string, std::string>>& env = {},
+                    ScratchMode mode = ScratchMode::kInMemory) const;
 
   // True when a sandbox starts here (bwrap installed and namespaces allowed); `why` gets the reason otherwise.
   static bool available(std::string* why = nullptr);
 
  private:
-  std::vector<std::string> bwrap_args(const ScratchDir& scratch, const SandboxLimits& limits) const;
+  std::vector<std::string> bwrap_args(const ScratchDir& scratch, const SandboxLimits& limits, ScratchMode mode) const;
 
   std::string bwrap_;
 };
