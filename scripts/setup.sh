@@ -6,6 +6,7 @@ packages=(
   libgtest-dev libgmock-dev googletest libbenchmark-dev
   nlohmann-json3-dev libcli11-dev libpcre2-dev libcpp-httplib-dev libedit-dev
   nodejs
+  bubblewrap
   clang clang-format libclang-rt-14-dev
   gcovr
   g++-aarch64-linux-gnu qemu-user

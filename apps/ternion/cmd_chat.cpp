@@ -250,6 +250,8 @@ bool Chat::command(const std::string& line) {
   return true;
 }
 
+}  // namespace
+
 std::string template_source(const GenerationArgs& a, const Model& model) {
   if (!a.template_path.empty()) return read_text_file(a.template_path);
   const auto source = model.gguf().get_string("tokenizer.chat_template");
@@ -257,8 +259,6 @@ std::string template_source(const GenerationArgs& a, const Model& model) {
   std::fprintf(stderr, "note: the model has no chat template; using ChatML (--template FILE sets one)\n");
   return kFallbackChatTemplate;
 }
-
-}  // namespace
 
 int run_chat(const GenerationArgs& a, const CLI::App& cmd) {
   if (a.n_tokens != -1) check_param(params::kMaxTokens, a.n_tokens, ParamSurface::kCommandLine);

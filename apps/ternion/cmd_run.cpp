@@ -6,6 +6,7 @@
 
 #include "commands.h"
 #include "generation_args.h"
+#include "sandbox_args.h"
 #include "ternion/core/error.h"
 #include "ternion/core/param_rules.h"
 #include "ternion/engine/generate.h"
@@ -20,14 +21,20 @@ struct RunArgs : GenerationArgs {
   bool json = false;
   bool special = false;
   bool interactive = false;
+  bool execute = false;  // the agent loop over the prompt (cmd_agent.cpp)
+  int max_rounds = 3;
+  SandboxArgs sandbox;
 };
 
 int run(const RunArgs& a, const CLI::App& cmd) {
   if (a.interactive) return run_chat(a, cmd);
-  if (!a.system.empty() || !a.template_path.empty()) throw Error("--system and --template are for chat (add -i)");
+  if (!a.execute && (!a.system.empty() || !a.template_path.empty())) {
+    throw Error("--system and --template are for chat (add -i) and the agent (--execute)");
+  }
   if (!a.prompt.empty() && !a.prompt_file.empty()) throw Error("give the prompt with -p or -f, not both");
   const std::string prompt = a.prompt_file.empty() ? a.prompt : read_text_file(a.prompt_file);
   if (prompt.empty()) throw Error("the prompt is empty; give one with -p TEXT or -f FILE");
+  if (a.execute) return run_agent_task(a, cmd, prompt, a.max_rounds, a.sandbox);
   check_param(params::kMaxTokens, a.n_tokens, ParamSurface::kCommandLine);
   check_generation_args(a);
 
@@ -89,6 +96,10 @@ Runner add_run_command(CLI::App& app) {
   c->add_flag("-i,--interactive,--conversation", a->interactive,
               "Chat with the model instead (as `ternion chat`; also -cnv)");
   add_chat_flags(c, *a);
+  c->add_flag("--execute", a->execute,
+              "Run the code of the reply in the sandbox and let the model fix it (as `ternion agent`)");
+  c->add_option("--max-rounds", a->max_rounds, "With --execute: replies the model may give (default 3)");
+  add_sandbox_flags(c, a->sandbox);
   return [a, c] { return run(*a, *c); };
 }
 

@@ -51,6 +51,9 @@ std::unique_ptr<Model> load_generation_model(const GenerationArgs& a, const CLI:
 ContextOptions context_options(const GenerationArgs& a);
 int thread_count(const GenerationArgs& a);
 
+// The chat template: --template's file, else the model's, else ChatML (with a note).
+std::string template_source(const GenerationArgs& a, const Model& model);
+
 // `ternion chat`, also `run -i`: the chat loop over the flags above.
 int run_chat(const GenerationArgs& a, const CLI::App& cmd);
 

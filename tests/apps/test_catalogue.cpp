@@ -106,6 +106,7 @@ class Inputs {
     write("t.jinja", "{% for m in messages %}{{ m.content }}{% endfor %}");
     write("broken.jinja", "{% for m in messages %}{{ m.content }");
     write("chat.json", "[{\"role\": \"user\", \"content\": \"hi\"}]");
+    write("code.md", "```sh\necho hi\n```\n");
   }
   void copy(const fs::path& from, const std::string& name) {
     fs::copy_file(from, dir_ / name);
@@ -224,6 +225,18 @@ const std::vector<BadInput>& catalogue() {
        "missing.jinja"},
       {"TemplateBrokenTemplate", "template -m $D/q8.gguf --template $D/broken.jinja --messages $D/chat.json", 1,
        "broken.jinja"},
+      // exec, agent, run --execute (the sandbox is not needed to refuse these)
+      {"ExecMissingFile", "exec -y $D/missing.md", 1, "missing.md"},
+      {"ExecNoCode", "exec -y $D/prompt.txt", 1, "no fenced code block"},
+      {"ExecNotConfirmed", "exec $D/code.md", 1, "not a terminal to ask on (pass --yes)"},
+      {"ExecBadMemory", "exec -y $D/code.md --memory lots", 1, "--memory: expected a size"},
+      {"ExecTinyMemory", "exec -y $D/code.md --memory 1K", 1, "memory limit must be at least 16 MiB"},
+      {"ExecNoFile", "exec", 2, "file is required"},
+      {"AgentNotConfirmed", "agent -m $D/q8.gguf 'print 1'", 1, "not a terminal to ask on"},
+      {"AgentNoTask", "agent -m $D/q8.gguf -y", 2, "task is required"},
+      {"AgentZeroRounds", "agent -m $D/q8.gguf -y --max-rounds 0 'print 1'", 1, "--max-rounds must be 1 to 100"},
+      {"AgentZeroTimeout", "agent -m $D/q8.gguf -y --timeout 0 'print 1'", 1, "wall-time limit"},
+      {"RunExecuteNotConfirmed", "run -m $D/q8.gguf -p 'print 1' --execute", 1, "not a terminal to ask on"},
       // perplexity, kld, bench
       {"PerplexityMissingText", "perplexity -m $D/q8.gguf -f $D/missing.txt", 1, "missing.txt"},
       {"PerplexityEmptyText", "perplexity -m $D/q8.gguf -f $D/empty.txt", 1, "fewer than one chunk"},
