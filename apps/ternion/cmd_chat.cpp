@@ -261,6 +261,9 @@ std::string template_source(const GenerationArgs& a, const Model& model) {
 }  // namespace
 
 int run_chat(const GenerationArgs& a, const CLI::App& cmd) {
+  if (!prompt_words(a).empty()) {
+    throw Error("chat takes no prompt after the model ('" + prompt_words(a)[0] + "'); type messages at its prompt");
+  }
   if (a.n_tokens != -1) check_param(params::kMaxTokens, a.n_tokens, ParamSurface::kCommandLine);
   check_generation_args(a);
   SamplingParams sampling = sampling_from_args(a);

@@ -23,7 +23,7 @@ int run_command(const ternion::cli::Runner& command) {
 int main(int argc, char** argv) {
   // A closed pipe on stdout is an error the command reports (write_stdout), not a silent death by SIGPIPE.
   std::signal(SIGPIPE, SIG_IGN);
-  CLI::App app{"ternion: run large language models on the CPU"};
+  CLI::App app{"ternion: run large language models on the CPU", "ternion"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "ternion 0.1.0");
   auto run = ternion::cli::add_run_command(app);
@@ -54,6 +54,10 @@ int main(int argc, char** argv) {
     }
   }
   ternion::cli::spell_long_single_dash_flags(argc, argv);
+  if (const std::string e = ternion::cli::short_flag_collision(argc, argv); !e.empty()) {
+    std::fprintf(stderr, "ternion: error: %s\n", e.c_str());
+    return 2;
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
