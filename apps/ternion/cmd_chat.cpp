@@ -282,7 +282,7 @@ int run_chat(const GenerationArgs& a, const CLI::App& cmd) {
   chat.conversation().set_system(a.system);
   install_interrupt_handler();
   const KeepOutputOnInterrupt keep_output;
-  LineReader reader(::isatty(STDIN_FILENO) == 1);
+  LineReader reader(::isatty(STDIN_FILENO) == 1, chat_history_file());
   if (reader.terminal()) {
     std::fprintf(stderr, "%s\n", style.note("/help for commands, /bye or Ctrl-D to leave").c_str());
   }

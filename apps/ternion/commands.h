@@ -27,6 +27,8 @@ Runner add_convert_command(CLI::App& app);
 Runner add_bench_command(CLI::App& app);
 Runner add_quantize_command(CLI::App& app);
 Runner add_kld_command(CLI::App& app);
+Runner add_show_command(CLI::App& app);
+Runner add_list_command(CLI::App& app);
 
 // The model path from -m/--model or the first positional argument (the model shipped in models/ when
 // neither is given); Error when both are given and differ.

@@ -39,6 +39,8 @@ int main(int argc, char** argv) {
   auto bench = ternion::cli::add_bench_command(app);
   auto quantize = ternion::cli::add_quantize_command(app);
   auto kld = ternion::cli::add_kld_command(app);
+  auto show = ternion::cli::add_show_command(app);
+  auto list = ternion::cli::add_list_command(app);
   // An unknown first word is named, with the commands there are (CLI11 would only say one is required).
   if (argc > 1 && argv[1][0] != '-') {
     std::string names;
@@ -71,11 +73,21 @@ int main(int argc, char** argv) {
     return 2;
   }
   try {
-    const std::pair<const char*, const ternion::cli::Runner*> commands[] = {
-        {"run", &run},        {"chat", &chat},         {"serve", &serve},           {"info", &info},
-        {"perplexity", &ppl}, {"tokenize", &tokenize}, {"detokenize", &detokenize}, {"template", &tmpl},
-        {"synth", &synth},    {"convert", &convert},   {"bench", &bench},           {"quantize", &quantize},
-        {"kld", &kld}};
+    const std::pair<const char*, const ternion::cli::Runner*> commands[] = {{"run", &run},
+                                                                            {"chat", &chat},
+                                                                            {"serve", &serve},
+                                                                            {"info", &info},
+                                                                            {"perplexity", &ppl},
+                                                                            {"tokenize", &tokenize},
+                                                                            {"detokenize", &detokenize},
+                                                                            {"template", &tmpl},
+                                                                            {"synth", &synth},
+                                                                            {"convert", &convert},
+                                                                            {"bench", &bench},
+                                                                            {"quantize", &quantize},
+                                                                            {"kld", &kld},
+                                                                            {"show", &show},
+                                                                            {"list", &list}};
     for (const auto& [name, command] : commands) {
       if (app.got_subcommand(name)) return run_command(*command);
     }
