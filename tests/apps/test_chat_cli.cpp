@@ -158,13 +158,52 @@ nlohmann::json run_on_rendered(const nlohmann::json& messages, int n_tokens) {
   return nlohmann::json::parse(o.out);
 }
 
+// The chat history of the programs these tests start goes to a scratch folder, never the user's home.
+fs::path state_dir() { return test::cli_scratch_dir() / "state"; }
+
 class ChatCli : public ::testing::Test {
  protected:
   void SetUp() override {
     TERNION_REQUIRE_FIXTURE(model_path());
     TERNION_REQUIRE_FIXTURE(template_path());
+    ::setenv("XDG_STATE_HOME", state_dir().c_str(), 1);
   }
 };
+
+TEST_F(ChatCli, HistoryIsKeptPrivatelyAcrossSessions) {
+  fs::remove_all(state_dir());
+  {
+    Terminal t({"chat", "-m", model_path(), "--template", template_path(), "-n", "1"});
+    ASSERT_TRUE(t.wait_for_prompt()) << t.screen();
+    t.type("/system be brief\r");
+    ASSERT_TRUE(t.wait_for("(system prompt set)")) << t.screen();
+    ASSERT_TRUE(t.wait_for_prompt()) << t.screen();
+    EXPECT_EQ(t.wait_exit("\x04"), 0) << t.screen();
+  }
+  const fs::path file = state_dir() / "ternion" / "history";
+  ASSERT_TRUE(fs::exists(file));
+  EXPECT_NE(slurp(file).find("/system\\040be\\040brief"), std::string::npos) << slurp(file);  // libedit's escapes
+  EXPECT_EQ(fs::status(file).permissions() & (fs::perms::group_all | fs::perms::others_all), fs::perms::none);
+  // The next session finds the line with the up arrow.
+  Terminal t({"chat", "-m", model_path(), "--template", template_path(), "-n", "1"});
+  ASSERT_TRUE(t.wait_for_prompt()) << t.screen();
+  t.type("\x1b[A\r");
+  ASSERT_TRUE(t.wait_for("(system prompt set)")) << t.screen();
+  ASSERT_TRUE(t.wait_for_prompt()) << t.screen();
+  EXPECT_EQ(t.wait_exit("\x04"), 0) << t.screen();
+  // Piped, nothing is read or written.
+  fs::remove_all(state_dir());
+  EXPECT_EQ(run_cli("chat -m " + model_path() + " --template " + template_path() + " -n 1", "/bye\n").code, 0);
+  EXPECT_FALSE(fs::exists(file));
+}
+
+TEST_F(ChatCli, TokenizeSaysItReadsATerminal) {
+  Terminal t({"tokenize", "-m", model_path()});
+  ASSERT_TRUE(t.wait_for("reading the text from standard input")) << t.screen();
+  t.type("hi\n\x04");
+  EXPECT_EQ(t.wait_exit(), 0) << t.screen();
+  EXPECT_EQ(run_cli("tokenize -m " + model_path(), "hi").err, "") << "nothing said when piped";
+}
 
 TEST_F(ChatCli, TwoTurnsOnATerminalMatchRunAndReuseThePrefix) {
   const fs::path saved = test::cli_scratch_dir() / "conversation.json";
