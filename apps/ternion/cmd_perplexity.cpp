@@ -27,7 +27,9 @@ int perplexity_cmd(const PplArgs& a) {
   if (a.ctx < 4) throw Error("-c/--ctx-size must be at least 4, got " + std::to_string(a.ctx));
   check_threads(a.threads, ParamSurface::kCommandLine);
   const std::string text = read_text_file(a.file);
-  const auto model = load_model(path, {.resident = !a.mmap});
+  LoadOptions load;
+  load.resident = !a.mmap;
+  const auto model = load_model(path, load);
   ContextOptions copt;
   copt.n_ctx = a.ctx;
   copt.n_batch = a.ctx;

@@ -3,6 +3,7 @@
 #include <memory>
 
 #include "commands.h"
+#include "progress.h"
 #include "ternion/core/error.h"
 #include "ternion/model/quantize.h"
 #include "ternion/model/synth.h"
@@ -25,7 +26,11 @@ int synth(const SynthArgs& a) {
   o.vocab_from = a.vocab_from;
   o.output = a.output;
   o.seed = a.seed;
-  write_synthetic_model(o);
+  {
+    ProgressBar bar("synth " + a.shape);
+    if (bar.enabled()) o.progress = [&bar](size_t done, size_t total) { bar.update(done, total); };
+    write_synthetic_model(o);
+  }
   std::fprintf(stderr, "wrote %s (%s, %s)\n", a.output.c_str(), a.shape.c_str(), a.type.c_str());
   return 0;
 }

@@ -5,6 +5,7 @@
 #include <random>
 
 #include "commands.h"
+#include "progress.h"
 #include "ternion/convert/load_model.h"
 #include "ternion/core/error.h"
 #include "ternion/core/param_rules.h"
@@ -111,7 +112,13 @@ std::vector<std::string> prompt_words(const GenerationArgs& a) {
 
 std::unique_ptr<Model> load_generation_model(const GenerationArgs& a, const CLI::App& cmd, SamplingParams& s) {
   const std::string path = generation_model_path(a);
-  auto model = load_model(path, {!a.mmap, a.hugetlb});
+  std::unique_ptr<Model> model;
+  {
+    ProgressBar bar("loading " + std::filesystem::path(path).filename().string());
+    LoadOptions load{!a.mmap, a.hugetlb, {}};
+    if (bar.enabled()) load.progress = [&bar](uint64_t done, uint64_t total) { bar.update(done, total); };
+    model = load_model(path, load);
+  }
   const int64_t trained = model->hparams().n_ctx_train;
   if (trained > 0 && a.ctx_size > trained) {
     std::fprintf(stderr,

@@ -98,7 +98,7 @@ std::unique_ptr<Model> Model::from_gguf(const std::string& path, const LoadOptio
   }
   m->set_hparams(false);
   m->bind_weights();
-  if (options.resident) m->make_resident(true, options.hugetlb);
+  if (options.resident) m->make_resident(true, options);
   return m;
 }
 
@@ -122,11 +122,12 @@ std::unique_ptr<Model> Model::from_source(ModelSource source, const LoadOptions&
   m->source_ = std::move(source);
   m->set_hparams(rotate_half);
   m->bind_weights();
-  if (options.resident) m->make_resident(false, options.hugetlb);
+  if (options.resident) m->make_resident(false, options);
   return m;
 }
 
-void Model::make_resident(bool copy_all, bool hugetlb) {
+void Model::make_resident(bool copy_all, const LoadOptions& options) {
+  const bool hugetlb = options.hugetlb;
   std::vector<WeightMatrix*> matrices;
   for (LayerWeights& l : w_.layers) {
     for (WeightMatrix* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) {
@@ -167,7 +168,9 @@ void Model::make_resident(bool copy_all, bool hugetlb) {
     }
     file_.release(m->data, plain_bytes);
     if (k == nullptr) m->data = buf;
+    if (options.progress) options.progress(offsets[i] + plain_bytes, total);
   }
+  if (options.progress) options.progress(total, total);
   resident_.push_back(std::move(arena));
   if (w_.tied_output) w_.output = w_.token_embd;
 }

@@ -197,6 +197,35 @@ TEST_F(ChatCli, HistoryIsKeptPrivatelyAcrossSessions) {
   EXPECT_FALSE(fs::exists(file));
 }
 
+TEST_F(ChatCli, ProgressOnATerminalOnly) {
+  const std::string q8 = test::fixture("gguf/kjv-llama-Q8_0.gguf").string();
+  const fs::path out = test::cli_scratch_dir() / "progress.gguf";
+  {
+    Terminal t({"run", "-m", q8, "-p", "In the", "-n", "2"});
+    EXPECT_TRUE(t.wait_for("loading kjv-llama-Q8_0.gguf [")) << t.screen();
+    EXPECT_EQ(t.wait_exit(), 0) << t.screen();
+  }
+  {
+    Terminal t({"synth", "--shape", "smollm-135m", "--vocab-from", q8, "-o", out.string()});
+    EXPECT_TRUE(t.wait_for("synth smollm-135m [")) << t.screen();
+    EXPECT_EQ(t.wait_exit(), 0) << t.screen();
+  }
+  {
+    Terminal t({"bench", "-m", q8, "-p", "8", "-n", "2", "-r", "1"});
+    EXPECT_TRUE(t.wait_for("bench: kjv-llama-Q8_0.gguf")) << t.screen();
+    EXPECT_EQ(t.wait_exit(), 0) << t.screen();
+  }
+  for (const std::string& args :
+       {"run -m " + q8 + " -p 'In the' -n 2", "synth --shape smollm-135m --vocab-from " + q8 + " -o " + out.string(),
+        "bench -m " + q8 + " -p 8 -n 2 -r 1"}) {
+    const Outcome o = run_cli(args);
+    EXPECT_EQ(o.code, 0) << o.err;
+    EXPECT_EQ(o.err.find('['), std::string::npos) << args << ": " << o.err;
+    EXPECT_EQ(o.err.find("bench:"), std::string::npos) << args << ": " << o.err;
+  }
+  fs::remove(out);
+}
+
 TEST_F(ChatCli, TokenizeSaysItReadsATerminal) {
   Terminal t({"tokenize", "-m", model_path()});
   ASSERT_TRUE(t.wait_for("reading the text from standard input")) << t.screen();

@@ -12,6 +12,7 @@
 #include "ternion/convert/load_model.h"
 #include "ternion/core/error.h"
 #include "ternion/engine/generate.h"
+#include "ternion/model/synth.h"
 
 namespace ternion {
 namespace {
@@ -45,6 +46,34 @@ TEST(Api, UnsupportedArchitectureListsTheSupportedOnes) {
   EXPECT_NE(e.find("bert"), std::string::npos) << e;
   EXPECT_NE(e.find("llama"), std::string::npos) << e;
   EXPECT_NE(e.find("qwen2"), std::string::npos) << e;
+}
+
+// Loading and synth report their progress, ending at done == total, never going back.
+TEST(Api, ProgressOfLoadingAndSynth) {
+  TERNION_REQUIRE_FIXTURE(model_path());
+  for (const char* file : {"gguf/kjv-llama-Q8_0.gguf", "gguf/kjv-llama-Q4_0.gguf"}) {
+    std::vector<std::pair<uint64_t, uint64_t>> calls;
+    LoadOptions o;
+    o.progress = [&](uint64_t done, uint64_t total) { calls.emplace_back(done, total); };
+    load_model(test::fixture(file).string(), o);
+    ASSERT_FALSE(calls.empty()) << file;
+    EXPECT_EQ(calls.back().first, calls.back().second) << file;
+    for (size_t i = 1; i < calls.size(); ++i) EXPECT_GE(calls[i].first, calls[i - 1].first) << file;
+  }
+  SynthOptions s;
+  s.shape = "smollm-135m";
+  s.vocab_from = model_path();
+  s.output = (fs::temp_directory_path() / (std::to_string(::getpid()) + "_synth.gguf")).string();
+  size_t last = 0, total = 0;
+  s.progress = [&](size_t done, size_t all) {
+    EXPECT_EQ(done, last + 1);
+    last = done;
+    total = all;
+  };
+  write_synthetic_model(s);
+  fs::remove(s.output);
+  EXPECT_GT(total, 100u);
+  EXPECT_EQ(last, total);
 }
 
 class ApiWithModel : public ::testing::Test {

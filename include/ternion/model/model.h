@@ -4,6 +4,7 @@
 // use load_model (ternion/convert/load_model.h).
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -62,6 +63,8 @@ struct ModelWeights {
 struct LoadOptions {
   bool resident = true;  // copy (and pack) into this process's memory; false: use them in place from the map
   bool hugetlb = false;  // that memory from the reserved huge pages
+  // Called as the resident copy is made: bytes of weights done and in all (a progress bar; not called in place).
+  std::function<void(uint64_t done, uint64_t total)> progress;
 };
 
 class Model {
@@ -107,7 +110,7 @@ class Model {
   explicit Model(GgufFile file);
   void bind_weights();
   void set_hparams(bool rotate_half);
-  void make_resident(bool copy_all, bool hugetlb);
+  void make_resident(bool copy_all, const LoadOptions& options);
 
   GgufFile file_;
   HParams hp_;
