@@ -6,6 +6,7 @@
 #include "commands.h"
 #include "ternion/convert/model_summary.h"
 #include "ternion/core/error.h"
+#include "ternion/engine/chat.h"
 #include "ternion/tokenizer/chat_template.h"
 
 namespace ternion::cli {
@@ -36,8 +37,11 @@ int render_template(const TemplateArgs& a) {
     // A GGUF file or a model folder, as every -m.
     const ModelSummary model = summarize_model(path);
     if (a.template_path.empty()) {
-      if (model.chat_template.empty()) throw Error(path + ": no chat template; pass --template FILE.jinja");
-      source = model.chat_template;
+      // As chat does: ChatML for a model without a template of its own.
+      if (model.chat_template.empty()) {
+        std::fprintf(stderr, "note: the model has no chat template; using ChatML (--template FILE sets one)\n");
+      }
+      source = model.chat_template.empty() ? kFallbackChatTemplate : model.chat_template;
     }
     bos = model.bos_text;
     eos = model.eos_text;
