@@ -251,9 +251,8 @@ int bench_cmd(const BenchArgs& a) {
   std::vector<std::unique_ptr<Model>> loaded;
   for (const std::string& path : models) {
     ProgressBar bar("loading " + base_name(path));
-    LoadOptions load{!a.mmap, a.hugetlb, {}};
-    if (bar.enabled()) load.progress = [&bar](uint64_t done, uint64_t total) { bar.update(done, total); };
-    loaded.push_back(load_model(path, load));
+    loaded.push_back(
+        load_model(path, {!a.mmap, a.hugetlb}, [&bar](uint64_t done, uint64_t total) { bar.update(done, total); }));
   }
 
   nlohmann::ordered_json all = nlohmann::ordered_json::array();

@@ -27,9 +27,7 @@ int perplexity_cmd(const PplArgs& a) {
   if (a.ctx < 4) throw Error("-c/--ctx-size must be at least 4, got " + std::to_string(a.ctx));
   check_threads(a.threads, ParamSurface::kCommandLine);
   const std::string text = read_text_file(a.file);
-  LoadOptions load;
-  load.resident = !a.mmap;
-  const auto model = load_model(path, load);
+  const auto model = load_model(path, {.resident = !a.mmap});
   ContextOptions copt;
   copt.n_ctx = a.ctx;
   copt.n_batch = a.ctx;

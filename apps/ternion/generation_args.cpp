@@ -115,9 +115,7 @@ std::unique_ptr<Model> load_generation_model(const GenerationArgs& a, const CLI:
   std::unique_ptr<Model> model;
   {
     ProgressBar bar("loading " + std::filesystem::path(path).filename().string());
-    LoadOptions load{!a.mmap, a.hugetlb, {}};
-    if (bar.enabled()) load.progress = [&bar](uint64_t done, uint64_t total) { bar.update(done, total); };
-    model = load_model(path, load);
+    model = load_model(path, {!a.mmap, a.hugetlb}, [&bar](uint64_t done, uint64_t total) { bar.update(done, total); });
   }
   const int64_t trained = model->hparams().n_ctx_train;
   if (trained > 0 && a.ctx_size > trained) {

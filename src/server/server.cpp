@@ -254,7 +254,7 @@ void Server::load_models() {
   so.kv_type = st.options.kv_type;
   for (ModelSpec& spec : std::exchange(impl_->specs, {})) {
     st.models.add(std::make_unique<ServedModel>(std::move(spec), so, st.metrics,
-                                                LoadOptions{!st.options.mmap, st.options.hugetlb, {}}));
+                                                LoadOptions{!st.options.mmap, st.options.hugetlb}));
   }
   st.ready = true;
 }

@@ -53,9 +53,8 @@ TEST(Api, ProgressOfLoadingAndSynth) {
   TERNION_REQUIRE_FIXTURE(model_path());
   for (const char* file : {"gguf/kjv-llama-Q8_0.gguf", "gguf/kjv-llama-Q4_0.gguf"}) {
     std::vector<std::pair<uint64_t, uint64_t>> calls;
-    LoadOptions o;
-    o.progress = [&](uint64_t done, uint64_t total) { calls.emplace_back(done, total); };
-    load_model(test::fixture(file).string(), o);
+    load_model(test::fixture(file).string(), {},
+               [&](uint64_t done, uint64_t total) { calls.emplace_back(done, total); });
     ASSERT_FALSE(calls.empty()) << file;
     EXPECT_EQ(calls.back().first, calls.back().second) << file;
     for (size_t i = 1; i < calls.size(); ++i) EXPECT_GE(calls[i].first, calls[i - 1].first) << file;
