@@ -1,6 +1,13 @@
 // The command lines people bring from llama.cpp, Ollama and the edge engine: long and underscore spellings,
 // positional and piped prompts, the -t/-p collisions, special tokens, and generation up to a full context.
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <regex>
+#include <thread>
 
 #include <filesystem>
 #include <fstream>
@@ -130,6 +137,39 @@ TEST_F(CliCompat, HelpSaysTernionAndNamesTheDefaultModel) {
   ASSERT_EQ(o.code, 0);
   EXPECT_NE(o.out.find("Usage: ternion run"), std::string::npos) << o.out;
   EXPECT_NE(o.out.find("models/kjv-llama-Q8_0.gguf"), std::string::npos) << o.out;
+}
+
+// llama-server's --alias names the one model served.
+TEST_F(CliCompat, ServeAliasNamesTheModel) {
+  const fs::path dir = test::cli_scratch_dir();
+  const fs::path err = dir / "serve_err";
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    if (!std::freopen(err.c_str(), "w", stderr)) ::_exit(126);
+    ::execl(TERNION_BINARY, TERNION_BINARY, "serve", "-m", model_path().c_str(), "--alias", "bible", "--port", "0",
+            "-np", "1", static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  std::string log;
+  for (int i = 0; i < 600 && log.find("ready") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    log = test::slurp(err);
+  }
+  const std::regex listening("127\\.0\\.0\\.1:([0-9]+)");
+  std::smatch m;
+  const bool found = std::regex_search(log, m, listening);
+  std::string models;
+  if (found) {
+    const std::string cmd = "curl -s http://127.0.0.1:" + m[1].str() + "/v1/models >" + (dir / "models").string();
+    EXPECT_EQ(std::system(cmd.c_str()), 0);
+    models = test::slurp(dir / "models");
+  }
+  ::kill(pid, SIGINT);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  ASSERT_TRUE(found) << log;
+  EXPECT_NE(models.find("\"id\":\"bible\""), std::string::npos) << models;
+  EXPECT_EQ(models.find("kjv-llama"), std::string::npos) << models;
 }
 
 TEST_F(CliCompat, ChatTakesNoPromptWords) {
