@@ -1,4 +1,6 @@
 // `ternion run`: generate text from a prompt, streaming it to stdout.
+#include <unistd.h>
+
 #include <chrono>
 #include <cstdio>
 #include <memory>
@@ -52,6 +54,12 @@ void print_json(const GenerateResult& r, uint64_t seed, double load_ms) {
 
 int run(const RunArgs& a, const CLI::App& cmd) {
   if (a.interactive && !a.no_conversation) return run_chat(a, cmd);
+  // No prompt at all on a terminal: chat, as `ollama run MODEL` does.
+  const bool no_prompt = cmd.count("--prompt") == 0 && a.prompt_file.empty() && prompt_words(a).empty();
+  if (no_prompt && !a.no_conversation && ::isatty(STDIN_FILENO) == 1 && !a.json) {
+    std::fprintf(stderr, "(no prompt given: chatting; -p TEXT for one completion)\n");
+    return run_chat(a, cmd);
+  }
   if (!a.system.empty() || !a.template_path.empty()) throw Error("--system and --template are for chat (add -i)");
   const std::string prompt =
       read_prompt({cmd.count("--prompt") > 0, a.prompt, a.prompt_file, prompt_words(a), a.escape});

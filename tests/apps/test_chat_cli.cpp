@@ -226,6 +226,17 @@ TEST_F(ChatCli, ProgressOnATerminalOnly) {
   fs::remove(out);
 }
 
+TEST_F(ChatCli, RunWithoutAPromptOnATerminalChats) {
+  Terminal t({"run", "-m", model_path(), "--template", template_path(), "-n", "1"});
+  ASSERT_TRUE(t.wait_for("no prompt given: chatting")) << t.screen();
+  ASSERT_TRUE(t.wait_for_prompt()) << t.screen();
+  t.type("/bye\r");
+  EXPECT_EQ(t.wait_exit(), 0) << t.screen();
+  Terminal plain({"run", "-m", model_path(), "-no-cnv"});  // -no-cnv: a completion, which needs a prompt
+  ASSERT_TRUE(plain.wait_for("the prompt is empty")) << plain.screen();
+  EXPECT_EQ(plain.wait_exit(), 1);
+}
+
 TEST_F(ChatCli, TokenizeSaysItReadsATerminal) {
   Terminal t({"tokenize", "-m", model_path()});
   ASSERT_TRUE(t.wait_for("reading the text from standard input")) << t.screen();
