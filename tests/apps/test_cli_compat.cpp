@@ -160,9 +160,10 @@ TEST_F(CliCompat, ServeAliasNamesTheModel) {
   const bool found = std::regex_search(log, m, listening);
   std::string models;
   if (found) {
-    const std::string cmd = "curl -s http://127.0.0.1:" + m[1].str() + "/v1/models >" + (dir / "models").string();
+    const std::string cmd =
+        "curl -s http://127.0.0.1:" + m[1].str() + "/v1/models >" + (dir / "alias_models.json").string();
     EXPECT_EQ(std::system(cmd.c_str()), 0);
-    models = test::slurp(dir / "models");
+    models = test::slurp(dir / "alias_models.json");
   }
   ::kill(pid, SIGINT);
   int status = 0;

@@ -80,7 +80,8 @@ TEST_F(ModelsCli, ShowPrintsTheFirstLinesOfTheTemplate) {
 }
 
 TEST_F(ModelsCli, ListNamesTheModelsOfAFolder) {
-  const fs::path dir = test::cli_scratch_dir() / "models";
+  const fs::path dir = test::cli_scratch_dir() / "list_models";
+  fs::remove_all(dir);
   fs::create_directories(dir / "sub");
   fs::copy_file(test::fixture("gguf/kjv-llama-Q4_K_M.gguf"), dir / "a.gguf", fs::copy_options::overwrite_existing);
   fs::create_symlink(test::fixture("hf/kjv-llama"), dir / "sub" / "folder-model");
