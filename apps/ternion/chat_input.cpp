@@ -2,6 +2,7 @@
 
 #include <editline/readline.h>
 #include <poll.h>
+#include <sys/stat.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -10,6 +11,8 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
+#include <utility>
 
 namespace ternion::cli {
 
@@ -73,16 +76,38 @@ KeepOutputOnInterrupt::~KeepOutputOnInterrupt() {
   ::tcsetattr(STDIN_FILENO, TCSANOW, &t);
 }
 
-LineReader::LineReader(bool terminal) : terminal_(terminal) {
+// Lines of history kept in the file.
+constexpr int kHistoryLines = 1000;
+
+LineReader::LineReader(bool terminal, std::string history_file)
+    : terminal_(terminal), history_file_(terminal ? std::move(history_file) : "") {
   if (terminal_) {
     rl_readline_name = "ternion";
     rl_getc_function = read_char;
     using_history();
+    stifle_history(kHistoryLines);
+    if (!history_file_.empty()) read_history(history_file_.c_str());  // none yet is fine
   }
 }
 
 LineReader::~LineReader() {
-  if (terminal_) clear_history();
+  if (!terminal_) return;
+  if (!history_file_.empty()) {
+    std::error_code ec;
+    std::filesystem::create_directories(std::filesystem::path(history_file_).parent_path(), ec);
+    const mode_t old_mask = ::umask(077);  // what was typed is the user's alone
+    write_history(history_file_.c_str());
+    ::umask(old_mask);
+  }
+  clear_history();
+}
+
+std::string chat_history_file() {
+  const char* state = std::getenv("XDG_STATE_HOME");
+  if (state != nullptr && *state != '\0') return std::string(state) + "/ternion/history";
+  const char* home = std::getenv("HOME");
+  if (home != nullptr && *home != '\0') return std::string(home) + "/.ternion_history";
+  return "";
 }
 
 ReadStatus LineReader::read(const char* prompt, std::string& line) {

@@ -31,8 +31,9 @@ enum class ReadStatus { kLine, kInterrupted, kEnd };
 
 class LineReader {
  public:
-  // `terminal`: edit lines with libedit (history included); else read plain lines from stdin.
-  explicit LineReader(bool terminal);
+  // `terminal`: edit lines with libedit (history included); else read plain lines from stdin. On a terminal the
+  // history is read from `history_file` (when not empty) and written back, private to the user, at the end.
+  explicit LineReader(bool terminal, std::string history_file = "");
   ~LineReader();
   LineReader(const LineReader&) = delete;
   LineReader& operator=(const LineReader&) = delete;
@@ -43,7 +44,12 @@ class LineReader {
 
  private:
   bool terminal_;
+  std::string history_file_;
 };
+
+// Where chat keeps its history: $XDG_STATE_HOME/ternion/history, else ~/.ternion_history; empty when neither
+// variable is set.
+std::string chat_history_file();
 
 // One message: a line, lines joined by a trailing backslash, or a """ block (as Ollama: from the line starting
 // with """ to the line ending with """). Ctrl-C drops the whole message.

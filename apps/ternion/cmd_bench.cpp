@@ -2,7 +2,9 @@
 // thread counts; a Markdown table, or JSON whose objects use llama-bench's field names plus our own.
 #include <nlohmann/json.hpp>
 
+#include <unistd.h>
 #include <chrono>
+
 #include <cstdio>
 #include <ctime>
 #include <filesystem>
@@ -12,6 +14,7 @@
 #include <vector>
 
 #include "commands.h"
+#include "progress.h"
 #include "ternion/convert/load_model.h"
 #include "ternion/core/error.h"
 #include "ternion/core/param_rules.h"
@@ -246,7 +249,11 @@ int bench_cmd(const BenchArgs& a) {
 
   // Every model is opened (mapped, validated) before anything is printed, so a bad path is one error line.
   std::vector<std::unique_ptr<Model>> loaded;
-  for (const std::string& path : models) loaded.push_back(load_model(path, {!a.mmap, a.hugetlb}));
+  for (const std::string& path : models) {
+    ProgressBar bar("loading " + base_name(path));
+    loaded.push_back(
+        load_model(path, {!a.mmap, a.hugetlb}, [&bar](uint64_t done, uint64_t total) { bar.update(done, total); }));
+  }
 
   nlohmann::ordered_json all = nlohmann::ordered_json::array();
   if (a.output == "md") print_md_header();
@@ -263,7 +270,7 @@ int bench_cmd(const BenchArgs& a) {
         test.n_batch = a.batch;
         test.seed = a.seed;
         test.hugetlb = a.hugetlb;
-        if (a.progress)
+        if (a.progress || ::isatty(STDERR_FILENO) == 1)
           std::fprintf(stderr, "bench: %s %s t=%d\n", base_name(path).c_str(), test_label(test).c_str(), t);
         const BenchResult r = run_bench(*model, test);
         if (a.output == "md") {
@@ -296,7 +303,7 @@ Runner add_bench_command(CLI::App& app) {
   c->add_option("-r,--repetitions", a->reps, "Timed repetitions per test (default 5)");
   c->add_option("-o,--output", a->output, "md (table), json (array) or jsonl (one object per line)");
   c->add_option("--seed", a->seed, "Seed of the random token ids (default 42)");
-  c->add_flag("--progress", a->progress, "Name each test on stderr as it starts");
+  c->add_flag("--progress", a->progress, "Name each test on stderr as it starts (the default on a terminal)");
   c->add_flag("--mmap", a->mmap, kMmapHelp);
   c->add_flag("--hugetlb", a->hugetlb, kHugetlbHelp);
   return [a] { return bench_cmd(*a); };

@@ -261,6 +261,9 @@ std::string template_source(const GenerationArgs& a, const Model& model) {
 }
 
 int run_chat(const GenerationArgs& a, const CLI::App& cmd) {
+  if (!prompt_words(a).empty()) {
+    throw Error("chat takes no prompt after the model ('" + prompt_words(a)[0] + "'); type messages at its prompt");
+  }
   if (a.n_tokens != -1) check_param(params::kMaxTokens, a.n_tokens, ParamSurface::kCommandLine);
   check_generation_args(a);
   SamplingParams sampling = sampling_from_args(a);
@@ -279,7 +282,7 @@ int run_chat(const GenerationArgs& a, const CLI::App& cmd) {
   chat.conversation().set_system(a.system);
   install_interrupt_handler();
   const KeepOutputOnInterrupt keep_output;
-  LineReader reader(::isatty(STDIN_FILENO) == 1);
+  LineReader reader(::isatty(STDIN_FILENO) == 1, chat_history_file());
   if (reader.terminal()) {
     std::fprintf(stderr, "%s\n", style.note("/help for commands, /bye or Ctrl-D to leave").c_str());
   }

@@ -13,6 +13,7 @@
 #include "ternion/convert/hf_checkpoint.h"
 #include "ternion/convert/llama2c.h"
 #include "ternion/core/error.h"
+#include "ternion/model/quantize.h"
 #include "ternion/quant/quant.h"
 
 namespace ternion::cli {
@@ -37,15 +38,13 @@ std::string convertible_types() {
     } catch (const Error&) {
       continue;
     }
-    std::string name(info->name);
-    for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    s += (s.empty() ? "" : ", ") + name;
+    s += (s.empty() ? "" : ", ") + std::string(info->name);
   }
   return s;
 }
 
 DType parse_type(const std::string& name) {
-  const auto type = dtype_from_name(name);
+  const auto type = weight_type_from_name(name);
   if (!type) throw Error("--type: unknown type '" + name + "' (convertible: " + convertible_types() + ")");
   try {
     check_convert_type(*type);
@@ -110,7 +109,8 @@ Runner add_convert_command(CLI::App& app) {
   CLI::App* c = app.add_subcommand("convert", "Convert a HuggingFace model folder or a llama2.c checkpoint to GGUF");
   c->add_option("paths", a->paths, "INPUT OUT.gguf (INPUT: a model folder, or MODEL.bin with --from llama2c)")
       ->expected(2);
-  c->add_option("--type,--outtype", a->type, "Type of the 2-D weights: f32, f16, bf16, q8_0, ... (default f16)");
+  c->add_option("--type,--outtype", a->type,
+                "Type of the 2-D weights: F32, F16, BF16, Q8_0, Q4_K_M, ... (case-insensitive; default F16)");
   c->add_option("--from", a->from, "Source format: hf (default) or llama2c");
   c->add_option("--tokenizer", a->tokenizer, "llama2.c tokenizer.bin (with --from llama2c)");
   return [a] { return convert(*a); };

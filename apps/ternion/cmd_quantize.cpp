@@ -32,7 +32,7 @@ TensorTypeRule parse_rule(const std::string& s) {
     throw Error("--keep-tensor-type wants PATTERN=TYPE, got '" + s + "'");
   }
   const std::string type_name = s.substr(eq + 1);
-  const auto type = dtype_from_name(type_name);
+  const auto type = weight_type_from_name(type_name);
   if (!type) throw Error("--keep-tensor-type: unknown tensor type '" + type_name + "'");
   return TensorTypeRule{s.substr(0, eq), *type};
 }

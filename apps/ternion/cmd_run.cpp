@@ -1,11 +1,15 @@
 // `ternion run`: generate text from a prompt, streaming it to stdout.
+#include <unistd.h>
+
 #include <chrono>
 #include <cstdio>
 #include <memory>
 #include <nlohmann/json.hpp>
 
+#include "chat_input.h"
 #include "commands.h"
 #include "generation_args.h"
+#include "run_prompt.h"
 #include "sandbox_args.h"
 #include "ternion/core/error.h"
 #include "ternion/core/param_rules.h"
@@ -15,34 +19,67 @@ namespace ternion::cli {
 
 namespace {
 
+// Exit status of a run stopped by Ctrl-C (128 + SIGINT, as a shell reports a process killed by it).
+constexpr int kInterruptedStatus = 130;
+
 struct RunArgs : GenerationArgs {
   std::string prompt, prompt_file;
+  std::vector<std::string> stop;
   bool no_bos = false;
   bool json = false;
-  bool special = false;
+  bool print_special = false;
+  bool no_parse_special = false;
+  bool escape = false;
   bool interactive = false;
   bool execute = false;  // the agent loop over the prompt (cmd_agent.cpp)
   int max_rounds = 3;
   SandboxArgs sandbox;
+  bool no_conversation = false;
 };
 
+void print_json(const GenerateResult& r, uint64_t seed, double load_ms) {
+  const Timings& t = r.timings;
+  nlohmann::json j;
+  j["prompt_tokens"] = r.prompt_tokens;
+  j["tokens"] = r.tokens;
+  j["text"] = r.text;
+  j["finish_reason"] = r.finish_reason;
+  j["seed"] = seed;
+  j["timings"] = {{"load_ms", load_ms},
+                  {"prompt_ms", t.prompt_ms},
+                  {"prompt_tokens", t.prompt_tokens},
+                  {"prompt_reused", t.prompt_reused},
+                  {"prompt_tokens_per_s", t.prompt_tps()},
+                  {"generate_ms", t.generate_ms},
+                  {"generated_tokens", t.generated_tokens},
+                  {"generate_tokens_per_s", t.generate_tps()}};
+  write_stdout(j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
+}
+
 int run(const RunArgs& a, const CLI::App& cmd) {
-  if (a.interactive) return run_chat(a, cmd);
+  if (a.interactive && !a.no_conversation) return run_chat(a, cmd);
+  // No prompt at all on a terminal: chat, as `ollama run MODEL` does.
+  const bool no_prompt = cmd.count("--prompt") == 0 && a.prompt_file.empty() && prompt_words(a).empty();
+  if (no_prompt && !a.execute && !a.no_conversation && ::isatty(STDIN_FILENO) == 1 && !a.json) {
+    std::fprintf(stderr, "(no prompt given: chatting; -p TEXT for one completion)\n");
+    return run_chat(a, cmd);
+  }
   if (!a.execute && (!a.system.empty() || !a.template_path.empty())) {
     throw Error("--system and --template are for chat (add -i) and the agent (--execute)");
   }
-  if (!a.prompt.empty() && !a.prompt_file.empty()) throw Error("give the prompt with -p or -f, not both");
-  const std::string prompt = a.prompt_file.empty() ? a.prompt : read_text_file(a.prompt_file);
-  if (prompt.empty()) throw Error("the prompt is empty; give one with -p TEXT or -f FILE");
+  const std::string prompt =
+      read_prompt({cmd.count("--prompt") > 0, a.prompt, a.prompt_file, prompt_words(a), a.escape});
   if (a.execute) return run_agent_task(a, cmd, prompt, a.max_rounds, a.sandbox);
-  check_param(params::kMaxTokens, a.n_tokens, ParamSurface::kCommandLine);
+  if (a.n_tokens != -1) check_param(params::kMaxTokens, a.n_tokens, ParamSurface::kCommandLine);
   check_generation_args(a);
 
   GenerateOptions opt;
   opt.max_tokens = a.n_tokens;
   if (a.no_bos) opt.add_bos = false;
   opt.ignore_eos = a.ignore_eos;
-  opt.parse_special = a.special;
+  opt.parse_special = !a.no_parse_special;
+  opt.print_special = a.print_special;
+  opt.stop = a.stop;
   opt.sampling = sampling_from_args(a);
 
   const auto t0 = std::chrono::steady_clock::now();
@@ -54,32 +91,24 @@ int run(const RunArgs& a, const CLI::App& cmd) {
   if (!a.json) {
     stream = [](std::string_view piece) { write_stdout(piece); };
   }
-  const GenerateResult r = gen.generate(prompt, opt, stream);
+  // Ctrl-C ends the reply (the line and the summary are still printed), as llama-cli does.
+  install_interrupt_handler();
+  const GenerateResult r = gen.generate(prompt, opt, stream, [] { return interrupt_pending(); });
   const Timings& t = r.timings;
   if (a.json) {
-    nlohmann::json j;
-    j["prompt_tokens"] = r.prompt_tokens;
-    j["tokens"] = r.tokens;
-    j["text"] = r.text;
-    j["finish_reason"] = r.finish_reason;
-    j["seed"] = opt.sampling.seed;
-    j["timings"] = {{"load_ms", load_ms},
-                    {"prompt_ms", t.prompt_ms},
-                    {"prompt_tokens", t.prompt_tokens},
-                    {"prompt_reused", t.prompt_reused},
-                    {"prompt_tokens_per_s", t.prompt_tps()},
-                    {"generate_ms", t.generate_ms},
-                    {"generated_tokens", t.generated_tokens},
-                    {"generate_tokens_per_s", t.generate_tps()}};
-    write_stdout(j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
+    print_json(r, opt.sampling.seed, load_ms);
   } else {
     write_stdout("\n");
+    if (r.context_full) {
+      std::fprintf(stderr, "note: the context of %lld tokens is full (raise -c/--ctx-size for more)\n",
+                   static_cast<long long>(gen.session().context().n_ctx()));
+    }
     std::fprintf(stderr,
                  "load %.1f ms | prompt %lld tokens, %.1f tok/s | generated %lld tokens, %.1f tok/s | finish: %s\n",
                  load_ms, static_cast<long long>(t.prompt_tokens), t.prompt_tps(),
                  static_cast<long long>(t.generated_tokens), t.generate_tps(), r.finish_reason.c_str());
   }
-  return 0;
+  return r.finish_reason == "cancelled" ? kInterruptedStatus : 0;
 }
 
 }  // namespace
@@ -87,14 +116,21 @@ int run(const RunArgs& a, const CLI::App& cmd) {
 Runner add_run_command(CLI::App& app) {
   auto a = std::make_shared<RunArgs>();
   CLI::App* c = app.add_subcommand("run", "Generate text from a prompt");
-  add_generation_flags(c, *a, "Most new tokens to generate (default 128)");
-  c->add_option("-p,--prompt", a->prompt, "Prompt text");
-  c->add_option("-f,--file", a->prompt_file, "Read the prompt from a file");
+  add_generation_flags(c, *a,
+                       "Most new tokens to generate (default 128); -1 = until the end or the context is full; past "
+                       "the context: until it is full");
+  c->add_option("-p,--prompt", a->prompt, "Prompt text (also: the words after the model, or standard input)");
+  c->add_option("-f,--file", a->prompt_file, "Read the prompt from a file (- for standard input)");
+  c->add_option("--stop", a->stop, "Stop before this text (repeatable); it is not printed")->allow_extra_args(false);
   c->add_flag("--no-bos", a->no_bos, "Do not add the beginning-of-sequence token");
-  c->add_flag("--special", a->special, "Parse special-token text in the prompt (e.g. <|im_start|>)");
+  c->add_flag("--no-parse-special", a->no_parse_special,
+              "Read special-token text in the prompt (e.g. <|im_start|>) as plain text, not as those tokens");
+  c->add_flag("--special", a->print_special, "Print the special tokens the model generates (as llama.cpp)");
+  c->add_flag("-e,--escape", a->escape, "Read \\n, \\t, \\\\, \\xHH ... in the prompt as those characters");
   c->add_flag("--json", a->json, "Print one JSON object instead of streaming text");
   c->add_flag("-i,--interactive,--conversation", a->interactive,
               "Chat with the model instead (as `ternion chat`; also -cnv)");
+  c->add_flag("--no-conversation", a->no_conversation, "Do not chat (the default; also -no-cnv)");
   add_chat_flags(c, *a);
   c->add_flag("--execute", a->execute,
               "Run the code of the reply in the sandbox and let the model fix it (as `ternion agent`)");

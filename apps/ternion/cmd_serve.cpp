@@ -59,7 +59,7 @@ Runner add_serve_command(CLI::App& app) {
       ->required();
   c->add_option("--host", o->host, "Address to listen on (default 127.0.0.1: this machine only)");
   c->add_option("--port", o->port, "Port to listen on (default 8080; 0: any free port)");
-  c->add_option("-P,--parallel", o->parallel, "Requests decoded together per model (default 4)");
+  c->add_option("-P,--parallel", o->parallel, "Requests decoded together per model (default 4; also -np)");
   c->add_option("-c,--ctx-size", o->ctx_size, "KV positions per request (default: the model's, at most 4096)");
   c->add_option("--max-queue", o->max_queue, "Requests waiting per model before 503 (default 64)");
   c->add_option("-t,--threads", o->threads, "Compute threads per model (default: all cores)");
@@ -70,8 +70,14 @@ Runner add_serve_command(CLI::App& app) {
   c->add_flag("--hugetlb", o->hugetlb, kHugetlbHelp);
   auto kv_type = std::make_shared<std::string>("f16");
   c->add_option("--kv-type", *kv_type, kKvTypeHelp);
-  return [o, models, kv_type] {
+  auto alias = std::make_shared<std::string>();
+  c->add_option("--alias", *alias, "The name of the one model served (as llama.cpp; NAME=PATH does the same)");
+  return [o, models, kv_type, alias] {
     o->models = *models;
+    if (!alias->empty()) {
+      if (o->models.size() != 1) throw Error("--alias names one model; give several models as NAME=PATH");
+      o->models[0] = *alias + "=" + o->models[0];
+    }
     o->kv_type = parse_kv_type(*kv_type);
     return serve(*o);
   };

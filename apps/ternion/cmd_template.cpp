@@ -4,10 +4,10 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
+#include "ternion/convert/model_summary.h"
 #include "ternion/core/error.h"
-#include "ternion/io/gguf.h"
+#include "ternion/engine/chat.h"
 #include "ternion/tokenizer/chat_template.h"
-#include "ternion/tokenizer/vocab.h"
 
 namespace ternion::cli {
 
@@ -34,19 +34,17 @@ int render_template(const TemplateArgs& a) {
   const bool need_model = a.template_path.empty() || a.context_path.empty();
   if (need_model && (a.template_path.empty() || !a.model_flag.empty() || !a.model_pos.empty())) {
     const std::string path = pick_model_path(a.model_flag, a.model_pos);
-    const GgufFile f = GgufFile::open(path);
+    // A GGUF file or a model folder, as every -m.
+    const ModelSummary model = summarize_model(path);
     if (a.template_path.empty()) {
-      const auto tmpl = f.get_string("tokenizer.chat_template");
-      if (!tmpl) throw Error(path + ": no tokenizer.chat_template key; pass --template FILE.jinja");
-      source = *tmpl;
+      // As chat does: ChatML for a model without a template of its own.
+      if (model.chat_template.empty()) {
+        std::fprintf(stderr, "note: the model has no chat template; using ChatML (--template FILE sets one)\n");
+      }
+      source = model.chat_template.empty() ? kFallbackChatTemplate : model.chat_template;
     }
-    const Vocab vocab = vocab_from_gguf(f);
-    const auto text = [&](int32_t id) {
-      return id >= 0 && static_cast<size_t>(id) < vocab.tokens.size() ? vocab.tokens[static_cast<size_t>(id)]
-                                                                      : std::string();
-    };
-    bos = text(vocab.bos);
-    eos = text(vocab.eos);
+    bos = model.bos_text;
+    eos = model.eos_text;
   }
   if (!a.template_path.empty()) source = read_text_file(a.template_path);
 
@@ -80,8 +78,9 @@ int render_template(const TemplateArgs& a) {
 Runner add_template_command(CLI::App& app) {
   auto a = std::make_shared<TemplateArgs>();
   CLI::App* c = app.add_subcommand("template", "Render the model's chat template over a conversation");
-  c->add_option("-m,--model", a->model_flag, "GGUF file (its tokenizer.chat_template, BOS and EOS texts)");
-  c->add_option("model", a->model_pos, "GGUF file (instead of -m)");
+  c->add_option("-m,--model", a->model_flag,
+                "GGUF file or HuggingFace model folder (its chat template, BOS and EOS texts)");
+  c->add_option("model", a->model_pos, "GGUF file or model folder (instead of -m)");
   c->add_option("--messages", a->messages_path, "JSON file: an array of {role, content} messages");
   c->add_flag("--add-generation-prompt", a->add_generation_prompt, "End with the assistant turn's header");
   c->add_option("--template", a->template_path, "Jinja file to use instead of the model's template");

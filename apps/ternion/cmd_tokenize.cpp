@@ -1,5 +1,7 @@
 // `ternion tokenize` and `ternion detokenize`: text <-> token ids with the tokenizer of a GGUF file or of a
 // HuggingFace model folder (tokenizer.json).
+#include <unistd.h>
+
 #include <cstdio>
 #include <iostream>
 #include <iterator>
@@ -73,6 +75,8 @@ int tokenize(const TokenizeArgs& a) {
   if (!a.file.empty()) {
     text = read_text_file(a.file);
   } else if (a.text.empty()) {
+    if (::isatty(STDIN_FILENO) == 1)
+      std::fprintf(stderr, "(reading the text from standard input; end it with Ctrl-D)\n");
     text.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
   }
   std::vector<int32_t> ids;
@@ -80,7 +84,8 @@ int tokenize(const TokenizeArgs& a) {
   if (v.add_bos && !a.no_bos) ids.push_back(v.bos);
   const std::vector<int32_t> body = tok.encode(text, false, a.parse_special);
   ids.insert(ids.end(), body.begin(), body.end());
-  if (v.add_eos) ids.push_back(v.eos);
+  // --no-bos adds no special token at all (a WordPiece vocabulary's [SEP] neither), as llama-tokenize.
+  if (v.add_eos && !a.no_bos) ids.push_back(v.eos);
 
   std::string out;
   for (size_t i = 0; i < ids.size(); ++i) {
@@ -143,7 +148,7 @@ Runner add_tokenize_command(CLI::App& app) {
   c->add_option("text", a->text, "The text (else -f FILE, else standard input)");
   auto* ids = c->add_flag("--ids", a->ids, "Print the ids on one line, separated by spaces (the default)");
   c->add_flag("--pieces", a->pieces, "Print one line per token: id 'piece'")->excludes(ids);
-  c->add_flag("--no-bos", a->no_bos, "Do not add the BOS token");
+  c->add_flag("--no-bos", a->no_bos, "Add no special tokens (no BOS; no [CLS] or [SEP] for WordPiece)");
   c->add_flag("--parse-special", a->parse_special, "Text of special tokens (e.g. <|im_start|>) becomes that token");
   return [a] { return tokenize(*a); };
 }

@@ -29,6 +29,8 @@ Runner add_quantize_command(CLI::App& app);
 Runner add_kld_command(CLI::App& app);
 Runner add_exec_command(CLI::App& app);
 Runner add_agent_command(CLI::App& app);
+Runner add_show_command(CLI::App& app);
+Runner add_list_command(CLI::App& app);
 
 // The model path from -m/--model or the first positional argument (the model shipped in models/ when
 // neither is given); Error when both are given and differ.
@@ -37,6 +39,9 @@ std::string pick_model_path(const std::string& flag, const std::string& position
 // llama.cpp's flags of several letters after one dash (-sys, -cnv), which CLI11 cannot declare, spelled as
 // their long names.
 void spell_long_single_dash_flags(int argc, char** argv);
+// For run and chat: the error when -t or -p is given a fraction, as the edge engine's -t temperature and -p top-p
+// would be (llama.cpp's meanings, threads and prompt, win); empty when there is none.
+std::string short_flag_collision(int argc, char** argv);
 
 // Help of the --mmap flag (load_model with resident = false).
 inline constexpr const char* kMmapHelp =

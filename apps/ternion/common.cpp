@@ -1,8 +1,10 @@
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <sstream>
+#include <utility>
 
 #include "commands.h"
 #include "ternion/core/error.h"
@@ -18,14 +20,48 @@ std::string pick_model_path(const std::string& flag, const std::string& position
 }
 
 void spell_long_single_dash_flags(int argc, char** argv) {
-  static char kSystem[] = "--system";
-  static char kConversation[] = "--conversation";
+  // The long names, in storage that outlives argv's use (string literals are not char*).
+  static char kSystem[] = "--system", kConversation[] = "--conversation", kNoConversation[] = "--no-conversation",
+              kGpuLayers[] = "--n-gpu-layers", kUbatch[] = "--ubatch-size", kParallel[] = "--parallel";
+  const std::pair<std::string_view, char*> names[] = {
+      {"-sys", kSystem},    {"-cnv", kConversation}, {"-no-cnv", kNoConversation},
+      {"-ngl", kGpuLayers}, {"-ub", kUbatch},        {"-np", kParallel}};
   for (int i = 1; i < argc; ++i) {
     const std::string_view arg = argv[i];
     if (arg == "--") return;
-    if (arg == "-sys") argv[i] = kSystem;
-    if (arg == "-cnv") argv[i] = kConversation;
+    for (const auto& [short_name, long_name] : names) {
+      if (arg == short_name) argv[i] = long_name;
+    }
   }
+}
+
+namespace {
+
+// A number with a fractional part ("0.7", ".9"): the edge engine's -t temperature or -p top-p.
+bool looks_like_fraction(std::string_view s) {
+  if (s.find('.') == std::string_view::npos) return false;
+  char* end = nullptr;
+  const std::string text(s);
+  const double v = std::strtod(text.c_str(), &end);
+  return end == text.c_str() + text.size() && v >= 0 && v <= 2;
+}
+
+}  // namespace
+
+std::string short_flag_collision(int argc, char** argv) {
+  if (argc < 2 || (std::string_view(argv[1]) != "run" && std::string_view(argv[1]) != "chat")) return "";
+  for (int i = 2; i + 1 < argc; ++i) {
+    const std::string_view arg = argv[i], value = argv[i + 1];
+    if (arg == "--") break;
+    if (arg == "-t" && looks_like_fraction(value)) {
+      return "-t is the thread count, as in llama.cpp; for the temperature use --temp " + std::string(value);
+    }
+    if (arg == "-p" && looks_like_fraction(value)) {
+      return "-p is the prompt, as in llama.cpp; for top-p use --top-p " + std::string(value) + " (or --prompt " +
+             std::string(value) + " for that text)";
+    }
+  }
+  return "";
 }
 
 namespace {

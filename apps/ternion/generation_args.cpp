@@ -1,8 +1,11 @@
 #include "generation_args.h"
 
+#include <cstdio>
+#include <filesystem>
 #include <random>
 
 #include "commands.h"
+#include "progress.h"
 #include "ternion/convert/load_model.h"
 #include "ternion/core/error.h"
 #include "ternion/core/param_rules.h"
@@ -30,13 +33,14 @@ void apply_generation_defaults(const GenerationDefaults& g, const CLI::App& cmd,
 }  // namespace
 
 void add_generation_flags(CLI::App* c, GenerationArgs& a, const char* tokens_help) {
-  c->add_option("-m,--model", a.model_flag, "GGUF model file or HuggingFace model folder");
-  c->add_option("model", a.model_pos, "GGUF model file or model folder (instead of -m)");
-  c->add_option("-n,--tokens", a.n_tokens, tokens_help);
+  c->add_option("-m,--model", a.model_flag,
+                std::string("GGUF model file or HuggingFace model folder (default: ") + TERNION_DEFAULT_MODEL + ")");
+  c->add_option("model", a.positional, "The model (instead of -m); for run, then the prompt's words");
+  c->add_option("-n,--tokens,--n-predict", a.n_tokens, tokens_help);
   c->add_option("--temp,--temperature", a.temperature,
                 "Sampling temperature; 0 = greedy (default 0.8, or a model folder's generation_config.json)");
-  c->add_option("--top-k", a.top_k, "Keep the k most likely tokens; 0 = off (default 40)");
-  c->add_option("--top-p", a.top_p, "Nucleus sampling threshold; 1 = off (default 0.95)");
+  c->add_option("--top-k,--top_k", a.top_k, "Keep the k most likely tokens; 0 = off (default 40)");
+  c->add_option("--top-p,--top_p", a.top_p, "Nucleus sampling threshold; 1 = off (default 0.95)");
   c->add_option("--min-p", a.min_p, "Drop tokens below min-p × the top probability; 0 = off (default 0.05)");
   c->add_option("--repeat-penalty", a.repeat_penalty, "Penalty for recently seen tokens; 1 = off (default 1)");
   c->add_option("--repeat-last-n", a.repeat_last_n, "Window of the repeat penalty (default 64)");
@@ -49,6 +53,11 @@ void add_generation_flags(CLI::App* c, GenerationArgs& a, const char* tokens_hel
   c->add_flag("--mmap", a.mmap, kMmapHelp);
   c->add_flag("--hugetlb", a.hugetlb, kHugetlbHelp);
   c->add_option("--kv-type", a.kv_type, kKvTypeHelp);
+  c->add_option("-b,--batch-size", a.batch, "Prompt tokens per forward pass (default 512)");
+  c->add_option("--ubatch-size", a.ubatch, "The same as -b: one batch size here (also -ub)");
+  c->add_option("--n-gpu-layers,--gpu-layers", a.gpu_layers,
+                "Accepted for llama.cpp's -ngl; there is no GPU backend yet, so everything runs on the CPU");
+  c->add_flag("--jinja", a.jinja, "Accepted for llama.cpp: chat templates always run as Jinja here");
 }
 
 void add_chat_flags(CLI::App* c, GenerationArgs& a) {
@@ -76,11 +85,45 @@ void check_generation_args(const GenerationArgs& a) {
   check_threads(a.threads, kCli);
   check_param(params::kCtxSize, static_cast<double>(a.ctx_size), kCli);
   check_param(params::kSeed, static_cast<double>(a.seed), kCli);
+  if (a.batch != 0) check_param(params::kBatchSize, static_cast<double>(a.batch), kCli);
+  if (a.ubatch != 0) check_param(params::kBatchSize, static_cast<double>(a.ubatch), kCli);
+  if (a.gpu_layers != 0) {
+    std::fprintf(stderr, "note: -ngl %d ignored: there is no GPU backend yet; running on the CPU\n", a.gpu_layers);
+  }
+}
+
+std::string generation_model_path(const GenerationArgs& a) {
+  if (a.model_flag.empty()) return pick_model_path("", a.positional.empty() ? "" : a.positional[0]);
+  if (!a.positional.empty()) {
+    const std::string& first = a.positional[0];
+    std::error_code ec;
+    const bool looks_like_model = first.ends_with(".gguf") || std::filesystem::is_regular_file(first, ec);
+    if (looks_like_model) pick_model_path(a.model_flag, first);  // throws when they differ
+  }
+  return a.model_flag;
+}
+
+std::vector<std::string> prompt_words(const GenerationArgs& a) {
+  if (a.positional.empty()) return {};
+  generation_model_path(a);  // a second model given after -m is an error, not the prompt
+  const bool first_is_model = a.model_flag.empty() || a.positional[0] == a.model_flag;
+  return {a.positional.begin() + (first_is_model ? 1 : 0), a.positional.end()};
 }
 
 std::unique_ptr<Model> load_generation_model(const GenerationArgs& a, const CLI::App& cmd, SamplingParams& s) {
-  const std::string path = pick_model_path(a.model_flag, a.model_pos);
-  auto model = load_model(path, {!a.mmap, a.hugetlb});
+  const std::string path = generation_model_path(a);
+  std::unique_ptr<Model> model;
+  {
+    ProgressBar bar("loading " + std::filesystem::path(path).filename().string());
+    model = load_model(path, {!a.mmap, a.hugetlb}, [&bar](uint64_t done, uint64_t total) { bar.update(done, total); });
+  }
+  const int64_t trained = model->hparams().n_ctx_train;
+  if (trained > 0 && a.ctx_size > trained) {
+    std::fprintf(stderr,
+                 "warning: -c %lld is beyond the model's trained context of %lld tokens; expect worse text "
+                 "past it\n",
+                 static_cast<long long>(a.ctx_size), static_cast<long long>(trained));
+  }
   apply_generation_defaults(model->generation_defaults(), cmd, s);
   try {
     s.validate(ParamSurface::kCommandLine);
@@ -95,6 +138,7 @@ ContextOptions context_options(const GenerationArgs& a) {
   copt.n_ctx = a.ctx_size;
   copt.hugetlb = a.hugetlb;
   copt.kv_type = parse_kv_type(a.kv_type);
+  if (a.batch > 0 || a.ubatch > 0) copt.n_batch = a.ubatch > 0 ? a.ubatch : a.batch;
   return copt;
 }
 

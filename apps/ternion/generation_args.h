@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "ternion/model/context.h"
 #include "ternion/model/model.h"
@@ -14,7 +15,8 @@
 namespace ternion::cli {
 
 struct GenerationArgs {
-  std::string model_flag, model_pos;
+  std::string model_flag;
+  std::vector<std::string> positional;  // the model when -m is not given, then (run) the prompt's words
   int32_t n_tokens = 128;
   float temperature = 0.8f;
   int32_t top_k = 40;
@@ -31,6 +33,9 @@ struct GenerationArgs {
   bool mmap = false;
   bool hugetlb = false;
   std::string kv_type = "f16";
+  int64_t batch = 0, ubatch = 0;  // -b, -ub: both set the one batch size
+  int32_t gpu_layers = 0;         // -ngl: accepted, with a note (no GPU backend yet)
+  bool jinja = false;             // --jinja: accepted (the template always runs as Jinja)
   // chat only
   std::string system, template_path;
 };
@@ -44,6 +49,12 @@ void add_chat_flags(CLI::App* c, GenerationArgs& a);
 SamplingParams sampling_from_args(const GenerationArgs& a);
 // Checks the thread, context and seed flags.
 void check_generation_args(const GenerationArgs& a);
+
+// The model path: -m, else the first positional argument, else the model shipped in models/. With -m, a first
+// positional that names a file or ends in .gguf is a second model (an error).
+std::string generation_model_path(const GenerationArgs& a);
+// The positional arguments after the model: run's prompt words (Ollama's `run MODEL PROMPT`).
+std::vector<std::string> prompt_words(const GenerationArgs& a);
 
 // Loads the model (-m or the positional path) and fills in what its generation_config.json sets and the command
 // line did not.

@@ -23,7 +23,7 @@ int run_command(const ternion::cli::Runner& command) {
 int main(int argc, char** argv) {
   // A closed pipe on stdout is an error the command reports (write_stdout), not a silent death by SIGPIPE.
   std::signal(SIGPIPE, SIG_IGN);
-  CLI::App app{"ternion: run large language models on the CPU"};
+  CLI::App app{"ternion: run large language models on the CPU", "ternion"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "ternion 0.1.0");
   auto run = ternion::cli::add_run_command(app);
@@ -41,6 +41,8 @@ int main(int argc, char** argv) {
   auto kld = ternion::cli::add_kld_command(app);
   auto exec = ternion::cli::add_exec_command(app);
   auto agent = ternion::cli::add_agent_command(app);
+  auto show = ternion::cli::add_show_command(app);
+  auto list = ternion::cli::add_list_command(app);
   // An unknown first word is named, with the commands there are (CLI11 would only say one is required).
   if (argc > 1 && argv[1][0] != '-') {
     std::string names;
@@ -56,6 +58,10 @@ int main(int argc, char** argv) {
     }
   }
   ternion::cli::spell_long_single_dash_flags(argc, argv);
+  if (const std::string e = ternion::cli::short_flag_collision(argc, argv); !e.empty()) {
+    std::fprintf(stderr, "ternion: error: %s\n", e.c_str());
+    return 2;
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -69,21 +75,12 @@ int main(int argc, char** argv) {
     return 2;
   }
   try {
-    const std::pair<const char*, const ternion::cli::Runner*> commands[] = {{"run", &run},
-                                                                            {"chat", &chat},
-                                                                            {"serve", &serve},
-                                                                            {"info", &info},
-                                                                            {"perplexity", &ppl},
-                                                                            {"tokenize", &tokenize},
-                                                                            {"detokenize", &detokenize},
-                                                                            {"template", &tmpl},
-                                                                            {"synth", &synth},
-                                                                            {"convert", &convert},
-                                                                            {"bench", &bench},
-                                                                            {"quantize", &quantize},
-                                                                            {"kld", &kld},
-                                                                            {"exec", &exec},
-                                                                            {"agent", &agent}};
+    const std::pair<const char*, const ternion::cli::Runner*> commands[] = {
+        {"run", &run},        {"chat", &chat},         {"serve", &serve},           {"info", &info},
+        {"perplexity", &ppl}, {"tokenize", &tokenize}, {"detokenize", &detokenize}, {"template", &tmpl},
+        {"synth", &synth},    {"convert", &convert},   {"bench", &bench},           {"quantize", &quantize},
+        {"kld", &kld},        {"exec", &exec},         {"agent", &agent},           {"show", &show},
+        {"list", &list}};
     for (const auto& [name, command] : commands) {
       if (app.got_subcommand(name)) return run_command(*command);
     }

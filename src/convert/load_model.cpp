@@ -7,13 +7,13 @@
 
 namespace ternion {
 
-std::unique_ptr<Model> load_model(const std::string& path, const LoadOptions& options) {
+std::unique_ptr<Model> load_model(const std::string& path, const LoadOptions& options, const LoadProgress& progress) {
   std::error_code ec;
-  if (!std::filesystem::is_directory(path, ec)) return Model::from_gguf(path, options);
+  if (!std::filesystem::is_directory(path, ec)) return Model::from_gguf(path, options, progress);
   if (!is_hf_checkpoint(path)) {
     throw Error(path + ": a folder without config.json (expected a GGUF file or a HuggingFace model folder)");
   }
-  return Model::from_source(load_hf_checkpoint(path), options);
+  return Model::from_source(load_hf_checkpoint(path), options, progress);
 }
 
 }  // namespace ternion

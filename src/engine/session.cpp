@@ -89,7 +89,7 @@ std::optional<int32_t> Session::start(GenerationSpec spec, GenerationCallbacks c
   Slot& s = *best;
   s.sampler.emplace(spec.sampling, tokenizer_.n_vocab());
   for (int32_t t : spec.prompt) s.sampler->accept(t);
-  s.decoder.emplace(tokenizer_, false);
+  s.decoder.emplace(tokenizer_, false, spec.special);
   s.stop.emplace(spec.stop);
   s.spec = std::move(spec);
   s.callbacks = std::move(callbacks);

@@ -91,18 +91,20 @@ class Binder {
 
 Model::Model(GgufFile file) : file_(std::move(file)) {}
 
-std::unique_ptr<Model> Model::from_gguf(const std::string& path, const LoadOptions& options) {
+std::unique_ptr<Model> Model::from_gguf(const std::string& path, const LoadOptions& options,
+                                        const LoadProgress& progress) {
   std::unique_ptr<Model> m(new Model(GgufFile::open(path)));
   for (const GgufTensorInfo& t : m->file_.tensors()) {
     m->tensors_.emplace(t.name, TensorView{t.shape, t.type, t.data, t.n_bytes, t.n_elements});
   }
   m->set_hparams(false);
   m->bind_weights();
-  if (options.resident) m->make_resident(true, options.hugetlb);
+  if (options.resident) m->make_resident(true, options.hugetlb, progress);
   return m;
 }
 
-std::unique_ptr<Model> Model::from_source(ModelSource source, const LoadOptions& options) {
+std::unique_ptr<Model> Model::from_source(ModelSource source, const LoadOptions& options,
+                                          const LoadProgress& progress) {
   auto bytes = std::make_shared<const std::vector<uint8_t>>(source.metadata.to_gguf_bytes());
   std::unique_ptr<Model> m(new Model(GgufFile::parse(*bytes, source.path)));
   m->metadata_bytes_ = std::move(bytes);
@@ -122,11 +124,11 @@ std::unique_ptr<Model> Model::from_source(ModelSource source, const LoadOptions&
   m->source_ = std::move(source);
   m->set_hparams(rotate_half);
   m->bind_weights();
-  if (options.resident) m->make_resident(false, options.hugetlb);
+  if (options.resident) m->make_resident(false, options.hugetlb, progress);
   return m;
 }
 
-void Model::make_resident(bool copy_all, bool hugetlb) {
+void Model::make_resident(bool copy_all, bool hugetlb, const LoadProgress& progress) {
   std::vector<WeightMatrix*> matrices;
   for (LayerWeights& l : w_.layers) {
     for (WeightMatrix* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) {
@@ -167,7 +169,9 @@ void Model::make_resident(bool copy_all, bool hugetlb) {
     }
     file_.release(m->data, plain_bytes);
     if (k == nullptr) m->data = buf;
+    if (progress) progress(offsets[i] + plain_bytes, total);
   }
+  if (progress) progress(total, total);
   resident_.push_back(std::move(arena));
   if (w_.tied_output) w_.output = w_.token_embd;
 }

@@ -303,6 +303,14 @@ const QuantFileType& quant_file_type(std::string_view name) {
   throw Error("unknown quantization type '" + std::string(name) + "'; known: " + known);
 }
 
+std::optional<DType> weight_type_from_name(std::string_view name) {
+  const std::string key = upper(name);
+  for (const auto& ft : kFileTypes) {
+    if (ft.name == key) return ft.base;
+  }
+  return dtype_from_name(name);
+}
+
 std::vector<std::pair<std::string, DType>> plan_quantization(const std::string& input, const QuantizeOptions& options) {
   const GgufFile in = GgufFile::open(input);
   const Plan p = make_plan(in, options);

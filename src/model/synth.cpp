@@ -139,14 +139,19 @@ void add_tensors(GgufWriter& w, const ArchSpec& arch, const SynthShape& s, const
       b.vector(name, static_cast<int64_t>(t.shape[0]), 1.0f, 0.05f);
     }
   };
+  std::vector<std::pair<std::string, TensorSlot>> todo;
   for (const TensorSlot& t : global_tensors(arch, hp)) {
-    if (t.required || (t.role == TensorRole::kOutput && !s.tied_output)) write(std::string(t.name), t);
+    if (t.required || (t.role == TensorRole::kOutput && !s.tied_output)) todo.emplace_back(std::string(t.name), t);
   }
   const std::vector<TensorSlot> block = block_tensors(arch, hp, s.fused);
   for (int64_t l = 0; l < s.n_layer; ++l) {
     for (const TensorSlot& t : block) {
-      if (t.required) write("blk." + std::to_string(l) + "." + std::string(t.name), t);
+      if (t.required) todo.emplace_back("blk." + std::to_string(l) + "." + std::string(t.name), t);
     }
+  }
+  for (size_t i = 0; i < todo.size(); ++i) {
+    write(todo[i].first, todo[i].second);
+    if (o.progress) o.progress(i + 1, todo.size());
   }
 }
 

@@ -122,11 +122,11 @@ std::string Tokenizer::decode(std::span<const int32_t> ids, bool skip_special) c
   return out;
 }
 
-StreamDecoder::StreamDecoder(const Tokenizer& tokenizer, bool strip_leading_space)
-    : tokenizer_(&tokenizer), strip_leading_space_(strip_leading_space) {}
+StreamDecoder::StreamDecoder(const Tokenizer& tokenizer, bool strip_leading_space, bool special)
+    : tokenizer_(&tokenizer), strip_leading_space_(strip_leading_space), special_(special) {}
 
 std::string StreamDecoder::push(int32_t id) {
-  std::string piece = tokenizer_->token_to_piece(id, false);
+  std::string piece = tokenizer_->token_to_piece(id, special_);
   if (strip_leading_space_ && !piece.empty()) {
     if (piece.front() == ' ') piece.erase(0, 1);
     strip_leading_space_ = false;

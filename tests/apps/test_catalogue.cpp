@@ -179,7 +179,7 @@ const std::vector<BadInput>& catalogue() {
       // run: flags
       {"RunEmptyPrompt", "run -m $D/q8.gguf -p ''", 1, "prompt is empty"},
       {"RunNoPrompt", "run -m $D/q8.gguf", 1, "prompt is empty"},
-      {"RunPromptTwice", "run -m $D/q8.gguf -p hi -f $D/prompt.txt", 1, "not both"},
+      {"RunPromptTwice", "run -m $D/q8.gguf -p hi -f $D/prompt.txt", 1, "give the prompt one way"},
       {"RunTwoModels", "run -m $D/q8.gguf $D/m.gguf -p hi", 1, "two models"},
       {"RunZeroTokens", "run -m $D/q8.gguf -p hi -n 0", 1, "-n/--tokens must be in [1, 16777216], got 0"},
       {"RunNegativeTokens", "run -m $D/q8.gguf -p hi -n -5", 1, "-n/--tokens"},
@@ -199,7 +199,11 @@ const std::vector<BadInput>& catalogue() {
       {"RunNegativeThreads", "run -m $D/q8.gguf -p hi -t -1", 1, "-t/--threads"},
       {"RunNegativeContext", "run -m $D/q8.gguf -p hi -c -1", 1, "-c/--ctx-size"},
       {"RunHugeContext", "run -m $D/q8.gguf -p hi -c 100000000", 1, "-c/--ctx-size"},
-      {"RunContextOverflow", "run -m $D/q8.gguf -p hi -c 4 -n 8", 1, "context overflow"},
+      {"RunContextOverflow", "run -m $D/q8.gguf -p 'And God said unto them' -c 4 -n 8", 1, "fills the context"},
+      {"RunTokensBelowMinusOne", "run -m $D/q8.gguf -p hi -n -2", 1, "-n/--tokens"},
+      {"RunTemperatureAsThreads", "run -m $D/q8.gguf -p hi -t 0.7", 2, "use --temp 0.7"},
+      {"RunTopPAsPrompt", "run -m $D/q8.gguf -n 4 -p 0.9", 2, "use --top-p 0.9"},
+      {"RunZeroBatch", "run -m $D/q8.gguf -p hi -b 0 -ub -1", 1, "-b/--batch-size"},
       {"RunNegativeSeed", "run -m $D/q8.gguf -p hi -s -2", 1, "-s/--seed"},
       {"RunBadKvType", "run -m $D/q8.gguf -p hi --kv-type q8", 1, "--kv-type must be f16 or f32, got 'q8'"},
       {"RunUnknownFlag", "run -m $D/q8.gguf -p hi --no-such-flag", 2, "--no-such-flag"},
@@ -285,6 +289,8 @@ const std::vector<BadInput>& catalogue() {
       {"ServeMissingModel", "serve -m $D/missing.gguf --port 0", 1, "missing.gguf"},
       {"ServePortOutOfRange", "serve -m $D/q8.gguf --port 70000", 1, "--port"},
       {"ServeZeroParallel", "serve -m $D/q8.gguf --port 0 -P 0", 1, "-P/--parallel"},
+      {"ServeZeroParallelLlamaSpelling", "serve -m $D/q8.gguf --port 0 -np 0", 1, "-P/--parallel"},
+      {"ServeAliasOfTwo", "serve -m $D/q8.gguf -m $D/m.gguf --alias x --port 0", 1, "--alias names one model"},
       {"ServeThreads", "serve -m $D/q8.gguf --port 0 -t 4096", 1, "-t/--threads"},
       {"ServeDuplicateNames", "serve -m a=$D/q8.gguf -m a=$D/m.gguf --port 0", 1, "two models are named 'a'"},
       {"ServeBadKvType", "serve -m $D/q8.gguf --port 0 --kv-type f8", 1, "--kv-type"},
@@ -441,11 +447,23 @@ TEST_F(Signals, InterruptedSynthLeavesNothing) {
                     "-o", (dir() / "out.gguf").string()});
 }
 
-TEST_F(Signals, InterruptedRunStopsAndLeavesNothing) {
-  // 480 tokens at one thread: the signal comes right after the first streamed bytes, long before the end.
-  interrupt({"run", "-m", (dir() / "q8.gguf").string(), "-p", "In the beginning", "-n", "480", "--ignore-eos", "-t",
-             "1", "--temp", "0"},
-            false, " ");
+TEST_F(Signals, InterruptedRunEndsTheLineAndPrintsTheSummary) {
+  // 480 tokens at one thread: the signal comes right after the first streamed bytes, long before the end. As
+  // llama-cli, the run stops, ends its line and prints its summary; the status is 130 (128 + SIGINT).
+  const auto before = snapshot(dir());
+  const Child c = spawn({"run", "-m", (dir() / "q8.gguf").string(), "-p", "In the beginning", "-n", "480",
+                         "--ignore-eos", "-t", "1", "--temp", "0"},
+                        false);
+  ASSERT_TRUE(wait_for(c, c.out, " ")) << slurp(c.err);
+  ::kill(c.pid, SIGINT);
+  const int status = finish(c);
+  ASSERT_TRUE(WIFEXITED(status)) << "status " << status << ": " << slurp(c.err);
+  EXPECT_EQ(WEXITSTATUS(status), 130) << slurp(c.err);
+  EXPECT_NE(slurp(c.err).find("finish: cancelled"), std::string::npos) << slurp(c.err);
+  const std::string out = slurp(c.out);
+  EXPECT_EQ(out.back(), '\n');
+  EXPECT_LT(std::count(out.begin(), out.end(), ' '), 400) << "stopped long before 480 tokens";
+  EXPECT_EQ(snapshot(dir()), before);
 }
 
 TEST_F(Signals, InterruptedServeStopsCleanly) {

@@ -158,13 +158,92 @@ nlohmann::json run_on_rendered(const nlohmann::json& messages, int n_tokens) {
   return nlohmann::json::parse(o.out);
 }
 
+// The chat history of the programs these tests start goes to a scratch folder, never the user's home.
+fs::path state_dir() { return test::cli_scratch_dir() / "state"; }
+
 class ChatCli : public ::testing::Test {
  protected:
   void SetUp() override {
     TERNION_REQUIRE_FIXTURE(model_path());
     TERNION_REQUIRE_FIXTURE(template_path());
+    ::setenv("XDG_STATE_HOME", state_dir().c_str(), 1);
   }
 };
+
+TEST_F(ChatCli, HistoryIsKeptPrivatelyAcrossSessions) {
+  fs::remove_all(state_dir());
+  {
+    Terminal t({"chat", "-m", model_path(), "--template", template_path(), "-n", "1"});
+    ASSERT_TRUE(t.wait_for_prompt()) << t.screen();
+    t.type("/system be brief\r");
+    ASSERT_TRUE(t.wait_for("(system prompt set)")) << t.screen();
+    ASSERT_TRUE(t.wait_for_prompt()) << t.screen();
+    EXPECT_EQ(t.wait_exit("\x04"), 0) << t.screen();
+  }
+  const fs::path file = state_dir() / "ternion" / "history";
+  ASSERT_TRUE(fs::exists(file));
+  EXPECT_NE(slurp(file).find("/system\\040be\\040brief"), std::string::npos) << slurp(file);  // libedit's escapes
+  EXPECT_EQ(fs::status(file).permissions() & (fs::perms::group_all | fs::perms::others_all), fs::perms::none);
+  // The next session finds the line with the up arrow.
+  Terminal t({"chat", "-m", model_path(), "--template", template_path(), "-n", "1"});
+  ASSERT_TRUE(t.wait_for_prompt()) << t.screen();
+  t.type("\x1b[A\r");
+  ASSERT_TRUE(t.wait_for("(system prompt set)")) << t.screen();
+  ASSERT_TRUE(t.wait_for_prompt()) << t.screen();
+  EXPECT_EQ(t.wait_exit("\x04"), 0) << t.screen();
+  // Piped, nothing is read or written.
+  fs::remove_all(state_dir());
+  EXPECT_EQ(run_cli("chat -m " + model_path() + " --template " + template_path() + " -n 1", "/bye\n").code, 0);
+  EXPECT_FALSE(fs::exists(file));
+}
+
+TEST_F(ChatCli, ProgressOnATerminalOnly) {
+  const std::string q8 = test::fixture("gguf/kjv-llama-Q8_0.gguf").string();
+  const fs::path out = test::cli_scratch_dir() / "progress.gguf";
+  {
+    Terminal t({"run", "-m", q8, "-p", "In the", "-n", "2"});
+    EXPECT_TRUE(t.wait_for("loading kjv-llama-Q8_0.gguf [")) << t.screen();
+    EXPECT_EQ(t.wait_exit(), 0) << t.screen();
+  }
+  {
+    Terminal t({"synth", "--shape", "smollm-135m", "--vocab-from", q8, "-o", out.string()});
+    EXPECT_TRUE(t.wait_for("synth smollm-135m [")) << t.screen();
+    EXPECT_EQ(t.wait_exit(), 0) << t.screen();
+  }
+  {
+    Terminal t({"bench", "-m", q8, "-p", "8", "-n", "2", "-r", "1"});
+    EXPECT_TRUE(t.wait_for("bench: kjv-llama-Q8_0.gguf")) << t.screen();
+    EXPECT_EQ(t.wait_exit(), 0) << t.screen();
+  }
+  for (const std::string& args :
+       {"run -m " + q8 + " -p 'In the' -n 2", "synth --shape smollm-135m --vocab-from " + q8 + " -o " + out.string(),
+        "bench -m " + q8 + " -p 8 -n 2 -r 1"}) {
+    const Outcome o = run_cli(args);
+    EXPECT_EQ(o.code, 0) << o.err;
+    EXPECT_EQ(o.err.find('['), std::string::npos) << args << ": " << o.err;
+    EXPECT_EQ(o.err.find("bench:"), std::string::npos) << args << ": " << o.err;
+  }
+  fs::remove(out);
+}
+
+TEST_F(ChatCli, RunWithoutAPromptOnATerminalChats) {
+  Terminal t({"run", "-m", model_path(), "--template", template_path(), "-n", "1"});
+  ASSERT_TRUE(t.wait_for("no prompt given: chatting")) << t.screen();
+  ASSERT_TRUE(t.wait_for_prompt()) << t.screen();
+  t.type("/bye\r");
+  EXPECT_EQ(t.wait_exit(), 0) << t.screen();
+  Terminal plain({"run", "-m", model_path(), "-no-cnv"});  // -no-cnv: a completion, which needs a prompt
+  ASSERT_TRUE(plain.wait_for("the prompt is empty")) << plain.screen();
+  EXPECT_EQ(plain.wait_exit(), 1);
+}
+
+TEST_F(ChatCli, TokenizeSaysItReadsATerminal) {
+  Terminal t({"tokenize", "-m", model_path()});
+  ASSERT_TRUE(t.wait_for("reading the text from standard input")) << t.screen();
+  t.type("hi\n\x04");
+  EXPECT_EQ(t.wait_exit(), 0) << t.screen();
+  EXPECT_EQ(run_cli("tokenize -m " + model_path(), "hi").err, "") << "nothing said when piped";
+}
 
 TEST_F(ChatCli, TwoTurnsOnATerminalMatchRunAndReuseThePrefix) {
   const fs::path saved = test::cli_scratch_dir() / "conversation.json";

@@ -12,6 +12,7 @@ namespace ternion {
 
 // Model::from_gguf for a file, Model::from_source(load_hf_checkpoint(path)) for a folder holding a config.json.
 // Throws Error naming the path: for a folder without config.json, and whatever either of those throws.
-std::unique_ptr<Model> load_model(const std::string& path, const LoadOptions& options = {});
+std::unique_ptr<Model> load_model(const std::string& path, const LoadOptions& options = {},
+                                  const LoadProgress& progress = {});
 
 }  // namespace ternion

@@ -18,9 +18,12 @@
 namespace ternion {
 
 struct GenerateOptions {
-  int32_t max_tokens = 128;       // new tokens at most; must be positive
+  // New tokens at most; -1: until the end of generation or the context is full. A limit past the context stops
+  // there too (GenerateResult::context_full).
+  int32_t max_tokens = 128;
   std::optional<bool> add_bos;    // default: what the vocabulary says
   bool parse_special = false;     // read special-token text in the prompt (e.g. <|im_start|>) as those tokens
+  bool print_special = false;     // write control tokens the model generates as their text
   bool ignore_eos = false;        // keep going past end-of-generation tokens
   std::vector<std::string> stop;  // stop strings: generation ends before the first one, which is not returned
   SamplingParams sampling;
@@ -42,7 +45,8 @@ struct GenerateResult {
   std::vector<int32_t> prompt_tokens;
   std::vector<int32_t> tokens;  // generated ids (an end-of-generation token that stopped it included)
   std::string text;             // generated text (special tokens not rendered)
-  std::string finish_reason;    // "stop" (end-of-generation or a stop string) or "length" (max_tokens)
+  std::string finish_reason;    // "stop" (end-of-generation or a stop string), "length" or "cancelled"
+  bool context_full = false;    // ended with "length" because the context had no room for max_tokens
   Timings timings;
 };
 
@@ -66,9 +70,11 @@ class Generator {
 
   std::vector<int32_t> tokenize(std::string_view text, const GenerateOptions& options) const;
 
-  // Runs one prompt. Throws Error for an empty prompt, max_tokens ≤ 0, invalid sampling
-  // values, or a prompt plus max_tokens beyond the context size.
-  GenerateResult generate(std::string_view prompt, const GenerateOptions& options, const TextCallback& on_text = {});
+  // Runs one prompt. Throws Error for an empty prompt, max_tokens 0 or below -1, invalid sampling values, or a
+  // prompt that leaves no room in the context. `cancelled` is polled once per step (Ctrl-C): true ends the run
+  // with finish_reason "cancelled".
+  GenerateResult generate(std::string_view prompt, const GenerateOptions& options, const TextCallback& on_text = {},
+                          std::function<bool()> cancelled = {});
 
  private:
   const Model& model_;

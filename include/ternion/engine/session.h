@@ -36,6 +36,7 @@ struct GenerationSpec {
   std::vector<std::string> stop;  // stop strings: generation ends before the first one, which is not returned
   bool ignore_eos = false;        // keep going past end-of-generation tokens
   int32_t logprobs = -1;          // -1: none; else the log-probability of each token and this many alternatives
+  bool special = false;           // control tokens (not end-of-generation ones) streamed as their text
 };
 
 // What one step produced for one request.

@@ -4,6 +4,7 @@
 // use load_model (ternion/convert/load_model.h).
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -64,6 +65,10 @@ struct LoadOptions {
   bool hugetlb = false;  // that memory from the reserved huge pages
 };
 
+// Called as the resident copy of the weights is made: bytes done and in all (a progress bar; not called when the
+// weights are used in place).
+using LoadProgress = std::function<void(uint64_t done, uint64_t total)>;
+
 class Model {
  public:
   // Opens, validates and maps a GGUF file. Throws Error naming the file and the problem.
@@ -73,10 +78,12 @@ class Model {
   // cache, and the resident size stays about the file's. Without it, weights are used in place from the map.
   // With `hugetlb`, that memory comes from the reserved huge pages (ternion/core/page_memory.h): Error when the pool
   // is too small.
-  static std::unique_ptr<Model> from_gguf(const std::string& path, const LoadOptions& options = {});
+  static std::unique_ptr<Model> from_gguf(const std::string& path, const LoadOptions& options = {},
+                                          const LoadProgress& progress = {});
   // A model whose weights stay where `source` has them (a checkpoint folder's maps, a converter's buffers); with
   // `resident`, only the matrices that have interleaved kernels are packed into memory.
-  static std::unique_ptr<Model> from_source(ModelSource source, const LoadOptions& options = {});
+  static std::unique_ptr<Model> from_source(ModelSource source, const LoadOptions& options = {},
+                                            const LoadProgress& progress = {});
 
   // The GGUF metadata; for a folder, the metadata its conversion would have (and no tensors).
   const GgufFile& gguf() const { return file_; }
@@ -107,7 +114,7 @@ class Model {
   explicit Model(GgufFile file);
   void bind_weights();
   void set_hparams(bool rotate_half);
-  void make_resident(bool copy_all, bool hugetlb);
+  void make_resident(bool copy_all, bool hugetlb, const LoadProgress& progress);
 
   GgufFile file_;
   HParams hp_;

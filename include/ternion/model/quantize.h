@@ -32,6 +32,10 @@ const std::vector<QuantFileType>& quant_file_types();
 // listing the valid names for an unknown one.
 const QuantFileType& quant_file_type(std::string_view name);
 
+// A weight type as convert, quantize and synth all take it: a file type name (Q4_K_M: its base type, Q4_K) or a
+// tensor type name (Q4_K, Q8_0, F16), case-insensitive; nullopt for any other name.
+std::optional<DType> weight_type_from_name(std::string_view name);
+
 struct TensorTypeRule {
   std::string pattern;  // ECMAScript regular expression, searched in the tensor name
   DType type;

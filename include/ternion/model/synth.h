@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -39,6 +40,7 @@ struct SynthOptions {
   std::string output;
   uint64_t seed = 1;
   int64_t n_ctx = 4096;
+  std::function<void(size_t done, size_t total)> progress;  // tensors made, of all (a progress bar)
 };
 
 // Writes the model; throws Error for an unknown shape or type, an unreadable vocabulary file, or I/O failure.

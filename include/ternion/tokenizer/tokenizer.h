@@ -49,12 +49,12 @@ class Tokenizer {
 
 // Streaming detokenizer for generation: feed ids one at a time and get back only complete UTF-8 characters, holding
 // back a character split across tokens until its last byte arrives. Bytes that can never form a valid character are
-// replaced by U+FFFD, so every returned string is valid UTF-8. Control tokens produce nothing.
+// replaced by U+FFFD, so every returned string is valid UTF-8. Control tokens produce nothing unless `special`.
 class StreamDecoder {
  public:
   // strip_leading_space: drop the SPM dummy-prefix space from the first non-empty piece (use when the prompt is not
   // echoed, i.e. the first decoded token starts the text). `tokenizer` must outlive the decoder.
-  StreamDecoder(const Tokenizer& tokenizer, bool strip_leading_space);
+  StreamDecoder(const Tokenizer& tokenizer, bool strip_leading_space, bool special = false);
 
   std::string push(int32_t id);
   // Whatever is held back (an incomplete character at the end of the stream) as U+FFFD, and empties the buffer.
@@ -63,6 +63,7 @@ class StreamDecoder {
  private:
   const Tokenizer* tokenizer_;
   bool strip_leading_space_;
+  bool special_;         // control tokens as their text (e.g. <|im_end|>)
   std::string pending_;  // bytes of an incomplete UTF-8 character, at most 3
 };
 
