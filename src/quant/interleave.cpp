@@ -137,6 +137,7 @@ void q8_0_pack(const void* w, size_t w_stride, int64_t rows, int64_t cols, void*
 }  // namespace
 
 // Every level of a type shares its layout and packing; only the gemm differs.
+#if defined(__x86_64__)
 const InterleavedKernels kQ4_0InterleavedAvx2{DType::Q4_0, Isa::Avx2, q4_0_group_bytes, q4_0_pack,
                                               q4_0_interleaved_gemm_avx2};
 const InterleavedKernels kQ8_0InterleavedAvx2{DType::Q8_0, Isa::Avx2, q8_0_group_bytes, q8_0_pack,
@@ -188,6 +189,7 @@ const InterleavedKernels kQ6_KInterleavedNeonDot{DType::Q6_K, Isa::NeonDot, q6_k
                                                  q6_k_interleaved_gemm_neon_dot};
 const InterleavedKernels kTQ2_0InterleavedNeonDot{DType::TQ2_0, Isa::NeonDot, tq2_0_group_bytes, tq2_0_pack_rows,
                                                   tq2_0_interleaved_gemm_neon_dot};
+#endif
 #endif
 }  // namespace quant
 
