@@ -30,7 +30,8 @@ class ChatModel : public agent::AgentModel {
   }
 
   std::string respond(const std::string& message) override {
-    conv_.add("user", message);
+    // The task is the user's own text; later messages carry program output, read as plain text only.
+    conv_.add("user", conv_.empty() ? message : format_.literal(message));
     GenerationSpec spec;
     spec.prompt = format_.prompt(conv_.messages());
     const int64_t n_ctx = gen_.session().context().n_ctx();

@@ -40,6 +40,24 @@ std::vector<int32_t> ChatFormat::prompt(const nlohmann::ordered_json& messages,
   return ids;
 }
 
+std::string ChatFormat::literal(std::string_view text) const {
+  static constexpr std::string_view kZeroWidthSpace = "\u200b";
+  std::string out(text);
+  const Vocab& v = tokenizer_.vocab();
+  for (size_t id = 0; id < v.tokens.size(); ++id) {
+    const std::string& t = v.tokens[id];
+    if (v.types[id] != TokenType::Control || t.size() < 2) continue;
+    // The break goes after the whole first UTF-8 character (its lead byte says how long it is).
+    const auto lead = static_cast<unsigned char>(t[0]);
+    const size_t first = lead < 0xc0 ? 1 : lead < 0xe0 ? 2 : lead < 0xf0 ? 3 : 4;
+    if (first >= t.size()) continue;
+    for (size_t at = out.find(t); at != std::string::npos; at = out.find(t, at + first + kZeroWidthSpace.size())) {
+      out.insert(at + first, kZeroWidthSpace);
+    }
+  }
+  return out;
+}
+
 void Conversation::add(std::string role, std::string content) {
   turns_.push_back({std::move(role), std::move(content)});
 }

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "ternion/tokenizer/chat_template.h"
@@ -28,6 +29,10 @@ class ChatFormat {
   // added when the vocabulary asks for it and the template did not write it.
   std::vector<int32_t> prompt(const nlohmann::ordered_json& messages,
                               const nlohmann::ordered_json& tools = nullptr) const;
+  // `text` with every control token's text in it broken by a zero-width space after its first character, so that
+  // text from outside (a program's output that the agent feeds back) reads as plain text: it cannot end a turn or
+  // forge one. (Tokenizing the messages apart from the template's markup would change the tokens at their edges.)
+  std::string literal(std::string_view text) const;
 
  private:
   const Tokenizer& tokenizer_;
