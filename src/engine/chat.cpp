@@ -133,6 +133,7 @@ Conversation Conversation::from_json(const nlohmann::ordered_json& j, const std:
       if (!c.turns_.back().extra.is_object()) c.turns_.back().extra = nlohmann::ordered_json::object();
       c.turns_.back().extra[key] = m[key];
     }
+    if (m.contains("tool_calls") && m["tool_calls"].is_array()) c.calls_made_ += m["tool_calls"].size();  // fresh ids
   }
   return c;
 }
