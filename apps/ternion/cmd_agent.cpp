@@ -5,6 +5,7 @@
 #include <memory>
 #include <string>
 
+#include "agent_chat.h"
 #include "commands.h"
 #include "generation_args.h"
 #include "sandbox_args.h"
@@ -21,19 +22,20 @@ namespace {
 
 // The model's turns: the whole conversation rendered through the chat template each time (the session reuses the
 // prefix it already holds), the reply streamed to stdout.
-class ChatModel : public agent::AgentModel {
+class ChatModel : public TemplateAgentModel {
  public:
-  ChatModel(Generator& gen, const ChatFormat& format, const SamplingParams& sampling, int32_t max_tokens,
-            bool ignore_eos, const std::string& system)
-      : gen_(gen), format_(format), sampling_(sampling), max_tokens_(max_tokens), ignore_eos_(ignore_eos) {
-    conv_.set_system(system);
-  }
+  ChatModel(Generator& gen, const ChatFormat& format, const std::string& source, const SamplingParams& sampling,
+            int32_t max_tokens, bool ignore_eos, const std::string& system)
+      : TemplateAgentModel(format, source, system),
+        gen_(gen),
+        sampling_(sampling),
+        max_tokens_(max_tokens),
+        ignore_eos_(ignore_eos) {}
 
-  std::string respond(const std::string& message) override {
-    // The task is the user's own text; later messages carry program output, read as plain text only.
-    conv_.add("user", conv_.empty() ? message : format_.literal(message));
+ protected:
+  std::string generate(std::vector<int32_t> prompt, bool special) override {
     GenerationSpec spec;
-    spec.prompt = format_.prompt(conv_.messages());
+    spec.prompt = std::move(prompt);
     const int64_t n_ctx = gen_.session().context().n_ctx();
     const int64_t room = n_ctx - static_cast<int64_t>(spec.prompt.size());
     if (room < 1) {
@@ -44,6 +46,7 @@ class ChatModel : public agent::AgentModel {
     spec.max_tokens = static_cast<int32_t>(max_tokens_ > 0 ? std::min<int64_t>(max_tokens_, room) : room);
     spec.sampling = sampling_;
     spec.ignore_eos = ignore_eos_;
+    spec.special = special;
     std::string text;
     Finish finish;
     GenerationCallbacks cb;
@@ -58,14 +61,11 @@ class ChatModel : public agent::AgentModel {
     }
     write_stdout("\n");
     if (finish.reason == FinishReason::kError) throw Error(finish.error);
-    conv_.add("assistant", text);
     return text;
   }
 
  private:
   Generator& gen_;
-  const ChatFormat& format_;
-  Conversation conv_;
   SamplingParams sampling_;
   int32_t max_tokens_;
   bool ignore_eos_;
@@ -101,7 +101,7 @@ int run_agent_task(const GenerationArgs& g, const CLI::App& cmd, const std::stri
     throw Error((g.template_path.empty() ? std::string("the model's chat template") : g.template_path) + ": " +
                 e.what());
   }
-  ChatModel chat(gen, *format, sampling, g.n_tokens, g.ignore_eos, g.system);
+  ChatModel chat(gen, *format, source, sampling, g.n_tokens, g.ignore_eos, g.system);
 
   agent::AgentHooks hooks;
   hooks.execute = [&](const agent::CodeBlock& b) { return agent::run_block(sandbox, b, options); };

@@ -59,7 +59,30 @@ std::string ChatFormat::literal(std::string_view text) const {
 }
 
 void Conversation::add(std::string role, std::string content) {
-  turns_.push_back({std::move(role), std::move(content)});
+  turns_.push_back({std::move(role), std::move(content), nullptr});
+}
+
+std::vector<std::string> Conversation::add_tool_calls(std::string content, const std::vector<ToolCall>& calls) {
+  std::vector<std::string> ids;
+  nlohmann::ordered_json list = nlohmann::ordered_json::array();
+  for (const ToolCall& call : calls) {
+    std::string id = call.id;
+    if (id.empty()) {
+      const std::string n = std::to_string(++calls_made_);
+      id = "call" + std::string(n.size() < 5 ? 5 - n.size() : 0, '0') + n;
+    }
+    nlohmann::ordered_json args = nlohmann::ordered_json::parse(call.arguments, nullptr, false);
+    if (args.is_discarded()) args = call.arguments;  // the parser promises an object; keep the text otherwise
+    list.push_back(
+        {{"id", id}, {"type", "function"}, {"function", {{"name", call.name}, {"arguments", std::move(args)}}}});
+    ids.push_back(std::move(id));
+  }
+  turns_.push_back({"assistant", std::move(content), {{"tool_calls", std::move(list)}}});
+  return ids;
+}
+
+void Conversation::add_tool_result(std::string id, std::string name, std::string content) {
+  turns_.push_back({"tool", std::move(content), {{"tool_call_id", std::move(id)}, {"name", std::move(name)}}});
 }
 
 bool Conversation::drop_oldest_turn() {
@@ -76,7 +99,11 @@ bool Conversation::drop_oldest_turn() {
 nlohmann::ordered_json Conversation::messages() const {
   nlohmann::ordered_json out = nlohmann::ordered_json::array();
   if (!system_.empty()) out.push_back({{"role", "system"}, {"content", system_}});
-  for (const Message& m : turns_) out.push_back({{"role", m.role}, {"content", m.content}});
+  for (const Message& m : turns_) {
+    nlohmann::ordered_json j = {{"role", m.role}, {"content", m.content}};
+    if (m.extra.is_object()) j.update(m.extra);
+    out.push_back(std::move(j));
+  }
   return out;
 }
 
@@ -98,9 +125,15 @@ Conversation Conversation::from_json(const nlohmann::ordered_json& j, const std:
     std::string content = m["content"].get<std::string>();
     if (role == "system" && i == 0) {
       c.system_ = std::move(content);
-    } else {
-      c.add(std::move(role), std::move(content));
+      continue;
     }
+    c.add(std::move(role), std::move(content));
+    for (const char* key : {"tool_calls", "tool_call_id", "name"}) {  // an agent's turns, kept as they were
+      if (!m.contains(key)) continue;
+      if (!c.turns_.back().extra.is_object()) c.turns_.back().extra = nlohmann::ordered_json::object();
+      c.turns_.back().extra[key] = m[key];
+    }
+    if (m.contains("tool_calls") && m["tool_calls"].is_array()) c.calls_made_ += m["tool_calls"].size();  // fresh ids
   }
   return c;
 }

@@ -1,6 +1,7 @@
 // The agent loop with scripted replies (a test double playing the model), and once through the real sandbox.
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -109,6 +110,124 @@ TEST(AgentLoop, RejectsBadArguments) {
   h.execute = fake_run;
   EXPECT_THROW(run_agent(model, "task", 0, RunnerOptions(), h), Error);
   EXPECT_TRUE(model.messages.empty());
+}
+
+// Plays a model offered the code runner as a tool: each scripted reply carries its calls (the parser is the
+// core's, tested there and with the template-side model in the program's tests).
+class ToolModel : public AgentModel {
+ public:
+  struct Reply {
+    std::string text;
+    Calls calls;
+  };
+  explicit ToolModel(std::vector<Reply> replies) : replies_(std::move(replies)) {}
+  std::string respond(const std::string& message) override {
+    messages.push_back(message);
+    return next();
+  }
+  std::string respond_to_calls(const std::vector<std::string>& results) override {
+    call_results.push_back(results);
+    return next();
+  }
+  bool offers_tools() const override { return true; }
+  Calls reply_calls() const override { return replies_[given_ - 1].calls; }
+  std::vector<std::string> messages;
+  std::vector<std::vector<std::string>> call_results;
+
+ private:
+  std::string next() {
+    if (given_ >= replies_.size()) throw Error("the script has no more replies");
+    return replies_[given_++].text;
+  }
+  std::vector<Reply> replies_;
+  size_t given_ = 0;
+};
+
+AgentToolCall run_code(const std::string& language, const std::string& code) {
+  return {kRunCodeTool, nlohmann::json({{"language", language}, {"code", code}}).dump()};
+}
+
+TEST(AgentLoop, RunsToolCallsAndAnswersEachCall) {
+  ToolModel model({{"calling", {{run_code("python", "exit 1"), {"search", "{}"}}, ""}},
+                   {"again", {{run_code("sh", "exit 0")}, ""}}});
+  std::vector<std::string> log;
+  const AgentResult r = run_agent(model, "task", 3, RunnerOptions(), fake_hooks(&log));
+  EXPECT_EQ(r.stop, AgentStop::kSucceeded) << r.reason;
+  EXPECT_EQ(r.rounds, 2);
+  ASSERT_EQ(model.messages.size(), 1u);
+  EXPECT_TRUE(contains(model.messages[0], kAgentToolInstructions)) << model.messages[0];
+  ASSERT_EQ(model.call_results.size(), 1u);
+  ASSERT_EQ(model.call_results[0].size(), 2u);
+  EXPECT_TRUE(contains(model.call_results[0][0], "block 1 (python): exit status 1")) << model.call_results[0][0];
+  EXPECT_TRUE(contains(model.call_results[0][0], "ran exit 1")) << model.call_results[0][0];
+  EXPECT_EQ(model.call_results[0][1], "error: there is no tool named \"search\"; the only tool is run_code");
+}
+
+TEST(AgentLoop, ToolCallsAreConfirmedAndBadOnesStillAnswered) {
+  ToolModel model({{"", {{{kRunCodeTool, "[1]"}, run_code("cobol", "x"), run_code("sh", "exit 0")}, ""}}});
+  std::vector<std::string> log;
+  AgentHooks h = fake_hooks(&log);
+  std::vector<CodeBlock> asked;
+  h.confirm = [&](const std::vector<CodeBlock>& blocks) {
+    asked = blocks;
+    return true;
+  };
+  const AgentResult r = run_agent(model, "task", 1, RunnerOptions(), h);
+  EXPECT_EQ(r.stop, AgentStop::kRoundsExhausted) << "two of the three calls were bad";
+  ASSERT_EQ(asked.size(), 1u);
+  EXPECT_EQ(asked[0].code, "exit 0");
+  ASSERT_EQ(log.size(), 4u);  // the reply, two errors, one run
+  EXPECT_EQ(log[1], "call 1: error: run_code's arguments are not a JSON object\n");
+  EXPECT_TRUE(contains(log[2], "\"language\" must be one of c, c++")) << log[2];
+  EXPECT_TRUE(contains(log[3], "block 3 (sh): exit status 0")) << log[3];
+}
+
+TEST(AgentLoop, MalformedCallIsReportedAndFencedBlocksStillRun) {
+  ToolModel model({{"<tool_call>{oops</tool_call>", {{}, "the tool call is not JSON"}},
+                   ToolModel::Reply{"no call here\n```sh\nexit 0\n```", {}}});
+  std::vector<std::string> log;
+  const AgentResult r = run_agent(model, "task", 3, RunnerOptions(), fake_hooks(&log));
+  EXPECT_EQ(r.stop, AgentStop::kSucceeded) << r.reason;
+  EXPECT_EQ(r.rounds, 2);
+  ASSERT_EQ(model.messages.size(), 2u);
+  EXPECT_TRUE(contains(model.messages[1], "could not be read: the tool call is not JSON")) << model.messages[1];
+  EXPECT_TRUE(model.call_results.empty());
+}
+
+TEST(AgentLoop, ToolModelWithNothingToRunEnds) {
+  ToolModel model({ToolModel::Reply{"just words", {}}});
+  std::vector<std::string> log;
+  const AgentResult r = run_agent(model, "task", 3, RunnerOptions(), fake_hooks(&log));
+  EXPECT_EQ(r.stop, AgentStop::kNoCode);
+  EXPECT_TRUE(contains(r.reason, "and no tool call")) << r.reason;
+}
+
+TEST(CodeTool, DescribesRunCodeWithTheLanguagesWeRun) {
+  const nlohmann::ordered_json tools = code_runner_tools();
+  ASSERT_EQ(tools.size(), 1u);
+  EXPECT_EQ(tools[0]["type"], "function");
+  const auto& f = tools[0]["function"];
+  EXPECT_EQ(f["name"], "run_code");
+  const auto& languages = f["parameters"]["properties"]["language"]["enum"];
+  ASSERT_EQ(languages.size(), 8u);
+  for (const auto& l : languages) EXPECT_NE(find_language(l.get<std::string>()), nullptr) << l;
+  EXPECT_EQ(f["parameters"]["required"], nlohmann::ordered_json({"language", "code"}));
+}
+
+TEST(CodeTool, ReadsACallOrSaysWhatIsWrong) {
+  const CallBlock ok = block_from_call(run_code("Py", "print(1)"));
+  EXPECT_EQ(ok.error, "");
+  ASSERT_NE(ok.block.language, nullptr);
+  EXPECT_STREQ(ok.block.language->name, "python");
+  EXPECT_EQ(ok.block.code, "print(1)");
+  EXPECT_EQ(block_from_call({kRunCodeTool, "not json"}).error, "run_code's arguments are not a JSON object");
+  EXPECT_EQ(block_from_call({kRunCodeTool, R"({"language":"sh"})"}).error, "run_code needs a string argument \"code\"");
+  EXPECT_TRUE(contains(block_from_call({kRunCodeTool, R"({"code":"x"})"}).error, "got \"\""));
+}
+
+TEST(AgentLoop, ModelWithoutToolsCannotAnswerCalls) {
+  ScriptedModel model({});
+  EXPECT_THROW(model.respond_to_calls({"x"}), Error);
 }
 
 TEST(AgentLoop, FixesCodeThroughTheSandbox) {

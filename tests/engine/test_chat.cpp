@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "support/test_support.h"
 #include "ternion/core/error.h"
@@ -43,6 +44,27 @@ TEST(Conversation, JsonRoundTrip) {
   EXPECT_EQ(back.to_json(), c.to_json());
   EXPECT_EQ(back.system(), "s");
   EXPECT_EQ(back.size(), 2u);
+}
+
+TEST(Conversation, HoldsToolCallsAndResults) {
+  Conversation c;
+  c.add("user", "task");
+  const std::vector<std::string> ids =
+      c.add_tool_calls("thinking", {{"run_code", R"({"code":"x"})", ""}, {"f", "not json", "abcDEF123"}});
+  ASSERT_EQ(ids.size(), 2u);
+  EXPECT_EQ(ids[0], "call00001");
+  EXPECT_EQ(ids[1], "abcDEF123");
+  c.add_tool_result(ids[0], "run_code", "out");
+  const Json m = c.messages();
+  ASSERT_EQ(m.size(), 3u);
+  EXPECT_EQ(m[1], Json::parse(R"({"role":"assistant","content":"thinking","tool_calls":[
+      {"id":"call00001","type":"function","function":{"name":"run_code","arguments":{"code":"x"}}},
+      {"id":"abcDEF123","type":"function","function":{"name":"f","arguments":"not json"}}]})"));
+  EXPECT_EQ(m[2], Json::parse(R"({"role":"tool","content":"out","tool_call_id":"call00001","name":"run_code"})"));
+  EXPECT_EQ(c.add_tool_calls("", {{"g", "{}", ""}})[0], "call00002");  // ids are not reused
+  Conversation back = Conversation::from_json(Json::parse(c.to_json().dump()), "chat.json");
+  EXPECT_EQ(back.to_json(), c.to_json());
+  EXPECT_EQ(back.add_tool_calls("", {{"g", "{}", ""}})[0], "call00004") << "a loaded conversation's ids are kept";
 }
 
 TEST(Conversation, BadJsonNamesTheFileAndMessage) {

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "ternion/agent/code_blocks.h"
+#include "ternion/agent/code_tool.h"
 #include "ternion/agent/runner.h"
 
 namespace ternion::agent {
@@ -18,6 +19,18 @@ class AgentModel {
   virtual ~AgentModel() = default;
   // The reply to `message`, the conversation so far before it.
   virtual std::string respond(const std::string& message) = 0;
+
+  // Where the model's template supports tools the model is offered the code runner (code_runner_tools()) and
+  // reads its replies for calls. The calls of the reply just given (empty: none, its fenced blocks are run), and
+  // why text in it that began as a call could not be read ("" when nothing was malformed).
+  struct Calls {
+    std::vector<AgentToolCall> calls;
+    std::string error;
+  };
+  virtual bool offers_tools() const { return false; }
+  virtual Calls reply_calls() const { return {}; }
+  // The reply to the results of those calls, one per call in order.
+  virtual std::string respond_to_calls(const std::vector<std::string>& results);
 };
 
 enum class AgentStop { kSucceeded, kNoCode, kRoundsExhausted, kDeclined };
@@ -38,11 +51,14 @@ struct AgentHooks {
   std::function<void(const std::string& result)> on_result;
 };
 
-// What the first message adds to the task: how to answer so that the answer can run.
+// What the first message adds to the task: how to answer so that the answer can run (with a fenced block; or
+// with the run_code tool where the model is offered it).
 extern const char* const kAgentInstructions;
+extern const char* const kAgentToolInstructions;
 
-// Plays up to `max_rounds` rounds (at least 1). A round succeeds when it has code blocks and every one ran to exit
-// status 0 within the limits.
+// Plays up to `max_rounds` rounds (at least 1). A round succeeds when it has code (run_code calls, or else fenced
+// blocks) and every one ran to exit status 0 within the limits. A call to another tool or a malformed call is
+// answered with an error for the model, and the round fails.
 AgentResult run_agent(AgentModel& model, const std::string& task, int max_rounds, const RunnerOptions& options,
                       const AgentHooks& hooks);
 

@@ -8,6 +8,7 @@
 #include <string_view>
 #include <vector>
 
+#include "ternion/engine/tool_calls.h"
 #include "ternion/tokenizer/chat_template.h"
 #include "ternion/tokenizer/tokenizer.h"
 
@@ -46,6 +47,12 @@ class Conversation {
   void set_system(std::string text) { system_ = std::move(text); }  // empty: none
   const std::string& system() const { return system_; }
   void add(std::string role, std::string content);
+  // An assistant turn that called tools, as OpenAI messages carry it (tool_calls of type "function", each with an
+  // id) with the arguments as JSON objects, which is what the templates print. A call without an id gets
+  // "call" and five digits (Mistral's templates want nine letters or digits). Returns the calls' ids, in order.
+  std::vector<std::string> add_tool_calls(std::string content, const std::vector<ToolCall>& calls);
+  // A tool's result: role "tool" with the id and name of the call it answers.
+  void add_tool_result(std::string id, std::string name, std::string content);
   void clear() { turns_.clear(); }  // keeps the system prompt
   void pop_back() { turns_.pop_back(); }
   bool empty() const { return turns_.empty(); }
@@ -55,7 +62,7 @@ class Conversation {
   // false when there is none to drop. The system prompt is never dropped.
   bool drop_oldest_turn();
 
-  // [{role, content}, ...], the system prompt first.
+  // [{role, content}, ...] (with tool_calls, tool_call_id and name where set), the system prompt first.
   nlohmann::ordered_json messages() const;
   // {"messages": [...]}
   nlohmann::ordered_json to_json() const;
@@ -66,9 +73,11 @@ class Conversation {
  private:
   struct Message {
     std::string role, content;
+    nlohmann::ordered_json extra;  // null, or the keys a message adds to role and content (tool calls)
   };
   std::string system_;
   std::vector<Message> turns_;
+  size_t calls_made_ = 0;  // tool calls given an id here
 };
 
 }  // namespace ternion
