@@ -98,11 +98,11 @@ class Terminal {
   std::string since(size_t from) const { return screen_.substr(from, consumed_ - from); }
   size_t mark() const { return consumed_; }
   const std::string& screen() const { return screen_; }
-  // The exit status; -1 when the program is still running after 10 s (it is then killed). `keys`, when given, is
-  // typed every 100 ms meanwhile: a key that lands while the program is between prompt and raw mode is lost.
-  int wait_exit(const std::string& keys = "") {
+  // The exit status; -1 when the program is still running after `seconds` (it is then killed). `keys`, when given,
+  // is typed every 100 ms meanwhile: a key that lands while the program is between prompt and raw mode is lost.
+  int wait_exit(const std::string& keys = "", int seconds = 10) {
     int status = 0;
-    for (int i = 0; i < 1000; ++i) {
+    for (int i = 0; i < seconds * 100; ++i) {
       if (!keys.empty() && i % 10 == 0) (void)!::write(fd_, keys.data(), keys.size());
       char buf[4096];
       while (::poll(std::array<pollfd, 1>{pollfd{fd_, POLLIN, 0}}.data(), 1, 0) > 0 &&
@@ -208,12 +208,13 @@ TEST_F(ChatCli, ProgressOnATerminalOnly) {
   {
     Terminal t({"synth", "--shape", "smollm-135m", "--vocab-from", q8, "-o", out.string()});
     EXPECT_TRUE(t.wait_for("synth smollm-135m [")) << t.screen();
-    EXPECT_EQ(t.wait_exit(), 0) << t.screen();
+    // 135 M random weights: seconds in a release build, longer under the sanitizers.
+    EXPECT_EQ(t.wait_exit("", test::slow_build() ? 180 : 60), 0) << t.screen();
   }
   {
     Terminal t({"bench", "-m", q8, "-p", "8", "-n", "2", "-r", "1"});
     EXPECT_TRUE(t.wait_for("bench: kjv-llama-Q8_0.gguf")) << t.screen();
-    EXPECT_EQ(t.wait_exit(), 0) << t.screen();
+    EXPECT_EQ(t.wait_exit("", test::slow_build() ? 120 : 10), 0) << t.screen();
   }
   for (const std::string& args :
        {"run -m " + q8 + " -p 'In the' -n 2", "synth --shape smollm-135m --vocab-from " + q8 + " -o " + out.string(),
