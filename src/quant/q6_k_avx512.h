@@ -1,6 +1,6 @@
 // The Q6_K weight format of the 512-bit K-quant kernels (q8_k_dot_avx512.h steps, q8_k_packed_avx512.h packing),
 // shared by q6_k_avx512bw.cpp (the row dot, no VNNI) and q6_k_avx512.cpp (the VNNI gemm). Internal linkage: each
-// including file is compiled with its own instruction set.
+// including file is compiled with its own instruction set. Quants are used as u = q + 32, as in the AVX2 kernels.
 #pragma once
 
 #include <immintrin.h>
