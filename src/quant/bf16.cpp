@@ -40,10 +40,10 @@ const QuantTraits* bf16_traits(Isa isa) {
   static constexpr QuantTraits kAvx2{DType::BF16,          DType::F32,        Isa::Avx2,     bf16_to_float_avx2,
                                      bf16_from_float_avx2, bf16_vec_dot_avx2, bf16_gemm_avx2};
   static constexpr QuantTraits kAvx512{
-      DType::BF16,         DType::F32,      Isa::Avx512Vnni, bf16_to_float_avx512, bf16_from_float_avx512,
+      DType::BF16,         DType::F32,      Isa::Avx512, bf16_to_float_avx512, bf16_from_float_avx512,
       bf16_vec_dot_avx512, bf16_gemm_avx512};
   if (isa == Isa::Avx2) return &kAvx2;
-  if (isa == Isa::Avx512Vnni) return &kAvx512;
+  if (isa == Isa::Avx512) return &kAvx512;  // AVX-512 VNNI CPUs too: no VNNI in float dots
 #elif defined(__aarch64__)
   static constexpr QuantTraits kNeon{DType::BF16,          DType::F32,        Isa::Neon,     bf16_to_float_neon,
                                      bf16_from_float_neon, bf16_vec_dot_neon, bf16_gemm_neon};

@@ -41,10 +41,10 @@ const QuantTraits* f16_traits(Isa isa) {
   static constexpr QuantTraits kAvx2{DType::F16,          DType::F16,       Isa::Avx2,    f16_to_float_avx2,
                                      f16_from_float_avx2, f16_vec_dot_avx2, f16_gemm_avx2};
   static constexpr QuantTraits kAvx512{
-      DType::F16,         DType::F16,     Isa::Avx512Vnni, f16_to_float_avx512, f16_from_float_avx512,
+      DType::F16,         DType::F16,     Isa::Avx512, f16_to_float_avx512, f16_from_float_avx512,
       f16_vec_dot_avx512, f16_gemm_avx512};
   if (isa == Isa::Avx2) return &kAvx2;
-  if (isa == Isa::Avx512Vnni) return &kAvx512;
+  if (isa == Isa::Avx512) return &kAvx512;  // AVX-512 VNNI CPUs too: no VNNI in float dots
 #elif defined(__aarch64__)
   static constexpr QuantTraits kNeon{DType::F16,          DType::F16,       Isa::Neon,    f16_to_float_neon,
                                      f16_from_float_neon, f16_vec_dot_neon, f16_gemm_neon};

@@ -38,10 +38,10 @@ const QuantTraits* f32_traits(Isa isa) {
 #if defined(__x86_64__)
   static constexpr QuantTraits kAvx2{DType::F32,         DType::F32,       Isa::Avx2,    f32_copy_ref,
                                      f32_from_float_ref, f32_vec_dot_avx2, f32_gemm_avx2};
-  static constexpr QuantTraits kAvx512{DType::F32,         DType::F32,         Isa::Avx512Vnni, f32_copy_ref,
+  static constexpr QuantTraits kAvx512{DType::F32,         DType::F32,         Isa::Avx512,    f32_copy_ref,
                                        f32_from_float_ref, f32_vec_dot_avx512, f32_gemm_avx512};
   if (isa == Isa::Avx2) return &kAvx2;
-  if (isa == Isa::Avx512Vnni) return &kAvx512;
+  if (isa == Isa::Avx512) return &kAvx512;  // AVX-512 VNNI CPUs too: no VNNI in float dots
 #elif defined(__aarch64__)
   static constexpr QuantTraits kNeon{DType::F32,         DType::F32,       Isa::Neon,    f32_copy_ref,
                                      f32_from_float_ref, f32_vec_dot_neon, f32_gemm_neon};

@@ -1,4 +1,4 @@
-// AVX-512 dot kernels shared by F32, F16 and BF16 (included only by *_avx512.cpp files). A Loader reads 16
+// AVX-512 dot kernels shared by F32, F16 and BF16 (included only by *_avx512bw.cpp files). A Loader reads 16
 // elements as fp32, or the masked ones of 16 (zero elsewhere). One register holds an output's 16 lanes; the
 // tail goes into the first lanes with a masked fma and the lane reduction follows the reference order
 // (kernel_common.h), so every result has the reference's bits.

@@ -146,6 +146,16 @@ const InterleavedKernels kQ4_0InterleavedAvxVnni{DType::Q4_0, Isa::AvxVnni, q4_0
                                                  q4_0_interleaved_gemm_avxvnni};
 const InterleavedKernels kQ8_0InterleavedAvxVnni{DType::Q8_0, Isa::AvxVnni, q8_0_group_bytes, q8_0_pack,
                                                  q8_0_interleaved_gemm_avxvnni};
+const InterleavedKernels kQ4_0InterleavedAvx512{DType::Q4_0, Isa::Avx512, q4_0_group_bytes, q4_0_pack,
+                                                q4_0_interleaved_gemm_avx512bw};
+const InterleavedKernels kQ8_0InterleavedAvx512{DType::Q8_0, Isa::Avx512, q8_0_group_bytes, q8_0_pack,
+                                                q8_0_interleaved_gemm_avx512bw};
+const InterleavedKernels kQ4_KInterleavedAvx512{DType::Q4_K, Isa::Avx512, q4_k_group_bytes, q4_k_pack_rows,
+                                                q4_k_interleaved_gemm_avx512bw};
+const InterleavedKernels kQ6_KInterleavedAvx512{DType::Q6_K, Isa::Avx512, q6_k_group_bytes, q6_k_pack_rows,
+                                                q6_k_interleaved_gemm_avx512bw};
+const InterleavedKernels kTQ2_0InterleavedAvx512{DType::TQ2_0, Isa::Avx512, tq2_0_group_bytes, tq2_0_pack_rows,
+                                                 tq2_0_interleaved_gemm_avx512bw};
 const InterleavedKernels kQ4_0InterleavedAvx512Vnni{DType::Q4_0, Isa::Avx512Vnni, q4_0_group_bytes, q4_0_pack,
                                                     q4_0_interleaved_gemm_avx512};
 const InterleavedKernels kQ8_0InterleavedAvx512Vnni{DType::Q8_0, Isa::Avx512Vnni, q8_0_group_bytes, q8_0_pack,

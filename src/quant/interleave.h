@@ -65,8 +65,9 @@ constexpr size_t kTQ2InterleavedBlock = kTQ2InterleavedValues + kInterleaveRows 
 void pack_tq2_0(const void* w, size_t w_stride, int64_t rows, int64_t n_blocks, void* dst);
 
 #if defined(__x86_64__)
-// The kernels of each level (interleave_avx2.cpp, interleave_avxvnni.cpp, interleave_avx512.cpp,
-// interleave_k_avx512.cpp) and the records the types' QuantTraits point at (interleave.cpp).
+// The kernels of each level (interleave_avx2.cpp, interleave_avxvnni.cpp, interleave_avx512bw.cpp,
+// interleave_avx512.cpp and their interleave_k_* counterparts) and the records the types' QuantTraits point at
+// (interleave.cpp).
 using InterleavedGemm = void(int64_t n, const void* groups, int64_t n_rows, const void* x, size_t x_stride,
                              int64_t n_tokens, float* out, int64_t ldo);  // InterleavedKernels::gemm
 InterleavedGemm q4_0_interleaved_gemm_avx2;
@@ -84,6 +85,11 @@ InterleavedGemm tq2_0_interleaved_gemm_avxvnni;
 InterleavedGemm q4_k_interleaved_gemm_vnni256_avx512;
 InterleavedGemm q6_k_interleaved_gemm_vnni256_avx512;
 InterleavedGemm tq2_0_interleaved_gemm_vnni256_avx512;
+InterleavedGemm q4_0_interleaved_gemm_avx512bw;
+InterleavedGemm q8_0_interleaved_gemm_avx512bw;
+InterleavedGemm q4_k_interleaved_gemm_avx512bw;
+InterleavedGemm q6_k_interleaved_gemm_avx512bw;
+InterleavedGemm tq2_0_interleaved_gemm_avx512bw;
 InterleavedGemm q4_0_interleaved_gemm_avx512;
 InterleavedGemm q8_0_interleaved_gemm_avx512;
 InterleavedGemm q4_k_interleaved_gemm_avx512;
@@ -100,6 +106,11 @@ extern const InterleavedKernels kQ8_0InterleavedAvxVnni;
 extern const InterleavedKernels kQ4_KInterleavedAvxVnni;
 extern const InterleavedKernels kQ6_KInterleavedAvxVnni;
 extern const InterleavedKernels kTQ2_0InterleavedAvxVnni;
+extern const InterleavedKernels kQ4_0InterleavedAvx512;
+extern const InterleavedKernels kQ8_0InterleavedAvx512;
+extern const InterleavedKernels kQ4_KInterleavedAvx512;
+extern const InterleavedKernels kQ6_KInterleavedAvx512;
+extern const InterleavedKernels kTQ2_0InterleavedAvx512;
 extern const InterleavedKernels kQ4_0InterleavedAvx512Vnni;
 extern const InterleavedKernels kQ8_0InterleavedAvx512Vnni;
 extern const InterleavedKernels kQ4_KInterleavedAvx512Vnni;

@@ -33,7 +33,10 @@ void q2_k_vec_dot_avx2(int64_t n, float* out, const void* w, const void* x);
 void q2_k_gemm_avx2(int64_t n, const void* w, size_t w_stride, int64_t n_rows, const void* x, size_t x_stride,
                     int64_t n_tokens, float* out, int64_t ldo);
 
+// q2_k_avx512bw.cpp (AVX-512 without VNNI; the dot serves both AVX-512 records) and q2_k_avx512.cpp (VNNI).
 void q2_k_vec_dot_avx512(int64_t n, float* out, const void* w, const void* x);
+void q2_k_gemm_avx512bw(int64_t n, const void* w, size_t w_stride, int64_t n_rows, const void* x, size_t x_stride,
+                        int64_t n_tokens, float* out, int64_t ldo);
 void q2_k_gemm_avx512(int64_t n, const void* w, size_t w_stride, int64_t n_rows, const void* x, size_t x_stride,
                       int64_t n_tokens, float* out, int64_t ldo);
 

@@ -100,12 +100,16 @@ const QuantTraits* q4_0_traits(Isa isa) {
   static constexpr QuantTraits kAvxVnni{
       DType::Q4_0,         DType::Q8_0,       Isa::AvxVnni,   q4_0_to_float_avx2,
       q4_0_from_float_ref, q4_0_vec_dot_avx2, q4_0_gemm_avx2, &kQ4_0InterleavedAvxVnni};
-  static constexpr QuantTraits kAvx512{
+  // AVX-512 without VNNI: the AVX2 row kernels with 512-bit interleaved ones.
+  static constexpr QuantTraits kAvx512{DType::Q4_0,         DType::Q8_0,       Isa::Avx512,    q4_0_to_float_avx2,
+                                       q4_0_from_float_ref, q4_0_vec_dot_avx2, q4_0_gemm_avx2, &kQ4_0InterleavedAvx512};
+  static constexpr QuantTraits kAvx512Vnni{
       DType::Q4_0,         DType::Q8_0,         Isa::Avx512Vnni,  q4_0_to_float_avx512,
       q4_0_from_float_ref, q4_0_vec_dot_avx512, q4_0_gemm_avx512, &kQ4_0InterleavedAvx512Vnni};
   if (isa == Isa::Avx2) return &kAvx2;
   if (isa == Isa::AvxVnni) return &kAvxVnni;
-  if (isa == Isa::Avx512Vnni) return &kAvx512;
+  if (isa == Isa::Avx512) return &kAvx512;
+  if (isa == Isa::Avx512Vnni) return &kAvx512Vnni;
 #elif defined(__aarch64__)
   static constexpr QuantTraits kNeon{DType::Q4_0,         DType::Q8_0,       Isa::Neon,     q4_0_to_float_neon,
                                      q4_0_from_float_ref, q4_0_vec_dot_neon, q4_0_gemm_neon};

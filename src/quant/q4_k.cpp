@@ -89,12 +89,17 @@ const QuantTraits* q4_k_traits(Isa isa) {
   static constexpr QuantTraits kAvxVnni{
       DType::Q4_K,         DType::Q8_K,       Isa::AvxVnni,   q4_k_to_float_ref,
       q4_k_from_float_ref, q4_k_vec_dot_avx2, q4_k_gemm_avx2, &kQ4_KInterleavedAvxVnni};
+  // AVX-512 without VNNI: the 512-bit row dot (no VNNI in it) and its tiles, 512-bit interleaved kernels.
   static constexpr QuantTraits kAvx512{
+      DType::Q4_K,         DType::Q8_K,         Isa::Avx512,        q4_k_to_float_ref,
+      q4_k_from_float_ref, q4_k_vec_dot_avx512, q4_k_gemm_avx512bw, &kQ4_KInterleavedAvx512};
+  static constexpr QuantTraits kAvx512Vnni{
       DType::Q4_K,         DType::Q8_K,         Isa::Avx512Vnni,  q4_k_to_float_ref,
       q4_k_from_float_ref, q4_k_vec_dot_avx512, q4_k_gemm_avx512, &kQ4_KInterleavedAvx512Vnni};
   if (isa == Isa::Avx2) return &kAvx2;
   if (isa == Isa::AvxVnni) return &kAvxVnni;
-  if (isa == Isa::Avx512Vnni) return &kAvx512;
+  if (isa == Isa::Avx512) return &kAvx512;
+  if (isa == Isa::Avx512Vnni) return &kAvx512Vnni;
 #elif defined(__aarch64__)
   static constexpr QuantTraits kNeon{DType::Q4_K,         DType::Q8_K,       Isa::Neon,     q4_k_to_float_ref,
                                      q4_k_from_float_ref, q4_k_vec_dot_neon, q4_k_gemm_neon};

@@ -90,10 +90,14 @@ const QuantTraits* q5_k_traits(Isa isa) {
 #if defined(__x86_64__)
   static constexpr QuantTraits kAvx2{DType::Q5_K,         DType::Q8_K,       Isa::Avx2,     q5_k_to_float_ref,
                                      q5_k_from_float_ref, q5_k_vec_dot_avx2, q5_k_gemm_avx2};
-  static constexpr QuantTraits kAvx512{DType::Q5_K,         DType::Q8_K,         Isa::Avx512Vnni, q5_k_to_float_ref,
-                                       q5_k_from_float_ref, q5_k_vec_dot_avx512, q5_k_gemm_avx512};
+  // AVX-512 without VNNI: the 512-bit row dot (no VNNI in it) and its tiles.
+  static constexpr QuantTraits kAvx512{DType::Q5_K,         DType::Q8_K,         Isa::Avx512,       q5_k_to_float_ref,
+                                       q5_k_from_float_ref, q5_k_vec_dot_avx512, q5_k_gemm_avx512bw};
+  static constexpr QuantTraits kAvx512Vnni{DType::Q5_K,         DType::Q8_K,         Isa::Avx512Vnni, q5_k_to_float_ref,
+                                           q5_k_from_float_ref, q5_k_vec_dot_avx512, q5_k_gemm_avx512};
   if (isa == Isa::Avx2) return &kAvx2;
-  if (isa == Isa::Avx512Vnni) return &kAvx512;
+  if (isa == Isa::Avx512) return &kAvx512;
+  if (isa == Isa::Avx512Vnni) return &kAvx512Vnni;
 #elif defined(__aarch64__)
   static constexpr QuantTraits kNeon{DType::Q5_K,         DType::Q8_K,       Isa::Neon,     q5_k_to_float_ref,
                                      q5_k_from_float_ref, q5_k_vec_dot_neon, q5_k_gemm_neon};

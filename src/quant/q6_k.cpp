@@ -128,12 +128,17 @@ const QuantTraits* q6_k_traits(Isa isa) {
   static constexpr QuantTraits kAvxVnni{
       DType::Q6_K,         DType::Q8_K,       Isa::AvxVnni,   q6_k_to_float_ref,
       q6_k_from_float_ref, q6_k_vec_dot_avx2, q6_k_gemm_avx2, &kQ6_KInterleavedAvxVnni};
+  // AVX-512 without VNNI: the 512-bit row dot (no VNNI in it) and its tiles, 512-bit interleaved kernels.
   static constexpr QuantTraits kAvx512{
+      DType::Q6_K,         DType::Q8_K,         Isa::Avx512,        q6_k_to_float_ref,
+      q6_k_from_float_ref, q6_k_vec_dot_avx512, q6_k_gemm_avx512bw, &kQ6_KInterleavedAvx512};
+  static constexpr QuantTraits kAvx512Vnni{
       DType::Q6_K,         DType::Q8_K,         Isa::Avx512Vnni,  q6_k_to_float_ref,
       q6_k_from_float_ref, q6_k_vec_dot_avx512, q6_k_gemm_avx512, &kQ6_KInterleavedAvx512Vnni};
   if (isa == Isa::Avx2) return &kAvx2;
   if (isa == Isa::AvxVnni) return &kAvxVnni;
-  if (isa == Isa::Avx512Vnni) return &kAvx512;
+  if (isa == Isa::Avx512) return &kAvx512;
+  if (isa == Isa::Avx512Vnni) return &kAvx512Vnni;
 #elif defined(__aarch64__)
   static constexpr QuantTraits kNeon{DType::Q6_K,         DType::Q8_K,       Isa::Neon,     q6_k_to_float_ref,
                                      q6_k_from_float_ref, q6_k_vec_dot_neon, q6_k_gemm_neon};

@@ -86,17 +86,22 @@ const QuantTraits* q8_0_traits(Isa isa) {
   static constexpr QuantTraits kAvxVnni{
       DType::Q8_0,          DType::Q8_0,       Isa::AvxVnni,   q8_0_to_float_avx2,
       q8_0_from_float_avx2, q8_0_vec_dot_avx2, q8_0_gemm_avx2, &kQ8_0InterleavedAvxVnni};
-  static constexpr QuantTraits kAvx512{DType::Q8_0,
-                                       DType::Q8_0,
-                                       Isa::Avx512Vnni,
-                                       q8_0_to_float_avx512,
-                                       q8_0_from_float_avx512,
-                                       q8_0_vec_dot_avx512,
-                                       q8_0_gemm_avx512,
-                                       &kQ8_0InterleavedAvx512Vnni};
+  // AVX-512 without VNNI: the AVX2 row kernels with 512-bit interleaved ones.
+  static constexpr QuantTraits kAvx512{
+      DType::Q8_0,          DType::Q8_0,       Isa::Avx512,    q8_0_to_float_avx2,
+      q8_0_from_float_avx2, q8_0_vec_dot_avx2, q8_0_gemm_avx2, &kQ8_0InterleavedAvx512};
+  static constexpr QuantTraits kAvx512Vnni{DType::Q8_0,
+                                           DType::Q8_0,
+                                           Isa::Avx512Vnni,
+                                           q8_0_to_float_avx512,
+                                           q8_0_from_float_avx512,
+                                           q8_0_vec_dot_avx512,
+                                           q8_0_gemm_avx512,
+                                           &kQ8_0InterleavedAvx512Vnni};
   if (isa == Isa::Avx2) return &kAvx2;
   if (isa == Isa::AvxVnni) return &kAvxVnni;
-  if (isa == Isa::Avx512Vnni) return &kAvx512;
+  if (isa == Isa::Avx512) return &kAvx512;
+  if (isa == Isa::Avx512Vnni) return &kAvx512Vnni;
 #elif defined(__aarch64__)
   static constexpr QuantTraits kNeon{DType::Q8_0,          DType::Q8_0,       Isa::Neon,     q8_0_to_float_neon,
                                      q8_0_from_float_neon, q8_0_vec_dot_neon, q8_0_gemm_neon};

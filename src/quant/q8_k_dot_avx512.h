@@ -1,4 +1,4 @@
-// AVX-512 (BW) step for the K-quant dots of q8_k_dot_avx2.h, included only by *_avx512.cpp files: two chunks
+// AVX-512 (BW) step for the K-quant dots of q8_k_dot_avx2.h, included only by *_avx512(bw).cpp files: two chunks
 // (64 values) per register, so maddubs and madd do twice the work per instruction. A weight format used with
 // it gives pair(block, k): chunks 2k and 2k + 1 in the low and high 256 bits (the formats shift bit fields into
 // place with per-half dword shifts, one uop where word shifts take two, and mask each byte afterwards). Everything else

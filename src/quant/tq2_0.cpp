@@ -71,12 +71,17 @@ const QuantTraits* tq2_0_traits(Isa isa) {
   static constexpr QuantTraits kAvxVnni{
       DType::TQ2_0,         DType::Q8_K,        Isa::AvxVnni,    tq2_0_to_float_avx2,
       tq2_0_from_float_ref, tq2_0_vec_dot_avx2, tq2_0_gemm_avx2, &kTQ2_0InterleavedAvxVnni};
+  // AVX-512 without VNNI: the AVX2 row kernels with 512-bit interleaved ones.
   static constexpr QuantTraits kAvx512{
+      DType::TQ2_0,         DType::Q8_K,        Isa::Avx512,     tq2_0_to_float_avx2,
+      tq2_0_from_float_ref, tq2_0_vec_dot_avx2, tq2_0_gemm_avx2, &kTQ2_0InterleavedAvx512};
+  static constexpr QuantTraits kAvx512Vnni{
       DType::TQ2_0,         DType::Q8_K,          Isa::Avx512Vnni,   tq2_0_to_float_avx2,
       tq2_0_from_float_ref, tq2_0_vec_dot_avx512, tq2_0_gemm_avx512, &kTQ2_0InterleavedAvx512Vnni};
   if (isa == Isa::Avx2) return &kAvx2;
   if (isa == Isa::AvxVnni) return &kAvxVnni;
-  if (isa == Isa::Avx512Vnni) return &kAvx512;
+  if (isa == Isa::Avx512) return &kAvx512;
+  if (isa == Isa::Avx512Vnni) return &kAvx512Vnni;
 #elif defined(__aarch64__)
   static constexpr QuantTraits kNeon{DType::TQ2_0,         DType::Q8_K,        Isa::Neon,      tq2_0_to_float_neon,
                                      tq2_0_from_float_ref, tq2_0_vec_dot_neon, tq2_0_gemm_neon};

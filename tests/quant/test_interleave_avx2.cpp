@@ -1,7 +1,7 @@
-// The 256-bit interleaved K-quant and ternary kernels (quant/interleave_k_avx2.h) against the type's reference
-// vec_dot on the original rows, bit for bit: quantized and raw random blocks (any scales, mins, Q6_K scale -128,
-// the invalid trit 3), raw Q8_K activations with -128, partial groups and halves, token tiles, K chunks and
-// decode pieces. Each dot policy runs where this CPU has it.
+// The x86 interleaved K-quant and ternary kernels, 256-bit (quant/interleave_k_avx2.h) and 512-bit
+// (quant/interleave_k_avx512.h), against the type's reference vec_dot on the original rows, bit for bit: quantized
+// and raw random blocks (any scales, mins, Q6_K scale -128, the invalid trit 3), raw Q8_K activations with -128,
+// partial groups and halves, token tiles, K chunks and decode pieces. Each dot policy runs where this CPU has it.
 #include <gtest/gtest.h>
 
 #include <cstddef>
@@ -47,6 +47,17 @@ std::vector<Variant> variants() {
        quant::tq2_0_interleaved_gemm_avxvnni},
       {"vnni256_avx512", f.has_avx512_kernels(), quant::q4_k_interleaved_gemm_vnni256_avx512,
        quant::q6_k_interleaved_gemm_vnni256_avx512, quant::tq2_0_interleaved_gemm_vnni256_avx512},
+  };
+}
+
+// The 512-bit kernels: VPMADDUBSW + VPMADDWD (AVX-512 without VNNI) and VPDPBUSD (AVX-512 VNNI).
+std::vector<Variant> variants512() {
+  const CpuFeatures& f = cpu_features();
+  return {
+      {"avx512", f.has_avx512(), quant::q4_k_interleaved_gemm_avx512bw, quant::q6_k_interleaved_gemm_avx512bw,
+       quant::tq2_0_interleaved_gemm_avx512bw},
+      {"avx512vnni", f.has_avx512_kernels(), quant::q4_k_interleaved_gemm_avx512, quant::q6_k_interleaved_gemm_avx512,
+       quant::tq2_0_interleaved_gemm_avx512},
   };
 }
 
@@ -117,10 +128,11 @@ struct Shape {
   int64_t blocks, rows, tokens;
 };
 
-// Partial groups and halves (1, 7, 8, 9, 15, 17, 33 rows), every token tile remainder (1..13 tokens), K chunks
+// Partial groups and halves (1, 7, 8, 9, 15, 17, 33 rows), every token tile remainder (1..17 tokens), K chunks
 // of 4 and 8 super-blocks and more, and a one-token row past the 256 super-blocks of a decode piece.
-const Shape kShapes[] = {{1, 1, 1},  {2, 7, 2},  {3, 8, 3},  {5, 9, 1},   {9, 15, 9},   {9, 17, 13}, {17, 33, 4},
-                         {1, 16, 5}, {4, 24, 6}, {8, 31, 7}, {13, 40, 2}, {257, 17, 1}, {3, 3, 11},  {6, 12, 3}};
+const Shape kShapes[] = {{1, 1, 1},   {2, 7, 2},  {3, 8, 3},   {5, 9, 1},  {9, 15, 9},  {9, 17, 13},
+                         {17, 33, 4}, {1, 16, 5}, {4, 24, 6},  {8, 31, 7}, {13, 40, 2}, {257, 17, 1},
+                         {3, 3, 11},  {6, 12, 3}, {5, 17, 16}, {9, 33, 17}};
 
 // Checks one kernel on one shape; returns the number of outputs compared.
 int check_shape(std::mt19937& rng, const TypeCase& c, const Variant& v, const Shape& sh) {
@@ -165,10 +177,10 @@ int check_shape(std::mt19937& rng, const TypeCase& c, const Variant& v, const Sh
   return checked;
 }
 
-TEST(InterleaveAvx2, GemmMatchesVecDot) {
-  std::mt19937 rng(22);
+// Every variant of `list` that this CPU runs on every type and shape; returns the number of outputs compared.
+int check_variants(std::mt19937& rng, const std::vector<Variant>& list) {
   int checked = 0;
-  for (const Variant& v : variants()) {
+  for (const Variant& v : list) {
     if (!v.runs) {
       std::fprintf(stderr, "*** SKIPPED: no %s on this CPU (or capped by TERNION_ISA) ***\n", v.isa);
       continue;
@@ -176,11 +188,21 @@ TEST(InterleaveAvx2, GemmMatchesVecDot) {
     for (const TypeCase& c : kTypes) {
       for (const Shape& sh : kShapes) {
         checked += check_shape(rng, c, v, sh);
-        if (::testing::Test::HasFailure()) return;  // one shape's report is enough
+        if (::testing::Test::HasFailure()) return checked;  // one shape's report is enough
       }
     }
   }
-  if (checked == 0) GTEST_SKIP() << "no 256-bit interleaved kernel runs on this CPU";
+  return checked;
+}
+
+TEST(InterleaveAvx2, GemmMatchesVecDot) {
+  std::mt19937 rng(22);
+  if (check_variants(rng, variants()) == 0) GTEST_SKIP() << "no 256-bit interleaved kernel runs on this CPU";
+}
+
+TEST(InterleaveAvx512, GemmMatchesVecDot) {
+  std::mt19937 rng(23);
+  if (check_variants(rng, variants512()) == 0) GTEST_SKIP() << "no 512-bit interleaved kernel runs on this CPU";
 }
 
 #endif

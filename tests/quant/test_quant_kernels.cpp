@@ -522,13 +522,13 @@ TEST(QuantKernels, InterleavedGemmMatchesVecDot) {
       int64_t blocks, rows, tokens;
     };
     // Blocks past one K chunk (64 blocks of 32, 8 or 4 super-blocks of 256; one token: 256 super-blocks), partial
-    // groups, token tiles of every width up to 8 and chunks.
+    // groups, token tiles of every width up to 8 and chunks, and 1, 2, 3, 5, 16 and 17 tokens on odd shapes.
     const std::vector<Shape> shapes =
-        bs == 32 ? std::vector<Shape>{{1, 1, 1},    {2, 15, 2},    {3, 16, 3},   {65, 17, 1}, {2, 33, 1},
-                                      {66, 64, 1},  {70, 33, 9},   {4, 48, 130}, {3, 31, 8},  {129, 16, 4},
-                                      {130, 17, 2}, {1025, 16, 1}, {5, 20, 7},   {2, 9, 14},  {3, 17, 13}}
-                 : std::vector<Shape>{{1, 1, 1},   {2, 15, 2},  {3, 16, 3},   {9, 17, 5}, {9, 17, 1},
-                                      {17, 33, 4}, {1, 48, 13}, {257, 17, 1}, {17, 20, 2}};
+        bs == 32 ? std::vector<Shape>{{1, 1, 1},   {2, 15, 2},   {3, 16, 3},  {65, 17, 1},  {2, 33, 1},   {66, 64, 1},
+                                      {70, 33, 9}, {4, 48, 130}, {3, 31, 8},  {129, 16, 4}, {130, 17, 2}, {1025, 16, 1},
+                                      {5, 20, 7},  {2, 9, 14},   {3, 17, 13}, {3, 17, 5},   {5, 33, 16},  {66, 17, 17}}
+                 : std::vector<Shape>{{1, 1, 1},   {2, 15, 2},   {3, 16, 3},  {9, 17, 5},  {9, 17, 1},  {17, 33, 4},
+                                      {1, 48, 13}, {257, 17, 1}, {17, 20, 2}, {3, 17, 16}, {9, 33, 17}, {2, 20, 5}};
     for (const Shape sh : shapes) {
       const int64_t n = sh.blocks * bs;
       const size_t wrow = bytes_for(type, n);

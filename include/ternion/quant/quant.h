@@ -24,7 +24,7 @@ namespace ternion {
 // The x86-64 levels are not one chain: AvxVnni (AVX2 + VEX VPDPBUSD, Intel client CPUs) and Avx512 (F/BW/VL/DQ,
 // no VNNI: Skylake-X) each extend Avx2, Avx512Vnni (Ice Lake, Zen 4) extends Avx512 and has no AVX-VNNI. A
 // record is used only on a CPU that runs its level (isa_runs); where a type has none there, the next level
-// down that the CPU runs serves (Avx512 CPUs run the Avx2 records today).
+// down that the CPU runs serves (Avx512 CPUs run the Avx2 records of types without an Avx512 one).
 enum class Isa : int {
   Scalar = 0,
   Avx2 = 1,

@@ -1,5 +1,6 @@
-// BF16 conversions and dot kernels for AVX-512. The conversion is done on the bits rather than with
-// VCVTNEPS2BF16, which flushes subnormal inputs to zero and so differs from the reference.
+// BF16 conversions and dot kernels for AVX-512, built for the Avx512 level (F/BW/VL/DQ), whose record AVX-512 VNNI
+// CPUs use as well. The conversion is done on the bits rather than with VCVTNEPS2BF16 (AVX512_BF16), which flushes
+// subnormal inputs to zero and so differs from the reference.
 // GCC 12 flags the _mm512_undefined_* inside its own intrinsics as maybe-uninitialized (a false positive).
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>

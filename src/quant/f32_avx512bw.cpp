@@ -1,4 +1,4 @@
-// F32 dot kernels for AVX-512.
+// F32 dot kernels for AVX-512, built for the Avx512 level (F/BW/VL/DQ), whose record AVX-512 VNNI CPUs use as well.
 // GCC 12 flags the _mm512_undefined_* inside its own intrinsics as maybe-uninitialized (a false positive).
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
