@@ -57,8 +57,8 @@ inline void quad_scales(const uint8_t* p, int q, int32x4_t (&out)[QS]) {
   }
 }
 
-// The Q5_K values of one word: low nibbles (elements of group 2J) and high nibbles (group 2J + 1) with their fifth
-// bits (bits 2J and 2J + 1 of the qh word's bytes).
+// The Q5_K values of one word of chunk J: low nibbles (elements of group 2J) and high nibbles (group 2J + 1) with
+// their fifth bits (bits 2J and 2J + 1 of the qh word's bytes).
 template <int J>
 [[gnu::always_inline]] inline void q5_k_values(uint8x16_t v, uint8x16_t h, int8x16_t& lo, int8x16_t& hi) {
   const uint8x16_t m5 = vdupq_n_u8(0x1f);
@@ -75,7 +75,8 @@ template <int T, int QS>
   for (int t = 0; t < T; ++t) {
     for (int i = 0; i < QS; ++i) isum[t][i] = msum[t][i] = vdupq_n_s32(0);
   }
-  unroll<4>([&](auto chunk) {
+  // A straight super-block, as Q4_K's; the chunk is a constant (the shifts of q5_k_values take immediates).
+  unroll<4>([&](auto chunk) __attribute__((always_inline)) {
     constexpr int j = decltype(chunk)::value;
     int32x4_t lo[T][QS];  // group 2j
     int32x4_t hi[T][QS];  // group 2j + 1
@@ -92,7 +93,7 @@ template <int T, int QS>
       }
       const uint8_t* words = blk + kQ5KInterleavedValues + 64 * (8 * j + 4 * h) + 16 * q;
       const uint8_t* high = blk + kQ5KInterleavedHigh + 64 * (4 * h) + 16 * q;
-      unroll<4>([&](auto lane) {
+      unroll<4>([&](auto lane) __attribute__((always_inline)) {
         constexpr int l = decltype(lane)::value;
         for (int i = 0; i < QS; ++i) {
           int8x16_t vl;
@@ -120,7 +121,7 @@ template <int T, int QS>
     const uint8_t* bs = xb[t] + kQ8KBsums;
     pairs[t] = vpaddq_s16(vreinterpretq_s16_u8(vld1q_u8(bs)), vreinterpretq_s16_u8(vld1q_u8(bs + 16)));
   }
-  unroll<8>([&](auto group) {
+  unroll<8>([&](auto group) __attribute__((always_inline)) {
     constexpr int g = decltype(group)::value;
     const uint8_t* mins = blk + kQ5KInterleavedMins + 16 * g;
     if constexpr (QS == 4) {  // all 16 rows: two widenings, SMLAL and SMLAL2 take the halves
@@ -163,7 +164,7 @@ template <int T, int QS>
       for (int i = 0; i < QS; ++i) lo[t][i] = hi[t][i] = vdupq_n_s32(0);
     }
     const uint8_t* words = blk + kIQ4XSInterleavedValues + 64 * (4 * ib) + 16 * q;
-    unroll<4>([&](auto lane) {
+    unroll<4>([&](auto lane) __attribute__((always_inline)) {
       constexpr int l = decltype(lane)::value;
       for (int i = 0; i < QS; ++i) {
         const uint8x16_t v = vld1q_u8(words + 64 * l + 16 * i);
@@ -243,7 +244,7 @@ void tile(const uint8_t* g, int q0, int kb, const uint8_t* x, size_t x_stride, b
     for (int t = 0; t < T; ++t) {
       xb[t] = x + static_cast<size_t>(t) * x_stride + static_cast<size_t>(b) * sizeof(BlockQ8_K);
     }
-    unroll<Q / QS>([&](auto step) {
+    unroll<Q / QS>([&](auto step) __attribute__((always_inline)) {
       constexpr int s = decltype(step)::value * QS;
       K::template add_block<T, Q, QS>(blk, q0 + s, s, xb, acc);
     });
