@@ -4,9 +4,11 @@
 #include <algorithm>
 #include <cstring>
 
+#include "quant/iq4_xs.h"
 #include "quant/k_quant_math.h"
 #include "quant/q4_0.h"
 #include "quant/q4_k.h"
+#include "quant/q5_k.h"
 #include "quant/q6_k.h"
 #include "quant/q8_0.h"
 #include "quant/tq2_0.h"
@@ -83,6 +85,41 @@ void pack_q4_k(const void* w, size_t w_stride, int64_t rows, int64_t n_blocks, v
       });
 }
 
+void pack_q5_k(const void* w, size_t w_stride, int64_t rows, int64_t n_blocks, void* dst) {
+  pack_super_blocks<BlockQ5_K, kQ5KInterleavedBlock>(
+      w, w_stride, rows, n_blocks, dst, [](uint8_t* blk, const BlockQ5_K& in, size_t r) {
+        for (size_t k = 0; k < 32; ++k) {
+          std::memcpy(blk + kQ5KInterleavedValues + (k * kInterleaveRows + r) * 4, in.qs + 4 * k, 4);
+        }
+        for (size_t k = 0; k < 8; ++k) {
+          std::memcpy(blk + kQ5KInterleavedHigh + (k * kInterleaveRows + r) * 4, in.qh + 4 * k, 4);
+        }
+        for (int j = 0; j < 8; ++j) {
+          uint8_t sc = 0;
+          uint8_t m = 0;
+          unpack_scale_min_k4(j, in.scales, &sc, &m);
+          blk[kQ5KInterleavedScales + 16 * static_cast<size_t>(j) + r] = sc;
+          blk[kQ5KInterleavedMins + 16 * static_cast<size_t>(j) + r] = m;
+        }
+        std::memcpy(blk + kQ5KInterleavedD + 2 * r, &in.d, 2);
+        std::memcpy(blk + kQ5KInterleavedDmin + 2 * r, &in.dmin, 2);
+      });
+}
+
+void pack_iq4_xs(const void* w, size_t w_stride, int64_t rows, int64_t n_blocks, void* dst) {
+  pack_super_blocks<BlockIq4Xs, kIQ4XSInterleavedBlock>(
+      w, w_stride, rows, n_blocks, dst, [](uint8_t* blk, const BlockIq4Xs& in, size_t r) {
+        for (size_t k = 0; k < 32; ++k) {
+          std::memcpy(blk + kIQ4XSInterleavedValues + (k * kInterleaveRows + r) * 4, in.qs + 4 * k, 4);
+        }
+        for (int ib = 0; ib < 8; ++ib) {
+          blk[kIQ4XSInterleavedScales + 16 * static_cast<size_t>(ib) + r] =
+              static_cast<uint8_t>(static_cast<int8_t>(iq4_xs_block_scale(in, ib)));
+        }
+        std::memcpy(blk + kIQ4XSInterleavedD + 2 * r, &in.d, 2);
+      });
+}
+
 void pack_q6_k(const void* w, size_t w_stride, int64_t rows, int64_t n_blocks, void* dst) {
   pack_super_blocks<BlockQ6_K, kQ6KInterleavedBlock>(
       w, w_stride, rows, n_blocks, dst, [](uint8_t* blk, const BlockQ6_K& in, size_t r) {
@@ -119,6 +156,16 @@ void tq2_0_pack_rows(const void* w, size_t w_stride, int64_t rows, int64_t cols,
 size_t q4_k_group_bytes(int64_t cols) { return static_cast<size_t>(cols / kQK_K) * kQ4KInterleavedBlock; }
 void q4_k_pack_rows(const void* w, size_t w_stride, int64_t rows, int64_t cols, void* dst) {
   pack_q4_k(w, w_stride, rows, cols / kQK_K, dst);
+}
+
+size_t q5_k_group_bytes(int64_t cols) { return static_cast<size_t>(cols / kQK_K) * kQ5KInterleavedBlock; }
+void q5_k_pack_rows(const void* w, size_t w_stride, int64_t rows, int64_t cols, void* dst) {
+  pack_q5_k(w, w_stride, rows, cols / kQK_K, dst);
+}
+
+size_t iq4_xs_group_bytes(int64_t cols) { return static_cast<size_t>(cols / kIq4XsBlockSize) * kIQ4XSInterleavedBlock; }
+void iq4_xs_pack_rows(const void* w, size_t w_stride, int64_t rows, int64_t cols, void* dst) {
+  pack_iq4_xs(w, w_stride, rows, cols / kIq4XsBlockSize, dst);
 }
 
 size_t q4_0_group_bytes(int64_t cols) {
@@ -188,7 +235,27 @@ const InterleavedKernels kTQ2_0InterleavedAvxVnni{DType::TQ2_0, Isa::AvxVnni, tq
                                                   tq2_0_interleaved_gemm_avxvnni};
 const InterleavedKernels kTQ2_0InterleavedVnni256Evex{DType::TQ2_0, Isa::Avx512Vnni, tq2_0_group_bytes, tq2_0_pack_rows,
                                                       tq2_0_interleaved_gemm_vnni256_avx512};
+const InterleavedKernels kQ5_KInterleavedAvx2{DType::Q5_K, Isa::Avx2, q5_k_group_bytes, q5_k_pack_rows,
+                                              q5_k_interleaved_gemm_avx2};
+const InterleavedKernels kQ5_KInterleavedAvxVnni{DType::Q5_K, Isa::AvxVnni, q5_k_group_bytes, q5_k_pack_rows,
+                                                 q5_k_interleaved_gemm_avxvnni};
+const InterleavedKernels kQ5_KInterleavedAvx512Vnni{DType::Q5_K, Isa::Avx512Vnni, q5_k_group_bytes, q5_k_pack_rows,
+                                                    q5_k_interleaved_gemm_avx512};
+const InterleavedKernels kIQ4_XSInterleavedAvx2{DType::IQ4_XS, Isa::Avx2, iq4_xs_group_bytes, iq4_xs_pack_rows,
+                                                iq4_xs_interleaved_gemm_avx2};
+const InterleavedKernels kIQ4_XSInterleavedAvxVnni{DType::IQ4_XS, Isa::AvxVnni, iq4_xs_group_bytes, iq4_xs_pack_rows,
+                                                   iq4_xs_interleaved_gemm_avxvnni};
+const InterleavedKernels kIQ4_XSInterleavedAvx512Vnni{DType::IQ4_XS, Isa::Avx512Vnni, iq4_xs_group_bytes,
+                                                      iq4_xs_pack_rows, iq4_xs_interleaved_gemm_avx512};
+const InterleavedKernels kQ5_KInterleavedVnni256Evex{DType::Q5_K, Isa::Avx512Vnni, q5_k_group_bytes, q5_k_pack_rows,
+                                                     q5_k_interleaved_gemm_vnni256_avx512};
+const InterleavedKernels kIQ4_XSInterleavedVnni256Evex{DType::IQ4_XS, Isa::Avx512Vnni, iq4_xs_group_bytes,
+                                                       iq4_xs_pack_rows, iq4_xs_interleaved_gemm_vnni256_avx512};
 #elif defined(__aarch64__)
+const InterleavedKernels kQ5_KInterleavedNeonDot{DType::Q5_K, Isa::NeonDot, q5_k_group_bytes, q5_k_pack_rows,
+                                                 q5_k_interleaved_gemm_neon_dot};
+const InterleavedKernels kIQ4_XSInterleavedNeonDot{DType::IQ4_XS, Isa::NeonDot, iq4_xs_group_bytes, iq4_xs_pack_rows,
+                                                   iq4_xs_interleaved_gemm_neon_dot};
 const InterleavedKernels kQ4_0InterleavedNeonDot{DType::Q4_0, Isa::NeonDot, q4_0_group_bytes, q4_0_pack,
                                                  q4_0_interleaved_gemm_neon_dot};
 const InterleavedKernels kQ8_0InterleavedNeonDot{DType::Q8_0, Isa::NeonDot, q8_0_group_bytes, q8_0_pack,

@@ -64,6 +64,29 @@ constexpr size_t kTQ2InterleavedValues = kInterleaveRows * 2;
 constexpr size_t kTQ2InterleavedBlock = kTQ2InterleavedValues + kInterleaveRows * 64;
 void pack_tq2_0(const void* w, size_t w_stride, int64_t rows, int64_t n_blocks, void* dst);
 
+// Q5_K (dotted with Q8_K): Q4_K's block with the fifth bits between the mins and the values: the 16 d, the 16
+// dmin, the 8 scales and 8 mins as bytes (as Q4_K), then the 8 words of qh (each word as above: qh word w holds,
+// in bit c of its byte i, the fifth bit of element 32c + 4w + i), then the 32 value words as Q4_K's. Value word
+// k = 8j + w takes its fifth bits from qh word w, bits 2j (low nibbles) and 2j + 1 (high nibbles).
+constexpr size_t kQ5KInterleavedD = 0;
+constexpr size_t kQ5KInterleavedDmin = kQ5KInterleavedD + kInterleaveRows * 2;
+constexpr size_t kQ5KInterleavedScales = kQ5KInterleavedDmin + kInterleaveRows * 2;
+constexpr size_t kQ5KInterleavedMins = kQ5KInterleavedScales + kInterleaveRows * 8;
+constexpr size_t kQ5KInterleavedHigh = kQ5KInterleavedMins + kInterleaveRows * 8;
+constexpr size_t kQ5KInterleavedValues = kQ5KInterleavedHigh + kInterleaveRows * 32;
+constexpr size_t kQ5KInterleavedBlock = kQ5KInterleavedValues + kInterleaveRows * 128;
+void pack_q5_k(const void* w, size_t w_stride, int64_t rows, int64_t n_blocks, void* dst);
+
+// IQ4_XS (dotted with Q8_K): per super-block of a group, the 16 d (fp16), the 8 block scales ls - 32 of the 16
+// rows as int8 (block ib of row r at byte 16 ib + r), then the 32 words of grid indices (each word as above).
+// Word k = 4 ib + kk holds in its low nibbles the indices of elements 32 ib + 4 kk + 0..3 and in its high nibbles
+// those of elements 32 ib + 16 + 4 kk + 0..3.
+constexpr size_t kIQ4XSInterleavedD = 0;
+constexpr size_t kIQ4XSInterleavedScales = kIQ4XSInterleavedD + kInterleaveRows * 2;
+constexpr size_t kIQ4XSInterleavedValues = kIQ4XSInterleavedScales + kInterleaveRows * 8;
+constexpr size_t kIQ4XSInterleavedBlock = kIQ4XSInterleavedValues + kInterleaveRows * 128;
+void pack_iq4_xs(const void* w, size_t w_stride, int64_t rows, int64_t n_blocks, void* dst);
+
 #if defined(__x86_64__)
 // The kernels of each level (interleave_avx2.cpp, interleave_avxvnni.cpp, interleave_avx512bw.cpp,
 // interleave_avx512.cpp and their interleave_k_* counterparts) and the records the types' QuantTraits point at
@@ -95,6 +118,14 @@ InterleavedGemm q8_0_interleaved_gemm_avx512;
 InterleavedGemm q4_k_interleaved_gemm_avx512;
 InterleavedGemm tq2_0_interleaved_gemm_avx512;
 InterleavedGemm q6_k_interleaved_gemm_avx512;
+InterleavedGemm q5_k_interleaved_gemm_avx2;
+InterleavedGemm iq4_xs_interleaved_gemm_avx2;
+InterleavedGemm q5_k_interleaved_gemm_avxvnni;
+InterleavedGemm iq4_xs_interleaved_gemm_avxvnni;
+InterleavedGemm q5_k_interleaved_gemm_vnni256_avx512;
+InterleavedGemm iq4_xs_interleaved_gemm_vnni256_avx512;
+InterleavedGemm q5_k_interleaved_gemm_avx512;
+InterleavedGemm iq4_xs_interleaved_gemm_avx512;
 
 extern const InterleavedKernels kQ4_0InterleavedAvx2;
 extern const InterleavedKernels kQ8_0InterleavedAvx2;
@@ -116,6 +147,12 @@ extern const InterleavedKernels kQ8_0InterleavedAvx512Vnni;
 extern const InterleavedKernels kQ4_KInterleavedAvx512Vnni;
 extern const InterleavedKernels kQ6_KInterleavedAvx512Vnni;
 extern const InterleavedKernels kTQ2_0InterleavedAvx512Vnni;
+extern const InterleavedKernels kQ5_KInterleavedAvx2;
+extern const InterleavedKernels kIQ4_XSInterleavedAvx2;
+extern const InterleavedKernels kQ5_KInterleavedAvxVnni;
+extern const InterleavedKernels kIQ4_XSInterleavedAvxVnni;
+extern const InterleavedKernels kQ5_KInterleavedAvx512Vnni;
+extern const InterleavedKernels kIQ4_XSInterleavedAvx512Vnni;
 // The AvxVnni kernels' logic built with EVEX VPDPBUSD (level Avx512Vnni): no record uses them; the kernel tests
 // check them on AVX-512 VNNI CPUs, which cannot run the AvxVnni level itself.
 extern const InterleavedKernels kQ4_0InterleavedVnni256Evex;
@@ -123,6 +160,8 @@ extern const InterleavedKernels kQ8_0InterleavedVnni256Evex;
 extern const InterleavedKernels kQ4_KInterleavedVnni256Evex;
 extern const InterleavedKernels kQ6_KInterleavedVnni256Evex;
 extern const InterleavedKernels kTQ2_0InterleavedVnni256Evex;
+extern const InterleavedKernels kQ5_KInterleavedVnni256Evex;
+extern const InterleavedKernels kIQ4_XSInterleavedVnni256Evex;
 #elif defined(__aarch64__)
 // ARMv8.2 dot product (SDOT): run only after cpu_features() reported it.
 void q4_0_interleaved_gemm_neon_dot(int64_t n, const void* groups, int64_t n_rows, const void* x, size_t x_stride,
@@ -142,6 +181,12 @@ void q8_0_interleaved_gemm_neon_i8mm(int64_t n, const void* groups, int64_t n_ro
                                      int64_t n_tokens, float* out, int64_t ldo);
 extern const InterleavedKernels kQ4_0InterleavedNeonI8mm;
 extern const InterleavedKernels kQ8_0InterleavedNeonI8mm;
+void q5_k_interleaved_gemm_neon_dot(int64_t n, const void* groups, int64_t n_rows, const void* x, size_t x_stride,
+                                    int64_t n_tokens, float* out, int64_t ldo);
+void iq4_xs_interleaved_gemm_neon_dot(int64_t n, const void* groups, int64_t n_rows, const void* x, size_t x_stride,
+                                      int64_t n_tokens, float* out, int64_t ldo);
+extern const InterleavedKernels kQ5_KInterleavedNeonDot;
+extern const InterleavedKernels kIQ4_XSInterleavedNeonDot;
 extern const InterleavedKernels kQ4_0InterleavedNeonDot;
 extern const InterleavedKernels kQ8_0InterleavedNeonDot;
 extern const InterleavedKernels kQ4_KInterleavedNeonDot;

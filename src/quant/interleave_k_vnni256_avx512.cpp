@@ -4,6 +4,7 @@
 // GCC 12 flags the _mm256_undefined_* inside its own intrinsics as maybe-uninitialized (a false positive).
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include "quant/interleave_k_avx2.h"
+#include "quant/interleave_q5k_iq4_avx2.h"
 
 namespace ternion::quant {
 
@@ -18,6 +19,7 @@ struct DotVnni256 {
 };
 
 using Gemms = InterleavedKGemms<DotVnni256>;
+using Q5IQ4Gemms = InterleavedQ5IQ4Gemms<DotVnni256>;
 
 }  // namespace
 
@@ -34,6 +36,16 @@ void q6_k_interleaved_gemm_vnni256_avx512(int64_t n, const void* groups, int64_t
 void tq2_0_interleaved_gemm_vnni256_avx512(int64_t n, const void* groups, int64_t n_rows, const void* x,
                                            size_t x_stride, int64_t n_tokens, float* out, int64_t ldo) {
   Gemms::tq2_0(n, groups, n_rows, x, x_stride, n_tokens, out, ldo);
+}
+
+void q5_k_interleaved_gemm_vnni256_avx512(int64_t n, const void* groups, int64_t n_rows, const void* x, size_t x_stride,
+                                          int64_t n_tokens, float* out, int64_t ldo) {
+  Q5IQ4Gemms::q5_k(n, groups, n_rows, x, x_stride, n_tokens, out, ldo);
+}
+
+void iq4_xs_interleaved_gemm_vnni256_avx512(int64_t n, const void* groups, int64_t n_rows, const void* x,
+                                            size_t x_stride, int64_t n_tokens, float* out, int64_t ldo) {
+  Q5IQ4Gemms::iq4_xs(n, groups, n_rows, x, x_stride, n_tokens, out, ldo);
 }
 
 }  // namespace ternion::quant

@@ -4,6 +4,7 @@
 
 #include <cmath>
 
+#include "quant/interleave.h"
 #include "quant/iq4_nl.h"
 #include "quant/kernel_common.h"
 #include "quant/q8_k.h"
@@ -107,14 +108,26 @@ const QuantTraits* iq4_xs_traits(Isa isa) {
   static constexpr QuantTraits kRef{DType::IQ4_XS,         DType::Q8_K,        Isa::Scalar,    iq4_xs_to_float_ref,
                                     iq4_xs_from_float_ref, iq4_xs_vec_dot_ref, iq4_xs_gemm_ref};
 #if defined(__x86_64__)
-  static constexpr QuantTraits kAvx2{DType::IQ4_XS,         DType::Q8_K,         Isa::Avx2,       iq4_xs_to_float_avx2,
-                                     iq4_xs_from_float_ref, iq4_xs_vec_dot_avx2, iq4_xs_gemm_avx2};
+  static constexpr QuantTraits kAvx2{
+      DType::IQ4_XS,         DType::Q8_K,         Isa::Avx2,        iq4_xs_to_float_avx2,
+      iq4_xs_from_float_ref, iq4_xs_vec_dot_avx2, iq4_xs_gemm_avx2, &kIQ4_XSInterleavedAvx2};
+  // AVX-VNNI: the AVX2 row kernels with 256-bit VNNI interleaved ones.
+  static constexpr QuantTraits kAvxVnni{
+      DType::IQ4_XS,         DType::Q8_K,         Isa::AvxVnni,     iq4_xs_to_float_avx2,
+      iq4_xs_from_float_ref, iq4_xs_vec_dot_avx2, iq4_xs_gemm_avx2, &kIQ4_XSInterleavedAvxVnni};
   // AVX-512 adds the packed prompt kernel; decode keeps the AVX2 dot.
-  static constexpr QuantTraits kAvx512{DType::IQ4_XS,        DType::Q8_K,           Isa::Avx512Vnni,
-                                       iq4_xs_to_float_avx2, iq4_xs_from_float_ref, iq4_xs_vec_dot_avx2,
-                                       iq4_xs_gemm_avx512};
+  static constexpr QuantTraits kAvx512{
+      DType::IQ4_XS,         DType::Q8_K,         Isa::Avx512Vnni,    iq4_xs_to_float_avx2,
+      iq4_xs_from_float_ref, iq4_xs_vec_dot_avx2, iq4_xs_gemm_avx512, &kIQ4_XSInterleavedAvx512Vnni};
   if (isa == Isa::Avx2) return &kAvx2;
+  if (isa == Isa::AvxVnni) return &kAvxVnni;
   if (isa == Isa::Avx512Vnni) return &kAvx512;
+#elif defined(__aarch64__)
+  // ARM64 has no IQ4_XS row kernels: the reference's, with the SDOT interleaved ones.
+  static constexpr QuantTraits kNeonDot{
+      DType::IQ4_XS,         DType::Q8_K,        Isa::NeonDot,    iq4_xs_to_float_ref,
+      iq4_xs_from_float_ref, iq4_xs_vec_dot_ref, iq4_xs_gemm_ref, &kIQ4_XSInterleavedNeonDot};
+  if (isa == Isa::NeonDot) return &kNeonDot;
 #endif
   return isa == Isa::Scalar ? &kRef : nullptr;
 }

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "quant/interleave.h"
 #include "quant/kernel_common.h"
 #include "quant/q8_k.h"
 #include "quant/scale_min_k.h"
@@ -88,22 +89,29 @@ const QuantTraits* q5_k_traits(Isa isa) {
   static constexpr QuantTraits kRef{DType::Q5_K,         DType::Q8_K,      Isa::Scalar,  q5_k_to_float_ref,
                                     q5_k_from_float_ref, q5_k_vec_dot_ref, q5_k_gemm_ref};
 #if defined(__x86_64__)
-  static constexpr QuantTraits kAvx2{DType::Q5_K,         DType::Q8_K,       Isa::Avx2,     q5_k_to_float_ref,
-                                     q5_k_from_float_ref, q5_k_vec_dot_avx2, q5_k_gemm_avx2};
-  // AVX-512 without VNNI: the 512-bit row dot (no VNNI in it) and its tiles.
-  static constexpr QuantTraits kAvx512{DType::Q5_K,         DType::Q8_K,         Isa::Avx512,       q5_k_to_float_ref,
-                                       q5_k_from_float_ref, q5_k_vec_dot_avx512, q5_k_gemm_avx512bw};
-  static constexpr QuantTraits kAvx512Vnni{DType::Q5_K,         DType::Q8_K,         Isa::Avx512Vnni, q5_k_to_float_ref,
-                                           q5_k_from_float_ref, q5_k_vec_dot_avx512, q5_k_gemm_avx512};
+  static constexpr QuantTraits kAvx2{DType::Q5_K,         DType::Q8_K,       Isa::Avx2,      q5_k_to_float_ref,
+                                     q5_k_from_float_ref, q5_k_vec_dot_avx2, q5_k_gemm_avx2, &kQ5_KInterleavedAvx2};
+  // AVX-VNNI: the AVX2 row kernels with 256-bit VNNI interleaved ones.
+  static constexpr QuantTraits kAvxVnni{
+      DType::Q5_K,         DType::Q8_K,       Isa::AvxVnni,   q5_k_to_float_ref,
+      q5_k_from_float_ref, q5_k_vec_dot_avx2, q5_k_gemm_avx2, &kQ5_KInterleavedAvxVnni};
+  // AVX-512 without VNNI: the 512-bit row dot (no VNNI in it) and its tiles, with the 256-bit interleaved kernels.
+  static constexpr QuantTraits kAvx512{
+      DType::Q5_K,         DType::Q8_K,         Isa::Avx512,        q5_k_to_float_ref,
+      q5_k_from_float_ref, q5_k_vec_dot_avx512, q5_k_gemm_avx512bw, &kQ5_KInterleavedAvx2};
+  static constexpr QuantTraits kAvx512Vnni{
+      DType::Q5_K,         DType::Q8_K,         Isa::Avx512Vnni,  q5_k_to_float_ref,
+      q5_k_from_float_ref, q5_k_vec_dot_avx512, q5_k_gemm_avx512, &kQ5_KInterleavedAvx512Vnni};
   if (isa == Isa::Avx2) return &kAvx2;
+  if (isa == Isa::AvxVnni) return &kAvxVnni;
   if (isa == Isa::Avx512) return &kAvx512;
   if (isa == Isa::Avx512Vnni) return &kAvx512Vnni;
 #elif defined(__aarch64__)
   static constexpr QuantTraits kNeon{DType::Q5_K,         DType::Q8_K,       Isa::Neon,     q5_k_to_float_ref,
                                      q5_k_from_float_ref, q5_k_vec_dot_neon, q5_k_gemm_neon};
-  static constexpr QuantTraits kNeonDot{DType::Q5_K,       DType::Q8_K,         Isa::NeonDot,
-                                        q5_k_to_float_ref, q5_k_from_float_ref, q5_k_vec_dot_neon_dot,
-                                        q5_k_gemm_neon_dot};
+  static constexpr QuantTraits kNeonDot{
+      DType::Q5_K,         DType::Q8_K,           Isa::NeonDot,       q5_k_to_float_ref,
+      q5_k_from_float_ref, q5_k_vec_dot_neon_dot, q5_k_gemm_neon_dot, &kQ5_KInterleavedNeonDot};
   if (isa == Isa::Neon) return &kNeon;
   if (isa == Isa::NeonDot) return &kNeonDot;
 #endif

@@ -11,6 +11,7 @@
 #include "quant/random_data.h"
 #include "ternion/backend/matmul.h"
 #include "ternion/core/error.h"
+#include "ternion/quant/interleave.h"
 #include "ternion/quant/quant.h"
 
 namespace ternion {
@@ -225,6 +226,40 @@ TEST(Matmul, ManyProductsGiveTheBitsOfSeparateCalls) {
     std::vector<MatmulOutput> many(9, outs[0]);
     EXPECT_THROW(matmul_many(many, x.data(), cols, n_tokens, scratch, pool), Error);
   }
+}
+
+// Matrices packed into their type's interleaved layout (where this CPU has one) give the bits of the file layout
+// for any thread count and batch: rows not a multiple of 16, one and two tokens (the decode kernels), prompt
+// tiles and more tokens than a call takes.
+TEST(Matmul, InterleavedLayoutGivesTheFileLayoutsBits) {
+  std::mt19937 rng(27);
+  ThreadPool one(1);
+  int checked = 0;
+  for (int id = 0; id < 64; ++id) {
+    const auto t = static_cast<DType>(id);
+    if (!has_quant_traits(t) || interleaved_kernels(t) == nullptr) continue;
+    const InterleavedKernels& k = *interleaved_kernels(t);
+    const Matrix m = make_matrix(rng, t, 70, 512);
+    std::vector<uint8_t> packed(interleaved_bytes(k, m.rows, m.cols));
+    k.pack(m.data.data(), m.row_bytes, m.rows, m.cols, packed.data());
+    WeightMatrix pv = m.view();
+    pv.interleaved = packed.data();
+    pv.interleaved_ops = &k;
+    for (int threads : {1, 2, 3}) {
+      ThreadPool pool(threads);
+      for (int64_t n_tokens : {1, 2, 7, 40}) {
+        const auto x = test::normal_floats(rng, n_tokens * m.cols);
+        const auto want = run_matmul(m, x, n_tokens, one);
+        std::vector<float> y(want.size(), NAN);
+        std::vector<uint8_t> scratch(matmul_scratch_bytes(m.type, m.cols, n_tokens));
+        matmul(pv, x.data(), n_tokens, y.data(), m.rows, scratch, pool);
+        ASSERT_EQ(std::memcmp(want.data(), y.data(), y.size() * 4), 0)
+            << dtype_info(t).name << " threads " << threads << " tokens " << n_tokens;
+        ++checked;
+      }
+    }
+  }
+  if (checked == 0) GTEST_SKIP() << "no interleaved kernels on this CPU";
 }
 
 TEST(Matmul, RejectsBadArguments) {

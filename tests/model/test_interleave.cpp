@@ -37,8 +37,8 @@ std::vector<float> run_logits(const Model& model, ThreadPool& pool, bool hugetlb
 
 TEST(Interleave, ModelGivesTheSameLogitsInEitherLayout) {
   int checked = 0;
-  for (const char* name : {"kjv-llama-Q4_0.gguf", "kjv-llama-Q8_0.gguf", "kjv-llama-Q4_K_M.gguf", "kjv-llama-Q6_K.gguf",
-                           "kjv-trilm-TQ2_0.gguf"}) {
+  for (const char* name : {"kjv-llama-Q4_0.gguf", "kjv-llama-Q8_0.gguf", "kjv-llama-Q4_K_M.gguf",
+                           "kjv-llama-Q5_K_M.gguf", "kjv-llama-Q6_K.gguf", "kjv-trilm-TQ2_0.gguf"}) {
     const auto path = test::fixture(std::string("gguf/") + name);
     TERNION_REQUIRE_FIXTURE(path);
     const auto packed = Model::from_gguf(path.string(), {.resident = true});

@@ -1,7 +1,9 @@
-// The x86 interleaved K-quant and ternary kernels, 256-bit (quant/interleave_k_avx2.h) and 512-bit
-// (quant/interleave_k_avx512.h), against the type's reference vec_dot on the original rows, bit for bit: quantized
-// and raw random blocks (any scales, mins, Q6_K scale -128, the invalid trit 3), raw Q8_K activations with -128,
-// partial groups and halves, token tiles, K chunks and decode pieces. Each dot policy runs where this CPU has it.
+// The x86 interleaved K-quant, IQ4_XS and ternary kernels, 256-bit (quant/interleave_k_avx2.h,
+// quant/interleave_q5k_iq4_avx2.h) and 512-bit (quant/interleave_k_avx512.h, and the AVX-512 Q5_K and IQ4_XS ones),
+// against the type's reference vec_dot on the original rows, bit for bit: quantized and raw random blocks (any
+// scales, mins, Q6_K scale -128, the invalid trit 3, every IQ4_XS block scale), raw Q8_K activations with -128 (but
+// for AVX2's IQ4_XS dot), partial groups and halves, token tiles, K chunks and decode pieces. Each dot policy runs
+// where this CPU has it.
 #include <gtest/gtest.h>
 
 #include <cstddef>
@@ -12,7 +14,9 @@
 #include <vector>
 
 #include "quant/interleave.h"
+#include "quant/iq4_xs.h"
 #include "quant/q4_k.h"
+#include "quant/q5_k.h"
 #include "quant/q6_k.h"
 #include "quant/q8_k.h"
 #include "quant/random_data.h"
@@ -33,7 +37,8 @@ using PackFn = void (*)(const void*, size_t, int64_t, int64_t, void*);
 struct Variant {
   const char* isa;
   bool runs;  // this CPU (as capped by TERNION_ISA) has the instructions
-  GemmFn q4_k, q6_k, tq2_0;
+  bool vnni;  // VPDPBUSD: exact for every activation; AVX2's IQ4_XS dot needs them in [-127, 127]
+  GemmFn q4_k, q6_k, tq2_0, q5_k, iq4_xs;
 };
 
 std::vector<Variant> variants() {
@@ -41,12 +46,17 @@ std::vector<Variant> variants() {
   const bool avx2 = f.avx2 && f.fma && f.f16c;
   const bool avx_vnni = avx2 && f.avx_vnni;
   return {
-      {"avx2", avx2, quant::q4_k_interleaved_gemm_avx2, quant::q6_k_interleaved_gemm_avx2,
-       quant::tq2_0_interleaved_gemm_avx2},
-      {"avxvnni", avx_vnni, quant::q4_k_interleaved_gemm_avxvnni, quant::q6_k_interleaved_gemm_avxvnni,
-       quant::tq2_0_interleaved_gemm_avxvnni},
-      {"vnni256_avx512", f.has_avx512_kernels(), quant::q4_k_interleaved_gemm_vnni256_avx512,
-       quant::q6_k_interleaved_gemm_vnni256_avx512, quant::tq2_0_interleaved_gemm_vnni256_avx512},
+      {"avx2", avx2, false, quant::q4_k_interleaved_gemm_avx2, quant::q6_k_interleaved_gemm_avx2,
+       quant::tq2_0_interleaved_gemm_avx2, quant::q5_k_interleaved_gemm_avx2, quant::iq4_xs_interleaved_gemm_avx2},
+      {"avxvnni", avx_vnni, true, quant::q4_k_interleaved_gemm_avxvnni, quant::q6_k_interleaved_gemm_avxvnni,
+       quant::tq2_0_interleaved_gemm_avxvnni, quant::q5_k_interleaved_gemm_avxvnni,
+       quant::iq4_xs_interleaved_gemm_avxvnni},
+      {"vnni256_avx512", f.has_avx512_kernels(), true, quant::q4_k_interleaved_gemm_vnni256_avx512,
+       quant::q6_k_interleaved_gemm_vnni256_avx512, quant::tq2_0_interleaved_gemm_vnni256_avx512,
+       quant::q5_k_interleaved_gemm_vnni256_avx512, quant::iq4_xs_interleaved_gemm_vnni256_avx512},
+      // The AVX-512 VNNI kernels of the two types that have no other test of their own here.
+      {"avx512", f.has_avx512_kernels(), true, nullptr, nullptr, nullptr, quant::q5_k_interleaved_gemm_avx512,
+       quant::iq4_xs_interleaved_gemm_avx512},
   };
 }
 
@@ -67,7 +77,8 @@ struct TypeCase {
   size_t packed_block;  // bytes of one super-block of a 16-row group
   GemmFn Variant::*gemm;
   size_t d_offset;                // the fp16 d of a file block
-  size_t dmin_offset = SIZE_MAX;  // Q4_K's fp16 dmin
+  size_t dmin_offset = SIZE_MAX;  // Q4_K's and Q5_K's fp16 dmin
+  bool signed_weights = false;    // IQ4_XS: AVX2 dots |w| with x carrying w's sign
 };
 
 const TypeCase kTypes[] = {
@@ -75,6 +86,10 @@ const TypeCase kTypes[] = {
      offsetof(quant::BlockQ4_K, dmin)},
     {DType::Q6_K, quant::pack_q6_k, quant::kQ6KInterleavedBlock, &Variant::q6_k, offsetof(quant::BlockQ6_K, d)},
     {DType::TQ2_0, quant::pack_tq2_0, quant::kTQ2InterleavedBlock, &Variant::tq2_0, offsetof(quant::BlockTQ2_0, d)},
+    {DType::Q5_K, quant::pack_q5_k, quant::kQ5KInterleavedBlock, &Variant::q5_k, offsetof(quant::BlockQ5_K, d),
+     offsetof(quant::BlockQ5_K, dmin)},
+    {DType::IQ4_XS, quant::pack_iq4_xs, quant::kIQ4XSInterleavedBlock, &Variant::iq4_xs, offsetof(quant::BlockIq4Xs, d),
+     SIZE_MAX, true},
 };
 
 // One row of `blocks` super-blocks: the reference quantizer's (normal or extreme floats) or, when raw, random
@@ -102,21 +117,21 @@ std::vector<uint8_t> make_row(std::mt19937& rng, const TypeCase& c, int64_t bloc
   return w;
 }
 
-// Q8_K activations: the reference quantizer's, or (raw) random values in [-128, 127] with their true group sums.
-std::vector<uint8_t> make_activations(std::mt19937& rng, int64_t blocks, bool raw) {
+// Q8_K activations: the reference quantizer's, or (raw) random values in [min, 127] with their true group sums.
+std::vector<uint8_t> make_activations(std::mt19937& rng, int64_t blocks, bool raw, int min) {
   std::vector<uint8_t> a(sizeof(quant::BlockQ8_K) * static_cast<size_t>(blocks));
   if (!raw) {
     const auto x = test::random_floats(rng, blocks * kQK_K);
     quant_traits_reference(DType::Q8_K).from_float(x.data(), a.data(), blocks * kQK_K);
     return a;
   }
-  std::uniform_int_distribution<int> value(-128, 127);
+  std::uniform_int_distribution<int> value(min, 127);
   std::uniform_real_distribution<float> scale(-1e-2f, 1e-2f);
   for (int64_t b = 0; b < blocks; ++b) {
     quant::BlockQ8_K blk{};
     blk.d = scale(rng);
     for (int j = 0; j < kQK_K; ++j) {
-      blk.qs[j] = static_cast<int8_t>(j % 7 == 0 ? -128 : value(rng));  // many extremes
+      blk.qs[j] = static_cast<int8_t>(j % 7 == 0 ? min : value(rng));  // many extremes
       blk.bsums[j / 16] = static_cast<int16_t>(blk.bsums[j / 16] + blk.qs[j]);
     }
     std::memcpy(&a[static_cast<size_t>(b) * sizeof blk], &blk, sizeof blk);
@@ -147,7 +162,7 @@ int check_shape(std::mt19937& rng, const TypeCase& c, const Variant& v, const Sh
   }
   std::vector<uint8_t> x(xrow * static_cast<size_t>(sh.tokens));
   for (int64_t t = 0; t < sh.tokens; ++t) {
-    const auto row = make_activations(rng, sh.blocks, t % 2 == 1);
+    const auto row = make_activations(rng, sh.blocks, t % 2 == 1, c.signed_weights && !v.vnni ? -127 : -128);
     std::memcpy(&x[static_cast<size_t>(t) * xrow], row.data(), row.size());
   }
   const int64_t groups = (sh.rows + kInterleaveRows - 1) / kInterleaveRows;
@@ -186,6 +201,7 @@ int check_variants(std::mt19937& rng, const std::vector<Variant>& list) {
       continue;
     }
     for (const TypeCase& c : kTypes) {
+      if (v.*c.gemm == nullptr) continue;
       for (const Shape& sh : kShapes) {
         checked += check_shape(rng, c, v, sh);
         if (::testing::Test::HasFailure()) return checked;  // one shape's report is enough

@@ -54,6 +54,8 @@ const Case kCases[] = {
     {DType::Q4_K, quant::kQ4KInterleavedBlock, quant::pack_q4_k, quant::q4_k_interleaved_gemm_neon_dot},
     {DType::Q6_K, quant::kQ6KInterleavedBlock, quant::pack_q6_k, quant::q6_k_interleaved_gemm_neon_dot},
     {DType::TQ2_0, quant::kTQ2InterleavedBlock, quant::pack_tq2_0, quant::tq2_0_interleaved_gemm_neon_dot},
+    {DType::Q5_K, quant::kQ5KInterleavedBlock, quant::pack_q5_k, quant::q5_k_interleaved_gemm_neon_dot},
+    {DType::IQ4_XS, quant::kIQ4XSInterleavedBlock, quant::pack_iq4_xs, quant::iq4_xs_interleaved_gemm_neon_dot},
 };
 
 size_t row_bytes(DType t, int64_t n) {
@@ -65,6 +67,7 @@ size_t row_bytes(DType t, int64_t n) {
 std::vector<size_t> half_offsets(DType type) {
   switch (type) {
     case DType::Q4_K:
+    case DType::Q5_K:
       return {0, 2};
     case DType::Q6_K:
       return {208};

@@ -455,14 +455,16 @@ TEST(QuantKernels, SimdRecordsRegistered) {
   }
 }
 
-constexpr DType kInterleavedTypes[] = {DType::Q4_0, DType::Q8_0, DType::Q4_K, DType::Q6_K, DType::TQ2_0};
+constexpr DType kInterleavedTypes[] = {DType::Q4_0, DType::Q8_0,   DType::Q4_K, DType::Q5_K,
+                                       DType::Q6_K, DType::IQ4_XS, DType::TQ2_0};
 
 // The interleaved kernels of every level this CPU runs, and on AVX-512 VNNI CPUs (which lack AVX-VNNI) the AVX-VNNI
 // kernels' logic built with EVEX VPDPBUSD.
 #if defined(__x86_64__)
 const InterleavedKernels* const kVnni256Evex[] = {
-    &quant::kQ4_0InterleavedVnni256Evex, &quant::kQ8_0InterleavedVnni256Evex, &quant::kQ4_KInterleavedVnni256Evex,
-    &quant::kQ6_KInterleavedVnni256Evex, &quant::kTQ2_0InterleavedVnni256Evex};
+    &quant::kQ4_0InterleavedVnni256Evex,  &quant::kQ8_0InterleavedVnni256Evex,  &quant::kQ4_KInterleavedVnni256Evex,
+    &quant::kQ6_KInterleavedVnni256Evex,  &quant::kTQ2_0InterleavedVnni256Evex, &quant::kQ5_KInterleavedVnni256Evex,
+    &quant::kIQ4_XSInterleavedVnni256Evex};
 #endif
 
 std::vector<const InterleavedKernels*> all_interleaved_kernels() {
