@@ -116,7 +116,7 @@ ServedModel::ServedModel(ModelSpec spec, const SchedulerOptions& options, Metric
 }
 
 bool ServedModel::opens_thinking(const std::vector<int32_t>& prompt) const {
-  constexpr size_t kTail = 4;  // <think> and the whitespace after it are a few tokens at most
+  constexpr size_t kTail = 16;  // <think> and the whitespace after it, even spelt in single characters
   const size_t n = std::min(kTail, prompt.size());
   std::string tail = tokenizer_->decode(std::span<const int32_t>(prompt).subspan(prompt.size() - n), false);
   while (!tail.empty() && std::isspace(static_cast<unsigned char>(tail.back()))) tail.pop_back();

@@ -201,6 +201,31 @@ TEST(Answer, OllamaGenerateAndErrors) {
   EXPECT_EQ(load["message"]["content"], "");
 }
 
+TEST(Answer, OpenAiCompletionAndGenerateStreamsAndErrors) {
+  const auto frames = test::sse_frames(
+      stream(scripted({"In", " the"}, "length"), make_openai_format(request(Endpoint::kCompletion), "m", nullptr), {}));
+  ASSERT_EQ(frames.size(), 4u);
+  EXPECT_EQ(frames[0]["choices"][0]["text"], "In");
+  EXPECT_EQ(frames[2]["choices"][0]["finish_reason"], "length");
+  EXPECT_EQ(frames[3], "[DONE]");
+  const auto gen = test::sse_frames(
+      stream(scripted({"In", " the"}), make_openai_format(request(Endpoint::kGenerate), "m", nullptr), {}));
+  ASSERT_EQ(gen.size(), 4u);
+  EXPECT_EQ(gen[1]["text"], " the");
+  EXPECT_EQ(gen[1]["tokens"], json::array({11}));
+  EXPECT_EQ(gen[2]["finish_reason"], "stop");
+  EXPECT_EQ(gen[2]["usage"]["completion_tokens"], 2);
+  GenerationSpec spec;
+  spec.prompt = {1};
+  auto failed = std::make_shared<GenerationTask>(spec);
+  failed->push(Delta{"a", {5}, {}});
+  failed->fail("boom");
+  const auto err = test::sse_frames(stream(failed, make_openai_format(request(Endpoint::kChat), "m", nullptr), {}));
+  ASSERT_EQ(err.size(), 4u);  // role, "a", the error, [DONE]
+  EXPECT_EQ(err[2]["error"]["message"], "generation failed: boom");
+  EXPECT_EQ(err[3], "[DONE]");
+}
+
 TEST(Answer, OllamaTimeIsRfc3339Utc) {
   const auto t =
       std::chrono::system_clock::time_point(std::chrono::seconds(1691177165)) + std::chrono::nanoseconds(499127000);

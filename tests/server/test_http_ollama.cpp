@@ -9,6 +9,7 @@
 #include "server_fixture.h"
 #include "ternion/convert/load_model.h"
 #include "ternion/engine/chat.h"
+#include "ternion/server/model_registry.h"
 #include "ternion/server/openai_schema.h"
 
 namespace ternion {
@@ -214,6 +215,11 @@ TEST_F(HttpOllama, ErrorsAreOllamasShape) {
       {"/api/embed", {{"model", "nope"}, {"input", "x"}}, 404, "model 'nope' not found"},
       {"/api/show", {{"model", "nope"}}, 404, "model 'nope' not found"},
       {"/api/show", json::object(), 400, "model is required"},
+      {"/api/show", {{"model", kModel}, {"verbose", "yes"}}, 400, "'verbose' must be a boolean"},
+      {"/api/chat", {{"model", kModel}, {"messages", msg}, {"think", 3}}, 400, "'think'"},
+      {"/api/chat", {{"model", kModel}, {"messages", msg}, {"logprobs", true}}, 400, "'logprobs'"},
+      {"/api/generate", {{"model", kModel}, {"prompt", "x"}, {"template", "{{ .Prompt }}"}}, 400, "'template'"},
+      {"/api/generate", {{"model", kModel}, {"prompt", 3}}, 400, "'prompt' must be a string"},
   };
   auto c = server_->client();
   for (const OllamaError& e : cases) {
@@ -298,6 +304,26 @@ TEST(ToolGlue, AssistantArgumentsReachTheTemplateAsObjects) {
   const std::string text = format.render(p.messages, true, nullptr);
   EXPECT_NE(text.find("{\"city\": \"Paris\"}"), std::string::npos) << text;
   EXPECT_EQ(text.find("\\\"city\\\""), std::string::npos) << "double-encoded arguments: " << text;
+}
+
+TEST(ServedModelFacts, ThinkingAndToolFormatFromTheTemplate) {
+  TERNION_REQUIRE_FIXTURE(test::server_model_path());
+  server::Metrics metrics;
+  server::SchedulerOptions so;
+  so.n_parallel = 1;
+  so.n_ctx = 64;
+  so.n_threads = 1;
+  const server::ServedModel m({kModel, test::server_model_path(), {kModel}}, so, metrics);
+  EXPECT_EQ(m.tool_call_format(), ToolCallFormat::kNone) << "ChatML fallback: no call format";
+  EXPECT_FALSE(m.thinks());
+  EXPECT_FALSE(m.think_tags_are_control());
+  EXPECT_EQ(m.summary().architecture, "llama");
+  EXPECT_EQ(m.file_bytes(), std::filesystem::file_size(test::server_model_path()));
+  EXPECT_GT(m.modified(), 1600000000);
+  const Tokenizer& tok = m.tokenizer();
+  EXPECT_TRUE(m.opens_thinking(tok.encode("<|im_start|>assistant\n<think>\n", false, true)));
+  EXPECT_FALSE(m.opens_thinking(tok.encode("<|im_start|>assistant\n", false, true)));
+  EXPECT_FALSE(m.opens_thinking({}));
 }
 
 TEST(ToolGlue, OllamaMessagesMapToTheTemplatesNames) {
