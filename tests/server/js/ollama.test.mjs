@@ -1,4 +1,5 @@
-// The official `ollama` npm client against `ternion serve` with the fixture model: chat, streamed chat,
+// The official `ollama` npm client (and LangChain's ChatOllama over it) against `ternion serve` with the fixture
+// model: chat, streamed chat,
 // generate, list (tags), show, ps, version and errors. Run by ctest:
 //   node ollama.test.mjs <ternion binary> <model.gguf>
 // Exits 77 (skipped) when `npm ci` has not been run in this folder.
@@ -140,4 +141,26 @@ test('errors come back as the client expects', async () => {
     assert.match(e.message, /does not support embeddings/);
     return true;
   });
+});
+
+test("LangChain's ChatOllama: invoke, stream and tools bound", async () => {
+  const { ChatOllama } = await import('@langchain/ollama');
+  const chat = new ChatOllama({ baseUrl: server.base, model: MODEL, temperature: 0, numPredict: 8 });
+  const whole = await chat.invoke([['human', 'Who made the heaven and the earth?']]);
+  assert.equal(typeof whole.content, 'string');
+  assert.ok(whole.content.length > 0);
+  assert.equal(whole.usage_metadata.output_tokens, 8);
+  let streamed = '';
+  for await (const chunk of await chat.stream([['human', 'Who made the heaven and the earth?']])) {
+    streamed += chunk.content;
+  }
+  assert.equal(streamed, whole.content);
+  const withTools = chat.bindTools([
+    {
+      type: 'function',
+      function: { name: 'get_weather', description: 'Weather', parameters: { type: 'object', properties: {} } },
+    },
+  ]);
+  const r = await withTools.invoke([['human', 'Weather in Paris?']]);
+  assert.deepEqual(r.tool_calls, [], "the fixture's template has no call format: no calls");
 });
