@@ -1,6 +1,5 @@
 // The official `ollama` npm client (and LangChain's ChatOllama over it) against `ternion serve` with the fixture
-// model: chat, streamed chat,
-// generate, list (tags), show, ps, version and errors. Run by ctest:
+// model: chat, streamed chat, generate, list (tags), show, ps, version and errors. Run by ctest:
 //   node ollama.test.mjs <ternion binary> <model.gguf>
 // Exits 77 (skipped) when `npm ci` has not been run in this folder.
 import assert from 'node:assert/strict';
