@@ -45,13 +45,17 @@ void read_file_facts(const fs::path& p, uint64_t& bytes, int64_t& modified) {
   modified = 0;
   if (!fs::is_directory(p, ec)) {
     bytes = fs::file_size(p, ec);
-    modified = seconds(fs::last_write_time(p, ec));
+    if (ec) bytes = 0;
+    const auto t = fs::last_write_time(p, ec);
+    if (!ec) modified = seconds(t);
     return;
   }
   for (const auto& e : fs::directory_iterator(p, ec)) {
     if (!e.is_regular_file(ec)) continue;
-    bytes += e.file_size(ec);
-    modified = std::max<int64_t>(modified, seconds(e.last_write_time(ec)));
+    const uintmax_t n = e.file_size(ec);
+    if (!ec) bytes += n;
+    const auto t = e.last_write_time(ec);
+    if (!ec) modified = std::max<int64_t>(modified, seconds(t));
   }
 }
 
@@ -106,7 +110,9 @@ ServedModel::ServedModel(ModelSpec spec, const SchedulerOptions& options, Metric
   template_source_ = own_template_ ? *source : std::string(kFallbackChatTemplate);
   format_.emplace(*tokenizer_, template_source_);
   tool_format_ = detect_tool_call_format(template_source_);
-  thinks_ = template_source_.find("</think>") != std::string::npos;
+  // R1-style templates strip "</think>" from past replies; others open "<think>" in the generation prompt.
+  thinks_ =
+      template_source_.find("<think>") != std::string::npos || template_source_.find("</think>") != std::string::npos;
   think_control_ = is_control_token(*tokenizer_, "<think>") && is_control_token(*tokenizer_, "</think>");
   summary_ = summarize_model(spec_.path);
   read_file_facts(spec_.path, file_bytes_, modified_);
