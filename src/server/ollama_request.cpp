@@ -109,6 +109,7 @@ void read_generate(const json& body, ParsedRequest& r) {
   r.load_only = prompt.empty();
   r.parse_special = true;  // a raw prompt carries the template's markup
   if (get_bool(body, "raw").value_or(false)) {
+    if (!system.empty()) unsupported("raw mode does not support template, system, or context", "raw");
     r.prompt = prompt;
     return;
   }

@@ -220,6 +220,7 @@ TEST_F(HttpOllama, ErrorsAreOllamasShape) {
       {"/api/chat", {{"model", kModel}, {"messages", msg}, {"logprobs", true}}, 400, "'logprobs'"},
       {"/api/generate", {{"model", kModel}, {"prompt", "x"}, {"template", "{{ .Prompt }}"}}, 400, "'template'"},
       {"/api/generate", {{"model", kModel}, {"prompt", 3}}, 400, "'prompt' must be a string"},
+      {"/api/generate", {{"model", kModel}, {"prompt", "x"}, {"raw", true}, {"system", "s"}}, 400, "raw mode"},
   };
   auto c = server_->client();
   for (const OllamaError& e : cases) {
