@@ -25,7 +25,7 @@ if ((${#missing[@]})); then
 else
   echo "setup: all packages present"
 fi
-# The openai npm client used by the server tests (tests/server/js), at the version package-lock.json pins.
+# The openai and ollama npm clients used by the server tests (tests/server/js), at the version package-lock.json pins.
 if command -v npm >/dev/null; then
   (cd "$(dirname "$0")/../tests/server/js" && npm ci --no-audit --no-fund)
 fi

@@ -2,9 +2,11 @@
 #include "ternion/convert/load_model.h"
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <filesystem>
 #include <set>
+#include <span>
 
 #include "ternion/core/error.h"
 
@@ -24,6 +26,37 @@ ModelSpec spec_for(const fs::path& p, const std::string& alias) {
   s.names = {s.id};
   if (alias.empty() && p.filename().string() != stem) s.names.push_back(p.filename().string());
   return s;
+}
+
+// True when `text` is one control token of the vocabulary.
+bool is_control_token(const Tokenizer& tok, std::string_view text) {
+  const std::vector<int32_t> ids = tok.encode(text, false, true);
+  return ids.size() == 1 && tok.vocab().types[static_cast<size_t>(ids[0])] == TokenType::Control;
+}
+
+// The bytes of a file, or of a folder's files, and the latest modification time (seconds since the epoch).
+void read_file_facts(const fs::path& p, uint64_t& bytes, int64_t& modified) {
+  const auto seconds = [](fs::file_time_type t) {
+    const auto sys = std::chrono::file_clock::to_sys(t);
+    return std::chrono::duration_cast<std::chrono::seconds>(sys.time_since_epoch()).count();
+  };
+  std::error_code ec;
+  bytes = 0;
+  modified = 0;
+  if (!fs::is_directory(p, ec)) {
+    bytes = fs::file_size(p, ec);
+    if (ec) bytes = 0;
+    const auto t = fs::last_write_time(p, ec);
+    if (!ec) modified = seconds(t);
+    return;
+  }
+  for (const auto& e : fs::directory_iterator(p, ec)) {
+    if (!e.is_regular_file(ec)) continue;
+    const uintmax_t n = e.file_size(ec);
+    if (!ec) bytes += n;
+    const auto t = e.last_write_time(ec);
+    if (!ec) modified = std::max<int64_t>(modified, seconds(t));
+  }
 }
 
 }  // namespace
@@ -74,10 +107,26 @@ ServedModel::ServedModel(ModelSpec spec, const SchedulerOptions& options, Metric
   }
   const auto source = model_->gguf().get_string("tokenizer.chat_template");
   own_template_ = source.has_value() && !source->empty();
-  format_.emplace(*tokenizer_, own_template_ ? *source : std::string(kFallbackChatTemplate));
+  template_source_ = own_template_ ? *source : std::string(kFallbackChatTemplate);
+  format_.emplace(*tokenizer_, template_source_);
+  tool_format_ = detect_tool_call_format(template_source_);
+  // R1-style templates strip "</think>" from past replies; others open "<think>" in the generation prompt.
+  thinks_ =
+      template_source_.find("<think>") != std::string::npos || template_source_.find("</think>") != std::string::npos;
+  think_control_ = is_control_token(*tokenizer_, "<think>") && is_control_token(*tokenizer_, "</think>");
+  summary_ = summarize_model(spec_.path);
+  read_file_facts(spec_.path, file_bytes_, modified_);
   created_ =
       std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
   scheduler_ = std::make_unique<Scheduler>(*model_, *tokenizer_, options, metrics);
+}
+
+bool ServedModel::opens_thinking(const std::vector<int32_t>& prompt) const {
+  constexpr size_t kTail = 16;  // <think> and the whitespace after it, even spelt in single characters
+  const size_t n = std::min(kTail, prompt.size());
+  std::string tail = tokenizer_->decode(std::span<const int32_t>(prompt).subspan(prompt.size() - n), false);
+  while (!tail.empty() && std::isspace(static_cast<unsigned char>(tail.back()))) tail.pop_back();
+  return tail.ends_with("<think>");
 }
 
 std::vector<int32_t> ServedModel::chat_prompt(const nlohmann::ordered_json& messages,
@@ -89,6 +138,10 @@ std::vector<int32_t> ServedModel::chat_prompt(const nlohmann::ordered_json& mess
 ServedModel* ModelRegistry::find(const std::string& name) const {
   if (models_.empty()) return nullptr;
   if (name.empty()) return models_.front().get();
+  constexpr std::string_view kLatest = ":latest";
+  if (name.ends_with(kLatest) && name.size() > kLatest.size()) {
+    if (ServedModel* m = find(name.substr(0, name.size() - kLatest.size()))) return m;
+  }
   for (const auto& m : models_) {
     const auto& names = m->spec().names;
     if (std::find(names.begin(), names.end(), name) != names.end()) return m.get();

@@ -5,6 +5,7 @@
 #include <random>
 #include <string>
 
+#include "request_fields.h"
 #include "ternion/core/error.h"
 #include "ternion/core/param_rules.h"
 #include "ternion/server/api_error.h"
@@ -12,14 +13,14 @@
 
 namespace ternion::server {
 
-namespace {
+namespace fields {
 
 using json = nlohmann::json;
 
+namespace {
 constexpr size_t kMaxStopStrings = 16;
-constexpr int32_t kMaxTopLogprobs = 20;
+}  // namespace
 
-// A field that is present and not null.
 const json* field(const json& body, const char* name) {
   auto it = body.find(name);
   if (it == body.end() || it->is_null()) return nullptr;
@@ -60,76 +61,6 @@ std::optional<std::string> get_string(const json& body, const char* name) {
   return v->get<std::string>();
 }
 
-// Message content as text: a string, or an array of {"type": "text", "text": ...} parts joined.
-std::string content_text(const json& content, size_t index) {
-  const std::string where = "messages[" + std::to_string(index) + "].content";
-  if (content.is_null()) return "";
-  if (content.is_string()) return content.get<std::string>();
-  if (!content.is_array()) throw bad_request("'" + where + "' must be a string or an array of text parts", where);
-  std::string text;
-  for (const json& part : content) {
-    if (!part.is_object() || !part.contains("type") || !part["type"].is_string()) {
-      throw bad_request("'" + where + "' parts must be objects with a 'type'", where);
-    }
-    if (part["type"] != "text") {
-      throw bad_request("'" + where + "': only text parts are supported, got '" + part["type"].get<std::string>() + "'",
-                        where);
-    }
-    if (!part.contains("text") || !part["text"].is_string()) {
-      throw bad_request("'" + where + "': a text part needs a string 'text'", where);
-    }
-    text += part["text"].get<std::string>();
-  }
-  return text;
-}
-
-nlohmann::ordered_json read_messages(const json& body) {
-  const json* m = field(body, "messages");
-  if (m == nullptr) throw bad_request("'messages' is required", "messages");
-  if (!m->is_array() || m->empty()) throw bad_request("'messages' must be a non-empty array", "messages");
-  nlohmann::ordered_json out = nlohmann::ordered_json::array();
-  for (size_t i = 0; i < m->size(); ++i) {
-    const json& msg = (*m)[i];
-    const std::string where = "messages[" + std::to_string(i) + "]";
-    if (!msg.is_object()) throw bad_request("'" + where + "' must be an object", where);
-    if (!msg.contains("role") || !msg["role"].is_string()) {
-      throw bad_request("'" + where + ".role' must be a string", where + ".role");
-    }
-    nlohmann::ordered_json o = nlohmann::ordered_json::parse(msg.dump());
-    o["content"] = content_text(msg.contains("content") ? msg["content"] : json(), i);
-    out.push_back(std::move(o));
-  }
-  return out;
-}
-
-void read_prompt(const json& body, ParsedRequest& r) {
-  const json* p = field(body, "prompt");
-  if (p == nullptr) throw bad_request("'prompt' is required", "prompt");
-  const json* one = p;
-  if (r.endpoint == Endpoint::kCompletion && p->is_array() && !p->empty() && !(*p)[0].is_number_integer()) {
-    if (p->size() != 1) throw bad_request("only one prompt per request is supported", "prompt");
-    one = &(*p)[0];
-  }
-  if (one->is_string()) {
-    r.prompt = one->get<std::string>();
-    if (r.prompt.empty()) throw bad_request("'prompt' is empty", "prompt");
-    return;
-  }
-  if (r.endpoint == Endpoint::kCompletion && one->is_array() && !one->empty()) {
-    for (const json& t : *one) {
-      if (!t.is_number_integer()) throw bad_request("'prompt' must be a string or an array of token ids", "prompt");
-      const int64_t id = t.get<int64_t>();
-      if (id < 0 || id > std::numeric_limits<int32_t>::max()) throw bad_request("'prompt': bad token id", "prompt");
-      r.prompt_ids.push_back(static_cast<int32_t>(id));
-    }
-    r.prompt_is_ids = true;
-    return;
-  }
-  throw bad_request(r.endpoint == Endpoint::kCompletion ? "'prompt' must be a string or an array of token ids"
-                                                        : "'prompt' must be a non-empty string",
-                    "prompt");
-}
-
 std::vector<std::string> read_stop(const json& body) {
   const json* s = field(body, "stop");
   if (s == nullptr) return {};
@@ -153,6 +84,7 @@ std::vector<std::string> read_stop(const json& body) {
   return out;
 }
 
+namespace {
 std::vector<std::pair<int32_t, float>> read_logit_bias(const json& body) {
   const json* b = field(body, "logit_bias");
   if (b == nullptr) return {};
@@ -178,7 +110,8 @@ std::vector<std::pair<int32_t, float>> read_logit_bias(const json& body) {
   return out;
 }
 
-// A field with a parameter rule (core/param_rules.h): the same range and message as the command line's flag.
+}  // namespace
+
 std::optional<double> get_param(const json& body, const ParamRule& rule) {
   const std::string name(rule.field);
   const json* v = field(body, name.c_str());
@@ -222,6 +155,129 @@ void read_sampling(const json& body, ParsedRequest& r) {
   }
 }
 
+nlohmann::ordered_json read_tools(const json& body) {
+  const json* t = field(body, "tools");
+  if (t == nullptr) return nullptr;
+  if (!t->is_array()) wrong_type("tools", "an array");
+  for (size_t i = 0; i < t->size(); ++i) {
+    const json& tool = (*t)[i];
+    const std::string where = "tools[" + std::to_string(i) + "]";
+    const json* fn = tool.is_object() ? field(tool, "function") : nullptr;
+    if (fn == nullptr || !fn->is_object() || !fn->contains("name") || !(*fn)["name"].is_string()) {
+      throw bad_request("'" + where + "' must be {\"type\": \"function\", \"function\": {\"name\": ...}}", where);
+    }
+    if (const json* type = field(tool, "type"); type != nullptr && *type != "function") {
+      throw bad_request("'" + where + ".type' must be \"function\"", where + ".type");
+    }
+  }
+  return nlohmann::ordered_json::parse(t->dump());
+}
+
+nlohmann::ordered_json read_tool_calls(const json& calls, const std::string& where) {
+  if (!calls.is_array()) throw bad_request("'" + where + "' must be an array", where);
+  nlohmann::ordered_json out = nlohmann::ordered_json::array();
+  for (size_t i = 0; i < calls.size(); ++i) {
+    const std::string at = where + "[" + std::to_string(i) + "]";
+    const json& call = calls[i];
+    const json* fn = call.is_object() ? field(call, "function") : nullptr;
+    if (fn == nullptr || !fn->is_object() || !fn->contains("name") || !(*fn)["name"].is_string()) {
+      throw bad_request("'" + at + "' must be {\"function\": {\"name\": ..., \"arguments\": ...}}", at);
+    }
+    nlohmann::ordered_json c = nlohmann::ordered_json::parse(call.dump());
+    // Templates print the arguments with |tojson: OpenAI's JSON text becomes the object it stands for, or it would
+    // be quoted twice. Text that is not a JSON object stays as the client sent it.
+    if (const json* args = field(*fn, "arguments"); args != nullptr && args->is_string()) {
+      auto parsed = nlohmann::ordered_json::parse(args->get<std::string>(), nullptr, false);
+      if (parsed.is_object()) c["function"]["arguments"] = std::move(parsed);
+    } else if (args == nullptr) {
+      c["function"]["arguments"] = nlohmann::ordered_json::object();
+    }
+    if (!c.contains("type")) c["type"] = "function";
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
+}  // namespace fields
+
+namespace {
+
+using json = nlohmann::json;
+using namespace fields;
+
+constexpr int32_t kMaxTopLogprobs = 20;
+
+// Message content as text: a string, or an array of {"type": "text", "text": ...} parts joined.
+std::string content_text(const json& content, size_t index) {
+  const std::string where = "messages[" + std::to_string(index) + "].content";
+  if (content.is_null()) return "";
+  if (content.is_string()) return content.get<std::string>();
+  if (!content.is_array()) throw bad_request("'" + where + "' must be a string or an array of text parts", where);
+  std::string text;
+  for (const json& part : content) {
+    if (!part.is_object() || !part.contains("type") || !part["type"].is_string()) {
+      throw bad_request("'" + where + "' parts must be objects with a 'type'", where);
+    }
+    if (part["type"] != "text") {
+      throw bad_request("'" + where + "': only text parts are supported, got '" + part["type"].get<std::string>() + "'",
+                        where);
+    }
+    if (!part.contains("text") || !part["text"].is_string()) {
+      throw bad_request("'" + where + "': a text part needs a string 'text'", where);
+    }
+    text += part["text"].get<std::string>();
+  }
+  return text;
+}
+
+nlohmann::ordered_json read_messages(const json& body) {
+  const json* m = field(body, "messages");
+  if (m == nullptr) throw bad_request("'messages' is required", "messages");
+  if (!m->is_array() || m->empty()) throw bad_request("'messages' must be a non-empty array", "messages");
+  nlohmann::ordered_json out = nlohmann::ordered_json::array();
+  for (size_t i = 0; i < m->size(); ++i) {
+    const json& msg = (*m)[i];
+    const std::string where = "messages[" + std::to_string(i) + "]";
+    if (!msg.is_object()) throw bad_request("'" + where + "' must be an object", where);
+    if (!msg.contains("role") || !msg["role"].is_string()) {
+      throw bad_request("'" + where + ".role' must be a string", where + ".role");
+    }
+    nlohmann::ordered_json o = nlohmann::ordered_json::parse(msg.dump());
+    o["content"] = content_text(msg.contains("content") ? msg["content"] : json(), i);
+    if (const json* calls = field(msg, "tool_calls")) o["tool_calls"] = read_tool_calls(*calls, where + ".tool_calls");
+    out.push_back(std::move(o));
+  }
+  return out;
+}
+
+void read_prompt(const json& body, ParsedRequest& r) {
+  const json* p = field(body, "prompt");
+  if (p == nullptr) throw bad_request("'prompt' is required", "prompt");
+  const json* one = p;
+  if (r.endpoint == Endpoint::kCompletion && p->is_array() && !p->empty() && !(*p)[0].is_number_integer()) {
+    if (p->size() != 1) throw bad_request("only one prompt per request is supported", "prompt");
+    one = &(*p)[0];
+  }
+  if (one->is_string()) {
+    r.prompt = one->get<std::string>();
+    if (r.prompt.empty()) throw bad_request("'prompt' is empty", "prompt");
+    return;
+  }
+  if (r.endpoint == Endpoint::kCompletion && one->is_array() && !one->empty()) {
+    for (const json& t : *one) {
+      if (!t.is_number_integer()) throw bad_request("'prompt' must be a string or an array of token ids", "prompt");
+      const int64_t id = t.get<int64_t>();
+      if (id < 0 || id > std::numeric_limits<int32_t>::max()) throw bad_request("'prompt': bad token id", "prompt");
+      r.prompt_ids.push_back(static_cast<int32_t>(id));
+    }
+    r.prompt_is_ids = true;
+    return;
+  }
+  throw bad_request(r.endpoint == Endpoint::kCompletion ? "'prompt' must be a string or an array of token ids"
+                                                        : "'prompt' must be a non-empty string",
+                    "prompt");
+}
+
 void read_logprobs(const json& body, ParsedRequest& r) {
   if (r.endpoint == Endpoint::kChat) {
     const bool on = get_bool(body, "logprobs").value_or(false);
@@ -240,6 +296,21 @@ void read_logprobs(const json& body, ParsedRequest& r) {
   r.spec.logprobs = r.logprobs;
 }
 
+// "none" or "auto" (the default). "required" and a named function need constrained decoding, which this server
+// does not have yet: refused, so that a client relying on them learns it at once.
+std::string read_tool_choice(const json& body) {
+  const json* c = field(body, "tool_choice");
+  if (c == nullptr) return "auto";
+  if (c->is_string() && (*c == "none" || *c == "auto")) return c->get<std::string>();
+  if (c->is_string() && *c != "required") {
+    throw bad_request("'tool_choice' must be \"none\", \"auto\", \"required\" or a named function", "tool_choice");
+  }
+  if (!c->is_string() && !c->is_object()) wrong_type("tool_choice", "a string or an object");
+  throw bad_request(std::string("tool_choice ") + (c->is_string() ? "\"required\"" : "naming a function") +
+                        " is not supported yet (it needs constrained decoding); use \"auto\" or \"none\"",
+                    "tool_choice");
+}
+
 void reject_unsupported(const json& body, Endpoint endpoint) {
   get_param(body, params::kN);  // one choice per request
   if (auto b = get_int(body, "best_of", std::numeric_limits<int64_t>::min(), std::numeric_limits<int64_t>::max())) {
@@ -253,7 +324,11 @@ void reject_unsupported(const json& body, Endpoint endpoint) {
     if (!f->is_object() || !f->contains("type") || !(*f)["type"].is_string()) {
       wrong_type("response_format", "an object with a 'type'");
     }
-    if ((*f)["type"] != "text") throw bad_request("only response_format type 'text' is supported", "response_format");
+    if ((*f)["type"] != "text") {
+      throw bad_request("response_format type '" + (*f)["type"].get<std::string>() +
+                            "' is not supported yet (it needs constrained decoding); only 'text' is",
+                        "response_format");
+    }
   }
 }
 
@@ -286,10 +361,9 @@ ParsedRequest parse_generation_request(const std::string& body_text, Endpoint en
   reject_unsupported(body, endpoint);
   if (endpoint == Endpoint::kChat) {
     r.messages = read_messages(body);
-    if (const json* t = field(body, "tools")) {
-      if (!t->is_array()) wrong_type("tools", "an array");
-      r.tools = nlohmann::ordered_json::parse(t->dump());
-    }
+    r.tools = read_tools(body);
+    if (read_tool_choice(body) == "none") r.tools = nullptr;  // the template renders as if none were offered
+    get_bool(body, "parallel_tool_calls");                    // type-checked: several calls are always allowed
     r.parse_special = true;
   } else {
     read_prompt(body, r);

@@ -25,16 +25,22 @@ struct ServerState {
   std::vector<std::pair<std::regex, std::string>> routes;  // path pattern, method: for 405 answers
 };
 
-void send_json(httplib::Response& res, const nlohmann::json& body, int status = 200);
-void send_error(httplib::Response& res, const ApiError& e);
+// Errors in OpenAI's shape ({"error": {"message", "type", "param", "code"}}) or Ollama's ({"error": "message"}):
+// Ollama's under /api/, where Ollama's clients read them.
+enum class ErrorStyle { kOpenAI, kOllama };
+ErrorStyle error_style(const std::string& path);
 
-// Wraps a handler so that any exception becomes a JSON error response.
+void send_json(httplib::Response& res, const nlohmann::json& body, int status = 200);
+void send_error(httplib::Response& res, const ApiError& e, ErrorStyle style = ErrorStyle::kOpenAI);
+
+// Wraps a handler so that any exception becomes a JSON error response (in the style of the request's path).
 httplib::Server::Handler guarded(std::function<void(const httplib::Request&, httplib::Response&)> handler);
 
-// The model a request names; ApiError 503 while loading, 404 when unknown.
-ServedModel& pick_model(ServerState& state, const std::string& name);
+// The model a request names; ApiError 503 while loading, 404 when unknown (worded as the API's own errors are).
+ServedModel& pick_model(ServerState& state, const std::string& name, ErrorStyle style = ErrorStyle::kOpenAI);
 
-// POST /v1/chat/completions, /v1/completions and /generate: parse, tokenize, queue, answer or stream.
+// POST /v1/chat/completions, /v1/completions, /generate, /api/chat and /api/generate: parse, tokenize, queue,
+// answer or stream.
 void handle_generation(ServerState& state, const httplib::Request& req, const std::string& body, httplib::Response& res,
                        Endpoint endpoint);
 
@@ -49,5 +55,6 @@ void post_route(httplib::Server& http, ServerState& state, const std::string& pa
 
 void add_openai_routes(httplib::Server& http, ServerState& state);
 void add_native_routes(httplib::Server& http, ServerState& state);
+void add_ollama_routes(httplib::Server& http, ServerState& state);
 
 }  // namespace ternion::server

@@ -20,33 +20,41 @@ void send_json(httplib::Response& res, const nlohmann::json& body, int status) {
   res.set_content(dump(body), "application/json");
 }
 
-void send_error(httplib::Response& res, const ApiError& e) {
+ErrorStyle error_style(const std::string& path) {
+  return path.rfind("/api/", 0) == 0 ? ErrorStyle::kOllama : ErrorStyle::kOpenAI;
+}
+
+void send_error(httplib::Response& res, const ApiError& e, ErrorStyle style) {
   // A client told to come back (queue full, loading) is told when.
   if (e.status() == 503) res.set_header("Retry-After", "1");
-  send_json(res, e.body(), e.status());
+  send_json(res, style == ErrorStyle::kOllama ? e.ollama_body() : e.body(), e.status());
 }
 
 httplib::Server::Handler guarded(std::function<void(const httplib::Request&, httplib::Response&)> handler) {
   return [handler = std::move(handler)](const httplib::Request& req, httplib::Response& res) {
+    const ErrorStyle style = error_style(req.path);
     try {
       handler(req, res);
     } catch (const ApiError& e) {
-      send_error(res, e);
+      send_error(res, e, style);
     } catch (const ParamError& e) {
-      send_error(res, bad_request(e.what(), e.field()));
+      send_error(res, bad_request(e.what(), e.field()), style);
     } catch (const Error& e) {
-      send_error(res, bad_request(e.what()));
+      send_error(res, bad_request(e.what()), style);
     } catch (const std::bad_alloc&) {
-      send_error(res, ApiError(500, "out of memory", "server_error"));
+      send_error(res, ApiError(500, "out of memory", "server_error"), style);
     } catch (const std::exception& e) {
-      send_error(res, ApiError(500, std::string("internal error: ") + e.what(), "server_error"));
+      send_error(res, ApiError(500, std::string("internal error: ") + e.what(), "server_error"), style);
     }
   };
 }
 
-ServedModel& pick_model(ServerState& state, const std::string& name) {
+ServedModel& pick_model(ServerState& state, const std::string& name, ErrorStyle style) {
   if (!state.ready) throw unavailable("the models are loading; retry when GET /health answers 200", "loading");
   ServedModel* m = state.models.find(name);
+  if (m == nullptr && style == ErrorStyle::kOllama) {
+    throw ApiError(404, "model '" + name + "' not found", "invalid_request_error", "model", "model_not_found");
+  }
   if (m == nullptr) throw model_not_found(name);
   return *m;
 }
@@ -99,7 +107,9 @@ namespace {
 std::string endpoint_label(const std::string& path) {
   static const char* const kKnown[] = {
       "/v1/chat/completions", "/v1/completions", "/v1/models", "/generate", "/tokenize",
-      "/detokenize",          "/health",         "/metrics"};
+      "/detokenize",          "/health",         "/metrics",   "/",         "/api/chat",
+      "/api/generate",        "/api/tags",       "/api/show",  "/api/ps",   "/api/version",
+      "/api/embed",           "/api/embeddings"};
   for (const char* k : kKnown) {
     if (path == k) return k;
   }
@@ -165,12 +175,15 @@ void configure(httplib::Server& http, ServerState& state) {
   });
   http.set_pre_routing_handler([&state](const httplib::Request& req, httplib::Response& res) {
     const std::string& key = state.options.api_key;
-    if (key.empty() || req.path == "/health" || req.method == "OPTIONS") {
+    // "/" answers only that the server runs (Ollama's clients probe it), as /health does.
+    if (key.empty() || req.path == "/health" || req.path == "/" || req.method == "OPTIONS") {
       return httplib::Server::HandlerResponse::Unhandled;
     }
     if (bearer_matches(req.get_header_value("Authorization"), key)) return httplib::Server::HandlerResponse::Unhandled;
-    send_error(res, ApiError(401, "a valid API key is required: send the header 'Authorization: Bearer KEY'",
-                             "invalid_request_error", "", "invalid_api_key"));
+    send_error(res,
+               ApiError(401, "a valid API key is required: send the header 'Authorization: Bearer KEY'",
+                        "invalid_request_error", "", "invalid_api_key"),
+               error_style(req.path));
     return httplib::Server::HandlerResponse::Handled;
   });
   // Errors the library answers itself (no route, body too large) get a JSON body too.
@@ -185,18 +198,21 @@ void configure(httplib::Server& http, ServerState& state) {
       }
       if (!allow.empty()) {
         res.set_header("Allow", allow);
-        send_error(res, ApiError(405, req.path + " takes " + allow + ", not " + req.method, "invalid_request_error", "",
-                                 "method_not_allowed"));
+        send_error(res,
+                   ApiError(405, req.path + " takes " + allow + ", not " + req.method, "invalid_request_error", "",
+                            "method_not_allowed"),
+                   error_style(req.path));
         return;
       }
-      send_error(
-          res, ApiError(404, "no route " + req.method + " " + req.path, "invalid_request_error", "", "unknown_route"));
+      send_error(res,
+                 ApiError(404, "no route " + req.method + " " + req.path, "invalid_request_error", "", "unknown_route"),
+                 error_style(req.path));
     } else {
-      send_error(res, library_error(res.status, state.options.max_body_bytes));
+      send_error(res, library_error(res.status, state.options.max_body_bytes), error_style(req.path));
     }
   });
-  http.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr) {
-    send_error(res, ApiError(500, "internal error", "server_error"));
+  http.set_exception_handler([](const httplib::Request& req, httplib::Response& res, std::exception_ptr) {
+    send_error(res, ApiError(500, "internal error", "server_error"), error_style(req.path));
   });
   // Counted before the response is written (the logger runs after it), so a client that reads /metrics right
   // after its answer sees its own request.
@@ -205,6 +221,7 @@ void configure(httplib::Server& http, ServerState& state) {
   });
   add_openai_routes(http, state);
   add_native_routes(http, state);
+  add_ollama_routes(http, state);
 }
 
 }  // namespace

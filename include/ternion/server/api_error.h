@@ -1,5 +1,5 @@
 // Errors of the HTTP API: an HTTP status with the OpenAI error object
-// {"error": {"message", "type", "param", "code"}}.
+// {"error": {"message", "type", "param", "code"}} (or Ollama's {"error": "message"} on its routes).
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -26,6 +26,8 @@ class ApiError : public std::runtime_error {
 
   // The response body.
   nlohmann::json body() const;
+  // The body as Ollama sends it: {"error": "message"}.
+  nlohmann::json ollama_body() const { return {{"error", what()}}; }
 
  private:
   int status_;

@@ -10,7 +10,9 @@
 #include <string>
 #include <vector>
 
+#include "ternion/convert/model_summary.h"
 #include "ternion/engine/chat.h"
+#include "ternion/engine/tool_calls.h"
 #include "ternion/model/model.h"
 #include "ternion/server/metrics.h"
 #include "ternion/server/scheduler.h"
@@ -41,6 +43,21 @@ class ServedModel {
   Scheduler& scheduler() { return *scheduler_; }
   int64_t created() const { return created_; }
   bool has_own_chat_template() const { return own_template_; }
+  const std::string& chat_template() const { return template_source_; }
+  // What `ternion show` says of the model (architecture, parameters, quantization, context).
+  const ModelSummary& summary() const { return summary_; }
+  // Bytes and modification time of the file (a folder: of its files, the latest time), seconds since the epoch.
+  uint64_t file_bytes() const { return file_bytes_; }
+  int64_t modified() const { return modified_; }
+
+  // How the template's model writes tool calls (kNone: it does not).
+  ToolCallFormat tool_call_format() const { return tool_format_; }
+  // The template shows a model that thinks in <think>…</think> before it answers.
+  bool thinks() const { return thinks_; }
+  // <think> and </think> are control tokens (dropped from text unless control tokens are printed).
+  bool think_tags_are_control() const { return think_control_; }
+  // The prompt ends with <think>: the template opened the thinking and the reply starts inside it.
+  bool opens_thinking(const std::vector<int32_t>& prompt) const;
 
   // The chat template over `messages`, ending with the assistant's header, tokenized (special-token text read as
   // those tokens; BOS added when the vocabulary asks for it and the template did not write it). Throws Error
@@ -53,6 +70,12 @@ class ServedModel {
   std::unique_ptr<Tokenizer> tokenizer_;
   std::optional<ChatFormat> format_;
   bool own_template_ = false;
+  std::string template_source_;
+  ModelSummary summary_;
+  uint64_t file_bytes_ = 0;
+  int64_t modified_ = 0;
+  ToolCallFormat tool_format_ = ToolCallFormat::kNone;
+  bool thinks_ = false, think_control_ = false;
   mutable std::mutex template_mu_;  // rendering is not thread-safe
   int64_t created_ = 0;
   std::unique_ptr<Scheduler> scheduler_;  // last: its thread stops before the rest goes
@@ -61,7 +84,8 @@ class ServedModel {
 class ModelRegistry {
  public:
   void add(std::unique_ptr<ServedModel> m) { models_.push_back(std::move(m)); }
-  // The model a request names; an empty name picks the first. Null when none matches.
+  // The model a request names (Ollama's NAME:latest is NAME); an empty name picks the first. Null when none
+  // matches.
   ServedModel* find(const std::string& name) const;
   const std::vector<std::unique_ptr<ServedModel>>& all() const { return models_; }
   void clear() { models_.clear(); }

@@ -1,6 +1,6 @@
-// The request bodies of the generation endpoints (OpenAI chat completions and completions, and /generate), read
-// into one form with every field type- and range-checked, and the response bodies and stream chunks built from
-// the scheduler's output.
+// The request bodies of the generation endpoints (OpenAI chat completions and completions, /generate, and
+// Ollama's /api/chat and /api/generate), read into one form with every field type- and range-checked, and the
+// OpenAI response bodies and stream chunks built from the scheduler's output.
 #pragma once
 
 #include <cstdint>
@@ -14,15 +14,19 @@
 
 namespace ternion::server {
 
-enum class Endpoint { kChat, kCompletion, kGenerate };
+enum class Endpoint { kChat, kCompletion, kGenerate, kOllamaChat, kOllamaGenerate };
+
+// Ollama's endpoints answer in Ollama's shapes and errors.
+inline bool is_ollama(Endpoint e) { return e == Endpoint::kOllamaChat || e == Endpoint::kOllamaGenerate; }
 
 struct ParsedRequest {
   Endpoint endpoint = Endpoint::kChat;
   std::string model;  // empty: the only model served
   bool stream = false;
   bool include_usage = false;       // stream_options.include_usage
-  nlohmann::ordered_json messages;  // chat
-  nlohmann::ordered_json tools;     // chat, passed to the template when given
+  nlohmann::ordered_json messages;  // chat (and Ollama's templated generate): rendered by the chat template
+  nlohmann::ordered_json tools;     // chat, passed to the template when given (not with tool_choice "none")
+  bool load_only = false;           // Ollama: no prompt or messages, "load the model" (answered at once)
   std::string prompt;               // completion, generate
   std::vector<int32_t> prompt_ids;  // completion given token ids
   bool prompt_is_ids = false;
@@ -36,6 +40,8 @@ struct ParsedRequest {
 
 // Reads and validates a request body; throws ApiError (400) naming the field.
 ParsedRequest parse_generation_request(const std::string& body, Endpoint endpoint);
+// The same for Ollama's /api/chat and /api/generate (ollama_request.cpp).
+ParsedRequest parse_ollama_request(const std::string& body, Endpoint endpoint);
 
 // Parses a JSON body that must be an object; throws ApiError (400).
 nlohmann::json parse_json_object(const std::string& body);

@@ -18,6 +18,7 @@ namespace ternion::server {
 
 // The request, its output and its token log-probabilities are the generation core's.
 using ternion::Delta;
+using ternion::Finish;
 using ternion::GenerationSpec;
 using ternion::TokenLogprob;
 
@@ -51,21 +52,24 @@ class GenerationTask {
   int64_t n_generated() const { return n_generated_; }
   double ttft_ms() const { return ttft_ms_; }
   double generate_ms() const { return generate_ms_; }
+  double prompt_ms() const { return prompt_ms_; }  // from the slot's start to the first token
+  double total_ms() const { return total_ms_; }    // from the request's arrival to its end
   uint64_t seed() const { return spec_.sampling.seed; }
 
   // Timing kept by the scheduler.
   void mark_first_token(Clock::time_point t) {
     ttft_ms_ = std::chrono::duration<double, std::milli>(t - created_).count();
-    first_token_ = t;
   }
-  void mark_end(Clock::time_point t, int64_t n_generated) {
-    generate_ms_ = std::chrono::duration<double, std::milli>(t - first_token_).count();
-    n_generated_ = n_generated;
+  void mark_end(Clock::time_point t, const Finish& f) {
+    generate_ms_ = f.generate_ms;
+    total_ms_ = std::chrono::duration<double, std::milli>(t - created_).count();
+    prompt_ms_ = f.prompt_ms;
+    n_generated_ = f.generated;
   }
 
  private:
   GenerationSpec spec_;
-  Clock::time_point created_, first_token_;
+  Clock::time_point created_;
   std::mutex mu_;
   std::condition_variable cv_;
   std::vector<Delta> pending_;
@@ -73,7 +77,7 @@ class GenerationTask {
   std::atomic<bool> cancelled_{false};
   std::string finish_reason_, error_;
   int64_t n_generated_ = 0;
-  double ttft_ms_ = 0, generate_ms_ = 0;
+  double ttft_ms_ = 0, generate_ms_ = 0, prompt_ms_ = 0, total_ms_ = 0;
 };
 
 }  // namespace ternion::server

@@ -140,3 +140,29 @@ test('errors surface as typed API errors', async () => {
   const unauth = new OpenAI({ baseURL: `${server.base}/v1`, apiKey: 'wrong', maxRetries: 0 });
   await assert.rejects(unauth.models.list(), (e) => e instanceof OpenAI.AuthenticationError && e.status === 401);
 });
+
+test('tools: a tool turn is sent back; tool_choice none works, required is refused clearly', async () => {
+  const tools = [
+    {
+      type: 'function',
+      function: { name: 'get_weather', parameters: { type: 'object', properties: { city: { type: 'string' } } } },
+    },
+  ];
+  const history = [
+    { role: 'user', content: 'Weather in Paris?' },
+    {
+      role: 'assistant',
+      content: null,
+      tool_calls: [{ id: 'call_1', type: 'function', function: { name: 'get_weather', arguments: '{"city":"Paris"}' } }],
+    },
+    { role: 'tool', tool_call_id: 'call_1', content: '11 degrees' },
+  ];
+  for (const tool_choice of ['auto', 'none']) {
+    const r = await client.chat.completions.create({ model: MODEL, messages: history, tools, tool_choice, max_tokens: 4 });
+    assert.equal(typeof r.choices[0].message.content, 'string');
+  }
+  await assert.rejects(
+    client.chat.completions.create({ model: MODEL, messages, tools, tool_choice: 'required', max_tokens: 4 }),
+    (e) => e instanceof OpenAI.BadRequestError && e.param === 'tool_choice' && /not supported yet/.test(e.message),
+  );
+});
