@@ -22,6 +22,22 @@ struct InfoArgs {
   size_t max_items = 8;
 };
 
+// A mixture of experts: how many, how many a token uses, and the parameters a token reads (ffn_*_exps tensors
+// count n_used / n_expert of their elements).
+void print_experts(const std::string& arch, const std::function<std::optional<int64_t>(const std::string&)>& key,
+                   const std::vector<std::pair<std::string, uint64_t>>& tensors) {
+  const int64_t n = key(arch + ".expert_count").value_or(0), used = key(arch + ".expert_used_count").value_or(0);
+  if (n <= 0 || used <= 0 || used > n) return;
+  uint64_t all = 0, active = 0;
+  for (const auto& [name, elements] : tensors) {
+    all += elements;
+    active +=
+        name.ends_with("_exps.weight") ? elements / static_cast<uint64_t>(n) * static_cast<uint64_t>(used) : elements;
+  }
+  std::printf("experts: %lld, %lld per token; %s of %s parameters active\n", static_cast<long long>(n),
+              static_cast<long long>(used), format_param_count(active).c_str(), format_param_count(all).c_str());
+}
+
 // A HuggingFace folder: the metadata its conversion would have, and its tensors under their GGUF names.
 int info_folder(const std::string& path, const InfoArgs& a) {
   const ModelSource src = load_hf_checkpoint(path);
@@ -35,12 +51,12 @@ int info_folder(const std::string& path, const InfoArgs& a) {
     for (const uint64_t d : t.shape) n *= d;
     sizes.emplace_back(t.name, n);
   }
-  const auto key = [&](const std::string& k) -> std::optional<int64_t> {
+  const auto int_key = [&](const std::string& k) -> std::optional<int64_t> {
     const GgufValue* v = src.metadata.find(k);
     if (v == nullptr || !v->is_integer()) return std::nullopt;
     return static_cast<int64_t>(v->as_uint());
   };
-  print_experts(arch, key, sizes);
+  print_experts(arch, int_key, sizes);
   std::printf("\nmetadata (%zu keys):\n", src.metadata.entries().size());
   for (const auto& [key, value] : src.metadata.entries()) {
     std::printf("  %-44s %-8s %s\n", key.c_str(), std::string(gguf_type_name(value.type)).c_str(),
@@ -58,22 +74,6 @@ int info_folder(const std::string& path, const InfoArgs& a) {
   }
   std::printf("  total tensor bytes: %llu\n", static_cast<unsigned long long>(total));
   return 0;
-}
-
-// A mixture of experts: how many, how many a token uses, and the parameters a token reads (ffn_*_exps tensors
-// count n_used / n_expert of their elements).
-void print_experts(const std::string& arch, const std::function<std::optional<int64_t>(const std::string&)>& key,
-                   const std::vector<std::pair<std::string, uint64_t>>& tensors) {
-  const int64_t n = key(arch + ".expert_count").value_or(0), used = key(arch + ".expert_used_count").value_or(0);
-  if (n <= 0 || used <= 0 || used > n) return;
-  uint64_t all = 0, active = 0;
-  for (const auto& [name, elements] : tensors) {
-    all += elements;
-    active +=
-        name.ends_with("_exps.weight") ? elements / static_cast<uint64_t>(n) * static_cast<uint64_t>(used) : elements;
-  }
-  std::printf("experts: %lld, %lld per token; %s of %s parameters active\n", static_cast<long long>(n),
-              static_cast<long long>(used), format_param_count(active).c_str(), format_param_count(all).c_str());
 }
 
 // The architecture record the file runs as, or why it does not run.

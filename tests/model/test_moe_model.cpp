@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <map>
 #include <span>
 #include <string>
 #include <tuple>
@@ -15,6 +16,7 @@
 #include "ternion/core/error.h"
 #include "ternion/model/architecture.h"
 #include "ternion/model/context.h"
+#include "ternion/model/quantize.h"
 #include "ternion/model/synth.h"
 
 namespace ternion {
@@ -72,10 +74,11 @@ class TinyMoe : public ::testing::Test {
     for (const auto& f : files_) std::filesystem::remove(f);
   }
   // A tiny model of `arch` with experts in every layer.
-  std::string write(std::string_view arch, int64_t n_ff_exp, int64_t n_ff_shexp, DType type = DType::Q8_0) {
-    SynthShape s{"tiny-moe", arch, 64, 2, 4, 2, 96, 10000.0f};
+  std::string write(std::string_view arch, int64_t n_ff_exp, int64_t n_ff_shexp, DType type = DType::Q8_0,
+                    int64_t n_expert = 6, int64_t n_embd = 64) {
+    SynthShape s{"tiny-moe", arch, n_embd, 2, 4, 2, 96, 10000.0f};
     s.fused.experts = true;
-    s.n_expert = 6;
+    s.n_expert = n_expert;
     s.n_expert_used = 2;
     s.n_ff_exp = n_ff_exp;
     s.n_ff_shexp = n_ff_shexp;
@@ -148,6 +151,35 @@ TEST_F(TinyMoe, ResidentPacksGiveTheMappedResults) {
   const auto la = a.decode(prompt);
   const auto lb = b.decode(prompt);
   for (size_t i = 0; i < la.size(); ++i) ASSERT_EQ(la[i], lb[i]);
+}
+
+// llama-quantize's rules for experts: routers stay F32, stacks of experts take the file type, and with 8 experts
+// (Mixtral) attn_v and attn_k get Q8_0 and attn_output Q5_K; ffn_down's layer comes from its name.
+TEST_F(TinyMoe, QuantizeMixRulesForExperts) {
+  const std::string path = write("llama", 0, 0, DType::F16, 8, 256);
+  QuantizeOptions o;
+  o.file_type = "Q4_K_M";
+  std::map<std::string, DType> plan;
+  for (const auto& [name, type] : plan_quantization(path, o)) plan[name] = type;
+  EXPECT_EQ(plan.at("blk.0.ffn_gate_inp.weight"), DType::F32);
+  EXPECT_EQ(plan.at("blk.0.ffn_gate_exps.weight"), DType::Q4_K);
+  EXPECT_EQ(plan.at("blk.1.ffn_up_exps.weight"), DType::Q4_K);
+  EXPECT_EQ(plan.at("blk.0.attn_v.weight"), DType::Q8_0);
+  EXPECT_EQ(plan.at("blk.1.attn_k.weight"), DType::Q8_0);
+  EXPECT_EQ(plan.at("blk.0.attn_output.weight"), DType::Q5_K);
+  // Two layers: use_more_bits holds for both, so Q4_K_M gives each ffn_down stack Q6_K (row length 96 falls back).
+  EXPECT_NE(plan.at("blk.1.ffn_down_exps.weight"), DType::Q4_K);
+  const std::string out = path + ".q4_0.gguf";
+  files_.push_back(out);
+  o.file_type = "Q4_0";
+  quantize_model(path, out, o);
+  const auto model = Model::from_gguf(out);
+  EXPECT_EQ(model->weights().layers[1].down_exps[7].type, DType::Q4_0);
+  ThreadPool pool(1);
+  ContextOptions c;
+  c.n_ctx = 8;
+  InferenceContext ctx(*model, c, pool);
+  for (const float v : ctx.decode(std::vector<int32_t>{1, 2})) ASSERT_TRUE(std::isfinite(v));
 }
 
 TEST_F(TinyMoe, MissingExpertCountIsAnError) {
