@@ -314,7 +314,8 @@ void InferenceContext::attention_block(const LayerWeights& l, int64_t il, int64_
   }
 
   const Tensor out = act(tmp_, n, d);
-  backend_.matmul(l.wo, att, out, l.w_gate.data != nullptr ? &l.w_gate : &l.w_up);
+  const WeightMatrix* ffn_first = l.has_experts() ? &l.ffn_gate_inp : l.w_gate.data != nullptr ? &l.w_gate : &l.w_up;
+  backend_.matmul(l.wo, att, out, ffn_first);
   finish_branch(out, l.bo, l.post_attn_norm);
   // With a parallel residual the FFN reads the block's input too: the attention's output is added after it.
   if (!hp_.parallel_residual) backend_.add(x, out);

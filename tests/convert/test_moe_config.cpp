@@ -9,6 +9,7 @@
 #include "support/test_support.h"
 #include "ternion/convert/hf_checkpoint.h"
 #include "ternion/convert/load_model.h"
+#include "ternion/convert/model_summary.h"
 #include "ternion/io/gguf.h"
 #include "ternion/model/model.h"
 
@@ -34,6 +35,12 @@ TEST_F(ArchFolder, Qwen2MoeKeysAndStackedExperts) {
   EXPECT_EQ(s.find("blk.0.ffn_down_exps.weight")->shape, (std::vector<uint64_t>{96, 128, 4}));
   EXPECT_EQ(s.find("blk.0.ffn_gate_inp.weight")->type, DType::F32);  // routers in F32, as llama.cpp keeps them
   EXPECT_EQ(s.find("blk.0.ffn_gate_inp_shexp.weight")->shape, (std::vector<uint64_t>{128}));
+
+  // show's summary: a token reads 2 of 4 experts, so half of each layer's 3 × 128 × 96 × 4 expert weights idle.
+  const ModelSummary summary = summarize_model(dir_.string());
+  EXPECT_EQ(summary.n_expert, 4);
+  EXPECT_EQ(summary.n_expert_used, 2);
+  EXPECT_EQ(summary.n_params - summary.n_active_params, 4u * 3 * 128 * 96 * 2);
 
   auto j = config();
   j["norm_topk_prob"] = true;
