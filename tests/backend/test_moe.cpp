@@ -235,6 +235,25 @@ TEST(MoeFfn, SameBitsForAnyThreadCountAndBatch) {
   }
 }
 
+TEST(MoeFfn, RejectsExpertsThatDoNotFit) {
+  std::mt19937 rng(2);
+  ThreadPool pool(1);
+  const Layer l = make_layer(rng, DType::F32, 3, 32, 32);
+  const auto x = test::normal_floats(rng, 32);
+  const auto logits = test::normal_floats(rng, 3);
+  MoeExperts e = l.experts(true);
+  e.down = std::span(l.dv).first(2);  // an expert without its down matrix
+  EXPECT_THROW(run(e, {.n_used = 1}, x, logits, 1, 32, pool), Error);
+  std::vector<WeightMatrix> wide = l.uv;
+  wide[1].cols = 64;  // one expert's up reads rows of another width
+  e = {l.gv, wide, l.dv};
+  EXPECT_THROW(run(e, {.n_used = 1}, x, logits, 1, 32, pool), Error);
+  std::vector<float> many(2000, 0.0f);
+  int32_t ids[1];
+  float w[1];
+  EXPECT_THROW(select_experts(many.data(), 2000, {.n_used = 1}, ids, w), Error);
+}
+
 // Experts no token chooses are never read: here they have no memory at all.
 TEST(MoeFfn, ReadsOnlyChosenExperts) {
   std::mt19937 rng(5);
