@@ -98,7 +98,8 @@ class TinyMoe : public ::testing::Test {
   std::vector<std::string> files_;
 };
 
-// Every MoE record runs; a prompt's last logits are the same bits decoded at once or token by token.
+// Every MoE record runs; a prompt's last logits are the same bits decoded at once or token by token, and on 2 or
+// 3 threads.
 TEST_F(TinyMoe, EveryRecordRunsWithTheSameBitsInAnyBatch) {
   const std::vector<int32_t> prompt = {11, 200, 3000, 42, 7, 999, 5};
   for (const auto& [arch, ff_exp, ff_shexp] : {std::tuple<const char*, int64_t, int64_t>{"olmoe", 0, 0},
@@ -135,6 +136,10 @@ TEST_F(TinyMoe, EveryRecordRunsWithTheSameBitsInAnyBatch) {
     }
     ASSERT_EQ(one_by_one.size(), at_once.size());
     for (size_t i = 0; i < at_once.size(); ++i) ASSERT_EQ(one_by_one[i], at_once[i]) << arch << " logit " << i;
+    ThreadPool three(3);
+    InferenceContext ctx3(*model, c, three);
+    const auto threaded = ctx3.decode(prompt);
+    for (size_t i = 0; i < at_once.size(); ++i) ASSERT_EQ(threaded[i], at_once[i]) << arch << " 3 threads, logit " << i;
   }
 }
 
