@@ -68,6 +68,11 @@ int show(const ShowArgs& a) {
   field("path", s.path + (s.folder ? " (HuggingFace folder, run in place)" : ""));
   field("architecture", s.architecture);
   field("parameters", format_param_count(s.n_params) + " (" + std::to_string(s.n_params) + ")");
+  if (s.n_expert > 0) {
+    field("experts", std::to_string(s.n_expert) + ", " + std::to_string(s.n_expert_used) + " per token");
+    field("active",
+          format_param_count(s.n_active_params) + " parameters per token (" + std::to_string(s.n_active_params) + ")");
+  }
   field("quantization", s.quantization);
   field("size", human_bytes(s.n_bytes));
   field("context", std::to_string(s.context_length));

@@ -97,6 +97,8 @@ void check_convert_type(DType type) {
 DType convert_tensor_type(const SourceTensor& t, DType type) {
   // Norms, biases and other vectors stay F32, as the converter keeps them.
   if (t.shape.size() <= 1 || t.name.ends_with("_norm.weight") || !t.name.ends_with(".weight")) return DType::F32;
+  // So are MoE routers (llama.cpp's converter and quantizer leave ffn_gate_inp in F32).
+  if (t.name.ends_with("ffn_gate_inp.weight")) return DType::F32;
   if ((type == DType::TQ1_0 || type == DType::TQ2_0) && (t.name == "token_embd.weight" || t.name == "output.weight")) {
     return DType::F16;
   }

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <set>
 
@@ -37,19 +38,46 @@ bool ignored(std::string_view name) {
          name.ends_with(".attention.bias");
 }
 
+// A leading decimal index ("12.rest" -> 12, "rest"); -1 when there is none.
+int64_t take_index(std::string_view& s) {
+  size_t digits = 0;
+  while (digits < s.size() && digits < 6 && s[digits] >= '0' && s[digits] <= '9') ++digits;
+  if (digits == 0 || digits >= s.size() || s[digits] != '.') return -1;
+  const int64_t index = std::stoll(std::string(s.substr(0, digits)));
+  s = s.substr(digits + 1);
+  return index;
+}
+
 Mapped find_entry(std::string_view name, const ArchSpec& arch) {
   for (const HfTensorName& e : arch.hf_globals) {
     if (e.hf == name) return {&e, -1};
   }
   if (!name.starts_with(arch.hf_layer_prefix)) return {};
   std::string_view rest = name.substr(arch.hf_layer_prefix.size());
-  size_t digits = 0;
-  while (digits < rest.size() && digits < 6 && rest[digits] >= '0' && rest[digits] <= '9') ++digits;
-  if (digits == 0 || digits >= rest.size() || rest[digits] != '.') return {};
-  const int64_t layer = std::stoll(std::string(rest.substr(0, digits)));
-  rest = rest.substr(digits + 1);
+  const int64_t layer = take_index(rest);
+  if (layer < 0) return {};
   for (const HfTensorName& e : arch.hf_layer) {
     if (e.hf == rest) return {&e, layer};
+  }
+  return {};
+}
+
+// One expert's matrix of an HF checkpoint ("model.layers.3.mlp.experts.5.up_proj.weight").
+struct ExpertPart {
+  const HfExpertName* entry = nullptr;
+  int64_t layer = -1;
+  int64_t expert = -1;
+};
+
+ExpertPart find_expert(std::string_view name, const ArchSpec& arch) {
+  if (!name.starts_with(arch.hf_layer_prefix)) return {};
+  std::string_view rest = name.substr(arch.hf_layer_prefix.size());
+  const int64_t layer = take_index(rest);
+  for (const HfExpertName& e : arch.hf_experts) {
+    if (layer < 0 || !rest.starts_with(e.before)) continue;
+    std::string_view tail = rest.substr(e.before.size());
+    const int64_t expert = take_index(tail);
+    if (expert >= 0 && "." + std::string(tail) == e.after) return {&e, layer, expert};
   }
   return {};
 }
@@ -65,6 +93,10 @@ HParams hparams_of(const HfConfig& c) {
   hp.n_rot = c.n_rot;
   hp.n_ff = c.n_ff;
   hp.n_vocab = c.n_vocab;
+  hp.n_expert = c.n_expert;
+  hp.n_expert_used = c.n_expert_used;
+  hp.n_ff_exp = c.n_ff_exp.value_or(c.n_ff);
+  hp.n_ff_shexp = c.n_ff_shexp.value_or(c.n_ff);
   return hp;
 }
 
@@ -74,11 +106,12 @@ std::string shape_string(const std::vector<uint64_t>& shape) {
   return s + "]";
 }
 
-// A norm HF applies as (1 + w), stored as 1 + w in F32 (as llama.cpp's converter writes Gemma's norms).
-void add_one(SourceTensor& s, ModelSource& src) {
+// A tensor as F32 values, plus `offset` (Gemma's (1 + w) norms, which llama.cpp's converter stores as 1 + w; MoE
+// routers, which it keeps in F32 so that close expert choices fall as in the reference).
+void to_f32(SourceTensor& s, ModelSource& src, float offset) {
   auto values = std::make_shared<std::vector<float>>(static_cast<size_t>(s.n_bytes / dtype_info(s.type).block_bytes));
   quant_traits(s.type).to_float(s.data, values->data(), static_cast<int64_t>(values->size()));
-  for (float& v : *values) v += 1.0f;
+  for (float& v : *values) v += offset;
   s.type = DType::F32;
   s.data = reinterpret_cast<const uint8_t*>(values->data());
   s.n_bytes = values->size() * sizeof(float);
@@ -120,7 +153,9 @@ SourceTensor map_tensor(const SafetensorsCheckpoint::Entry& e, const HfConfig& c
   const FusedTensors fused{.gate_up = m.entry->hf.find("gate_up") != std::string_view::npos};
   const std::vector<uint64_t> gguf_shape = tensor_shape(m.entry->gguf, *c.spec, hp, fused);
   const std::vector<uint64_t> want(gguf_shape.rbegin(), gguf_shape.rend());
-  if (t.shape != want) {
+  // A one-output linear layer ([1, n]) is a vector in GGUF (Qwen2-MoE's shared expert gate).
+  const bool column = t.shape.size() == 2 && t.shape[0] == 1 && want.size() == 1 && t.shape[1] == want[0];
+  if (t.shape != want && !column) {
     throw Error(where + " has shape " + shape_string(t.shape) + ", expected " + shape_string(want) + " (from " +
                 c.file + ")");
   }
@@ -141,16 +176,76 @@ SourceTensor map_tensor(const SafetensorsCheckpoint::Entry& e, const HfConfig& c
       if (adjacent) s.rope_permute_heads = c.n_head_kv;
       break;
     case HfTransform::kPlusOne:
-      add_one(s, src);
+      to_f32(s, src, 1.0f);
       break;
     case HfTransform::kQkvPerHead:
     case HfTransform::kQkvBiasPerHead:
       unshuffle_qkv(s, c, src);
       break;
     case HfTransform::kNone:
+      if (m.entry->gguf == "ffn_gate_inp.weight" && s.type != DType::F32) to_f32(s, src, 0.0f);
       break;
   }
   return s;
+}
+
+// Every expert's matrix of one layer's projection, stacked into the 3-D GGUF tensor (expert 0 first), as
+// llama.cpp's converter writes ffn_{gate,up,down}_exps.
+struct ExpertGroup {
+  size_t index = 0;  // its place in the source's tensors
+  const HfExpertName* entry = nullptr;
+  int64_t layer = 0;
+  std::vector<const SafetensorsCheckpoint::Entry*> parts;  // [n_expert]
+};
+
+void stack_experts(const ExpertGroup& g, const HfConfig& c, const HParams& hp, ModelSource& src) {
+  const std::vector<uint64_t> shape = tensor_shape(g.entry->gguf, *c.spec, hp, {.experts = true});
+  const std::vector<uint64_t> want = {shape[1], shape[0]};  // one expert's [rows, cols]
+  const std::string layer = std::string(c.spec->hf_layer_prefix) + std::to_string(g.layer) + ".";
+  std::optional<DType> type;
+  for (size_t e = 0; e < g.parts.size(); ++e) {
+    const std::string name = layer + std::string(g.entry->before) + std::to_string(e) + std::string(g.entry->after);
+    if (g.parts[e] == nullptr) throw Error(src.path + ": missing tensor " + name);
+    const SafetensorsTensor& t = *g.parts[e]->tensor;
+    const std::string where = g.parts[e]->file->path() + ": tensor '" + t.name + "'";
+    const std::optional<DType> ty = safetensors_dtype_to_gguf(t.dtype);
+    if (!ty || (*ty != DType::F32 && *ty != DType::F16 && *ty != DType::BF16) || (type && *ty != *type)) {
+      throw Error(where + " has dtype " + t.dtype + " (expected F32, F16 or BF16, the same for every expert)");
+    }
+    type = ty;
+    if (t.shape != want) {
+      throw Error(where + " has shape " + shape_string(t.shape) + ", expected " + shape_string(want) + " (from " +
+                  c.file + ")");
+    }
+  }
+  const uint64_t part_bytes = g.parts[0]->tensor->n_bytes;
+  auto data = std::make_shared<std::vector<uint8_t>>(static_cast<size_t>(part_bytes * g.parts.size()));
+  for (size_t e = 0; e < g.parts.size(); ++e) {
+    std::memcpy(data->data() + e * part_bytes, g.parts[e]->tensor->data, static_cast<size_t>(part_bytes));
+  }
+  SourceTensor& s = src.tensors[g.index];
+  s.name = "blk." + std::to_string(g.layer) + "." + std::string(g.entry->gguf);
+  s.origin = layer + std::string(g.entry->before) + "*" + std::string(g.entry->after);
+  s.shape = shape;
+  s.type = *type;
+  s.data = data->data();
+  s.n_bytes = data->size();
+  src.keep_alive.push_back(data);
+}
+
+// Adds one expert's matrix to its group; the group's tensor takes the place of its first part.
+void collect_expert(const SafetensorsCheckpoint::Entry& e, const ExpertPart& x, const HfConfig& c,
+                    std::map<std::string, ExpertGroup>& groups, ModelSource& src) {
+  const std::string where = e.file->path() + ": tensor '" + e.tensor->name + "'";
+  if (x.layer >= c.n_layer) throw Error(where + " is beyond num_hidden_layers in " + c.file);
+  if (x.expert >= c.n_expert) throw Error(where + " is beyond the " + std::to_string(c.n_expert) + " experts");
+  ExpertGroup& g = groups["blk." + std::to_string(x.layer) + "." + std::string(x.entry->gguf)];
+  if (g.entry == nullptr) {
+    g = {src.tensors.size(), x.entry, x.layer, std::vector<const SafetensorsCheckpoint::Entry*>(c.n_expert)};
+    src.tensors.emplace_back();
+  }
+  if (g.parts[static_cast<size_t>(x.expert)] != nullptr) throw Error(where + " appears twice");
+  g.parts[static_cast<size_t>(x.expert)] = &e;
 }
 
 // The HF name the record maps to a GGUF name, for messages.
@@ -167,6 +262,10 @@ std::string hf_name_of(const std::string& gguf, const ArchSpec& a) {
     if (e.gguf == std::string_view(gguf).substr(dot + 1))
       return std::string(a.hf_layer_prefix) + layer + "." + std::string(e.hf);
   }
+  for (const HfExpertName& e : a.hf_experts) {
+    if (e.gguf == std::string_view(gguf).substr(dot + 1))
+      return std::string(a.hf_layer_prefix) + layer + "." + std::string(e.before) + "N" + std::string(e.after);
+  }
   return gguf;
 }
 
@@ -182,8 +281,10 @@ void check_required(const HfConfig& c, const HParams& hp, const ModelSource& src
   }
   for (int64_t l = 0; l < c.n_layer; ++l) {
     const std::string p = "blk." + std::to_string(l) + ".";
-    const FusedTensors fused =
+    FusedTensors fused =
         fused_tensors(*c.spec, [&](std::string_view name) { return present.contains(p + std::string(name)); });
+    // The config says which layers have experts (mlp_only_layers, decoder_sparse_step).
+    fused.experts = c.n_expert > 0 && c.sparse_layers[static_cast<size_t>(l)];
     for (const TensorSlot& s : block_tensors(*c.spec, hp, fused)) {
       if (s.required) require(p + std::string(s.name));
     }
@@ -241,6 +342,20 @@ uint32_t file_type_of(const std::vector<SourceTensor>& tensors) {
   return 0;
 }
 
+// Experts under llama.cpp's keys, as its converters write them; expert_weights_norm only where the config's
+// norm_topk_prob differs from what llama.cpp assumes for the family.
+void set_expert_metadata(const HfConfig& c, GgufMetadata& m) {
+  if (c.n_expert == 0) return;
+  const std::string a = c.arch + ".";
+  m.set_u32(a + "expert_count", static_cast<uint32_t>(c.n_expert));
+  m.set_u32(a + "expert_used_count", static_cast<uint32_t>(c.n_expert_used));
+  if (c.n_ff_exp) m.set_u32(a + "expert_feed_forward_length", static_cast<uint32_t>(*c.n_ff_exp));
+  if (c.n_ff_shexp) m.set_u32(a + "expert_shared_feed_forward_length", static_cast<uint32_t>(*c.n_ff_shexp));
+  if (c.norm_topk_prob && *c.norm_topk_prob != c.spec->moe_norm_topk) {
+    m.set_bool(a + "expert_weights_norm", *c.norm_topk_prob);
+  }
+}
+
 // The options of the newer block kinds, under llama.cpp's key names; each only where it differs from what a
 // reader assumes without it, so llama and qwen2 conversions keep exactly the converter's keys.
 void set_block_metadata(const HfConfig& c, GgufMetadata& m) {
@@ -277,6 +392,7 @@ void set_block_metadata(const HfConfig& c, GgufMetadata& m) {
   if (c.residual_scale != 1.0) m.set_f32(a + "residual_scale", static_cast<float>(c.residual_scale));
   if (c.logit_scale != 1.0) m.set_f32(a + "logit_scale", static_cast<float>(c.logit_scale));
   if (spec.parallel_residual) m.set_bool(a + "use_parallel_residual", true);
+  set_expert_metadata(c, m);
 }
 
 void set_hparams_metadata(const HfConfig& c, uint32_t file_type, GgufMetadata& m) {
@@ -331,10 +447,16 @@ ModelSource load_hf_checkpoint(const std::string& dir) {
     src.tensors.push_back(rope_factor_tensor("rope_factors_long.weight", config.longrope_long, config, src));
     src.tensors.push_back(rope_factor_tensor("rope_factors_short.weight", config.longrope_short, config, src));
   }
+  std::map<std::string, ExpertGroup> experts;
   for (const SafetensorsCheckpoint::Entry& e : weights->tensors()) {
     if (ignored(e.tensor->name)) continue;
+    if (const ExpertPart x = find_expert(e.tensor->name, *config.spec); x.entry != nullptr && config.n_expert > 0) {
+      collect_expert(e, x, config, experts, src);
+      continue;
+    }
     src.tensors.push_back(map_tensor(e, config, hp, src));
   }
+  for (const auto& [name, group] : experts) stack_experts(group, config, hp, src);
   check_required(config, hp, src, dir);
 
   uint64_t total_params = 0;

@@ -164,6 +164,34 @@ void read_block_options(const Fields& f, const Json& root, HfConfig& c) {
   (void)root;
 }
 
+// The experts of a mixture-of-experts config, and which layers have them.
+void read_experts(const Fields& f, HfConfig& c) {
+  constexpr int64_t kBig = int64_t{1} << 24;
+  c.n_expert = f.opt_int("num_local_experts", 0, 1024).value_or(f.opt_int("num_experts", 0, 1024).value_or(0));
+  if (c.n_expert == 0) {
+    if (c.spec->moe_required) f.fail("num_experts", "missing (a " + c.architecture + " has experts)");
+    return;
+  }
+  if (c.spec->hf_experts.empty()) f.fail("num_experts", "experts are not supported for " + c.architecture);
+  c.n_expert_used = f.req_int("num_experts_per_tok", 1, c.n_expert);
+  c.n_ff_exp = f.opt_int("moe_intermediate_size", 1, kBig);
+  c.n_ff_shexp = f.opt_int("shared_expert_intermediate_size", 1, kBig);
+  if (c.spec->moe_shared_expert && !c.n_ff_shexp) f.fail("shared_expert_intermediate_size", "missing");
+  c.norm_topk_prob = f.opt_bool("norm_topk_prob");
+  const int64_t step = f.opt_int("decoder_sparse_step", 1, 4096).value_or(1);
+  c.sparse_layers.assign(static_cast<size_t>(c.n_layer), false);
+  for (int64_t i = 0; i < c.n_layer; ++i) c.sparse_layers[static_cast<size_t>(i)] = (i + 1) % step == 0;
+  if (const Json* dense = f.find("mlp_only_layers")) {
+    if (!dense->is_array()) f.fail("mlp_only_layers", "expected a list of layer indices");
+    for (const Json& i : *dense) {
+      if (!i.is_number_integer() || i.get<int64_t>() < 0 || i.get<int64_t>() >= c.n_layer) {
+        f.fail("mlp_only_layers", "expected layer indices in [0, " + std::to_string(c.n_layer) + ")");
+      }
+      c.sparse_layers[i.get<size_t>()] = false;
+    }
+  }
+}
+
 // original_max_position_embeddings: in rope_scaling, else beside it (Phi-3), else max_position_embeddings.
 int64_t original_context(const Fields& s, const Fields& f, const HfConfig& c) {
   constexpr int64_t kMax = int64_t{1} << 26;
@@ -336,6 +364,7 @@ HfConfig read_hf_config(const std::string& dir) {
   c.tie_word_embeddings = f.opt_bool("tie_word_embeddings").value_or(c.spec->embd_norm);
   read_rope_scaling(f, c);
   read_block_options(f, *root, c);
+  read_experts(f, c);
   if (!c.longrope_long.empty() && (c.longrope_long.size() != c.longrope_short.size() ||
                                    static_cast<int64_t>(c.longrope_long.size()) * 2 != c.n_rot)) {
     throw Error(c.file + ": long_factor and short_factor need " + std::to_string(c.n_rot / 2) +

@@ -57,6 +57,14 @@ struct HfConfig {
   double yarn_beta_fast = 0, yarn_beta_slow = 0;     // 0: not given (32 and 1)
   std::vector<float> longrope_short, longrope_long;  // [n_rot / 2] each
 
+  // Mixture of experts (0 experts: a dense model).
+  int64_t n_expert = 0;                // num_local_experts (Mixtral) or num_experts (Qwen-MoE, OLMoE)
+  int64_t n_expert_used = 0;           // num_experts_per_tok
+  std::optional<int64_t> n_ff_exp;     // moe_intermediate_size (Mixtral's experts are intermediate_size wide)
+  std::optional<int64_t> n_ff_shexp;   // shared_expert_intermediate_size
+  std::optional<bool> norm_topk_prob;  // the chosen experts' weights renormalised
+  std::vector<bool> sparse_layers;     // [n_layer] true: the layer has experts (mlp_only_layers, decoder_sparse_step)
+
   // bos/eos/unk/sep/pad/cls/mask_token_id, where an integer.
   std::map<std::string, int64_t> special_ids;
 

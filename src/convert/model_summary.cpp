@@ -47,6 +47,8 @@ void read_metadata(const Entries& kv, ModelSummary& s) {
   s.n_head = int_of(kv, a + "attention.head_count");
   s.n_head_kv = int_of(kv, a + "attention.head_count_kv");
   s.n_vocab = int_of(kv, a + "vocab_size");
+  s.n_expert = int_of(kv, a + "expert_count");
+  s.n_expert_used = int_of(kv, a + "expert_used_count");
   s.chat_template = string_of(kv, "tokenizer.chat_template");
   for (const auto& [k, v] : kv) {
     if (k.starts_with("general.license")) s.licence.emplace_back(k, v.to_display_string());
@@ -67,10 +69,14 @@ void read_tokens(const std::vector<std::string>& tokens, int32_t bos, int32_t eo
   s.eos_text = text(eos);
 }
 
-// Counts a tensor; `by_type` sums the bytes of matrices per type, to name the weights' type.
-void add_tensor(ModelSummary& s, std::map<std::string, uint64_t>& by_type, DType type, uint64_t n_elements,
-                uint64_t n_bytes, size_t n_dims) {
+// Counts a tensor; `by_type` sums the bytes of matrices per type, to name the weights' type. Of a stack of experts
+// (ffn_*_exps) a token reads n_expert_used of n_expert.
+void add_tensor(ModelSummary& s, std::map<std::string, uint64_t>& by_type, const std::string& name, DType type,
+                uint64_t n_elements, uint64_t n_bytes, size_t n_dims) {
   s.n_params += n_elements;
+  const bool experts = name.ends_with("_exps.weight") && s.n_expert > 0 && s.n_expert_used <= s.n_expert;
+  s.n_active_params +=
+      experts ? n_elements / static_cast<uint64_t>(s.n_expert) * static_cast<uint64_t>(s.n_expert_used) : n_elements;
   s.n_bytes += n_bytes;
   if (n_dims >= 2) by_type[std::string(dtype_info(type).name)] += n_bytes;
 }
@@ -100,7 +106,7 @@ ModelSummary summarize_model(const std::string& path) {
     for (const SourceTensor& t : src.tensors) {
       uint64_t n = 1;
       for (uint64_t d : t.shape) n *= d;
-      add_tensor(s, by_type, t.type, n, t.n_bytes, t.shape.size());
+      add_tensor(s, by_type, t.name, t.type, n, t.n_bytes, t.shape.size());
     }
     const Vocab vocab = src.vocab ? *src.vocab : vocab_from_gguf(GgufFile::parse(src.metadata.to_gguf_bytes(), path));
     read_tokens(vocab.tokens, vocab.bos, vocab.eos, s);
@@ -108,7 +114,7 @@ ModelSummary summarize_model(const std::string& path) {
     const GgufFile f = GgufFile::open(path);
     read_metadata(f.metadata(), s);
     for (const GgufTensorInfo& t : f.tensors()) {
-      add_tensor(s, by_type, t.type, t.n_elements, t.n_bytes, t.shape.size());
+      add_tensor(s, by_type, t.name, t.type, t.n_elements, t.n_bytes, t.shape.size());
     }
     if (const GgufArray* tokens = f.get_array("tokenizer.ggml.tokens")) {
       read_tokens(tokens->strings, static_cast<int32_t>(f.get_int("tokenizer.ggml.bos_token_id").value_or(-1)),

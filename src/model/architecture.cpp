@@ -20,7 +20,8 @@ constexpr std::array<HfTensorName, 3> kLlamaGlobals = {{
 
 // Llama, Mistral, Qwen2/3, Granite, SmolLM3, OLMo 2, Phi-3: the union of their layer tensors (a checkpoint has a
 // subset; the loader checks that the record's block finds what it needs).
-constexpr std::array<HfTensorName, 16> kLlamaLayer = {{
+// Mixtral, Qwen2/3-MoE and OLMoE add a router and Qwen2-MoE a shared expert; their experts are kExperts.
+constexpr std::array<HfTensorName, 22> kLlamaLayer = {{
     {"input_layernorm.weight", "attn_norm.weight"},
     {"self_attn.q_proj.weight", "attn_q.weight", T::kRopeQ},
     {"self_attn.k_proj.weight", "attn_k.weight", T::kRopeK},
@@ -37,6 +38,23 @@ constexpr std::array<HfTensorName, 16> kLlamaLayer = {{
     {"mlp.up_proj.weight", "ffn_up.weight"},
     {"mlp.gate_up_proj.weight", "ffn_up.weight"},  // Phi-3: gate rows, then up rows (llama.cpp keeps them fused)
     {"mlp.down_proj.weight", "ffn_down.weight"},
+    {"block_sparse_moe.gate.weight", "ffn_gate_inp.weight"},  // Mixtral
+    {"mlp.gate.weight", "ffn_gate_inp.weight"},
+    {"mlp.shared_expert_gate.weight", "ffn_gate_inp_shexp.weight"},  // [1, n_embd] in HF
+    {"mlp.shared_expert.gate_proj.weight", "ffn_gate_shexp.weight"},
+    {"mlp.shared_expert.up_proj.weight", "ffn_up_shexp.weight"},
+    {"mlp.shared_expert.down_proj.weight", "ffn_down_shexp.weight"},
+}};
+
+// Per-expert HF tensors, stacked into the 3-D GGUF ones: Mixtral's w1/w3/w2, and the mlp.experts.N layout of
+// Qwen2/3-MoE and OLMoE.
+constexpr std::array<HfExpertName, 6> kExperts = {{
+    {"block_sparse_moe.experts.", ".w1.weight", "ffn_gate_exps.weight"},
+    {"block_sparse_moe.experts.", ".w3.weight", "ffn_up_exps.weight"},
+    {"block_sparse_moe.experts.", ".w2.weight", "ffn_down_exps.weight"},
+    {"mlp.experts.", ".gate_proj.weight", "ffn_gate_exps.weight"},
+    {"mlp.experts.", ".up_proj.weight", "ffn_up_exps.weight"},
+    {"mlp.experts.", ".down_proj.weight", "ffn_down_exps.weight"},
 }};
 
 // OLMo 2: norms after the attention and the MLP, Q/K norms over the whole projections.
@@ -165,10 +183,14 @@ constexpr std::array<HfTensorName, 12> kBloomLayer = {{
 }};
 
 // ---- HF class names ----
-constexpr std::array<std::string_view, 3> kLlamaClasses = {"LlamaForCausalLM", "LLaMAForCausalLM",
-                                                           "MistralForCausalLM"};
+// Mixtral is llama with experts, as llama.cpp writes it (general.architecture llama, expert_count > 0).
+constexpr std::array<std::string_view, 4> kLlamaClasses = {"LlamaForCausalLM", "LLaMAForCausalLM", "MistralForCausalLM",
+                                                           "MixtralForCausalLM"};
 constexpr std::array<std::string_view, 1> kQwen2Classes = {"Qwen2ForCausalLM"};
 constexpr std::array<std::string_view, 1> kQwen3Classes = {"Qwen3ForCausalLM"};
+constexpr std::array<std::string_view, 1> kQwen2MoeClasses = {"Qwen2MoeForCausalLM"};
+constexpr std::array<std::string_view, 1> kQwen3MoeClasses = {"Qwen3MoeForCausalLM"};
+constexpr std::array<std::string_view, 1> kOlmoeClasses = {"OlmoeForCausalLM"};
 constexpr std::array<std::string_view, 1> kGemmaClasses = {"GemmaForCausalLM"};
 constexpr std::array<std::string_view, 1> kGemma2Classes = {"Gemma2ForCausalLM"};
 constexpr std::array<std::string_view, 1> kGemma3Classes = {"Gemma3ForCausalLM"};
@@ -184,6 +206,23 @@ ArchSpec llama_like(std::string_view name, std::span<const std::string_view> cla
   ArchSpec a{.name = name, .hf_classes = classes, .rope_kind = rope};
   a.hf_globals = kLlamaGlobals;
   a.hf_layer = kLlamaLayer;
+  return a;
+}
+
+// A family whose files always have experts: softmax over every expert, then the top k; `norm`: the chosen
+// weights renormalised (llama.cpp hard-codes it per family; expert_weights_norm overrides).
+ArchSpec with_experts(ArchSpec a, bool norm, bool shared_expert = false) {
+  a.moe_required = true;
+  a.moe_norm_topk = norm;
+  a.moe_shared_expert = shared_expert;
+  a.hf_experts = kExperts;
+  return a;
+}
+
+// Mixtral (a llama file with expert_count) renormalises its top-k weights.
+ArchSpec with_mixtral_experts(ArchSpec a) {
+  a.moe_norm_topk = true;
+  a.hf_experts = kExperts;
   return a;
 }
 
@@ -277,10 +316,10 @@ ArchSpec bloom() {
   return a;
 }
 
-const std::array<ArchSpec, 13> kArchitectures = {{
-    // Llama 2/3/3.x, TinyLlama, SmolLM, Mistral (with or without a sliding window): GGUF Q/K rows are permuted for
-    // adjacent-pair RoPE.
-    with_prefix_space_key(llama_like("llama", kLlamaClasses, RopeKind::Adjacent)),
+const std::array<ArchSpec, 16> kArchitectures = {{
+    // Llama 2/3/3.x, TinyLlama, SmolLM, Mistral (with or without a sliding window), Mixtral (with experts): GGUF
+    // Q/K rows are permuted for adjacent-pair RoPE.
+    with_prefix_space_key(with_mixtral_experts(llama_like("llama", kLlamaClasses, RopeKind::Adjacent))),
     // Qwen2 / Qwen2.5: biases on Q/K/V, NeoX RoPE.
     with_qkv_bias(llama_like("qwen2", kQwen2Classes, RopeKind::NeoX)),
     // Qwen3: per-head RMS norms of Q and K, no biases.
@@ -301,6 +340,13 @@ const std::array<ArchSpec, 13> kArchitectures = {{
     starcoder2(),
     gptneox(),
     bloom(),
+    // Qwen1.5/2-MoE: Qwen2's block, experts without renormalisation and a shared expert behind a sigmoid gate.
+    with_experts(with_qkv_bias(llama_like("qwen2moe", kQwen2MoeClasses, RopeKind::NeoX)), false, true),
+    // Qwen3-MoE: Qwen3's block, renormalised top-k experts.
+    with_experts(with_qk_norm(llama_like("qwen3moe", kQwen3MoeClasses, RopeKind::NeoX), QkNorm::kPerHead), true),
+    // OLMoE: Q/K norms over the whole projections (as OLMo 2, but norms before each branch), 64 experts choosing 8
+    // without renormalisation.
+    with_experts(with_qk_norm(llama_like("olmoe", kOlmoeClasses, RopeKind::NeoX), QkNorm::kWhole), false),
 }};
 
 }  // namespace

@@ -12,23 +12,46 @@ namespace {
 using R = TensorRole;
 
 // GGUF names by role (llama.cpp's).
-constexpr std::array<std::string_view, static_cast<size_t>(R::kPostFfnNorm) + 1> kNames = {
-    "token_embd.weight",    "token_embd_norm.weight",
-    "token_embd_norm.bias", "output_norm.weight",
-    "output_norm.bias",     "output.weight",
-    "rope_freqs.weight",    "attn_norm.weight",
-    "attn_norm.bias",       "attn_q.weight",
-    "attn_k.weight",        "attn_v.weight",
-    "attn_qkv.weight",      "attn_output.weight",
-    "attn_q.bias",          "attn_k.bias",
-    "attn_v.bias",          "attn_qkv.bias",
-    "attn_output.bias",     "attn_q_norm.weight",
-    "attn_k_norm.weight",   "post_attention_norm.weight",
-    "ffn_norm.weight",      "ffn_norm.bias",
-    "ffn_gate.weight",      "ffn_up.weight",
+constexpr std::array<std::string_view, static_cast<size_t>(R::kDownShexp) + 1> kNames = {
+    "token_embd.weight",
+    "token_embd_norm.weight",
+    "token_embd_norm.bias",
+    "output_norm.weight",
+    "output_norm.bias",
+    "output.weight",
+    "rope_freqs.weight",
+    "attn_norm.weight",
+    "attn_norm.bias",
+    "attn_q.weight",
+    "attn_k.weight",
+    "attn_v.weight",
+    "attn_qkv.weight",
+    "attn_output.weight",
+    "attn_q.bias",
+    "attn_k.bias",
+    "attn_v.bias",
+    "attn_qkv.bias",
+    "attn_output.bias",
+    "attn_q_norm.weight",
+    "attn_k_norm.weight",
+    "post_attention_norm.weight",
+    "ffn_norm.weight",
+    "ffn_norm.bias",
+    "ffn_gate.weight",
+    "ffn_up.weight",
     "ffn_up.weight",  // gate+up
-    "ffn_down.weight",      "ffn_up.bias",
-    "ffn_down.bias",        "post_ffw_norm.weight",
+    "ffn_down.weight",
+    "ffn_up.bias",
+    "ffn_down.bias",
+    "post_ffw_norm.weight",
+    "ffn_gate_inp.weight",
+    "ffn_gate_exps.weight",
+    "ffn_up_exps.weight",
+    "ffn_down_exps.weight",
+    "ffn_gate_inp_shexp.weight",
+    "ffn_gate_shexp.weight",
+    "ffn_up_shexp.weight",
+    "ffn_down_shexp.weight",
 };
 
 std::vector<uint64_t> shape_of(R role, const ArchSpec& arch, const HParams& hp) {
@@ -70,6 +93,18 @@ std::vector<uint64_t> shape_of(R role, const ArchSpec& arch, const HParams& hp) 
       return {ff, d};
     case R::kUpBias:
       return {ff};
+    case R::kFfnGateInp:
+      return {d, u(hp.n_expert)};
+    case R::kGateExps:
+    case R::kUpExps:
+      return {d, u(hp.n_ff_exp), u(hp.n_expert)};
+    case R::kDownExps:
+      return {u(hp.n_ff_exp), d, u(hp.n_expert)};
+    case R::kGateShexp:
+    case R::kUpShexp:
+      return {d, u(hp.n_ff_shexp)};
+    case R::kDownShexp:
+      return {u(hp.n_ff_shexp), d};
     default:
       return {d};  // every other norm and bias: one value per embedding dimension
   }
@@ -88,6 +123,20 @@ class SlotList {
   const HParams& hp_;
   std::vector<TensorSlot> slots_;
 };
+
+// A mixture-of-experts FFN: the router, the experts and, where the family has one, the shared expert and its gate.
+void add_experts(SlotList& s, const ArchSpec& arch) {
+  s.add(R::kFfnGateInp);
+  if (arch.gated_ffn) s.add(R::kGateExps);
+  s.add(R::kUpExps);
+  s.add(R::kDownExps);
+  if (arch.moe_shared_expert) {
+    s.add(R::kGateInpShexp);
+    s.add(R::kGateShexp);
+    s.add(R::kUpShexp);
+    s.add(R::kDownShexp);
+  }
+}
 
 }  // namespace
 
@@ -140,22 +189,28 @@ std::vector<TensorSlot> block_tensors(const ArchSpec& arch, const HParams& hp, F
     s.add(R::kFfnNorm);
     s.add(R::kFfnNormBias, layer_norm);
   }
-  if (fused.gate_up) {
-    s.add(R::kGateUp);
+  if (fused.experts) {
+    add_experts(s, arch);
   } else {
-    if (arch.gated_ffn) s.add(R::kGate);
-    s.add(R::kUp);
+    if (fused.gate_up) {
+      s.add(R::kGateUp);
+    } else {
+      if (arch.gated_ffn) s.add(R::kGate);
+      s.add(R::kUp);
+    }
+    s.add(R::kDown);
+    s.add(R::kUpBias, arch.ffn_bias);
+    s.add(R::kDownBias, arch.ffn_bias);
   }
-  s.add(R::kDown);
-  s.add(R::kUpBias, arch.ffn_bias);
-  s.add(R::kDownBias, arch.ffn_bias);
   if (post_norm) s.add(R::kPostFfnNorm);
   return s.take();
 }
 
 FusedTensors fused_tensors(const ArchSpec& arch, const std::function<bool(std::string_view name)>& has) {
   return {.qkv = has(kNames[static_cast<size_t>(R::kQkv)]),
-          .gate_up = arch.gated_ffn && !has(kNames[static_cast<size_t>(R::kGate)])};
+          .gate_up = arch.gated_ffn && !has(kNames[static_cast<size_t>(R::kGate)]) &&
+                     !has(kNames[static_cast<size_t>(R::kFfnGateInp)]),
+          .experts = has(kNames[static_cast<size_t>(R::kFfnGateInp)])};
 }
 
 std::vector<uint64_t> tensor_shape(std::string_view name, const ArchSpec& arch, const HParams& hp, FusedTensors fused) {

@@ -74,8 +74,14 @@ InferenceContext::InferenceContext(const Model& model, const ContextOptions& opt
   att_ = backend_.alloc(b * sz(hp_.q_dim()));
   k_ = backend_.alloc(b * sz(hp_.kv_dim()));
   v_ = backend_.alloc(b * sz(hp_.kv_dim()));
-  gate_ = backend_.alloc(b * sz(hp_.n_ff));
-  up_ = backend_.alloc(b * sz(hp_.n_ff));
+  const int64_t ff = std::max(hp_.n_ff, hp_.n_ff_shexp);
+  gate_ = backend_.alloc(b * sz(ff));
+  up_ = backend_.alloc(b * sz(ff));
+  if (hp_.n_expert > 0) {
+    router_ = backend_.alloc(b * sz(hp_.n_expert));
+    shexp_out_ = backend_.alloc(b * sz(hp_.n_embd));
+    shexp_gate_ = backend_.alloc(b);
+  }
   tokens_.resize(b);
   slots_.resize(b);
   positions_.resize(b);
@@ -91,9 +97,18 @@ InferenceContext::InferenceContext(const Model& model, const ContextOptions& opt
   reserve({&w.output});
   for (const auto& l : w.layers) {
     reserve({&l.wq, &l.wk, &l.wv});
+    reserve({&l.wo});
+    if (l.has_experts()) {
+      reserve({&l.ffn_gate_inp});
+      backend_.reserve_moe(l.experts(arch.activation), hp_.n_expert_used, n_batch_);
+      if (l.w_up_shexp.data == nullptr) continue;
+      reserve({&l.w_gate_shexp, &l.w_up_shexp});
+      reserve({&l.w_down_shexp});
+      reserve({&l.gate_inp_shexp});
+      continue;
+    }
     if (l.w_gate.data != nullptr) reserve({&l.w_gate, &l.w_up});
     reserve({&l.w_up});
-    reserve({&l.wo});
     reserve({&l.w_down});
   }
   int64_t max_capacity = 0;
@@ -299,7 +314,8 @@ void InferenceContext::attention_block(const LayerWeights& l, int64_t il, int64_
   }
 
   const Tensor out = act(tmp_, n, d);
-  backend_.matmul(l.wo, att, out, l.w_gate.data != nullptr ? &l.w_gate : &l.w_up);
+  const WeightMatrix* ffn_first = l.has_experts() ? &l.ffn_gate_inp : l.w_gate.data != nullptr ? &l.w_gate : &l.w_up;
+  backend_.matmul(l.wo, att, out, ffn_first);
   finish_branch(out, l.bo, l.post_attn_norm);
   // With a parallel residual the FFN reads the block's input too: the attention's output is added after it.
   if (!hp_.parallel_residual) backend_.add(x, out);
@@ -315,30 +331,57 @@ void InferenceContext::finish_branch(Tensor y, const float* bias, const float* p
 
 void InferenceContext::ffn_block(const LayerWeights& l, int64_t n, const WeightMatrix* next) {
   const int64_t d = hp_.n_embd;
-  const int64_t ff = hp_.n_ff;
-  const ArchSpec& arch = model_.arch();
   const Tensor x = act(x_, n, d);
   Tensor in = x;
   if (l.ffn_norm != nullptr) {
     in = act(xn_, n, d);
     norm(x, l.ffn_norm, l.ffn_norm_b, in);
   }
-  const Tensor gate = act(gate_, n, ff);
-  if (l.w_gate.data != nullptr) {
-    const Tensor up = act(up_, n, ff);
-    const MatmulTarget gate_up[] = {{&l.w_gate, gate}, {&l.w_up, up}};
-    backend_.matmul_many(gate_up, in, &l.w_down);
-    backend_.gated_activation(arch.activation, gate, up, gate);
-  } else {
-    backend_.matmul(l.w_up, in, gate, &l.w_down);
-    if (l.b_up != nullptr) backend_.add_row(gate, l.b_up);
-    backend_.activate(arch.activation, gate);
-  }
   const Tensor out = act(ffn_out_, n, d);
-  backend_.matmul(l.w_down, gate, out, next);
+  if (l.has_experts()) {
+    moe_block(l, in, out);
+  } else {
+    dense_ffn(l.w_gate, l.w_up, l.w_down, l.b_up, in, out, next);
+  }
   finish_branch(out, l.b_down, l.post_ffn_norm);
   if (hp_.parallel_residual) backend_.add(out, act(tmp_, n, d));
   backend_.add(x, out);
+}
+
+void InferenceContext::dense_ffn(const WeightMatrix& w_gate, const WeightMatrix& w_up, const WeightMatrix& w_down,
+                                 const float* b_up, Tensor in, Tensor out, const WeightMatrix* next) {
+  const int64_t n = in.rows;
+  const Activation activation = model_.arch().activation;
+  const Tensor gate = act(gate_, n, w_up.rows);
+  if (w_gate.data != nullptr) {
+    const Tensor up = act(up_, n, w_up.rows);
+    const MatmulTarget gate_up[] = {{&w_gate, gate}, {&w_up, up}};
+    backend_.matmul_many(gate_up, in, &w_down);
+    backend_.gated_activation(activation, gate, up, gate);
+  } else {
+    backend_.matmul(w_up, in, gate, &w_down);
+    if (b_up != nullptr) backend_.add_row(gate, b_up);
+    backend_.activate(activation, gate);
+  }
+  backend_.matmul(w_down, gate, out, next);
+}
+
+// The router's logits, then the experts they choose (one backend op); Qwen2-MoE adds a shared expert weighed by
+// σ(its gate's logit), after the routed experts' sum as llama.cpp adds it.
+void InferenceContext::moe_block(const LayerWeights& l, Tensor in, Tensor out) {
+  const int64_t n = in.rows;
+  const Tensor logits = act(router_, n, hp_.n_expert);
+  backend_.matmul(l.ffn_gate_inp, in, logits);
+  const MoeRouting routing{
+      .n_used = hp_.n_expert_used, .gating = model_.arch().moe_gating, .normalize = hp_.expert_weights_norm};
+  backend_.moe_ffn(l.experts(model_.arch().activation), routing, in, logits, out);
+  if (l.w_up_shexp.data == nullptr) return;
+  const Tensor shared = act(shexp_out_, n, hp_.n_embd);
+  dense_ffn(l.w_gate_shexp, l.w_up_shexp, l.w_down_shexp, nullptr, in, shared, nullptr);
+  const Tensor gate = act(shexp_gate_, n, 1);
+  backend_.matmul(l.gate_inp_shexp, in, gate);
+  backend_.sigmoid_gate(shared, gate);
+  backend_.add(out, shared);
 }
 
 }  // namespace ternion

@@ -92,6 +92,18 @@ void read_block_options(const Reader& r, const ArchSpec& arch, HParams& hp) {
   hp.parallel_residual = r.optional_bool("use_parallel_residual", arch.parallel_residual);
 }
 
+void read_experts(const Reader& r, const ArchSpec& arch, HParams& hp) {
+  hp.n_expert = r.optional_int("expert_count", 0, 0, 1024);
+  if (hp.n_expert == 0 && arch.moe_required) {
+    throw Error(r.path() + ": missing metadata key " + hp.arch + ".expert_count (a " + hp.arch + " model has experts)");
+  }
+  if (hp.n_expert == 0) return;
+  hp.n_expert_used = r.required_int("expert_used_count", 1, hp.n_expert);
+  hp.n_ff_exp = r.optional_int("expert_feed_forward_length", hp.n_ff, 1, int64_t{1} << 24);
+  hp.n_ff_shexp = r.optional_int("expert_shared_feed_forward_length", hp.n_ff, 1, int64_t{1} << 24);
+  hp.expert_weights_norm = r.optional_bool("expert_weights_norm", arch.moe_norm_topk);
+}
+
 // rope.scaling.*, with llama.cpp's defaults: a factor without a type is linear scaling, the original context is the
 // training context, YaRN's ramp runs from beta_fast = 32 to beta_slow = 1 rotations.
 void read_rope_scaling(const Reader& r, HParams& hp) {
@@ -176,6 +188,7 @@ HParams read_hparams(const GgufFile& file, const ArchSpec& arch) {
   hp.rope_freq_base = r.optional_float("rope.freq_base", 10000.0f);
   read_rope_scaling(r, hp);
   read_block_options(r, arch, hp);
+  read_experts(r, arch, hp);
   return hp;
 }
 

@@ -24,8 +24,9 @@ std::string shape_string(const std::vector<uint64_t>& shape) {
 }
 
 struct BoundTensor {
-  WeightMatrix matrix{};          // a 2-D tensor
-  const float* vector = nullptr;  // a 1-D one
+  WeightMatrix matrix{};              // a 2-D tensor
+  const float* vector = nullptr;      // a 1-D one
+  std::vector<WeightMatrix> experts;  // a 3-D one: one matrix per expert (ne2)
 };
 
 // Looks up tensors by name and checks their shapes against what the hyper-parameters imply.
@@ -52,7 +53,11 @@ class Binder {
 
   // A 2-D weight used by matmul: ne0 = cols, ne1 = rows.
   WeightMatrix matrix(const std::string& name, int64_t cols, int64_t rows) const {
-    const auto& t = require(name, {static_cast<uint64_t>(cols), static_cast<uint64_t>(rows)});
+    return matrix_of(name, require(name, {static_cast<uint64_t>(cols), static_cast<uint64_t>(rows)}), cols, rows);
+  }
+
+  WeightMatrix matrix_of(const std::string& name, const typename Table::mapped_type& t, int64_t cols,
+                         int64_t rows) const {
     if (!has_quant_traits(t.type) || quant_traits(t.type).vec_dot == nullptr) {
       throw Error(path_ + ": tensor " + name + " has type " + std::string(dtype_info(t.type).name) +
                   ", which this build cannot compute yet");
@@ -60,10 +65,23 @@ class Binder {
     return WeightMatrix{t.type, rows, cols, t.data, row_bytes(dtype_info(t.type), static_cast<uint64_t>(cols))};
   }
 
-  // A 1-D vector as float; converted once when stored in another type.
+  // A 3-D weight [cols, rows, n]: n matrices, views of consecutive slices (one per expert).
+  std::vector<WeightMatrix> matrices(const std::string& name, const std::vector<uint64_t>& shape) const {
+    const auto& t = require(name, shape);
+    const WeightMatrix first = matrix_of(name, t, static_cast<int64_t>(shape[0]), static_cast<int64_t>(shape[1]));
+    std::vector<WeightMatrix> out(static_cast<size_t>(shape[2]), first);
+    for (size_t e = 0; e < out.size(); ++e) out[e].data += e * static_cast<size_t>(first.rows) * first.row_bytes;
+    return out;
+  }
+
+  // A 1-D vector as float; converted once when stored in another type. A [n, 1] matrix is a vector too (a
+  // one-output linear layer, as HF stores Qwen2-MoE's shared expert gate).
   const float* vector(const std::string& name, int64_t n, bool optional = false) const {
     if (optional && find(name) == nullptr) return nullptr;
-    const auto& t = require(name, {static_cast<uint64_t>(n)});
+    const auto* column = find(name);
+    const auto n64 = static_cast<uint64_t>(n);
+    const auto& t =
+        column != nullptr && column->shape == std::vector<uint64_t>{n64, 1} ? *column : require(name, {n64});
     if (t.type == DType::F32) return reinterpret_cast<const float*>(t.data);
     if (!has_quant_traits(t.type) || n % dtype_info(t.type).block_size != 0) {
       throw Error(path_ + ": tensor " + name + " has unsupported type " + std::string(dtype_info(t.type).name));
@@ -76,9 +94,12 @@ class Binder {
   // A tensor of an architecture's list (block_tensors.h): a matrix when 2-D, a vector when 1-D; empty when it is
   // optional and absent.
   BoundTensor slot(const std::string& name, const TensorSlot& s) const {
-    if (s.shape.size() == 1) return {.vector = vector(name, static_cast<int64_t>(s.shape[0]), !s.required)};
+    if (s.shape.size() == 1) {
+      return {.vector = vector(name, static_cast<int64_t>(s.shape[0]), !s.required), .experts = {}};
+    }
     if (!s.required && find(name) == nullptr) return {};
-    return {.matrix = matrix(name, static_cast<int64_t>(s.shape[0]), static_cast<int64_t>(s.shape[1]))};
+    if (s.shape.size() == 3) return {.experts = matrices(name, s.shape)};
+    return {.matrix = matrix(name, static_cast<int64_t>(s.shape[0]), static_cast<int64_t>(s.shape[1])), .experts = {}};
   }
 
  private:
@@ -131,8 +152,14 @@ std::unique_ptr<Model> Model::from_source(ModelSource source, const LoadOptions&
 void Model::make_resident(bool copy_all, bool hugetlb, const LoadProgress& progress) {
   std::vector<WeightMatrix*> matrices;
   for (LayerWeights& l : w_.layers) {
-    for (WeightMatrix* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) {
+    for (WeightMatrix* m :
+         {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down, &l.w_gate_shexp, &l.w_up_shexp, &l.w_down_shexp}) {
       if (m->data != nullptr) matrices.push_back(m);  // a plain FFN has no gate
+    }
+    // Each expert is a matrix of its own, copied (or packed) slice by slice: a token's matmuls read only its
+    // experts' slices. The router stays where it is (F32 and small, like the norms).
+    for (auto* list : {&l.gate_exps, &l.up_exps, &l.down_exps}) {
+      for (WeightMatrix& m : *list) matrices.push_back(&m);
     }
   }
   if (!w_.tied_output) matrices.push_back(&w_.output);  // a tied output is also read row by row as the embedding
@@ -237,10 +264,17 @@ constexpr VectorIn<LayerWeights> kLayerVectors[] = {
     {TensorRole::kPostFfnNorm, &LayerWeights::post_ffn_norm},
 };
 constexpr MatrixIn<LayerWeights> kLayerMatrices[] = {
-    {TensorRole::kQ, &LayerWeights::wq},        {TensorRole::kK, &LayerWeights::wk},
-    {TensorRole::kV, &LayerWeights::wv},        {TensorRole::kOut, &LayerWeights::wo},
-    {TensorRole::kGate, &LayerWeights::w_gate}, {TensorRole::kUp, &LayerWeights::w_up},
+    {TensorRole::kQ, &LayerWeights::wq},
+    {TensorRole::kK, &LayerWeights::wk},
+    {TensorRole::kV, &LayerWeights::wv},
+    {TensorRole::kOut, &LayerWeights::wo},
+    {TensorRole::kGate, &LayerWeights::w_gate},
+    {TensorRole::kUp, &LayerWeights::w_up},
     {TensorRole::kDown, &LayerWeights::w_down},
+    {TensorRole::kFfnGateInp, &LayerWeights::ffn_gate_inp},
+    {TensorRole::kGateShexp, &LayerWeights::w_gate_shexp},
+    {TensorRole::kUpShexp, &LayerWeights::w_up_shexp},
+    {TensorRole::kDownShexp, &LayerWeights::w_down_shexp},
 };
 
 template <typename Weights>
@@ -269,6 +303,15 @@ void place(LayerWeights& l, TensorRole role, const BoundTensor& t, const HParams
   } else if (role == TensorRole::kGateUp) {  // the gate's rows first (Phi-3)
     l.w_gate = row_view(t.matrix, 0, hp.n_ff);
     l.w_up = row_view(t.matrix, hp.n_ff, hp.n_ff);
+  } else if (role == TensorRole::kGateExps) {
+    l.gate_exps = t.experts;
+  } else if (role == TensorRole::kUpExps) {
+    l.up_exps = t.experts;
+  } else if (role == TensorRole::kDownExps) {
+    l.down_exps = t.experts;
+  } else if (role == TensorRole::kGateInpShexp) {  // a one-row matrix, so the gate's logit is a matmul
+    l.gate_inp_shexp = {DType::F32, 1, hp.n_embd, reinterpret_cast<const uint8_t*>(t.vector),
+                        static_cast<size_t>(hp.n_embd) * sizeof(float)};
   }
 }
 
@@ -338,6 +381,10 @@ void Model::bind_weights() {
     const std::string p = "blk." + std::to_string(i) + ".";
     const FusedTensors fused =
         fused_tensors(arch, [&](std::string_view name) { return b.find(p + std::string(name)) != nullptr; });
+    if (fused.experts && hp.n_expert == 0) {
+      throw Error(file_.path() + ": tensor " + p + "ffn_gate_inp.weight (a router) but no " + hp.arch +
+                  ".expert_count");
+    }
     for (const TensorSlot& s : block_tensors(arch, hp, fused)) {
       place(w_.layers[static_cast<size_t>(i)], s.role, b.slot(p + std::string(s.name), s), hp);
     }
@@ -356,6 +403,19 @@ uint64_t Model::n_params() const {
   uint64_t n = 0;
   for (const auto& entry : tensors_) n += entry.second.n_elements;
   return n;
+}
+
+uint64_t Model::n_active_params() const {
+  uint64_t idle = 0;
+  for (const LayerWeights& l : w_.layers) {
+    if (!l.has_experts()) continue;
+    uint64_t per_expert = 0;
+    for (const auto* list : {&l.gate_exps, &l.up_exps, &l.down_exps}) {
+      if (!list->empty()) per_expert += static_cast<uint64_t>(list->front().rows * list->front().cols);
+    }
+    idle += per_expert * static_cast<uint64_t>(hp_.n_expert - hp_.n_expert_used);
+  }
+  return n_params() - idle;
 }
 
 std::vector<float> llama3_rope_freq_factors(int64_t n_rot, float freq_base, float factor, float low_freq_factor,

@@ -79,8 +79,16 @@ struct MixState {
   bool is_70b = false;
   int n_attention_wv = 0;
   int i_attention_wv = 0;
+  int n_ffn_down = 0;  // tensors whose name has ffn_down (a MoE layer's experts and shared expert count apart)
   int i_ffn_down = 0;
+  int64_t n_expert = 0;  // <arch>.expert_count
 };
+
+// The layer of a block tensor's name ("blk.12.ffn_down_exps.weight" -> 12); `fallback` for any other name.
+int layer_of(const std::string& name, int fallback) {
+  int layer = 0;
+  return std::sscanf(name.c_str(), "blk.%d.", &layer) == 1 ? layer : fallback;
+}
 
 bool use_more_bits(int i_layer, int n_layers) {
   return i_layer < n_layers / 8 || i_layer >= 7 * n_layers / 8 || (i_layer - n_layers / 8) % 3 == 2;
@@ -91,7 +99,6 @@ DType mix_type(MixState& s, const QuantFileType& ft, const GgufTensorInfo& t) {
   const std::string& name = t.name;
   const uint32_t f = ft.ftype;
   DType type = ft.base;
-  const auto n_layer = static_cast<int>(s.n_layer);
   if (name == "output.weight" || (!s.has_output && name == "token_embd.weight")) {
     if (t.shape[0] % dtype_info(type).block_size != 0) {
       type = DType::Q8_0;
@@ -115,27 +122,35 @@ DType mix_type(MixState& s, const QuantFileType& ft, const GgufTensorInfo& t) {
       type = DType::Q5_K;
     }
     if (s.is_70b && (type == DType::Q3_K || type == DType::Q4_K)) type = DType::Q5_K;
+    if (s.n_expert == 8) type = DType::Q8_0;  // llama-quantize: for 8 experts, a small price for quality
     ++s.i_attention_wv;
+  } else if (contains(name, "attn_k.weight") && s.n_expert == 8) {
+    type = DType::Q8_0;
   } else if (contains(name, "ffn_down")) {
-    const int i = s.i_ffn_down;
+    // llama-quantize counts ffn_down tensors; with experts it reads the layer from the name instead.
+    const int i = s.n_expert > 1 ? layer_of(name, s.i_ffn_down) : s.i_ffn_down;
+    const int nd = s.n_ffn_down;
     if (f == 10) {
       type = DType::Q3_K;
     } else if (f == 12) {
-      type = i < n_layer / 16 ? DType::Q5_K : DType::Q4_K;
+      type = i < nd / 16 ? DType::Q5_K : DType::Q4_K;
     } else if (f == 13) {
       type = DType::Q5_K;
     } else if (f == 15) {
-      if (use_more_bits(i, n_layer)) type = DType::Q6_K;
-    } else if (i < n_layer / 8 && (f == 25 || f == 30)) {
+      if (use_more_bits(i, nd)) type = DType::Q6_K;
+    } else if (i < nd / 8 && (f == 25 || f == 30)) {
       type = DType::Q5_K;
-    } else if (f == 17 && use_more_bits(i, n_layer)) {
+    } else if (f == 17 && use_more_bits(i, nd)) {
       type = DType::Q6_K;
-    } else if (f == 14 && i < n_layer / 8) {
+    } else if (f == 14 && i < nd / 8) {
       type = DType::Q5_K;
     }
     ++s.i_ffn_down;
   } else if (contains(name, "attn_output.weight")) {
-    if (f == 10) {
+    static constexpr uint32_t kMoeQ5K[] = {10, 11, 12, 14, 15, 22, 23, 25, 26, 27, 30};
+    if (s.n_expert == 8 && std::find(std::begin(kMoeQ5K), std::end(kMoeQ5K), f) != std::end(kMoeQ5K)) {
+      type = DType::Q5_K;  // llama-quantize's rule for 8 experts (Mixtral)
+    } else if (f == 10) {
       type = DType::Q3_K;
     } else if (f == 12) {
       type = DType::Q4_K;
@@ -187,9 +202,11 @@ Plan make_plan(const GgufFile& in, const QuantizeOptions& o) {
   const int64_t n_head = in.get_int(arch + ".attention.head_count").value_or(1);
   const int64_t n_head_kv = in.get_int(arch + ".attention.head_count_kv").value_or(n_head);
   s.n_gqa = n_head_kv > 0 ? n_head / n_head_kv : 1;
-  s.is_70b = s.n_layer == 80;  // llama.cpp's 70B size class (Llama 2/3 70B, Qwen2 72B)
+  s.is_70b = s.n_layer == 80;
+  s.n_expert = in.get_int(arch + ".expert_count").value_or(0);  // llama.cpp's 70B size class (Llama 2/3 70B, Qwen2 72B)
   for (const auto* t : p.order) {
     if (contains(t->name, "attn_v.weight") || contains(t->name, "attn_qkv.weight")) ++s.n_attention_wv;
+    if (contains(t->name, "ffn_down")) ++s.n_ffn_down;
     if (t->name == "output.weight") s.has_output = true;
   }
 

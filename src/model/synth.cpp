@@ -44,12 +44,22 @@ SynthShape granite_3b() {
   return s;
 }
 
+// Mixture-of-experts shapes: every layer has experts, as llama.cpp's converter writes these families.
+SynthShape with_experts(SynthShape s, int64_t n_expert, int64_t n_used, int64_t n_ff_exp = 0, int64_t n_ff_shexp = 0) {
+  s.fused.experts = true;
+  s.n_expert = n_expert;
+  s.n_expert_used = n_used;
+  s.n_ff_exp = n_ff_exp;
+  s.n_ff_shexp = n_ff_shexp;
+  return s;
+}
+
 SynthShape with_head_dim(SynthShape s, int64_t head_dim) {
   s.head_dim = head_dim;
   return s;
 }
 
-const std::array<SynthShape, 13> kShapes = {{
+const std::array<SynthShape, 15> kShapes = {{
     {"llama-3.2-1b", "llama", 2048, 16, 32, 8, 8192, 500000.0f},
     {"tinyllama-1.1b", "llama", 2048, 22, 32, 4, 5632, 10000.0f},
     {"smollm-135m", "llama", 576, 30, 9, 3, 1536, 10000.0f},
@@ -64,6 +74,10 @@ const std::array<SynthShape, 13> kShapes = {{
     {"smollm3-3b", "smollm3", 2048, 36, 16, 4, 11008, 5000000.0f},
     // A quarter of each head rotates.
     {"pythia-1b", "gptneox", 2048, 16, 8, 8, 8192, 10000.0f, 0, 64, 0, false, {.qkv = true}},
+    // OLMoE-1B-7B: 64 experts of 1024 choosing 8 (1.3B of 6.9B parameters active).
+    with_experts({"olmoe-1b-7b", "olmoe", 2048, 16, 16, 16, 1024, 10000.0f}, 64, 8),
+    // Qwen1.5-MoE-A2.7B: 60 experts of 1408 choosing 4, and a shared expert of 5632.
+    with_experts({"qwen1.5-moe-a2.7b", "qwen2moe", 2048, 24, 16, 16, 5632, 1000000.0f}, 60, 4, 1408, 5632),
 }};
 
 // splitmix64: a tiny generator whose stream is the same on every platform and compiler.
@@ -87,8 +101,10 @@ class Builder {
  public:
   Builder(GgufWriter& w, uint64_t seed) : w_(w), rng_(seed) {}
 
-  // A matrix of `rows` rows of `cols` values, uniform with standard deviation `std`.
-  void matrix(const std::string& name, int64_t cols, int64_t rows, float std, DType type) {
+  // A matrix of `rows` rows of `cols` values, uniform with standard deviation `std`; `shape` (GGUF order) when it
+  // is a stack of matrices (experts).
+  void matrix(const std::string& name, int64_t cols, int64_t rows, float std, DType type,
+              std::vector<uint64_t> shape = {}) {
     // A row the type's blocks do not divide falls back as llama-quantize does (smollm's 576-wide rows in Q4_K).
     if (cols % dtype_info(type).block_size != 0) type = quantize_fallback_type(type, static_cast<uint64_t>(cols), name);
     const auto& info = dtype_info(type);
@@ -101,7 +117,8 @@ class Builder {
       for (auto& v : row) v = rng_.uniform(a);
       traits.from_float(row.data(), data.data() + static_cast<size_t>(r) * rb, cols);
     }
-    w_.add_tensor(name, {static_cast<uint64_t>(cols), static_cast<uint64_t>(rows)}, type, data);
+    if (shape.empty()) shape = {static_cast<uint64_t>(cols), static_cast<uint64_t>(rows)};
+    w_.add_tensor(name, shape, type, data);
   }
 
   void vector(const std::string& name, int64_t n, float base, float spread) {
@@ -127,14 +144,23 @@ void add_tensors(GgufWriter& w, const ArchSpec& arch, const SynthShape& s, const
   hp.n_rot = hp.head_dim;
   hp.n_ff = s.n_ff;
   hp.n_vocab = n_vocab;
+  hp.n_expert = s.n_expert;
+  hp.n_expert_used = s.n_expert_used;
+  hp.n_ff_exp = s.n_ff_exp > 0 ? s.n_ff_exp : s.n_ff;
+  hp.n_ff_shexp = s.n_ff_shexp > 0 ? s.n_ff_shexp : s.n_ff;
   Builder b(w, o.seed);
   // Embedding and output stay Q8_0 when the weights are quantized more coarsely, as quantized releases keep them.
   const DType wide = (o.type == DType::Q4_0) ? DType::Q8_0 : o.type;
   const auto write = [&](const std::string& name, const TensorSlot& t) {
-    if (t.shape.size() == 2) {
+    if (t.role == TensorRole::kFfnGateInp) {  // routers stay F32, as llama.cpp keeps them
+      b.matrix(name, static_cast<int64_t>(t.shape[0]), static_cast<int64_t>(t.shape[1]), 0.02f, DType::F32);
+    } else if (t.shape.size() == 3) {
+      const auto rows = static_cast<int64_t>(t.shape[1] * t.shape[2]);
+      b.matrix(name, static_cast<int64_t>(t.shape[0]), rows, 0.02f, o.type, t.shape);
+    } else if (t.shape.size() == 2) {
       const bool outer = t.role == TensorRole::kTokenEmbd || t.role == TensorRole::kOutput;
       b.matrix(name, static_cast<int64_t>(t.shape[0]), static_cast<int64_t>(t.shape[1]), 0.02f, outer ? wide : o.type);
-    } else if (name.ends_with(".bias")) {
+    } else if (name.ends_with(".bias") || t.role == TensorRole::kGateInpShexp) {
       b.vector(name, static_cast<int64_t>(t.shape[0]), 0.0f, 0.02f);
     } else {
       b.vector(name, static_cast<int64_t>(t.shape[0]), 1.0f, 0.05f);
@@ -170,7 +196,7 @@ const SynthShape& synth_shape(std::string_view name) {
 }
 
 void write_synthetic_model(const SynthOptions& o) {
-  const SynthShape& s = synth_shape(o.shape);
+  const SynthShape& s = o.custom ? *o.custom : synth_shape(o.shape);
   if (!has_quant_traits(o.type))
     throw Error("synth: type " + std::string(dtype_info(o.type).name) + " is not supported");
   const GgufFile vocab = GgufFile::open(o.vocab_from);
@@ -206,6 +232,12 @@ void write_synthetic_model(const SynthOptions& o) {
       {".attention.scale", s.attention_scale},     {".logit_scale", s.logit_scale}};
   for (const auto& [key, value] : extras) {
     if (value != 0.0f) w.set_f32(a + key, value);
+  }
+  if (s.n_expert > 0) {
+    w.set_u32(a + ".expert_count", static_cast<uint32_t>(s.n_expert));
+    w.set_u32(a + ".expert_used_count", static_cast<uint32_t>(s.n_expert_used));
+    if (s.n_ff_exp > 0) w.set_u32(a + ".expert_feed_forward_length", static_cast<uint32_t>(s.n_ff_exp));
+    if (s.n_ff_shexp > 0) w.set_u32(a + ".expert_shared_feed_forward_length", static_cast<uint32_t>(s.n_ff_shexp));
   }
   for (const auto& [key, value] : vocab.metadata()) {
     if (key.rfind("tokenizer.", 0) == 0) w.set(key, value);

@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "ternion/backend/matmul.h"
+#include "ternion/backend/moe.h"
 #include "ternion/backend/ops.h"
 #include "ternion/core/dtype.h"
 
@@ -123,6 +124,8 @@ class Backend {
   // to n_tokens rows, attention over caches of up to max_capacity positions.
   virtual void reserve_matmul(std::span<const WeightMatrix* const> ws, int64_t n_tokens) = 0;
   virtual void reserve_attention(int64_t n_head, int64_t max_capacity, int64_t head_dim, DType kv_type) = 0;
+  // ... and moe_ffn over these experts for up to n_tokens tokens choosing n_used each.
+  virtual void reserve_moe(const MoeExperts& experts, int64_t n_used, int64_t n_tokens) = 0;
   // Host memory ↔ a tensor (contiguous host rows of t.cols floats).
   virtual void read(Tensor t, float* host) = 0;
   virtual void write(Tensor t, const float* host) = 0;
@@ -145,6 +148,13 @@ class Backend {
   virtual void softcap(Tensor y, float cap) = 0;
   virtual void activate(Activation act, Tensor y) = 0;
   virtual void gated_activation(Activation act, Tensor gate, Tensor up, Tensor y) = 0;  // y = act(gate) · up
+  // Every row t of y times σ(g[t][0]) (a shared expert's gate: g has one column).
+  virtual void sigmoid_gate(Tensor y, Tensor g) = 0;
+  // A mixture-of-experts FFN (ternion/backend/moe.h): per token, the experts its row of router_logits (n_expert
+  // columns) chooses, run on its row of x, weighed and summed into its row of y (n_embd columns each). Reads only
+  // the chosen experts; the same results for any batch.
+  virtual void moe_ffn(const MoeExperts& experts, const MoeRouting& routing, Tensor x, Tensor router_logits,
+                       Tensor y) = 0;
   // Rotates the first n_rot dims of each head (rows of n_heads · head_dim values) of token t at positions[t].
   virtual void rope(const RopeTable& table, Tensor x, int64_t n_heads, int64_t head_dim,
                     std::span<const int32_t> positions) = 0;

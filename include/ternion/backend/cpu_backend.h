@@ -22,6 +22,7 @@ class CpuBackend final : public Backend {
   std::unique_ptr<KvCache> make_kv_cache(const KvCacheSpec& spec) override;
   void reserve_matmul(std::span<const WeightMatrix* const> ws, int64_t n_tokens) override;
   void reserve_attention(int64_t n_head, int64_t max_capacity, int64_t head_dim, DType kv_type) override;
+  void reserve_moe(const MoeExperts& experts, int64_t n_used, int64_t n_tokens) override;
   void read(Tensor t, float* host) override;
   void write(Tensor t, const float* host) override;
 
@@ -36,6 +37,8 @@ class CpuBackend final : public Backend {
   void softcap(Tensor y, float cap) override;
   void activate(Activation act, Tensor y) override;
   void gated_activation(Activation act, Tensor gate, Tensor up, Tensor y) override;
+  void sigmoid_gate(Tensor y, Tensor g) override;
+  void moe_ffn(const MoeExperts& experts, const MoeRouting& routing, Tensor x, Tensor router_logits, Tensor y) override;
   void rope(const RopeTable& table, Tensor x, int64_t n_heads, int64_t head_dim,
             std::span<const int32_t> positions) override;
   void store_kv(KvCache& cache, int64_t layer, Tensor k, Tensor v, std::span<const int32_t> slots,
@@ -49,6 +52,7 @@ class CpuBackend final : public Backend {
   std::vector<uint8_t> att_scratch_;
   std::vector<int32_t> rel_positions_;  // attention's positions within a sliding layer's kept ones
   std::vector<uint8_t> v_row_;          // one token's V in the cache's type
+  MoeScratch moe_;
 };
 
 }  // namespace ternion

@@ -11,6 +11,7 @@
 #include <string_view>
 #include <vector>
 
+#include "ternion/backend/moe.h"
 #include "ternion/backend/ops.h"
 
 namespace ternion {
@@ -55,6 +56,14 @@ struct HfTensorName {
   HfTransform transform = HfTransform::kNone;
 };
 
+// An expert tensor of an HF checkpoint: `before` + expert index + `after` (after the layer prefix) -> a 3-D GGUF
+// tensor (after "blk.N.") holding every expert's matrix, expert 0 first.
+struct HfExpertName {
+  std::string_view before;
+  std::string_view after;
+  std::string_view gguf;
+};
+
 struct ArchSpec {
   std::string_view name;                         // GGUF general.architecture (llama.cpp's name)
   std::span<const std::string_view> hf_classes;  // config.json "architectures" that run as this record
@@ -71,6 +80,12 @@ struct ArchSpec {
   bool qkv_bias = false;           // biases on Q, K, V
   bool out_bias = false;           // bias on the attention output
   bool ffn_bias = false;           // biases on the FFN matrices
+  // Mixture of experts: a layer whose file has a router (ffn_gate_inp) runs the experts its router picks
+  // (HParams::n_expert, n_expert_used) instead of one FFN; `llama` files with expert_count are Mixtral.
+  bool moe_required = false;                           // every file of the family has experts (qwen2moe, olmoe)
+  MoeGating moe_gating = MoeGating::kSoftmaxThenTopK;  // how router logits become the chosen experts' weights
+  bool moe_norm_topk = false;                          // chosen weights renormalised to sum 1 (expert_weights_norm)
+  bool moe_shared_expert = false;                      // a dense shared expert with a sigmoid gate (Qwen2-MoE)
   // Defaults for what GGUF files of the family do not say (llama.cpp hard-codes them per architecture).
   int swa_period = 0;            // with a sliding window, layer i slides unless i % period == period - 1; 0: all
   int no_rope_period = 0;        // > 0: layer i has no RoPE when (i + 1) % period == 0 (SmolLM3: 4)
@@ -85,6 +100,9 @@ struct ArchSpec {
   std::string_view hf_layer_prefix = "model.layers.";
   std::span<const HfTensorName> hf_globals = {};
   std::span<const HfTensorName> hf_layer = {};
+  // Per-expert HF tensors ("mlp.experts.N.gate_proj.weight" after the layer prefix: `hf` holds the parts around
+  // N), stacked into one 3-D GGUF tensor each.
+  std::span<const HfExpertName> hf_experts = {};
 };
 
 // Which of n_layer layers slide when the model has a window and its file gives no per-layer pattern: the

@@ -48,12 +48,22 @@ enum class TensorRole : uint8_t {
   kUpBias,
   kDownBias,
   kPostFfnNorm,
+  // A mixture-of-experts FFN (instead of gate/up/down).
+  kFfnGateInp,  // the router
+  kGateExps,    // every expert's gate, one 3-D tensor
+  kUpExps,
+  kDownExps,
+  kGateInpShexp,  // the shared expert's gate (a vector: one logit per token)
+  kGateShexp,     // the shared expert's FFN (Qwen2-MoE)
+  kUpShexp,
+  kDownShexp,
 };
 
 // Projections a file may store fused, as llama.cpp keeps them for some families.
 struct FusedTensors {
   bool qkv = false;      // attn_qkv.weight (and .bias) instead of attn_q/k/v (Phi-3, GPT-NeoX, BLOOM)
   bool gate_up = false;  // ffn_up.weight holds the gate's rows and up's, and there is no ffn_gate (Phi-3)
+  bool experts = false;  // the FFN is a mixture of experts: a router (ffn_gate_inp) and ffn_*_exps, no dense FFN
 };
 
 struct TensorSlot {
@@ -70,7 +80,8 @@ std::vector<TensorSlot> global_tensors(const ArchSpec& arch, const HParams& hp);
 // One block's tensors in the order a converter writes them, their names after "blk.N.".
 std::vector<TensorSlot> block_tensors(const ArchSpec& arch, const HParams& hp, FusedTensors fused = {});
 
-// Which projections a block stores fused, from which of its tensors are there (`has` takes a name after "blk.N.").
+// Which projections a block stores fused and whether its FFN has experts, from which of its tensors are there
+// (`has` takes a name after "blk.N.").
 FusedTensors fused_tensors(const ArchSpec& arch, const std::function<bool(std::string_view name)>& has);
 
 // The shape of a tensor by its GGUF name (a block's after "blk.N."), also of one the record's block does not read;

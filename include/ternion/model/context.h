@@ -88,6 +88,11 @@ class InferenceContext {
   void attention_block(const LayerWeights& l, int64_t layer, int64_t n);
   // `next`: the matrix after w_down (the next layer's wq, or the output), whose start idle threads prefetch.
   void ffn_block(const LayerWeights& l, int64_t n, const WeightMatrix* next);
+  // A mixture-of-experts FFN of `in` into `out` (and the shared expert, where the layer has one).
+  void moe_block(const LayerWeights& l, Tensor in, Tensor out);
+  // A gated (or plain) FFN of `in` into `out`; `gate` and `up` hold its intermediate rows.
+  void dense_ffn(const WeightMatrix& w_gate, const WeightMatrix& w_up, const WeightMatrix& w_down, const float* b_up,
+                 Tensor in, Tensor out, const WeightMatrix* next);
   // The record's norm (RMS or LayerNorm) of each row of x into y (y may be x).
   void norm(Tensor x, const float* w, const float* b, Tensor y);
   void finish_branch(Tensor y, const float* bias, const float* post_norm);
@@ -111,9 +116,10 @@ class InferenceContext {
   std::unique_ptr<KvCache> kv_;
   // Activations in the backend's memory, [n_batch][width] each.
   std::unique_ptr<Buffer> x_, xn_, q_, k_, v_, att_, tmp_, ffn_out_, gate_, up_, logits_out_;
-  std::vector<int32_t> tokens_, slots_, positions_;  // the staged batch, [n_batch]
-  std::vector<int64_t> out_rows_;                    // rows whose logits are wanted
-  std::vector<float> logits_;                        // [rows][n_vocab], host memory
+  std::unique_ptr<Buffer> router_, shexp_out_, shexp_gate_;  // MoE: router logits, the shared expert's output, gate
+  std::vector<int32_t> tokens_, slots_, positions_;          // the staged batch, [n_batch]
+  std::vector<int64_t> out_rows_;                            // rows whose logits are wanted
+  std::vector<float> logits_;                                // [rows][n_vocab], host memory
 };
 
 }  // namespace ternion

@@ -53,6 +53,14 @@ struct HParams {
   float logit_scale = 1.0f;         // logit_scale (Granite): the logits are divided by it
   bool parallel_residual = false;   // use_parallel_residual (GPT-NeoX)
 
+  // Mixture of experts (0 experts: every layer is dense). A layer is sparse when its file has a router
+  // (ffn_gate_inp); the others (HF mlp_only_layers, decoder_sparse_step) keep a dense FFN of n_ff.
+  int64_t n_expert = 0;              // expert_count
+  int64_t n_expert_used = 0;         // expert_used_count
+  int64_t n_ff_exp = 0;              // expert_feed_forward_length (defaults to n_ff, as Mixtral's files)
+  int64_t n_ff_shexp = 0;            // expert_shared_feed_forward_length (defaults to n_ff)
+  bool expert_weights_norm = false;  // expert_weights_norm: renormalise the chosen weights (else the record's)
+
   int64_t q_dim() const { return n_head * head_dim; }
   int64_t kv_dim() const { return n_head_kv * head_dim; }
 };

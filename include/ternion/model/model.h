@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "ternion/backend/matmul.h"
+#include "ternion/backend/moe.h"
 #include "ternion/backend/ops.h"
 #include "ternion/core/page_memory.h"
 #include "ternion/io/gguf.h"
@@ -46,6 +47,18 @@ struct LayerWeights {
   const float* b_up = nullptr;            // [n_ff]
   const float* b_down = nullptr;          // [n_embd]
   const float* post_ffn_norm = nullptr;   // [n_embd]
+  // A mixture-of-experts layer (router present) instead of w_gate/w_up/w_down.
+  WeightMatrix ffn_gate_inp{};          // rows n_expert × cols n_embd: the router
+  std::vector<WeightMatrix> gate_exps;  // [n_expert] views of ffn_gate_exps: rows n_ff_exp × cols n_embd
+  std::vector<WeightMatrix> up_exps;    // [n_expert] likewise
+  std::vector<WeightMatrix> down_exps;  // [n_expert] rows n_embd × cols n_ff_exp
+  WeightMatrix gate_inp_shexp{};        // rows 1 × cols n_embd (F32): the shared expert's gate (Qwen2-MoE)
+  WeightMatrix w_gate_shexp{};          // rows n_ff_shexp × cols n_embd
+  WeightMatrix w_up_shexp{};            // rows n_ff_shexp × cols n_embd
+  WeightMatrix w_down_shexp{};          // rows n_embd × cols n_ff_shexp
+
+  bool has_experts() const { return ffn_gate_inp.data != nullptr; }
+  MoeExperts experts(Activation act) const { return {gate_exps, up_exps, down_exps, act}; }
 };
 
 struct ModelWeights {
@@ -94,8 +107,9 @@ class Model {
   const RopeConfig& rope() const { return rope_; }
   // Whether the file (or the folder's conversion) has a tensor of this GGUF name.
   bool has_tensor(std::string_view name) const { return tensors_.find(name) != tensors_.end(); }
-  size_t weight_bytes() const;  // bytes of all tensor data
-  uint64_t n_params() const;    // elements of all tensors
+  size_t weight_bytes() const;       // bytes of all tensor data
+  uint64_t n_params() const;         // elements of all tensors
+  uint64_t n_active_params() const;  // elements a token reads: all but the experts its router does not choose
 
   // The tokenizer's vocabulary: the folder's tokenizer, or the GGUF's tokenizer.ggml.* keys (Error when the file has
   // none). A folder's generation_config.json end tokens are added to the end-of-generation ids.

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -28,6 +29,10 @@ struct SynthShape {
   // Written under llama.cpp's keys when not 0.
   float attn_softcap = 0, final_softcap = 0;
   float embedding_scale = 0, residual_scale = 0, attention_scale = 0, logit_scale = 0;
+  // Mixture of experts (fused.experts): every layer routes n_expert_used of n_expert experts.
+  int64_t n_expert = 0, n_expert_used = 0;
+  int64_t n_ff_exp = 0;    // expert_feed_forward_length when set; 0: n_ff (as Mixtral and OLMoE files say)
+  int64_t n_ff_shexp = 0;  // expert_shared_feed_forward_length (Qwen2-MoE's shared expert)
 };
 
 std::span<const SynthShape> synth_shapes();
@@ -35,8 +40,9 @@ const SynthShape& synth_shape(std::string_view name);  // Error listing the know
 
 struct SynthOptions {
   std::string shape = "llama-3.2-1b";
-  DType type = DType::Q8_0;  // type of the 2-D weights; norms stay F32
-  std::string vocab_from;    // GGUF whose tokenizer.* metadata is copied
+  std::optional<SynthShape> custom;  // a shape of its own instead of a named one (tests: a tiny model of a family)
+  DType type = DType::Q8_0;          // type of the 2-D weights; norms stay F32
+  std::string vocab_from;            // GGUF whose tokenizer.* metadata is copied
   std::string output;
   uint64_t seed = 1;
   int64_t n_ctx = 4096;

@@ -1,6 +1,7 @@
 #include "ternion/backend/cpu_backend.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <string>
 
@@ -135,6 +136,21 @@ void CpuBackend::reserve_attention(int64_t n_head, int64_t max_capacity, int64_t
   if (bytes > att_scratch_.size()) att_scratch_.resize(bytes);
 }
 
+void CpuBackend::reserve_moe(const MoeExperts& experts, int64_t n_used, int64_t n_tokens) {
+  if (experts.n_expert() == 0) return;
+  std::vector<const WeightMatrix*> ws;
+  for (const auto* list : {&experts.gate, &experts.up, &experts.down}) {
+    for (const WeightMatrix& w : *list) ws.push_back(&w);
+  }
+  // An expert sees each token at most once: n_tokens rows per matmul.
+  for (const WeightMatrix* w : ws) reserve_matmul(std::span<const WeightMatrix* const>(&w, 1), n_tokens);
+  if (!experts.gate.empty()) {
+    const WeightMatrix* pair[] = {&experts.gate[0], &experts.up[0]};
+    reserve_matmul(pair, n_tokens);
+  }
+  moe_.reserve(n_tokens * n_used, experts.n_expert(), experts.down[0].rows, experts.up[0].rows);
+}
+
 void CpuBackend::read(Tensor t, float* host) {
   for (int64_t r = 0; r < t.rows; ++r) std::memcpy(host + r * t.cols, t.data + r * t.stride, sz(t.cols) * 4);
 }
@@ -212,6 +228,22 @@ void CpuBackend::gated_activation(Activation act, Tensor gate, Tensor up, Tensor
     ternion::gated_activation(act, gate.data + r * gate.stride, up.data + r * up.stride, y.data + r * y.stride,
                               gate.cols);
   }
+}
+
+void CpuBackend::sigmoid_gate(Tensor y, Tensor g) {
+  for (int64_t r = 0; r < y.rows; ++r) {
+    const float s = 1.0f / (1.0f + std::exp(-g.data[r * g.stride]));
+    scale_in_place(y.data + r * y.stride, y.cols, s);
+  }
+}
+
+void CpuBackend::moe_ffn(const MoeExperts& experts, const MoeRouting& routing, Tensor x, Tensor router_logits,
+                         Tensor y) {
+  check_rows(x, x.cols, "moe_ffn");
+  check_rows(router_logits, experts.n_expert(), "moe_ffn");
+  check_rows(y, x.cols, "moe_ffn");
+  // Matmul observers do not see the experts' inputs (an importance matrix per expert is not collected yet).
+  ternion::moe_ffn(experts, routing, x.data, router_logits.data, x.rows, x.cols, y.data, moe_, mm_scratch_, pool_);
 }
 
 void CpuBackend::rope(const RopeTable& table, Tensor x, int64_t n_heads, int64_t head_dim,
