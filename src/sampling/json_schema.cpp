@@ -17,7 +17,8 @@ namespace {
 
 using Json = nlohmann::ordered_json;
 
-// llama.cpp's building blocks (common/json-schema-to-grammar.cpp), so that grammars from either read alike.
+// llama.cpp's building blocks (common/json-schema-to-grammar.cpp), so that grammars from either read alike; the
+// one difference is the exponent of numbers.
 struct Primitive {
   const char* name;
   const char* body;
@@ -29,8 +30,10 @@ const Primitive kPrimitives[] = {
     {"null", R"("null" space)", {"space"}},
     {"decimal-part", "[0-9]{1,16}", {}},
     {"integral-part", "[0] | [1-9] [0-9]{0,15}", {}},
+    // The exponent has at most two digits (llama.cpp allows 16): 16-digit mantissas then stay within a double's
+    // range, so that every JSON parser reads the number.
     {"number",
-     R"(("-"? integral-part) ("." decimal-part)? ([eE] [-+]? integral-part)? space)",
+     R"(("-"? integral-part) ("." decimal-part)? ([eE] [-+]? [0-9]{1,2})? space)",
      {"integral-part", "decimal-part", "space"}},
     {"integer", R"(("-"? integral-part) space)", {"integral-part", "space"}},
     {"char", R"([^"\\\x7F\x00-\x1F] | [\\] (["\\bfnrt] | "u" [0-9a-fA-F]{4}))", {}},

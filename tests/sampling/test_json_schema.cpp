@@ -35,7 +35,7 @@ const Case kCases[] = {
     {R"({"type": "string"})", {R"("")", R"("a b\"\\\u00e9")", "\"\xc3\xa9\""}, {"1", R"("a)", "\"a\nb\""}},
     {R"({"type": "string", "minLength": 2, "maxLength": 3})", {R"("ab")", R"("a\nc")"}, {R"("a")", R"("abcd")"}},
     {R"({"type": "integer"})", {"0", "-12", "7 "}, {"01", "1.5", "-", "1e3"}},
-    {R"({"type": "number"})", {"0", "-1.25", "3e10", "2.5E-3"}, {".5", "1.", "+1"}},
+    {R"({"type": "number"})", {"0", "-1.25", "3e10", "2.5E-3", "1e05"}, {".5", "1.", "+1", "1e100"}},
     {R"({"type": "boolean"})", {"true", "false"}, {"True", "1"}},
     {R"({"type": "null"})", {"null"}, {"nil", ""}},
     {R"({"type": ["integer", "null"]})", {"null", "4"}, {"\"4\""}},
