@@ -192,8 +192,36 @@ void GrammarMatcher::advance(const StackSet& from, uint32_t cp, StackSet& out) {
     if (!class_matches(el, pos, cp, cp, next)) continue;
     tmp_.assign(from.data.begin() + b, from.data.begin() + e - 1);
     if (!ends_sequence(el[next])) tmp_.push_back(next);
-    expand(tmp_, out);
+    if (tmp_.empty() || el[tmp_.back()].op != GrammarOp::kRuleRef) {
+      add_stack(out, tmp_);  // the common case (inside a literal or a class loop): nothing to expand
+    } else {
+      expand(tmp_, out);
+    }
   }
+}
+
+void GrammarMatcher::advance_cached(const StackSet& from, uint32_t cp, StackSet& out) {
+  constexpr size_t kCacheSize = 512;
+  if (cache_.empty()) cache_.resize(kCacheSize);
+  uint64_t key = from.size() * 0x9E3779B97F4A7C15ull ^ cp;
+  for (uint64_t h : from.hashes) key = (key ^ h) * 0x100000001B3ull;
+  CacheEntry& e = cache_[(key ^ (key >> 29)) % kCacheSize];
+  if (e.used && e.key == key && e.cp == cp && e.from.offsets == from.offsets && e.from.data == from.data) {
+    out.data = e.to.data;
+    out.offsets = e.to.offsets;
+    out.hashes = e.to.hashes;
+    return;
+  }
+  advance(from, cp, out);
+  e.key = key;
+  e.cp = cp;
+  e.used = true;
+  e.from.data = from.data;
+  e.from.offsets = from.offsets;
+  e.from.hashes = from.hashes;
+  e.to.data = out.data;
+  e.to.offsets = out.offsets;
+  e.to.hashes = out.hashes;
 }
 
 bool GrammarMatcher::partial_possible(const StackSet& stacks, const Partial& p) const {
@@ -281,7 +309,7 @@ void GrammarMatcher::visit(uint32_t node, size_t depth, std::vector<uint8_t>& al
       if (!partial_possible(*cur.stacks, nx.partial)) continue;
       nx.stacks = cur.stacks;
     } else {
-      advance(*cur.stacks, cp, nx.own);
+      advance_cached(*cur.stacks, cp, nx.own);
       if (nx.own.size() == 0) continue;
       nx.stacks = &nx.own;
     }

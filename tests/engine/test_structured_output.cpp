@@ -12,6 +12,7 @@
 
 #include "support/test_support.h"
 #include "ternion/convert/load_model.h"
+#include "ternion/core/error.h"
 #include "ternion/engine/generate.h"
 #include "ternion/io/gguf.h"
 #include "ternion/sampling/grammar.h"
@@ -141,6 +142,19 @@ TEST_P(StructuredOutput, UnconstrainedTokensAreUnchanged) {
   free_full.max_tokens = 400;
   const GenerateResult plain = gen_->generate("And God said", free_full);
   EXPECT_EQ(any.tokens, plain.tokens);
+}
+
+TEST_P(StructuredOutput, ABadGrammarIsAnErrorAndTheSessionGoesOn) {
+  try {
+    gen_->generate("And God said", options(1, "root ::= (\"a\""));
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_STREQ(e.what(), "grammar: line 1, column 14: expected ')' to close the group");
+  }
+  const GenerateResult r = gen_->generate("And God said", options(1, "root ::= \"Amen.\""));
+  EXPECT_EQ(r.text, "Amen.");
+  EXPECT_EQ(r.finish_reason, "stop");
+  EXPECT_LE(r.tokens.size(), 5u);  // ended when the grammar was complete, without an end token
 }
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, StructuredOutput, ::testing::Values("kjv-llama-Q8_0", "kjv-qwen2-F16"));

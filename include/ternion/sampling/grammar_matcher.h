@@ -101,6 +101,9 @@ class GrammarMatcher {
   };
   bool advance_text(std::string_view bytes, StackSet& stacks, Partial& partial);
   void advance(const StackSet& from, uint32_t cp, StackSet& out);
+  // advance() through a small cache: the trie walk meets the same stacks and character many times (every token
+  // that continues a string, say).
+  void advance_cached(const StackSet& from, uint32_t cp, StackSet& out);
   void expand(std::vector<uint32_t>& stack, StackSet& out);
   void add_stack(StackSet& set, const std::vector<uint32_t>& stack) const;
   bool partial_possible(const StackSet& stacks, const Partial& p) const;
@@ -116,6 +119,13 @@ class GrammarMatcher {
   StackSet work_;  // expansion work list (last in, first out)
   std::vector<uint32_t> tmp_;
   std::vector<Level> levels_;
+  struct CacheEntry {
+    uint64_t key = 0;
+    uint32_t cp = 0;
+    bool used = false;
+    StackSet from, to;
+  };
+  std::vector<CacheEntry> cache_;  // direct-mapped on a hash of (stacks, code point)
 };
 
 }  // namespace ternion
