@@ -124,7 +124,8 @@ class SchemaConverter {
     for (char c : hint) base += std::isalnum(static_cast<unsigned char>(c)) ? c : '-';
     if (base.empty()) base = "r";
     std::string name = base;
-    for (int i = 1; rules_.count(name) || reserved(name); ++i) name = base + std::to_string(i);
+    int& next = suffix_[base];  // where to go on counting, so that many rules of one hint stay linear
+    while (rules_.count(name) || reserved(name)) name = base + std::to_string(++next);
     return name;
   }
   static bool reserved(const std::string& name) {
@@ -135,7 +136,8 @@ class SchemaConverter {
   }
 
   std::string add_rule(const std::string& name, std::string body) {
-    if (rules_.size() >= kMaxRules) throw Error("json schema: more than " + std::to_string(kMaxRules) + " rules");
+    if (rules_.count(name) == 0 && rules_.size() >= kMaxRules)
+      throw Error("json schema: more than " + std::to_string(kMaxRules) + " rules");
     rules_[name] = std::move(body);
     return name;
   }
@@ -167,7 +169,7 @@ class SchemaConverter {
     for (const char* key : kUnsupported) {
       if (schema.contains(key)) fail(path, std::string("'") + key + "' is not supported");
     }
-    rules_[name] = "";  // reserve the name (recursive references)
+    add_rule(name, "");  // reserve the name (recursive references)
     return add_rule(name, body(schema, name, path, depth));
   }
 
@@ -344,20 +346,21 @@ class SchemaConverter {
       trie[at].end = true;
     }
     primitive("char");
-    const std::string base = fresh_name(hint + "-other-key");
-    for (size_t i = trie.size(); i-- > 0;) {  // children have higher indices: write them first
+    std::vector<std::string> rule(trie.size());  // one rule per node, each name taken before any is written
+    for (size_t i = 0; i < trie.size(); ++i) rule[i] = add_rule(fresh_name(hint + "-other-key"), "");
+    for (size_t i = 0; i < trie.size(); ++i) {
       std::string excluded = R"([^"\\\x7F\x00-\x1F)";
       std::string alts;
       for (const auto& [cp, child] : trie[i].next) {
         char buf[16];
         std::snprintf(buf, sizeof buf, cp > 0xFFFF ? "\\U%08X" : "\\u%04X", cp);
         excluded += buf;
-        alts += std::string(" | [") + buf + "] " + base + "-" + std::to_string(child);
+        alts += std::string(" | [") + buf + "] " + rule[child];
       }
-      add_rule(base + "-" + std::to_string(i), "(" + excluded + R"(] | [\\] (["\\bfnrt] | "u" [0-9a-fA-F]{4})) char*)" +
-                                                   alts + (trie[i].end ? "" : R"( | "")"));
+      add_rule(rule[i], "(" + excluded + R"(] | [\\] (["\\bfnrt] | "u" [0-9a-fA-F]{4})) char*)" + alts +
+                            (trie[i].end ? "" : R"( | "")"));
     }
-    return R"("\"" )" + base + "-0" + R"( "\"" )" + primitive("space");
+    return R"("\"" )" + rule[0] + R"( "\"" )" + primitive("space");
   }
 
   // The members from index i on, in order, optional ones left out at will: `after` says whether one was written
@@ -383,6 +386,7 @@ class SchemaConverter {
   const Json& root_;
   std::map<std::string, std::string> rules_;
   std::map<std::string, std::string> refs_;  // $ref target -> rule
+  std::map<std::string, int> suffix_;        // per name hint, the last number appended
 };
 
 }  // namespace

@@ -55,7 +55,7 @@ TEST_F(GrammarCli, GbnfFromTheCommandLineAndAFile) {
 
 TEST_F(GrammarCli, MistakesAreOneLine) {
   const std::string run = "run -m " + model_path() + " -p 'x' -n 4 ";
-  expect_one_line_error(run_cli(run + "--grammar 'root ::= (\"a\"'"), "grammar: line 1, column 15");
+  expect_one_line_error(run_cli(run + "--grammar 'root ::= (\"a\"'"), "grammar: line 1, column 14");
   expect_one_line_error(run_cli(run + "--grammar 'root ::= \"a\"' --json-schema '{}'"), "give one of --grammar");
   expect_one_line_error(run_cli(run + "--json-schema '{\"type\": \"string\", \"pattern\": \"a\"}'"),
                         "'pattern' is not supported");

@@ -145,6 +145,21 @@ TEST(JsonSchema, ManyOptionalPropertiesGrowLinearly) {
   EXPECT_FALSE(accepts(g, R"({"p39": 2, "p3": 1})"));
 }
 
+TEST(JsonSchema, RuleNamesNeverCollide) {
+  // Property names that look like generated rule names, and many alternatives under one name.
+  nlohmann::ordered_json schema = nlohmann::ordered_json::parse(R"({"type": "object", "properties": {
+      "other-key": {"type": "integer"}, "other-key1": {"type": "string", "maxLength": 2}, "a0": {"type": "boolean"},
+      "b1": {"const": 1}}, "additionalProperties": {"type": "null"}})");
+  const std::string g = json_schema_to_gbnf(schema);
+  EXPECT_TRUE(accepts(g, R"({"other-key": 1, "other-key1": "ab", "a0": true, "b1": 1, "x": null})"));
+  EXPECT_FALSE(accepts(g, R"({"other-key": 1, "other-key1": null})"));
+  nlohmann::ordered_json many = {{"anyOf", nlohmann::ordered_json::array()}};
+  for (int i = 0; i < 1000; ++i) many["anyOf"].push_back({{"const", i}});
+  EXPECT_TRUE(accepts(json_schema_to_gbnf(many), "999"));
+  for (int i = 0; i < 10000; ++i) many["anyOf"].push_back({{"const", i}});
+  EXPECT_THROW(json_schema_to_gbnf(many), Error);  // past the rule limit
+}
+
 TEST(JsonSchema, LiteralEscapes) {
   EXPECT_EQ(gbnf_literal("a\"b\\c\n\r\t\x01\x7f\xc3\xa9"), "\"a\\\"b\\\\c\\n\\r\\t\\x01\\x7F\xc3\xa9\"");
 }
