@@ -34,27 +34,42 @@ int step_byte(GrammarMatcher::Partial& p, uint8_t b, uint32_t& cp) {
   return 1;
 }
 
-// Whether the class starting at `pos` matches some code point of [lo, hi]; `next` gets the element after it.
-bool class_matches(const std::vector<GrammarElement>& el, uint32_t pos, uint32_t lo, uint32_t hi, uint32_t& next) {
-  if (el[pos].op == GrammarOp::kCharAny) {
-    next = pos + 1;
-    return true;
-  }
-  const bool negated = el[pos].op == GrammarOp::kCharNot;
-  bool hit = false, covers = false;
+// Calls f(lo, hi) for each range of the class starting at `pos`; returns the element after the class.
+template <typename F>
+uint32_t for_each_range(const std::vector<GrammarElement>& el, uint32_t pos, F&& f) {
   uint32_t i = pos;
   do {
     const uint32_t a = el[i].value;
     uint32_t b = a;
     if (el[i + 1].op == GrammarOp::kCharUpper) b = el[++i].value;
     ++i;
-    hit = hit || (a <= hi && lo <= b);
-    covers = covers || (a <= lo && hi <= b);
+    f(a, b);
   } while (el[i].op == GrammarOp::kCharAlt);
-  next = i;
-  // A negated class leaves part of [lo, hi] free unless one of its ranges covers it all (a conservative test
-  // for ranges; exact for a single code point).
-  return negated ? !covers : hit;
+  return i;
+}
+
+// Whether the class starting at `pos` matches some code point of [lo, hi]; `next` gets the element after it.
+bool class_matches(const std::vector<GrammarElement>& el, uint32_t pos, uint32_t lo, uint32_t hi, uint32_t& next) {
+  if (el[pos].op == GrammarOp::kCharAny) {
+    next = pos + 1;
+    return true;
+  }
+  if (el[pos].op != GrammarOp::kCharNot) {
+    bool hit = false;
+    next = for_each_range(el, pos, [&](uint32_t a, uint32_t b) { hit = hit || (a <= hi && lo <= b); });
+    return hit;
+  }
+  // A negated class matches in [lo, hi] unless its ranges cover it all: the lowest uncovered point, if any, is lo
+  // or just past the end of one of the ranges.
+  auto covered = [&](uint32_t x) {
+    bool in = false;
+    for_each_range(el, pos, [&](uint32_t a, uint32_t b) { in = in || (a <= x && x <= b); });
+    return in;
+  };
+  bool free = !covered(lo);
+  next =
+      for_each_range(el, pos, [&](uint32_t, uint32_t b) { free = free || (b < hi && b + 1 >= lo && !covered(b + 1)); });
+  return free;
 }
 
 uint64_t hash_stack(const uint32_t* s, size_t n) {

@@ -91,6 +91,27 @@ TEST(GrammarMatcher, PartialUtf8AcrossTokens) {
   EXPECT_THROW(m.accept(id_of("x")), Error);
 }
 
+TEST(GrammarMatcher, PartialCharacterAgainstANegatedClassIsExact) {
+  auto vocab = test_vocab();
+  auto id_of = [&](const std::string& s) {
+    for (int32_t i = 0; i < vocab->n_vocab(); ++i) {
+      if (vocab->piece(i) == s) return i;
+    }
+    return -1;
+  };
+  // \xc3 starts U+00C0..U+00FF: two ranges together exclude all of them, one alone does not.
+  EXPECT_FALSE(make("root ::= [^\\u00C0-\\u00DF\\u00E0-\\u00FF]", vocab).allows(id_of("\xc3")));
+  EXPECT_TRUE(make("root ::= [^\\u00C0-\\u00DF\\u00E1-\\u00FF]", vocab).allows(id_of("\xc3")));
+  EXPECT_TRUE(make("root ::= [^\\u00C0-\\u00DF]", vocab).allows(id_of("\xc3")));
+  EXPECT_FALSE(make("root ::= [^\\u0080-\\u07FF]", vocab).allows(id_of("\xc3")));
+  GrammarMatcher m = make("root ::= [^\\u00C0-\\u00E8\\u00EA-\\u00FF]", vocab);  // only é (U+00E9) is left
+  EXPECT_TRUE(m.allows(id_of("\xc3")));
+  EXPECT_TRUE(m.allows(id_of("\xc3\xa9")));
+  m.accept(id_of("\xc3"));
+  EXPECT_TRUE(m.allows(id_of("\xa9")));
+  EXPECT_FALSE(m.allows(id_of("\xa9x")));
+}
+
 TEST(GrammarMatcher, EndOfGenerationOnlyWhereTheGrammarCanEnd) {
   auto vocab = test_vocab();
   const int32_t eog = vocab->n_vocab() - 1, control = vocab->n_vocab() - 2;
