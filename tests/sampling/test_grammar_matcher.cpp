@@ -227,6 +227,30 @@ TEST(GrammarSampler, LazyCheckDrawsFromTheMaskedDistribution) {
   }
 }
 
+TEST(GrammarSampler, ResetStartsTheGrammarAgain) {
+  auto vocab = test_vocab();
+  const int32_t n = vocab->n_vocab();
+  SamplingParams p = plain(0.8f, "root ::= \"ab\" [0-9]+");
+  p.seed = 9;
+  Sampler s(p, n, vocab);
+  std::mt19937_64 rng(1);
+  std::vector<std::vector<float>> steps;
+  for (int i = 0; i < 6; ++i) steps.push_back(random_logits(rng, n));
+  auto run = [&] {
+    std::string text;
+    for (const auto& l : steps) {
+      const int32_t t = s.sample(l);
+      if (vocab->is_eog(t)) break;
+      text += vocab->piece(t);
+    }
+    return text;
+  };
+  const std::string first = run();
+  EXPECT_EQ(first.substr(0, 2), "ab");
+  s.reset();
+  EXPECT_EQ(run(), first);
+}
+
 TEST(GrammarSampler, ErrorsAreClear) {
   auto vocab = test_vocab();
   const int32_t n = vocab->n_vocab();
