@@ -14,6 +14,7 @@
 #include "ternion/core/error.h"
 #include "ternion/core/param_rules.h"
 #include "ternion/engine/generate.h"
+#include "ternion/sampling/json_schema.h"
 
 namespace ternion::cli {
 
@@ -35,7 +36,19 @@ struct RunArgs : GenerationArgs {
   int max_rounds = 3;
   SandboxArgs sandbox;
   bool no_conversation = false;
+  std::string grammar, grammar_file, json_schema, json_schema_file;  // the output's constraint (one at most)
 };
+
+// The GBNF the output must match, from --grammar(-file) or --json-schema(-file); empty when none is given.
+std::string output_grammar(const RunArgs& a) {
+  const int given = !a.grammar.empty() + !a.grammar_file.empty() + !a.json_schema.empty() + !a.json_schema_file.empty();
+  if (given > 1) throw Error("give one of --grammar, --grammar-file, --json-schema and --json-schema-file");
+  if (!a.grammar.empty()) return a.grammar;
+  if (!a.grammar_file.empty()) return read_text_file(a.grammar_file);
+  if (!a.json_schema.empty()) return json_schema_to_gbnf(std::string_view(a.json_schema));
+  if (!a.json_schema_file.empty()) return json_schema_to_gbnf(std::string_view(read_text_file(a.json_schema_file)));
+  return "";
+}
 
 void print_json(const GenerateResult& r, uint64_t seed, double load_ms) {
   const Timings& t = r.timings;
@@ -81,6 +94,7 @@ int run(const RunArgs& a, const CLI::App& cmd) {
   opt.print_special = a.print_special;
   opt.stop = a.stop;
   opt.sampling = sampling_from_args(a);
+  opt.sampling.grammar = output_grammar(a);
 
   const auto t0 = std::chrono::steady_clock::now();
   const auto model = load_generation_model(a, cmd, opt.sampling);
@@ -128,6 +142,10 @@ Runner add_run_command(CLI::App& app) {
   c->add_flag("--special", a->print_special, "Print the special tokens the model generates (as llama.cpp)");
   c->add_flag("-e,--escape", a->escape, "Read \\n, \\t, \\\\, \\xHH ... in the prompt as those characters");
   c->add_flag("--json", a->json, "Print one JSON object instead of streaming text");
+  c->add_option("--grammar", a->grammar, "Constrain the output to this GBNF grammar (llama.cpp's format)");
+  c->add_option("--grammar-file", a->grammar_file, "Constrain the output to the GBNF grammar in this file");
+  c->add_option("--json-schema", a->json_schema, "Constrain the output to JSON matching this JSON Schema");
+  c->add_option("--json-schema-file", a->json_schema_file, "Constrain the output to the JSON Schema in this file");
   c->add_flag("-i,--interactive,--conversation", a->interactive,
               "Chat with the model instead (as `ternion chat`; also -cnv)");
   c->add_flag("--no-conversation", a->no_conversation, "Do not chat (the default; also -no-cnv)");

@@ -87,7 +87,8 @@ std::optional<int32_t> Session::start(GenerationSpec spec, GenerationCallbacks c
   }
   if (best == nullptr) return std::nullopt;
   Slot& s = *best;
-  s.sampler.emplace(spec.sampling, tokenizer_.n_vocab());
+  // Token texts only for a constrained request: an unconstrained one pays nothing for grammars.
+  s.sampler.emplace(spec.sampling, tokenizer_.n_vocab(), spec.sampling.grammar.empty() ? nullptr : grammar_vocab());
   for (int32_t t : spec.prompt) s.sampler->accept(t);
   s.decoder.emplace(tokenizer_, false, spec.special);
   s.stop.emplace(spec.stop);
@@ -104,6 +105,20 @@ std::optional<int32_t> Session::start(GenerationSpec spec, GenerationCallbacks c
   reused_total_ += best_prefix;
   evaluated_total_ += n_prompt - best_prefix;
   return s.index;
+}
+
+std::shared_ptr<const GrammarVocab> Session::grammar_vocab() {
+  if (!grammar_vocab_) {
+    const int32_t n = tokenizer_.n_vocab();
+    std::vector<std::string> pieces(static_cast<size_t>(n));
+    std::vector<bool> eog(static_cast<size_t>(n));
+    for (int32_t id = 0; id < n; ++id) {
+      pieces[static_cast<size_t>(id)] = tokenizer_.token_to_piece(id, false);
+      eog[static_cast<size_t>(id)] = tokenizer_.is_eog(id);
+    }
+    grammar_vocab_ = std::make_shared<const GrammarVocab>(std::move(pieces), std::move(eog));
+  }
+  return grammar_vocab_;
 }
 
 void Session::end(Slot& s, FinishReason reason, const std::string& error) {
@@ -207,8 +222,15 @@ bool Session::run_batch() {
 
 void Session::on_logits(Slot& s, std::span<const float> logits) {
   const GenerationSpec& spec = s.spec;
-  const int32_t tok = s.sampler->sample(logits);
+  int32_t tok = 0;
+  try {
+    tok = s.sampler->sample(logits);
+  } catch (const Error& e) {  // a grammar that no token can continue, or one too ambiguous to follow
+    end(s, FinishReason::kError, e.what());
+    return;
+  }
   s.sampler->accept(tok);
+  const GrammarMatcher* grammar = s.sampler->grammar();
   if (s.generated == 0) s.first_token = Clock::now();
   ++s.generated;
 
@@ -216,7 +238,8 @@ void Session::on_logits(Slot& s, std::span<const float> logits) {
   d.tokens.push_back(tok);
   if (spec.logprobs >= 0) d.logprobs.push_back(token_logprob(logits, tok, spec.logprobs));
   std::optional<FinishReason> finish;
-  if (!spec.ignore_eos && tokenizer_.is_eog(tok)) {
+  // With a grammar, an end-of-generation token (allowed only where the grammar can end) always ends the output.
+  if ((!spec.ignore_eos || grammar != nullptr) && tokenizer_.is_eog(tok)) {
     finish = FinishReason::kEndOfGeneration;
     d.text = s.stop->push(s.decoder->flush());
     d.text += s.stop->flush();
@@ -224,6 +247,10 @@ void Session::on_logits(Slot& s, std::span<const float> logits) {
     d.text = s.stop->push(s.decoder->push(tok));
     if (s.stop->stopped()) {
       finish = FinishReason::kStopString;
+    } else if (grammar != nullptr && grammar->finished()) {  // complete, and nothing may follow
+      d.text += s.stop->push(s.decoder->flush());
+      finish = s.stop->stopped() ? FinishReason::kStopString : FinishReason::kEndOfGeneration;
+      d.text += s.stop->flush();
     } else if (s.generated >= spec.max_tokens) {
       d.text += s.stop->push(s.decoder->flush());
       finish = s.stop->stopped() ? FinishReason::kStopString : FinishReason::kLength;

@@ -20,7 +20,7 @@ void SamplingParams::validate(ParamSurface surface) const {
   check_param(params::kFrequencyPenalty, frequency_penalty, surface);
 }
 
-Sampler::Sampler(SamplingParams params, int32_t n_vocab)
+Sampler::Sampler(SamplingParams params, int32_t n_vocab, std::shared_ptr<const GrammarVocab> vocab)
     : params_(std::move(params)), n_vocab_(n_vocab), rng_(params_.seed) {
   params_.validate();
   if (n_vocab <= 0) throw Error("sampler: empty vocabulary");
@@ -33,10 +33,19 @@ Sampler::Sampler(SamplingParams params, int32_t n_vocab)
   counts_.assign(static_cast<size_t>(n_vocab), 0);
   const size_t window = params_.repeat_last_n < 0 ? 1u << 20 : static_cast<size_t>(params_.repeat_last_n);
   history_.assign(window, 0);
+  if (!params_.grammar.empty()) {
+    if (!vocab || vocab->n_vocab() != n_vocab) throw Error("sampler: a grammar needs the vocabulary's token texts");
+    grammar_text_ = std::make_shared<const Grammar>(Grammar::parse(params_.grammar));
+    grammar_.emplace(grammar_text_, std::move(vocab));
+  }
 }
 
 void Sampler::reset() {
   rng_.seed(params_.seed);
+  if (grammar_) {
+    std::shared_ptr<const GrammarVocab> vocab = grammar_->vocab();
+    grammar_.emplace(grammar_text_, std::move(vocab));
+  }
   std::fill(counts_.begin(), counts_.end(), 0);
   history_pos_ = history_len_ = 0;
 }
@@ -87,23 +96,47 @@ int32_t Sampler::draw(size_t n) {
 
 int32_t Sampler::sample(std::span<const float> logits) {
   if (logits.size() != cand_.size()) throw Error("sampler: logits size does not match the vocabulary");
+  if (!grammar_) return sample_from(logits, nullptr);
+  int32_t tok = sample_from(logits, nullptr);
+  if (grammar_->allows(tok)) {
+    ++grammar_hits_;
+  } else {
+    ++grammar_resamples_;
+    grammar_->allowed_tokens(allowed_);
+    if (std::find(allowed_.begin(), allowed_.end(), uint8_t{1}) == allowed_.end()) {
+      throw Error("grammar: no token of the vocabulary can continue the output");
+    }
+    tok = sample_from(logits, &allowed_);
+  }
+  grammar_->accept(tok);
+  return tok;
+}
+
+int32_t Sampler::sample_from(std::span<const float> logits, const std::vector<uint8_t>* allowed) {
   for (size_t i = 0; i < cand_.size(); ++i) cand_[i] = {static_cast<int32_t>(i), logits[i], 0.0f};
   for (const auto& [id, bias] : params_.logit_bias) cand_[static_cast<size_t>(id)].logit += bias;
   apply_penalties();
+  size_t n = cand_.size();
+  if (allowed != nullptr) {  // keep the allowed candidates only, in id order
+    n = 0;
+    for (size_t i = 0; i < cand_.size(); ++i) {
+      if ((*allowed)[i]) cand_[n++] = cand_[i];
+    }
+  }
+  const auto end = cand_.begin() + static_cast<std::ptrdiff_t>(n);
 
   auto better = [](const Candidate& a, const Candidate& b) {
     return a.logit > b.logit || (a.logit == b.logit && a.id < b.id);
   };
   if (params_.temperature <= 0.0f) {
-    return std::min_element(cand_.begin(), cand_.end(), better)->id;
+    return std::min_element(cand_.begin(), end, better)->id;
   }
 
-  size_t n = cand_.size();
   if (params_.top_k > 0 && static_cast<size_t>(params_.top_k) < n) {
     n = static_cast<size_t>(params_.top_k);
-    std::partial_sort(cand_.begin(), cand_.begin() + static_cast<std::ptrdiff_t>(n), cand_.end(), better);
+    std::partial_sort(cand_.begin(), cand_.begin() + static_cast<std::ptrdiff_t>(n), end, better);
   } else {
-    std::sort(cand_.begin(), cand_.end(), better);
+    std::sort(cand_.begin(), end, better);
   }
 
   // Probabilities of the survivors at temperature 1, for top-p and min-p.

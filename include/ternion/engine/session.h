@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -32,7 +33,7 @@ std::vector<int32_t> tokenize_prompt(const Tokenizer& tokenizer, std::string_vie
 struct GenerationSpec {
   std::vector<int32_t> prompt;    // token ids, not empty, shorter than the context
   int32_t max_tokens = 16;        // positive; prompt + max_tokens fit the context
-  SamplingParams sampling;        // validated
+  SamplingParams sampling;        // validated; its `grammar` (GBNF) constrains the output
   std::vector<std::string> stop;  // stop strings: generation ends before the first one, which is not returned
   bool ignore_eos = false;        // keep going past end-of-generation tokens
   int32_t logprobs = -1;          // -1: none; else the log-probability of each token and this many alternatives
@@ -126,6 +127,8 @@ class Session {
   void end(Slot& s, FinishReason reason, const std::string& error = "");
   // Samples from the logits after the slot's last token, streams the delta, ends the request when it is done.
   void on_logits(Slot& s, std::span<const float> logits);
+  // The vocabulary's token texts for grammars, made at the first constrained request.
+  std::shared_ptr<const GrammarVocab> grammar_vocab();
 
   InferenceContext& ctx_;
   const Tokenizer& tokenizer_;
@@ -133,6 +136,7 @@ class Session {
   std::vector<BatchToken> batch_;
   std::vector<int32_t> row_slot_;  // slot of each logits row of the batch
   int64_t evaluated_total_ = 0, reused_total_ = 0;
+  std::shared_ptr<const GrammarVocab> grammar_vocab_;
 };
 
 }  // namespace ternion
