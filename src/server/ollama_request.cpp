@@ -7,6 +7,7 @@
 
 #include "request_fields.h"
 #include "ternion/server/api_error.h"
+#include "ternion/server/structured_output.h"
 
 namespace ternion::server {
 
@@ -29,17 +30,6 @@ void refuse_images(const json& obj, const std::string& where) {
 void check_keep_alive(const json& body) {
   const json* k = field(body, "keep_alive");
   if (k != nullptr && !k->is_string() && !k->is_number()) wrong_type("keep_alive", "a duration string or a number");
-}
-
-// format: "json" or a JSON schema constrains the output, which needs constrained decoding: refused until the
-// server has it. An empty string is no format.
-void refuse_format(const json& body) {
-  const json* f = field(body, "format");
-  if (f == nullptr || (f->is_string() && f->get<std::string>().empty())) return;
-  if (!f->is_string() && !f->is_object()) wrong_type("format", "\"json\" or a JSON schema object");
-  unsupported("'format' (" + std::string(f->is_string() ? "json" : "a JSON schema") +
-                  ") is not supported yet: it needs constrained decoding",
-              "format");
 }
 
 void read_options(const json& body, ParsedRequest& r) {
@@ -128,7 +118,6 @@ ParsedRequest parse_ollama_request(const std::string& body_text, Endpoint endpoi
   if (r.model.empty()) throw bad_request("model is required", "model");
   r.stream = get_bool(body, "stream").value_or(true);
   check_keep_alive(body);
-  refuse_format(body);
   if (const json* t = field(body, "think"); t != nullptr && !t->is_boolean() && !t->is_string()) {
     wrong_type("think", "a boolean or \"low\", \"medium\", \"high\"");
   }
@@ -139,6 +128,8 @@ ParsedRequest parse_ollama_request(const std::string& body_text, Endpoint endpoi
     read_generate(body, r);
   }
   read_options(body, r);
+  // format: "json" or a JSON schema, enforced by the sampler's grammar.
+  if (const json* f = field(body, "format")) r.spec.sampling.grammar = ollama_format_grammar(*f);
   return r;
 }
 

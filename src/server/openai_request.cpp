@@ -10,6 +10,7 @@
 #include "ternion/core/param_rules.h"
 #include "ternion/server/api_error.h"
 #include "ternion/server/openai_schema.h"
+#include "ternion/server/structured_output.h"
 
 namespace ternion::server {
 
@@ -320,16 +321,6 @@ void reject_unsupported(const json& body, Endpoint endpoint) {
     throw bad_request("'echo' is not supported", "echo");
   }
   if (get_string(body, "suffix")) throw bad_request("'suffix' is not supported", "suffix");
-  if (const json* f = field(body, "response_format")) {
-    if (!f->is_object() || !f->contains("type") || !(*f)["type"].is_string()) {
-      wrong_type("response_format", "an object with a 'type'");
-    }
-    if ((*f)["type"] != "text") {
-      throw bad_request("response_format type '" + (*f)["type"].get<std::string>() +
-                            "' is not supported yet (it needs constrained decoding); only 'text' is",
-                        "response_format");
-    }
-  }
 }
 
 }  // namespace
@@ -385,6 +376,8 @@ ParsedRequest parse_generation_request(const std::string& body_text, Endpoint en
   r.spec.stop = read_stop(body);
   r.spec.ignore_eos = get_bool(body, "ignore_eos").value_or(false);
   read_sampling(body, r);
+  // response_format json_object / json_schema, llama.cpp's grammar and json_schema: the sampler's grammar.
+  r.spec.sampling.grammar = request_grammar(body);
   read_logprobs(body, r);
   get_string(body, "user");  // type-checked only
   return r;

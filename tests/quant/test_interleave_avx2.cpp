@@ -64,10 +64,10 @@ std::vector<Variant> variants() {
 std::vector<Variant> variants512() {
   const CpuFeatures& f = cpu_features();
   return {
-      {"avx512", f.has_avx512(), quant::q4_k_interleaved_gemm_avx512bw, quant::q6_k_interleaved_gemm_avx512bw,
-       quant::tq2_0_interleaved_gemm_avx512bw},
-      {"avx512vnni", f.has_avx512_kernels(), quant::q4_k_interleaved_gemm_avx512, quant::q6_k_interleaved_gemm_avx512,
-       quant::tq2_0_interleaved_gemm_avx512},
+      {"avx512", f.has_avx512(), true, quant::q4_k_interleaved_gemm_avx512bw, quant::q6_k_interleaved_gemm_avx512bw,
+       quant::tq2_0_interleaved_gemm_avx512bw, nullptr, nullptr},
+      {"avx512vnni", f.has_avx512_kernels(), true, quant::q4_k_interleaved_gemm_avx512,
+       quant::q6_k_interleaved_gemm_avx512, quant::tq2_0_interleaved_gemm_avx512, nullptr, nullptr},
   };
 }
 

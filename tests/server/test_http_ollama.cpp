@@ -194,8 +194,11 @@ TEST_F(HttpOllama, ErrorsAreOllamasShape) {
   const std::vector<OllamaError> cases = {
       {"/api/chat", {{"model", "nope"}, {"messages", msg}}, 404, "model 'nope' not found"},
       {"/api/chat", {{"messages", msg}}, 400, "model is required"},
-      {"/api/generate", {{"model", kModel}, {"prompt", "x"}, {"format", "json"}}, 400, "constrained decoding"},
-      {"/api/chat", {{"model", kModel}, {"messages", msg}, {"format", {{"type", "object"}}}}, 400, "JSON schema"},
+      {"/api/generate", {{"model", kModel}, {"prompt", "x"}, {"format", "xml"}}, 400, "JSON Schema"},
+      {"/api/chat",
+       {{"model", kModel}, {"messages", msg}, {"format", {{"type", "string"}, {"pattern", "a+"}}}},
+       400,
+       "pattern"},
       {"/api/generate", {{"model", kModel}, {"prompt", "x"}, {"images", {"aGk="}}}, 400, "images are not supported"},
       {"/api/chat",
        {{"model", kModel}, {"messages", {{{"role", "user"}, {"content", "x"}, {"images", {"aGk="}}}}}},
@@ -270,10 +273,44 @@ TEST_F(HttpOllama, OpenAiToolChoiceAndToolMessages) {
     EXPECT_EQ(j["error"]["param"], "tool_choice");
     EXPECT_NE(j["error"]["message"].get<std::string>().find(says), std::string::npos) << j.dump();
   }
-  const json j = test::post_json(c, "/v1/chat/completions",
-                                 {{"messages", kMessages}, {"response_format", {{"type", "json_object"}}}}, &status);
-  EXPECT_EQ(status, 400);
-  EXPECT_NE(j["error"]["message"].get<std::string>().find("not supported yet"), std::string::npos);
+}
+
+// response_format and Ollama's format reach the sampler: whatever the model would have said, the reply is JSON of
+// the asked shape.
+TEST_F(HttpOllama, StructuredOutputIsEnforced) {
+  auto c = server_->client();
+  int status = 0;
+  const json schema = {
+      {"type", "object"},
+      {"properties", {{"verse", {{"type", "string"}, {"maxLength", 20}}}, {"n", {{"type", "integer"}}}}},
+      {"required", {"verse", "n"}},
+      {"additionalProperties", false}};
+  const json formats[] = {
+      json{{"type", "json_object"}},
+      json{{"type", "json_schema"}, {"json_schema", {{"name", "v"}, {"schema", schema}, {"strict", true}}}}};
+  for (const json& format : formats) {
+    const json j = test::post_json(
+        c, "/v1/chat/completions",
+        {{"messages", kMessages}, {"response_format", format}, {"max_tokens", 200}, {"temperature", 0.8}, {"seed", 3}},
+        &status);
+    ASSERT_EQ(status, 200) << j.dump();
+    ASSERT_EQ(j["choices"][0]["finish_reason"], "stop") << j.dump();
+    const json out = json::parse(j["choices"][0]["message"]["content"].get<std::string>());
+    EXPECT_TRUE(out.is_object()) << out.dump();
+    if (format["type"] == "json_schema") {
+      EXPECT_TRUE(out["verse"].is_string() && out["n"].is_number_integer()) << out.dump();
+    }
+  }
+  const json o = test::post_json(c, "/api/chat",
+                                 {{"model", kModel},
+                                  {"messages", kMessages},
+                                  {"stream", false},
+                                  {"format", schema},
+                                  {"options", {{"num_predict", 200}, {"seed", 5}}}},
+                                 &status);
+  ASSERT_EQ(status, 200) << o.dump();
+  const json out = json::parse(o["message"]["content"].get<std::string>());
+  EXPECT_TRUE(out["verse"].is_string() && out["n"].is_number_integer()) << out.dump();
 }
 
 TEST(ToolGlue, AssistantArgumentsReachTheTemplateAsObjects) {
