@@ -237,6 +237,9 @@ const InterleavedKernels kTQ2_0InterleavedVnni256Evex{DType::TQ2_0, Isa::Avx512V
                                                       tq2_0_interleaved_gemm_vnni256_avx512};
 const InterleavedKernels kQ5_KInterleavedAvx2{DType::Q5_K, Isa::Avx2, q5_k_group_bytes, q5_k_pack_rows,
                                               q5_k_interleaved_gemm_avx2};
+// AVX-512 without VNNI: the 256-bit kernels (no 512-bit Q5_K dot without VNNI yet).
+const InterleavedKernels kQ5_KInterleavedAvx512{DType::Q5_K, Isa::Avx512, q5_k_group_bytes, q5_k_pack_rows,
+                                                q5_k_interleaved_gemm_avx2};
 const InterleavedKernels kQ5_KInterleavedAvxVnni{DType::Q5_K, Isa::AvxVnni, q5_k_group_bytes, q5_k_pack_rows,
                                                  q5_k_interleaved_gemm_avxvnni};
 const InterleavedKernels kQ5_KInterleavedAvx512Vnni{DType::Q5_K, Isa::Avx512Vnni, q5_k_group_bytes, q5_k_pack_rows,

@@ -148,6 +148,7 @@ extern const InterleavedKernels kQ4_KInterleavedAvx512Vnni;
 extern const InterleavedKernels kQ6_KInterleavedAvx512Vnni;
 extern const InterleavedKernels kTQ2_0InterleavedAvx512Vnni;
 extern const InterleavedKernels kQ5_KInterleavedAvx2;
+extern const InterleavedKernels kQ5_KInterleavedAvx512;
 extern const InterleavedKernels kIQ4_XSInterleavedAvx2;
 extern const InterleavedKernels kQ5_KInterleavedAvxVnni;
 extern const InterleavedKernels kIQ4_XSInterleavedAvxVnni;

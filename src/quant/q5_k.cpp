@@ -96,9 +96,9 @@ const QuantTraits* q5_k_traits(Isa isa) {
       DType::Q5_K,         DType::Q8_K,       Isa::AvxVnni,   q5_k_to_float_ref,
       q5_k_from_float_ref, q5_k_vec_dot_avx2, q5_k_gemm_avx2, &kQ5_KInterleavedAvxVnni};
   // AVX-512 without VNNI: the 512-bit row dot (no VNNI in it) and its tiles, with the 256-bit interleaved kernels.
-  static constexpr QuantTraits kAvx512{DType::Q5_K,        DType::Q8_K,          Isa::Avx512,
-                                       q5_k_to_float_ref,  q5_k_from_float_ref,  q5_k_vec_dot_avx512,
-                                       q5_k_gemm_avx512bw, &kQ5_KInterleavedAvx2};
+  static constexpr QuantTraits kAvx512{
+      DType::Q5_K,         DType::Q8_K,         Isa::Avx512,        q5_k_to_float_ref,
+      q5_k_from_float_ref, q5_k_vec_dot_avx512, q5_k_gemm_avx512bw, &kQ5_KInterleavedAvx512};
   static constexpr QuantTraits kAvx512Vnni{
       DType::Q5_K,         DType::Q8_K,         Isa::Avx512Vnni,  q5_k_to_float_ref,
       q5_k_from_float_ref, q5_k_vec_dot_avx512, q5_k_gemm_avx512, &kQ5_KInterleavedAvx512Vnni};
