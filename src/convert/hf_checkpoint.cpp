@@ -26,18 +26,14 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// A mapped name: the record's entry and the layer (-1 for a global tensor).
-struct Mapped {
-  const HfTensorName* entry = nullptr;
-  int64_t layer = -1;
-};
-
 bool ignored(std::string_view name) {
   return name.ends_with(".rotary_emb.inv_freq") || name.ends_with(".attention.masked_bias") ||
          name.ends_with(".attention.bias");
 }
 
-Mapped find_entry(std::string_view name, const ArchSpec& arch) {
+}  // namespace
+
+HfMappedName find_hf_tensor(std::string_view name, const ArchSpec& arch) {
   for (const HfTensorName& e : arch.hf_globals) {
     if (e.hf == name) return {&e, -1};
   }
@@ -54,8 +50,9 @@ Mapped find_entry(std::string_view name, const ArchSpec& arch) {
   return {};
 }
 
-// The hyper-parameters the config gives the tensors' shapes (block_tensors.h).
-HParams hparams_of(const HfConfig& c) {
+namespace {}  // namespace
+
+HParams hf_shape_hparams(const HfConfig& c) {
   HParams hp;
   hp.n_embd = c.n_embd;
   hp.n_layer = c.n_layer;
@@ -67,6 +64,8 @@ HParams hparams_of(const HfConfig& c) {
   hp.n_vocab = c.n_vocab;
   return hp;
 }
+
+namespace {
 
 std::string shape_string(const std::vector<uint64_t>& shape) {
   std::string s = "[";
@@ -107,7 +106,7 @@ void unshuffle_qkv(SourceTensor& s, const HfConfig& c, ModelSource& src) {
 SourceTensor map_tensor(const SafetensorsCheckpoint::Entry& e, const HfConfig& c, const HParams& hp, ModelSource& src) {
   const SafetensorsTensor& t = *e.tensor;
   const std::string where = e.file->path() + ": tensor '" + t.name + "'";
-  const Mapped m = find_entry(t.name, *c.spec);
+  const HfMappedName m = find_hf_tensor(t.name, *c.spec);
   if (m.entry == nullptr) throw Error(where + " is not part of a " + c.architecture + " model");
   if (m.layer >= c.n_layer) {
     throw Error(where + " is beyond num_hidden_layers (" + std::to_string(c.n_layer) + ") in " + c.file);
@@ -317,7 +316,7 @@ ModelSource load_hf_checkpoint(const std::string& dir) {
   src.inputs = {dir};
   src.qk_rotate_half = true;
   const HfConfig config = read_hf_config(dir);
-  const HParams hp = hparams_of(config);
+  const HParams hp = hf_shape_hparams(config);
   auto weights = std::make_shared<SafetensorsCheckpoint>(SafetensorsCheckpoint::open(dir));
   src.keep_alive.push_back(weights);
 
