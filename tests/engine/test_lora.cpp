@@ -197,17 +197,22 @@ TEST_F(Lora, SeveralAdaptersAdd) {
   const auto near = [](const std::vector<float>& a, const std::vector<float>& b, float tol) {
     float d = 0;
     for (size_t i = 0; i < a.size(); ++i) d = std::max(d, std::abs(a[i] - b[i]));
+    std::printf("max |difference| = %g\n", static_cast<double>(d));
     return d < tol;
   };
-  EXPECT_TRUE(near(last_logits(*model, {{adapter, 1.0f}, {adapter, -1.0f}}), last_logits(*model, {}), 1e-4f));
+  // Float rounding (summed in another order, through the F16 KV cache) moves logits by < 1e-3; the adapter itself
+  // moves them by whole units.
+  const auto base = last_logits(*model, {});
+  EXPECT_TRUE(near(last_logits(*model, {{adapter, 1.0f}, {adapter, -1.0f}}), base, 2e-3f));
+  EXPECT_FALSE(near(last_logits(*model, {{adapter, 1.0f}}), base, 0.5f));
   EXPECT_TRUE(
-      near(last_logits(*model, {{adapter, 0.5f}, {adapter, 0.5f}}), last_logits(*model, {{adapter, 1.0f}}), 1e-4f));
+      near(last_logits(*model, {{adapter, 0.5f}, {adapter, 0.5f}}), last_logits(*model, {{adapter, 1.0f}}), 2e-3f));
   // Merging both equals applying both.
   const std::string out = (tmp_ / "merged-two.gguf").string();
   const std::pair<std::string, float> files[] = {{adapter_gguf(), 0.25f}, {adapter_gguf(), 0.5f}};
   export_lora(base_gguf(DType::F32), files, out);
   const auto merged = load_model(out);
-  EXPECT_TRUE(near(last_logits(*merged, {}), last_logits(*model, {{adapter, 0.75f}}), 1e-3f));
+  EXPECT_TRUE(near(last_logits(*merged, {}), last_logits(*model, {{adapter, 0.75f}}), 2e-3f));
 }
 
 // The adapter's terms keep the engine's guarantee: the same bits for any thread count and batch composition.

@@ -91,7 +91,11 @@ TEST_F(LoraErrors, EachDefectIsNamed) {
   EXPECT_NE(error_of(write({{"blk.0.attn_q.weight.lora_a", {256, 4}}, {"blk.0.attn_q.weight.lora_b", {4, 200}}}))
                 .find("another model"),
             std::string::npos);
+  // A stored as [rank, cols] (not transposed) fits no matrix; ranks that differ are named.
   EXPECT_NE(error_of(write({{"blk.0.attn_q.weight.lora_a", {4, 256}}, {"blk.0.attn_q.weight.lora_b", {256, 4}}}))
+                .find("another model"),
+            std::string::npos);
+  EXPECT_NE(error_of(write({{"blk.0.attn_q.weight.lora_a", {256, 4}}, {"blk.0.attn_q.weight.lora_b", {8, 256}}}))
                 .find("[cols, rank]"),
             std::string::npos);
   EXPECT_NE(error_of(write({{"blk.0.foo.weight.lora_a", {256, 4}}, {"blk.0.foo.weight.lora_b", {4, 256}}}))
