@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -260,6 +261,73 @@ TEST_F(Lora, ConvertWritesLlamaCppsAdapterLayout) {
   const auto adapter = LoraAdapter::load(adapter_gguf(), *model);
   EXPECT_EQ(adapter->matrices().size(), 42u);
   EXPECT_FLOAT_EQ(adapter->effective_scale(adapter->matrices()[0], 1.0f), 2.0f);
+}
+
+// Phi-3 stores Q, K, V in one attn_qkv and the gate's rows then up's in ffn_up: an adapter of a fused tensor is split
+// by B's rows at run time as the weight is, and merged into the tensor whole; both must agree.
+TEST(LoraFused, RunTimeSplitEqualsMergeOnPhi3) {
+  const fs::path dir = test::fixture("arch/phi3");
+  TERNION_REQUIRE_FIXTURE(dir / "model.safetensors");
+  const fs::path tmp = fs::temp_directory_path() / ("ternion_lora_phi3_" + std::to_string(::getpid()));
+  fs::create_directories(tmp);
+  const std::string base = (tmp / "base.gguf").string();
+  ConvertOptions o;
+  o.type = DType::F32;
+  convert_to_gguf(load_hf_checkpoint(dir.string()), base, o);
+  const auto model = load_model(base);
+  const HParams& hp = model->hparams();
+  ASSERT_NE(model->gguf().find_tensor("blk.0.attn_qkv.weight"), nullptr);
+  GgufWriter w;
+  w.set_string("general.architecture", "phi3");
+  w.set_string("general.type", "adapter");
+  w.set_string("adapter.type", "lora");
+  w.set_f32("adapter.lora.alpha", 8.0f);
+  std::mt19937 rng(3);
+  std::normal_distribution<float> d(0.0f, 0.05f);
+  const auto add = [&](const std::string& name, uint64_t cols, uint64_t rows) {
+    for (const auto& [suffix, shape] :
+         {std::pair<std::string, std::vector<uint64_t>>{".lora_a", {cols, 4}}, {".lora_b", {4, rows}}}) {
+      std::vector<float> v(shape[0] * shape[1]);
+      for (float& x : v) x = d(rng);
+      w.add_tensor(name + suffix, shape, DType::F32,
+                   std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(v.data()), v.size() * 4));
+    }
+  };
+  const auto n_embd = static_cast<uint64_t>(hp.n_embd);
+  add("blk.1.attn_qkv.weight", n_embd, static_cast<uint64_t>(hp.q_dim() + 2 * hp.kv_dim()));
+  add("blk.2.ffn_up.weight", n_embd, static_cast<uint64_t>(2 * hp.n_ff));
+  add("blk.3.ffn_down.weight", static_cast<uint64_t>(hp.n_ff), n_embd);
+  const std::string adapter = (tmp / "adapter.gguf").string();
+  w.write(adapter);
+  const std::string merged = (tmp / "merged.gguf").string();
+  const std::pair<std::string, float> files[] = {{adapter, 1.5f}};
+  EXPECT_EQ(export_lora(base, files, merged).n_merged, 3u);
+  const auto merged_model = load_model(merged);
+
+  const auto logits = [](const Model& m, std::vector<LoraUse> lora) {
+    ThreadPool pool(2);
+    ContextOptions copt;
+    copt.n_ctx = 32;
+    copt.kv_type = DType::F32;
+    copt.lora = std::move(lora);
+    InferenceContext ctx(m, copt, pool);
+    const std::vector<int32_t> ids = {1, 50, 300, 7, 2000, 42};
+    const auto l = ctx.decode(ids);
+    return std::vector<float>(l.begin(), l.end());
+  };
+  const auto plain = logits(*model, {});
+  const auto adapted = logits(*model, {{LoraAdapter::load(adapter, *model), 1.5f}});
+  const auto from_merge = logits(*merged_model, {});
+  float diff = 0, moved = 0;
+  for (size_t i = 0; i < plain.size(); ++i) {
+    diff = std::max(diff, std::abs(adapted[i] - from_merge[i]));
+    moved = std::max(moved, std::abs(adapted[i] - plain[i]));
+  }
+  EXPECT_LT(diff, 1e-3f);
+  EXPECT_GT(moved, 1e-2f);  // the adapter does change the outputs
+  std::printf("phi3 fused: run time vs merged %g, adapter moved logits by %g\n", static_cast<double>(diff),
+              static_cast<double>(moved));
+  fs::remove_all(tmp);
 }
 
 }  // namespace
