@@ -5,6 +5,7 @@
 
 #include <unistd.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -140,6 +141,83 @@ TEST_F(LoraErrors, PeftFoldersGGUFCannotHold) {
   std::ofstream(dir / "adapter_config.json") << ok + R"(, "base_model_name_or_path": "/nowhere/model"})";
   EXPECT_THROW(load_peft_adapter(dir.string()), Error);
   EXPECT_THROW(load_peft_adapter((tmp_ / "absent").string(), test::fixture("hf/kjv-llama").string()), Error);
+}
+
+// A PEFT safetensors file of F32 tensors (name, torch shape), for the tensor-level checks of convert --lora.
+void write_safetensors(const fs::path& path, const std::vector<FakeTensor>& tensors) {
+  std::string header = "{";
+  uint64_t offset = 0;
+  for (const FakeTensor& t : tensors) {
+    uint64_t n = 4;
+    for (const uint64_t d : t.shape) n *= d;
+    header += (header.size() > 1 ? "," : "") + std::string("\"") + t.name + "\":{\"dtype\":\"F32\",\"shape\":[" +
+              std::to_string(t.shape[0]) + "," + std::to_string(t.shape[1]) + "],\"data_offsets\":[" +
+              std::to_string(offset) + "," + std::to_string(offset + n) + "]}";
+    offset += n;
+  }
+  header += "}";
+  while (header.size() % 8 != 0) header += ' ';
+  std::ofstream out(path, std::ios::binary);
+  const uint64_t len = header.size();
+  out.write(reinterpret_cast<const char*>(&len), 8);
+  out << header << std::string(offset, '\0');
+}
+
+TEST_F(LoraErrors, PeftTensorsGGUFCannotHold) {
+  const fs::path dir = tmp_ / "peft-tensors";
+  fs::create_directories(dir);
+  std::ofstream(dir / "adapter_config.json") << R"({"peft_type": "LORA", "r": 4, "lora_alpha": 8, "bias": "none"})";
+  const std::string p = "base_model.model.model.layers.0.";
+  const auto error_with = [&](const std::vector<FakeTensor>& tensors) {
+    write_safetensors(dir / "adapter_model.safetensors", tensors);
+    try {
+      load_peft_adapter(dir.string(), test::fixture("hf/kjv-llama").string());
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("loaded");
+  };
+  const FakeTensor a{p + "self_attn.q_proj.lora_A.weight", {4, 256}};
+  const FakeTensor b{p + "self_attn.q_proj.lora_B.weight", {256, 4}};
+  EXPECT_EQ(error_with({a, b}), "loaded");
+  EXPECT_NE(error_with({a}).find("only one of"), std::string::npos);
+  EXPECT_NE(error_with({a, {p + "self_attn.q_proj.lora_B.weight", {256, 2}}}).find("different ranks"),
+            std::string::npos);
+  EXPECT_NE(error_with({a, {p + "self_attn.q_proj.lora_B.weight", {128, 4}}}).find("does not fit"), std::string::npos);
+  EXPECT_NE(error_with({{p + "self_attn.rotary.lora_A.weight", {4, 256}}}).find("not a matrix"), std::string::npos);
+  EXPECT_NE(error_with({{"base_model.model.model.embed_tokens.lora_embedding_A", {4, 4096}}}).find("embedding"),
+            std::string::npos);
+  EXPECT_NE(error_with({{p + "self_attn.q_proj.base_layer.weight", {256, 256}}}).find("not a LoRA"), std::string::npos);
+}
+
+TEST_F(LoraErrors, PeftOptionsAreRefusedOrConverted) {
+  const fs::path src = test::fixture("arch/lora-kjv-llama");
+  TERNION_REQUIRE_FIXTURE(src / "adapter_model.safetensors");
+  const fs::path dir = tmp_ / "peft-options";
+  fs::create_directories(dir);
+  fs::copy_file(src / "adapter_model.safetensors", dir / "adapter_model.safetensors");
+  const auto load = [&](const std::string& extra) {
+    std::ofstream(dir / "adapter_config.json") << R"({"peft_type": "LORA", "r": 8, "lora_alpha": 16)" + extra + "}";
+    return load_peft_adapter(dir.string(), test::fixture("hf/kjv-llama").string());
+  };
+  for (const char* bad : {R"(, "bias": "all")", R"(, "bias": "none", "fan_in_fan_out": true)",
+                          R"(, "bias": "none", "modules_to_save": ["lm_head"])", R"(, "bias": "none", "r": 0)"}) {
+    EXPECT_THROW(load(bad), Error) << bad;
+  }
+  // rsLoRA's alpha / sqrt(r) is written as the alpha that gives it: 16 * sqrt(8).
+  const ModelSource rs = load(R"(, "bias": "none", "use_rslora": true)");
+  EXPECT_NEAR(rs.metadata.find("adapter.lora.alpha")->as_double(), 16.0 * std::sqrt(8.0), 1e-4);
+}
+
+TEST_F(LoraErrors, ExportRefusesWhatItCannotWrite) {
+  const std::string adapter = write({kA, kB});
+  const std::string out = (tmp_ / "out.gguf").string();
+  const std::string base = test::fixture("gguf/kjv-llama-Q8_0.gguf").string();
+  EXPECT_THROW(export_lora(base, {}, out), Error);
+  const std::pair<std::string, float> files[] = {{adapter, 1.0f}};
+  EXPECT_THROW(export_lora(base, files, out, DType::IQ2_XXS), Error);
+  EXPECT_THROW(export_lora(base, files, adapter), Error);  // the output is an input
+  EXPECT_FALSE(fs::exists(out));
 }
 
 }  // namespace
