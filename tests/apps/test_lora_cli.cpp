@@ -55,6 +55,19 @@ TEST(LoraCli, ConvertRunAndExport) {
       "run -m " + merged + " -p '" + p["prompt"].get<std::string>() + "' -n 8 --temp 0 --json";
   EXPECT_EQ(tokens_of(run_cli(run_merged)), adapted);
 
+  // perplexity and bench take the same flags.
+  const std::string ppl =
+      "perplexity -m " + f16 + " -f " + test::fixture("text/validation.txt").string() + " -c 64 --chunks 2";
+  const Outcome plain = run_cli(ppl);
+  const Outcome with = run_cli(ppl + " --lora " + adapter);
+  ASSERT_EQ(with.code, 0) << with.err;
+  EXPECT_NE(with.out.find("PPL = "), std::string::npos);
+  EXPECT_NE(with.out, plain.out);
+  EXPECT_EQ(run_cli(ppl + " --lora-scaled " + adapter + " 0").out, plain.out);
+  o = run_cli("bench -m " + f16 + " -p 8 -n 4 -r 1 -t 1 -o json --lora " + adapter);
+  ASSERT_EQ(o.code, 0) << o.err;
+  expect_one_line_error(run_cli(run + "--lora-scaled " + adapter + " x"), "finite number");
+
   expect_one_line_error(run_cli(run + "--lora " + f16), "not a LoRA adapter");
   expect_one_line_error(run_cli("export-lora -m " + f16 + " --lora " + adapter + " -o " + adapter), "");
   expect_one_line_error(run_cli("convert --lora " + peft() + " " + adapter), "--base");
