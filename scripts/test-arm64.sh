@@ -2,7 +2,8 @@
 # The kernel layers (core, io, quant) cross-compiled for ARM64 and their tests run under qemu-user: every NEON
 # kernel against the scalar reference. Needs g++-aarch64-linux-gnu and qemu-user (scripts/setup.sh).
 #
-# ctest emulates `-cpu max` (NEON with the dot product: the neon_dot kernels, like a Raspberry Pi 5's Cortex-A76).
+# ctest emulates `-cpu max` (NEON with the dot product and i8mm: the neon_i8mm kernels, as on a Cortex-A710 or
+# Graviton 3; the neon_dot ones, like a Raspberry Pi 5's Cortex-A76, under TERNION_ISA=neon_dot).
 # The kernel tests then run again on an emulated Cortex-A72 (a Raspberry Pi 4: NEON without the dot product), where
 # detection must pick the plain NEON kernels and an SDOT reached by mistake would stop the run (SIGILL), and the
 # TERNION_ISA caps are checked.
@@ -29,7 +30,7 @@ grep -q '^best kernels: neon$' <<< "$log" || {
 }
 grep -E '^kernel records|^\[  PASSED' <<< "$log"
 "${qemu[@]}" -cpu cortex-a72 build-arm64/tests/ternion_test_core --gtest_filter='CpuFeatures.*' --gtest_brief=1
-for cap in neon scalar; do
+for cap in neon_dot neon scalar; do
   echo "== TERNION_ISA=$cap"
   TERNION_ISA=$cap "${qemu[@]}" -cpu max build-arm64/tests/ternion_test_core --gtest_filter='CpuFeatures.*' \
     --gtest_brief=1

@@ -4,7 +4,9 @@
 #include <cctype>
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -13,6 +15,7 @@
 #include "ternion/convert/hf_checkpoint.h"
 #include "ternion/convert/llama2c.h"
 #include "ternion/core/error.h"
+#include "ternion/core/thread_pool.h"
 #include "ternion/model/quantize.h"
 #include "ternion/quant/quant.h"
 
@@ -78,6 +81,25 @@ int convert_lora(const ConvertArgs& a) {
   return 0;
 }
 
+// The mix a type name asks for (Q4_K_M, Q3_K_L, ...: tensors of several types by llama-quantize's rules), or
+// nullptr for a plain tensor type, which convert writes directly.
+const QuantFileType* mix_of(std::string name) {
+  for (char& c : name) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  for (const QuantFileType& ft : quant_file_types()) {
+    if (ft.name == name && ft.name != dtype_info(ft.base).name) return &ft;
+  }
+  return nullptr;
+}
+
+// Removes a scratch file however the command ends.
+struct ScratchFile {
+  std::filesystem::path path;
+  ~ScratchFile() {
+    std::error_code ec;
+    std::filesystem::remove(path, ec);
+  }
+};
+
 int convert(const ConvertArgs& a) {
   if (!a.lora.empty()) return convert_lora(a);
   if (!a.base.empty()) throw Error("--base is for --lora (the adapter's base model folder)");
@@ -86,6 +108,17 @@ int convert(const ConvertArgs& a) {
   const std::string& output = a.paths[1];
   ConvertOptions options;
   options.type = parse_type(a.type);
+  // A mix is written as llama.cpp users make it: the exact float weights first (F32, a scratch file beside the
+  // output), then quantize's rules, so the file equals `convert --type f32` followed by `quantize`.
+  const QuantFileType* mix = mix_of(a.type);
+  std::optional<ScratchFile> scratch;
+  std::string written = output;
+  if (mix != nullptr) {
+    options.type = DType::F32;
+    const std::filesystem::path out(output);
+    scratch.emplace(ScratchFile{out.parent_path() / ("." + out.filename().string() + ".f32.part")});
+    written = scratch->path.string();
+  }
 
   const auto t0 = std::chrono::steady_clock::now();
   ModelSource source;
@@ -105,9 +138,19 @@ int convert(const ConvertArgs& a) {
 
   const bool tty = ::isatty(STDERR_FILENO) != 0;
   const ConvertResult r =
-      convert_to_gguf(source, output, options, [&](size_t done, size_t total, const std::string& name, DType type) {
+      convert_to_gguf(source, written, options, [&](size_t done, size_t total, const std::string& name, DType type) {
         if (tty) draw_progress(done, total, name, type);
       });
+  if (mix != nullptr) {
+    QuantizeOptions q;
+    q.file_type = std::string(mix->name);
+    q.n_threads = default_thread_count();
+    const QuantizeReport qr = quantize_model(written, output, q);
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    std::printf("wrote %s: %zu tensors as %s (%zu quantized), %llu bytes in %.1f s\n", output.c_str(), qr.n_tensors,
+                std::string(mix->name).c_str(), qr.n_quantized, static_cast<unsigned long long>(qr.bytes_out), seconds);
+    return 0;
+  }
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::string counts;
   for (const auto& [type, n] : r.type_counts) {

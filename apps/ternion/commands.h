@@ -21,6 +21,7 @@ Runner add_chat_command(CLI::App& app);
 Runner add_serve_command(CLI::App& app);
 Runner add_info_command(CLI::App& app);
 Runner add_perplexity_command(CLI::App& app);
+Runner add_imatrix_command(CLI::App& app);
 Runner add_tokenize_command(CLI::App& app);
 Runner add_detokenize_command(CLI::App& app);
 Runner add_template_command(CLI::App& app);

@@ -31,6 +31,7 @@ int main(int argc, char** argv) {
   auto serve = ternion::cli::add_serve_command(app);
   auto info = ternion::cli::add_info_command(app);
   auto ppl = ternion::cli::add_perplexity_command(app);
+  auto imatrix = ternion::cli::add_imatrix_command(app);
   auto tokenize = ternion::cli::add_tokenize_command(app);
   auto detokenize = ternion::cli::add_detokenize_command(app);
   auto tmpl = ternion::cli::add_template_command(app);
@@ -93,6 +94,7 @@ int main(int argc, char** argv) {
                                                                             {"agent", &agent},
                                                                             {"show", &show},
                                                                             {"list", &list},
+                                                                            {"imatrix", &imatrix},
                                                                             {"export-lora", &export_lora}};
     for (const auto& [name, command] : commands) {
       if (app.got_subcommand(name)) return run_command(*command);

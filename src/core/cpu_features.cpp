@@ -41,10 +41,15 @@ CpuFeatures detect_cpu_features() {
   const unsigned long hwcap = getauxval(AT_HWCAP);
   f.neon = (hwcap & kHwcapAsimd) != 0;
   f.neon_dotprod = f.neon && (hwcap & kHwcapAsimdDp) != 0;
+  constexpr unsigned long kHwcap2I8mm = 1UL << 13;  // HWCAP2_I8MM
+  f.neon_i8mm = f.neon_dotprod && (getauxval(AT_HWCAP2) & kHwcap2I8mm) != 0;
 #else
   f.neon = true;
 #if defined(__ARM_FEATURE_DOTPROD)
   f.neon_dotprod = true;
+#endif
+#if defined(__ARM_FEATURE_MATMUL_INT8)
+  f.neon_i8mm = f.neon_dotprod;
 #endif
 #endif
 #endif
@@ -55,7 +60,7 @@ namespace {
 
 // The tiers of this architecture, narrowest first (cap_cpu_features).
 #if defined(__aarch64__)
-constexpr std::string_view kTiers[] = {"scalar", "neon", "neon_dot"};
+constexpr std::string_view kTiers[] = {"scalar", "neon", "neon_dot", "neon_i8mm"};
 #else
 constexpr std::string_view kTiers[] = {"scalar", "avx2", "avxvnni", "avx512", "avx512vnni"};
 #endif
@@ -86,8 +91,9 @@ CpuFeatures cap_cpu_features(CpuFeatures f, std::string_view tier) {
   if (tier != "avx512vnni" && tier != "avx512") f.avx512f = f.avx512bw = f.avx512vl = f.avx512dq = false;
   if (tier != "avxvnni") f.avx_vnni = false;
   if (scalar) f.avx2 = f.fma = f.f16c = false;
-  // ARM64: neon < neon_dot.
-  if (tier != "neon_dot") f.neon_dotprod = false;
+  // ARM64: neon < neon_dot < neon_i8mm (the i8mm kernels keep SDOT for decode: every i8mm core has it).
+  if (tier != "neon_i8mm") f.neon_i8mm = false;
+  if (tier != "neon_dot" && tier != "neon_i8mm") f.neon_dotprod = false;
   if (scalar) f.neon = false;
   return f;
 }
@@ -115,6 +121,7 @@ std::string CpuFeatures::describe() const {
   add(avx512bf16, "AVX512_BF16");
   add(neon, "NEON");
   add(neon_dotprod, "DOTPROD");
+  add(neon_i8mm, "I8MM");
   return s.empty() ? "scalar" : s;
 }
 

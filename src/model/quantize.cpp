@@ -154,35 +154,6 @@ DType mix_type(MixState& s, const QuantFileType& ft, const GgufTensorInfo& t) {
   return type;
 }
 
-// A type whose block does not divide the row length falls back as llama-quantize does.
-DType fallback_type(DType type, uint64_t row, const std::string& name) {
-  DType alt;
-  switch (type) {
-    case DType::TQ1_0:
-    case DType::TQ2_0:
-      alt = DType::Q4_0;
-      break;
-    case DType::Q2_K:
-    case DType::Q3_K:
-    case DType::IQ4_XS:
-      alt = DType::IQ4_NL;
-      break;
-    case DType::Q4_K:
-      alt = DType::Q5_0;
-      break;
-    case DType::Q5_K:
-      alt = DType::Q5_1;
-      break;
-    case DType::Q6_K:
-      alt = DType::Q8_0;
-      break;
-    default:
-      throw Error("tensor " + name + ": row length " + std::to_string(row) + " is not a multiple of the " +
-                  std::string(dtype_info(type).name) + " block size " + std::to_string(dtype_info(type).block_size));
-  }
-  return row % dtype_info(alt).block_size == 0 ? alt : DType::F16;
-}
-
 bool quantizable(const GgufTensorInfo& t) {
   const std::string& n = t.name;
   return ends_with(n, "weight") && t.shape.size() >= 2 && !contains(n, "_norm.weight") &&
@@ -234,7 +205,7 @@ Plan make_plan(const GgufFile& in, const QuantizeOptions& o) {
         }
       }
       if (t->shape[0] % dtype_info(type).block_size != 0) {
-        const DType alt = fallback_type(type, t->shape[0], t->name);
+        const DType alt = quantize_fallback_type(type, t->shape[0], t->name);
         p.notes.push_back(t->name + ": row length " + std::to_string(t->shape[0]) + " is not a multiple of the " +
                           std::string(dtype_info(type).name) + " block size, using " +
                           std::string(dtype_info(alt).name));
@@ -287,6 +258,34 @@ void convert_tensor(const GgufTensorInfo& t, DType to, ThreadPool& pool, std::sp
 }
 
 }  // namespace
+
+DType quantize_fallback_type(DType type, uint64_t row, const std::string& name) {
+  DType alt;
+  switch (type) {
+    case DType::TQ1_0:
+    case DType::TQ2_0:
+      alt = DType::Q4_0;
+      break;
+    case DType::Q2_K:
+    case DType::Q3_K:
+    case DType::IQ4_XS:
+      alt = DType::IQ4_NL;
+      break;
+    case DType::Q4_K:
+      alt = DType::Q5_0;
+      break;
+    case DType::Q5_K:
+      alt = DType::Q5_1;
+      break;
+    case DType::Q6_K:
+      alt = DType::Q8_0;
+      break;
+    default:
+      throw Error("tensor " + name + ": row length " + std::to_string(row) + " is not a multiple of the " +
+                  std::string(dtype_info(type).name) + " block size " + std::to_string(dtype_info(type).block_size));
+  }
+  return row % dtype_info(alt).block_size == 0 ? alt : DType::F16;
+}
 
 const std::vector<QuantFileType>& quant_file_types() { return kFileTypes; }
 

@@ -9,6 +9,7 @@
 #include "ternion/model/architecture.h"
 #include "ternion/model/block_tensors.h"
 #include "ternion/model/hparams.h"
+#include "ternion/model/quantize.h"
 #include "ternion/quant/quant.h"
 
 namespace ternion {
@@ -88,9 +89,9 @@ class Builder {
 
   // A matrix of `rows` rows of `cols` values, uniform with standard deviation `std`.
   void matrix(const std::string& name, int64_t cols, int64_t rows, float std, DType type) {
+    // A row the type's blocks do not divide falls back as llama-quantize does (smollm's 576-wide rows in Q4_K).
+    if (cols % dtype_info(type).block_size != 0) type = quantize_fallback_type(type, static_cast<uint64_t>(cols), name);
     const auto& info = dtype_info(type);
-    if (cols % info.block_size != 0)
-      throw Error("synth: row length " + std::to_string(cols) + " does not fit " + std::string(info.name));
     const float a = std * std::sqrt(3.0f);
     std::vector<float> row(static_cast<size_t>(cols));
     const size_t rb = row_bytes(info, static_cast<uint64_t>(cols));

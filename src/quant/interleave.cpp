@@ -183,6 +183,10 @@ const InterleavedKernels kQ4_0InterleavedNeonDot{DType::Q4_0, Isa::NeonDot, q4_0
                                                  q4_0_interleaved_gemm_neon_dot};
 const InterleavedKernels kQ8_0InterleavedNeonDot{DType::Q8_0, Isa::NeonDot, q8_0_group_bytes, q8_0_pack,
                                                  q8_0_interleaved_gemm_neon_dot};
+const InterleavedKernels kQ4_0InterleavedNeonI8mm{DType::Q4_0, Isa::NeonI8mm, q4_0_group_bytes, q4_0_pack,
+                                                  q4_0_interleaved_gemm_neon_i8mm};
+const InterleavedKernels kQ8_0InterleavedNeonI8mm{DType::Q8_0, Isa::NeonI8mm, q8_0_group_bytes, q8_0_pack,
+                                                  q8_0_interleaved_gemm_neon_i8mm};
 const InterleavedKernels kQ4_KInterleavedNeonDot{DType::Q4_K, Isa::NeonDot, q4_k_group_bytes, q4_k_pack_rows,
                                                  q4_k_interleaved_gemm_neon_dot};
 const InterleavedKernels kQ6_KInterleavedNeonDot{DType::Q6_K, Isa::NeonDot, q6_k_group_bytes, q6_k_pack_rows,

@@ -124,6 +124,13 @@ void q6_k_interleaved_gemm_neon_dot(int64_t n, const void* groups, int64_t n_row
                                     int64_t n_tokens, float* out, int64_t ldo);
 void tq2_0_interleaved_gemm_neon_dot(int64_t n, const void* groups, int64_t n_rows, const void* x, size_t x_stride,
                                      int64_t n_tokens, float* out, int64_t ldo);
+// ARMv8.6 i8mm (SMMLA) prompt tiles, SDOT decode: run only after cpu_features() reported both.
+void q4_0_interleaved_gemm_neon_i8mm(int64_t n, const void* groups, int64_t n_rows, const void* x, size_t x_stride,
+                                     int64_t n_tokens, float* out, int64_t ldo);
+void q8_0_interleaved_gemm_neon_i8mm(int64_t n, const void* groups, int64_t n_rows, const void* x, size_t x_stride,
+                                     int64_t n_tokens, float* out, int64_t ldo);
+extern const InterleavedKernels kQ4_0InterleavedNeonI8mm;
+extern const InterleavedKernels kQ8_0InterleavedNeonI8mm;
 extern const InterleavedKernels kQ4_0InterleavedNeonDot;
 extern const InterleavedKernels kQ8_0InterleavedNeonDot;
 extern const InterleavedKernels kQ4_KInterleavedNeonDot;

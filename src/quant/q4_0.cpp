@@ -113,7 +113,12 @@ const QuantTraits* q4_0_traits(Isa isa) {
       DType::Q4_0,         DType::Q8_0,           Isa::NeonDot,       q4_0_to_float_neon,
       q4_0_from_float_ref, q4_0_vec_dot_neon_dot, q4_0_gemm_neon_dot, &kQ4_0InterleavedNeonDot};
   if (isa == Isa::Neon) return &kNeon;
+  // i8mm: the dot-product row kernels with SMMLA prompt tiles over the interleaved layout.
+  static constexpr QuantTraits kNeonI8mm{
+      DType::Q4_0,         DType::Q8_0,           Isa::NeonI8mm,      q4_0_to_float_neon,
+      q4_0_from_float_ref, q4_0_vec_dot_neon_dot, q4_0_gemm_neon_dot, &kQ4_0InterleavedNeonI8mm};
   if (isa == Isa::NeonDot) return &kNeonDot;
+  if (isa == Isa::NeonI8mm) return &kNeonI8mm;
 #endif
   return isa == Isa::Scalar ? &kRef : nullptr;
 }

@@ -104,7 +104,12 @@ const QuantTraits* q8_0_traits(Isa isa) {
       DType::Q8_0,          DType::Q8_0,           Isa::NeonDot,       q8_0_to_float_neon,
       q8_0_from_float_neon, q8_0_vec_dot_neon_dot, q8_0_gemm_neon_dot, &kQ8_0InterleavedNeonDot};
   if (isa == Isa::Neon) return &kNeon;
+  // i8mm: the dot-product row kernels with SMMLA prompt tiles over the interleaved layout.
+  static constexpr QuantTraits kNeonI8mm{
+      DType::Q8_0,          DType::Q8_0,           Isa::NeonI8mm,      q8_0_to_float_neon,
+      q8_0_from_float_neon, q8_0_vec_dot_neon_dot, q8_0_gemm_neon_dot, &kQ8_0InterleavedNeonI8mm};
   if (isa == Isa::NeonDot) return &kNeonDot;
+  if (isa == Isa::NeonI8mm) return &kNeonI8mm;
 #endif
   return isa == Isa::Scalar ? &kRef : nullptr;
 }

@@ -68,7 +68,7 @@ const TypeKernels* find_type(DType type) {
   return nullptr;
 }
 
-constexpr int kIsaLevels = static_cast<int>(Isa::NeonDot) + 1;
+constexpr int kIsaLevels = static_cast<int>(Isa::NeonI8mm) + 1;
 
 // The widest record of a type at or below the given level that this CPU runs.
 const QuantTraits* best_record(const TypeKernels& kernels, Isa level) {
@@ -122,6 +122,8 @@ std::string_view isa_name(Isa isa) {
       return "neon";
     case Isa::NeonDot:
       return "neon_dot";
+    case Isa::NeonI8mm:
+      return "neon_i8mm";
   }
   return "unknown";
 }
@@ -146,6 +148,8 @@ bool isa_runs(Isa isa) {
       return f.neon;
     case Isa::NeonDot:
       return f.neon && f.neon_dotprod;
+    case Isa::NeonI8mm:
+      return f.neon && f.neon_dotprod && f.neon_i8mm;
 #endif
     default:
       return false;

@@ -110,9 +110,18 @@ TEST_F(ModelsCli, OneSpellingOfTypeNames) {
   ASSERT_EQ(run_cli("convert " + h + " " + (dir / "upper.gguf").string() + " --type Q8_0").code, 0);
   ASSERT_EQ(run_cli("convert " + h + " " + (dir / "lower.gguf").string() + " --type q8_0").code, 0);
   EXPECT_EQ(slurp(dir / "upper.gguf"), slurp(dir / "lower.gguf"));
-  Outcome o = run_cli("convert " + h + " " + (dir / "k.gguf").string() + " --type q4_k_m");
+  Outcome o = run_cli("convert " + h + " " + (dir / "k.gguf").string() + " --type q4_k");
   ASSERT_EQ(o.code, 0) << o.err;
   EXPECT_NE(o.out.find("Q4_K 44"), std::string::npos) << o.out;
+  // A mix is the float conversion quantized by quantize's rules, byte for byte, and says so; no scratch is left.
+  o = run_cli("convert " + h + " " + (dir / "km.gguf").string() + " --type q4_k_m");
+  ASSERT_EQ(o.code, 0) << o.err;
+  EXPECT_NE(o.out.find("as Q4_K_M"), std::string::npos) << o.out;
+  ASSERT_EQ(run_cli("convert " + h + " " + (dir / "f32.gguf").string() + " --type f32").code, 0);
+  ASSERT_EQ(run_cli("quantize " + (dir / "f32.gguf").string() + " " + (dir / "q.gguf").string() + " Q4_K_M").code, 0);
+  EXPECT_EQ(slurp(dir / "km.gguf"), slurp(dir / "q.gguf"));
+  EXPECT_FALSE(fs::exists(dir / ".km.gguf.f32.part"));
+  EXPECT_NE(run_cli("show " + (dir / "km.gguf").string()).out.find("Q4_K_M"), std::string::npos);
   o = run_cli("convert " + h + " " + (dir / "x.gguf").string() + " --type nope");
   expect_one_line_error(o, "Q8_0");
   const std::string vocab = fixture("gguf/kjv-llama-Q8_0.gguf");
@@ -122,7 +131,8 @@ TEST_F(ModelsCli, OneSpellingOfTypeNames) {
               " q4_k_m -q --keep-tensor-type output=q6_k");
   EXPECT_EQ(o.code, 0) << o.err;
   EXPECT_NE(run_cli("show " + (dir / "q.gguf").string()).out.find("Q4_K_M"), std::string::npos);
-  for (const char* f : {"upper.gguf", "lower.gguf", "k.gguf", "s.gguf", "q.gguf"}) fs::remove(dir / f);
+  for (const char* f : {"upper.gguf", "lower.gguf", "k.gguf", "km.gguf", "f32.gguf", "s.gguf", "q.gguf"})
+    fs::remove(dir / f);
 }
 
 TEST(TokenizeNoBos, WordPieceGetsNoSpecialTokens) {

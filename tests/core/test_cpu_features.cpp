@@ -34,7 +34,7 @@ CpuFeatures every_feature() {
   CpuFeatures f;
   f.avx2 = f.fma = f.f16c = f.avx_vnni = true;
   f.avx512f = f.avx512bw = f.avx512vl = f.avx512dq = f.avx512vnni = f.avx512bf16 = true;
-  f.neon = f.neon_dotprod = true;
+  f.neon = f.neon_dotprod = f.neon_i8mm = true;
   return f;
 }
 
@@ -46,6 +46,8 @@ TEST(CpuFeatures, EachTierKeepsItsFeatures) {
 #if defined(__aarch64__)
   EXPECT_EQ(cap_cpu_features(all, "neon").describe(), "AVX2 FMA F16C NEON");  // x86 flags are no ARM64 tier's
   EXPECT_TRUE(cap_cpu_features(all, "neon_dot").neon_dotprod);
+  EXPECT_FALSE(cap_cpu_features(all, "neon_dot").neon_i8mm);
+  EXPECT_EQ(cap_cpu_features(all, "neon_i8mm").describe(), "AVX2 FMA F16C NEON DOTPROD I8MM");
   EXPECT_THROW(cap_cpu_features(all, "avx2"), Error);
 #else
   const CpuFeatures avx2 = cap_cpu_features(all, "avx2");

@@ -55,5 +55,27 @@ TEST(Synth, WritesALoadableDeterministicModel) {
   std::filesystem::remove(again);
 }
 
+// smollm's 576-wide rows do not hold Q4_K's 256-value blocks: those matrices fall back to Q5_0 as llama-quantize's
+// do, the 1536-wide down projection stays Q4_K.
+TEST(Synth, RowsAKQuantDoesNotFitFallBack) {
+  const auto vocab = test::fixture("gguf/kjv-qwen2-F16.gguf");
+  TERNION_REQUIRE_FIXTURE(vocab);
+  SynthOptions o;
+  o.shape = "smollm-135m";
+  o.type = DType::Q4_K;
+  o.vocab_from = vocab.string();
+  o.output = (std::filesystem::temp_directory_path() / (std::to_string(::getpid()) + "_synth_k.gguf")).string();
+  o.n_ctx = 64;
+  write_synthetic_model(o);
+  {
+    const auto model = Model::from_gguf(o.output);
+    const GgufFile& f = model->gguf();
+    ASSERT_NE(f.find_tensor("blk.0.attn_q.weight"), nullptr);
+    EXPECT_EQ(f.find_tensor("blk.0.attn_q.weight")->type, DType::Q5_0);
+    EXPECT_EQ(f.find_tensor("blk.0.ffn_down.weight")->type, DType::Q4_K);
+  }
+  std::filesystem::remove(o.output);
+}
+
 }  // namespace
 }  // namespace ternion

@@ -164,9 +164,40 @@ TEST(InterleaveNeon, DotKernelsMatchVecDot) {
   }
 }
 
+// The i8mm prompt tiles (token pairs through SMMLA, an odd token through SDOT), on the same shapes.
+TEST(InterleaveNeon, I8mmKernelsMatchVecDot) {
+  if (!cpu_features().neon_i8mm) GTEST_SKIP() << "this CPU has no NEON int8 matrix multiply (i8mm)";
+  const Case cases[] = {
+      {DType::Q4_0, interleaved_block_bytes(quant::kQ4_0BlockSize / 2), pack_q4_0,
+       quant::q4_0_interleaved_gemm_neon_i8mm},
+      {DType::Q8_0, interleaved_block_bytes(quant::kQ8_0BlockSize), pack_q8_0, quant::q8_0_interleaved_gemm_neon_i8mm},
+  };
+  std::mt19937 rng(23);
+  for (const Case& c : cases) {
+    for (const Shape& sh : std::vector<Shape>{{1, 1, 3},
+                                              {2, 15, 4},
+                                              {3, 16, 3},
+                                              {65, 17, 6},
+                                              {5, 33, 5},
+                                              {66, 9, 9},
+                                              {70, 36, 13},
+                                              {4, 20, 130},
+                                              {3, 31, 4},
+                                              {129, 13, 7},
+                                              {1025, 16, 1},
+                                              {1025, 5, 2},
+                                              {2, 3, 1027}}) {
+      SCOPED_TRACE(std::string(dtype_info(c.type).name));
+      check(c, sh, rng);
+      if (HasFatalFailure()) return;
+    }
+  }
+}
+
 #else
 
 TEST(InterleaveNeon, DotKernelsMatchVecDot) { GTEST_SKIP() << "ARM64 kernels: built for ARM64 only"; }
+TEST(InterleaveNeon, I8mmKernelsMatchVecDot) { GTEST_SKIP() << "ARM64 kernels: built for ARM64 only"; }
 
 #endif
 

@@ -436,14 +436,18 @@ TEST(QuantKernels, SimdRecordsRegistered) {
   }
   std::printf("kernel records: %s\n", listing.c_str());
   const Isa best = best_isa();
-  if (best == Isa::Neon || best == Isa::NeonDot) {
+  if (best >= Isa::Neon) {
     for (DType t : {DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::Q4_0, DType::TQ1_0, DType::TQ2_0,
                     DType::Q4_K, DType::Q5_K, DType::Q6_K}) {
       EXPECT_TRUE(has(t, Isa::Neon)) << dtype_info(t).name;
     }
     for (DType t : {DType::Q8_0, DType::Q4_0, DType::TQ1_0, DType::TQ2_0, DType::Q4_K, DType::Q5_K, DType::Q6_K}) {
-      EXPECT_EQ(has(t, Isa::NeonDot), best == Isa::NeonDot) << dtype_info(t).name;
-      EXPECT_EQ(quant_traits(t).isa, best) << dtype_info(t).name;
+      EXPECT_EQ(has(t, Isa::NeonDot), best >= Isa::NeonDot) << dtype_info(t).name;
+      // i8mm records exist for the types with SMMLA prompt tiles; the others run their dot-product ones there.
+      const bool i8mm = t == DType::Q8_0 || t == DType::Q4_0;
+      EXPECT_EQ(has(t, Isa::NeonI8mm), i8mm && best == Isa::NeonI8mm) << dtype_info(t).name;
+      const Isa want = best == Isa::NeonI8mm && !i8mm ? Isa::NeonDot : best;
+      EXPECT_EQ(quant_traits(t).isa, want) << dtype_info(t).name;
     }
   }
   if (best >= Isa::Avx2 && best <= Isa::Avx512Vnni) {

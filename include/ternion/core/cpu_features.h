@@ -19,6 +19,7 @@ struct CpuFeatures {
   bool avx512bf16 = false;
   bool neon = false;          // ARM64 Advanced SIMD
   bool neon_dotprod = false;  // ARMv8.2 SDOT/UDOT (vdotq_s32)
+  bool neon_i8mm = false;     // ARMv8.6 int8 matrix multiply (SMMLA, vmmlaq_s32)
 
   bool has_avx2() const { return avx2 && fma && f16c; }
   bool has_avx512() const { return has_avx2() && avx512f && avx512bw && avx512vl && avx512dq; }
@@ -38,7 +39,7 @@ CpuFeatures detect_cpu_features();
 // `f` as a CPU of the named tier would have it: every feature above the tier dropped. The tiers, narrowest first:
 //   x86-64: scalar, avx2 (AVX2 + FMA + F16C), avxvnni (+ AVX-VNNI), avx512 (+ AVX-512 F/BW/VL/DQ, no VNNI),
 //           avx512vnni (+ AVX-512 VNNI and BF16); avxvnni and avx512 are side by side (neither has the other);
-//   ARM64:  scalar, neon, neon_dot (+ the dot product).
+//   ARM64:  scalar, neon, neon_dot (+ the dot product), neon_i8mm (+ the int8 matrix multiply).
 // An empty name caps nothing. Throws ternion::Error naming the accepted tiers for any other name, including
 // a tier of the other architecture.
 CpuFeatures cap_cpu_features(CpuFeatures f, std::string_view tier);

@@ -92,6 +92,8 @@ class Model {
   const ArchSpec& arch() const { return *arch_; }
   const ModelWeights& weights() const { return w_; }
   const RopeConfig& rope() const { return rope_; }
+  // Whether the file (or the folder's conversion) has a tensor of this GGUF name.
+  bool has_tensor(std::string_view name) const { return tensors_.find(name) != tensors_.end(); }
   size_t weight_bytes() const;  // bytes of all tensor data
   uint64_t n_params() const;    // elements of all tensors
 

@@ -36,6 +36,11 @@ const QuantFileType& quant_file_type(std::string_view name);
 // tensor type name (Q4_K, Q8_0, F16), case-insensitive; nullopt for any other name.
 std::optional<DType> weight_type_from_name(std::string_view name);
 
+// The type llama-quantize writes instead of `type` for a tensor whose row length (`row`) its blocks do not divide:
+// K-quants fall back to the 32-wide types (Q4_K -> Q5_0, Q6_K -> Q8_0, ...), or to F16 where those do not fit
+// either. Throws Error naming the tensor for a type without a fallback.
+DType quantize_fallback_type(DType type, uint64_t row, const std::string& name);
+
 struct TensorTypeRule {
   std::string pattern;  // ECMAScript regular expression, searched in the tensor name
   DType type;

@@ -19,14 +19,24 @@
 namespace ternion {
 
 // Instruction-set levels that have kernels of their own (cap_cpu_features in ternion/core/cpu_features.h names
-// them). A binary holds records only for its own architecture (x86-64: Avx2 .. Avx512Vnni; ARM64: Neon, NeonDot).
+// them). A binary holds records only for its own architecture (x86-64: Avx2 .. Avx512Vnni; ARM64: Neon, NeonDot,
+// NeonI8mm).
 // The x86-64 levels are not one chain: AvxVnni (AVX2 + VEX VPDPBUSD, Intel client CPUs) and Avx512 (F/BW/VL/DQ,
 // no VNNI: Skylake-X) each extend Avx2, Avx512Vnni (Ice Lake, Zen 4) extends Avx512 and has no AVX-VNNI. A
 // record is used only on a CPU that runs its level (isa_runs); where a type has none there, the next level
 // down that the CPU runs serves (Avx512 CPUs run the Avx2 records today).
-enum class Isa : int { Scalar = 0, Avx2 = 1, AvxVnni = 2, Avx512 = 3, Avx512Vnni = 4, Neon = 5, NeonDot = 6 };
+enum class Isa : int {
+  Scalar = 0,
+  Avx2 = 1,
+  AvxVnni = 2,
+  Avx512 = 3,
+  Avx512Vnni = 4,
+  Neon = 5,
+  NeonDot = 6,
+  NeonI8mm = 7
+};
 
-// "scalar", "avx2", "avxvnni", "avx512", "avx512vnni", "neon", "neon_dot" (the TERNION_ISA names).
+// "scalar", "avx2", "avxvnni", "avx512", "avx512vnni", "neon", "neon_dot", "neon_i8mm" (the TERNION_ISA names).
 std::string_view isa_name(Isa isa);
 
 // The widest level this CPU runs (after the TERNION_ISA cap of cpu_features()).
