@@ -92,7 +92,7 @@ int run_agent_task(const GenerationArgs& g, const CLI::App& cmd, const std::stri
 
   SamplingParams sampling = sampling_from_args(g);
   const auto model = load_generation_model(g, cmd, sampling);
-  Generator gen(*model, context_options(g), thread_count(g));
+  Generator gen(*model, context_options(g, *model), thread_count(g));
   const std::string source = template_source(g, *model);
   std::unique_ptr<ChatFormat> format;
   try {

@@ -40,6 +40,7 @@ struct BenchArgs {
   bool progress = false;
   bool mmap = false;
   bool hugetlb = false;
+  LoraArgs lora;
 };
 
 std::string base_name(const std::string& path) {
@@ -260,6 +261,7 @@ int bench_cmd(const BenchArgs& a) {
   for (size_t mi = 0; mi < models.size(); ++mi) {
     const std::string& path = models[mi];
     const auto& model = loaded[mi];
+    const std::vector<LoraUse> adapters = load_lora_adapters(lora_files(a.lora), *model);
     for (int t : threads) {
       for (const auto& [p, n] : shapes) {
         BenchTest test;
@@ -270,6 +272,7 @@ int bench_cmd(const BenchArgs& a) {
         test.n_batch = a.batch;
         test.seed = a.seed;
         test.hugetlb = a.hugetlb;
+        test.lora = adapters;
         if (a.progress || ::isatty(STDERR_FILENO) == 1)
           std::fprintf(stderr, "bench: %s %s t=%d\n", base_name(path).c_str(), test_label(test).c_str(), t);
         const BenchResult r = run_bench(*model, test);
@@ -306,6 +309,7 @@ Runner add_bench_command(CLI::App& app) {
   c->add_flag("--progress", a->progress, "Name each test on stderr as it starts (the default on a terminal)");
   c->add_flag("--mmap", a->mmap, kMmapHelp);
   c->add_flag("--hugetlb", a->hugetlb, kHugetlbHelp);
+  add_lora_flags(c, a->lora);
   return [a] { return bench_cmd(*a); };
 }
 

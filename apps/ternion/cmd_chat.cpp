@@ -268,7 +268,7 @@ int run_chat(const GenerationArgs& a, const CLI::App& cmd) {
   check_generation_args(a);
   SamplingParams sampling = sampling_from_args(a);
   const auto model = load_generation_model(a, cmd, sampling);
-  Generator gen(*model, context_options(a), thread_count(a));
+  Generator gen(*model, context_options(a, *model), thread_count(a));
   const std::string source = template_source(a, *model);
   std::unique_ptr<ChatFormat> format;
   try {

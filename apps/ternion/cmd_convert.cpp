@@ -28,6 +28,7 @@ struct ConvertArgs {
   std::string type = "f16";
   std::string from = "hf";
   std::string tokenizer;
+  std::string lora, base;  // --lora: a PEFT adapter folder; --base: its base model's folder
 };
 
 // Every type a model can be converted to in this build, for messages.
@@ -67,6 +68,19 @@ void draw_progress(size_t done, size_t total, const std::string& name, DType typ
   std::fflush(stderr);
 }
 
+// A PEFT adapter folder -> a GGUF LoRA adapter (F32 tensors: the adapter is small and stays exact).
+int convert_lora(const ConvertArgs& a) {
+  if (a.paths.size() != 1) throw Error("give the output file: ternion convert --lora DIR [--base BASE] OUT.gguf");
+  if (!a.tokenizer.empty() || a.from != "hf") throw Error("--lora takes neither --from nor --tokenizer");
+  const ModelSource source = load_peft_adapter(a.lora, a.base);
+  ConvertOptions options;
+  options.type = DType::F32;
+  const ConvertResult r = convert_to_gguf(source, a.paths[0], options);
+  std::printf("wrote %s: a LoRA adapter of %zu tensors, %llu bytes\n", a.paths[0].c_str(), r.n_tensors,
+              static_cast<unsigned long long>(r.file_bytes));
+  return 0;
+}
+
 // The mix a type name asks for (Q4_K_M, Q3_K_L, ...: tensors of several types by llama-quantize's rules), or
 // nullptr for a plain tensor type, which convert writes directly.
 const QuantFileType* mix_of(std::string name) {
@@ -87,6 +101,8 @@ struct ScratchFile {
 };
 
 int convert(const ConvertArgs& a) {
+  if (!a.lora.empty()) return convert_lora(a);
+  if (!a.base.empty()) throw Error("--base is for --lora (the adapter's base model folder)");
   if (a.paths.size() != 2) throw Error("give the input and the output file: ternion convert INPUT OUT.gguf");
   const std::string& input = a.paths[0];
   const std::string& output = a.paths[1];
@@ -151,11 +167,14 @@ Runner add_convert_command(CLI::App& app) {
   auto a = std::make_shared<ConvertArgs>();
   CLI::App* c = app.add_subcommand("convert", "Convert a HuggingFace model folder or a llama2.c checkpoint to GGUF");
   c->add_option("paths", a->paths, "INPUT OUT.gguf (INPUT: a model folder, or MODEL.bin with --from llama2c)")
-      ->expected(2);
+      ->expected(1, 2);
   c->add_option("--type,--outtype", a->type,
                 "Type of the 2-D weights: F32, F16, BF16, Q8_0, Q4_K_M, ... (case-insensitive; default F16)");
   c->add_option("--from", a->from, "Source format: hf (default) or llama2c");
   c->add_option("--tokenizer", a->tokenizer, "llama2.c tokenizer.bin (with --from llama2c)");
+  c->add_option("--lora", a->lora, "A PEFT LoRA adapter folder to convert to a GGUF adapter (then give only OUT.gguf)");
+  c->add_option("--base", a->base,
+                "With --lora: the base model's folder (default: the adapter's base_model_name_or_path)");
   return [a] { return convert(*a); };
 }
 

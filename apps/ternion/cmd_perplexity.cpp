@@ -19,6 +19,7 @@ struct PplArgs {
   int threads = 0;
   bool mmap = false;
   std::string kv_type = "f16";
+  LoraArgs lora;
 };
 
 int perplexity_cmd(const PplArgs& a) {
@@ -33,6 +34,7 @@ int perplexity_cmd(const PplArgs& a) {
   copt.n_batch = a.ctx;
   copt.logits_all = true;
   copt.kv_type = parse_kv_type(a.kv_type);
+  copt.lora = load_lora_adapters(lora_files(a.lora), *model);
   Generator gen(*model, copt, a.threads > 0 ? a.threads : default_thread_count());
   const PerplexityResult r = perplexity(gen, text, a.ctx, a.chunks, [](int64_t chunk, double running) {
     std::fprintf(stderr, "[%lld]%.4f,", static_cast<long long>(chunk), running);
@@ -58,6 +60,7 @@ Runner add_perplexity_command(CLI::App& app) {
   c->add_option("-t,--threads", a->threads, "Worker threads (default: all cores)");
   c->add_option("--kv-type", a->kv_type, kKvTypeHelp);
   c->add_flag("--mmap", a->mmap, kMmapHelp);
+  add_lora_flags(c, a->lora);
   return [a] { return perplexity_cmd(*a); };
 }
 

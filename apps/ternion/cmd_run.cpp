@@ -98,7 +98,7 @@ int run(const RunArgs& a, const CLI::App& cmd) {
 
   const auto t0 = std::chrono::steady_clock::now();
   const auto model = load_generation_model(a, cmd, opt.sampling);
-  Generator gen(*model, context_options(a), thread_count(a));
+  Generator gen(*model, context_options(a, *model), thread_count(a));
   const double load_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
 
   TextCallback stream;

@@ -70,10 +70,13 @@ Runner add_serve_command(CLI::App& app) {
   c->add_flag("--hugetlb", o->hugetlb, kHugetlbHelp);
   auto kv_type = std::make_shared<std::string>("f16");
   c->add_option("--kv-type", *kv_type, kKvTypeHelp);
+  auto lora = std::make_shared<LoraArgs>();
+  add_lora_flags(c, *lora);
   auto alias = std::make_shared<std::string>();
   c->add_option("--alias", *alias, "The name of the one model served (as llama.cpp; NAME=PATH does the same)");
-  return [o, models, kv_type, alias] {
+  return [o, models, kv_type, alias, lora] {
     o->models = *models;
+    o->lora = lora_files(*lora);
     if (!alias->empty()) {
       if (o->models.size() != 1) throw Error("--alias names one model; give several models as NAME=PATH");
       o->models[0] = *alias + "=" + o->models[0];

@@ -8,6 +8,8 @@
 #include <string>
 
 #include <string_view>
+#include <utility>
+#include <vector>
 #include "ternion/core/dtype.h"
 
 namespace ternion::cli {
@@ -32,6 +34,7 @@ Runner add_exec_command(CLI::App& app);
 Runner add_agent_command(CLI::App& app);
 Runner add_show_command(CLI::App& app);
 Runner add_list_command(CLI::App& app);
+Runner add_export_lora_command(CLI::App& app);
 
 // The model path from -m/--model or the first positional argument (the model shipped in models/ when
 // neither is given); Error when both are given and differ.
@@ -70,5 +73,14 @@ DType parse_kv_type(const std::string& name);
 
 // Reads a whole text file; Error naming it when it cannot be read.
 std::string read_text_file(const std::string& path);
+
+// LoRA adapters as llama.cpp spells them: --lora FILE (scale 1) and --lora-scaled FILE SCALE, each repeatable.
+struct LoraArgs {
+  std::vector<std::string> files;
+  std::vector<std::string> scaled;  // FILE SCALE pairs, flattened
+};
+void add_lora_flags(CLI::App* c, LoraArgs& a);
+// (file, scale) for each adapter: --lora ones first, then --lora-scaled ones, each in command-line order.
+std::vector<std::pair<std::string, float>> lora_files(const LoraArgs& a);
 
 }  // namespace ternion::cli

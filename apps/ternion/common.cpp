@@ -1,4 +1,5 @@
 #include <cerrno>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -10,6 +11,29 @@
 #include "ternion/core/error.h"
 
 namespace ternion::cli {
+
+void add_lora_flags(CLI::App* c, LoraArgs& a) {
+  c->add_option("--lora", a.files, "LoRA adapter (GGUF) applied at scale 1; repeatable");
+  c->add_option("--lora-scaled", a.scaled, "LoRA adapter applied at a scale: --lora-scaled FILE SCALE; repeatable")
+      ->type_size(2)
+      ->expected(1, 1 << 20);
+}
+
+std::vector<std::pair<std::string, float>> lora_files(const LoraArgs& a) {
+  std::vector<std::pair<std::string, float>> out;
+  for (const std::string& f : a.files) out.emplace_back(f, 1.0f);
+  if (a.scaled.size() % 2 != 0) throw Error("--lora-scaled takes a file and a scale: --lora-scaled FILE SCALE");
+  for (size_t i = 0; i < a.scaled.size(); i += 2) {
+    const std::string& f = a.scaled[i];
+    char* end = nullptr;
+    const float scale = std::strtof(a.scaled[i + 1].c_str(), &end);
+    if (a.scaled[i + 1].empty() || *end != '\0' || !std::isfinite(scale)) {
+      throw Error("--lora-scaled " + f + ": the scale must be a finite number, got '" + a.scaled[i + 1] + "'");
+    }
+    out.emplace_back(f, scale);
+  }
+  return out;
+}
 
 std::string pick_model_path(const std::string& flag, const std::string& positional) {
   if (!flag.empty() && !positional.empty() && flag != positional) {

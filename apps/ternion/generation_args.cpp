@@ -58,6 +58,7 @@ void add_generation_flags(CLI::App* c, GenerationArgs& a, const char* tokens_hel
   c->add_option("--n-gpu-layers,--gpu-layers", a.gpu_layers,
                 "Accepted for llama.cpp's -ngl; there is no GPU backend yet, so everything runs on the CPU");
   c->add_flag("--jinja", a.jinja, "Accepted for llama.cpp: chat templates always run as Jinja here");
+  add_lora_flags(c, a.lora);
 }
 
 void add_chat_flags(CLI::App* c, GenerationArgs& a) {
@@ -133,8 +134,9 @@ std::unique_ptr<Model> load_generation_model(const GenerationArgs& a, const CLI:
   return model;
 }
 
-ContextOptions context_options(const GenerationArgs& a) {
+ContextOptions context_options(const GenerationArgs& a, const Model& model) {
   ContextOptions copt;
+  copt.lora = load_lora_adapters(lora_files(a.lora), model);
   copt.n_ctx = a.ctx_size;
   copt.hugetlb = a.hugetlb;
   copt.kv_type = parse_kv_type(a.kv_type);

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "commands.h"
 #include "ternion/model/context.h"
 #include "ternion/model/model.h"
 #include "ternion/sampling/sampler.h"
@@ -36,6 +37,7 @@ struct GenerationArgs {
   int64_t batch = 0, ubatch = 0;  // -b, -ub: both set the one batch size
   int32_t gpu_layers = 0;         // -ngl: accepted, with a note (no GPU backend yet)
   bool jinja = false;             // --jinja: accepted (the template always runs as Jinja)
+  LoraArgs lora;                  // --lora, --lora-scaled
   // chat only
   std::string system, template_path;
 };
@@ -59,7 +61,8 @@ std::vector<std::string> prompt_words(const GenerationArgs& a);
 // Loads the model (-m or the positional path) and fills in what its generation_config.json sets and the command
 // line did not.
 std::unique_ptr<Model> load_generation_model(const GenerationArgs& a, const CLI::App& cmd, SamplingParams& s);
-ContextOptions context_options(const GenerationArgs& a);
+// The context flags, with the LoRA adapters loaded against `model`.
+ContextOptions context_options(const GenerationArgs& a, const Model& model);
 int thread_count(const GenerationArgs& a);
 
 // The chat template: --template's file, else the model's, else ChatML (with a note).

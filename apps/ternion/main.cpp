@@ -44,6 +44,7 @@ int main(int argc, char** argv) {
   auto agent = ternion::cli::add_agent_command(app);
   auto show = ternion::cli::add_show_command(app);
   auto list = ternion::cli::add_list_command(app);
+  auto export_lora = ternion::cli::add_export_lora_command(app);
   // An unknown first word is named, with the commands there are (CLI11 would only say one is required).
   if (argc > 1 && argv[1][0] != '-') {
     std::string names;
@@ -76,12 +77,25 @@ int main(int argc, char** argv) {
     return 2;
   }
   try {
-    const std::pair<const char*, const ternion::cli::Runner*> commands[] = {
-        {"run", &run},        {"chat", &chat},         {"serve", &serve},           {"info", &info},
-        {"perplexity", &ppl}, {"tokenize", &tokenize}, {"detokenize", &detokenize}, {"template", &tmpl},
-        {"synth", &synth},    {"convert", &convert},   {"bench", &bench},           {"quantize", &quantize},
-        {"kld", &kld},        {"exec", &exec},         {"agent", &agent},           {"show", &show},
-        {"list", &list},      {"imatrix", &imatrix}};
+    const std::pair<const char*, const ternion::cli::Runner*> commands[] = {{"run", &run},
+                                                                            {"chat", &chat},
+                                                                            {"serve", &serve},
+                                                                            {"info", &info},
+                                                                            {"perplexity", &ppl},
+                                                                            {"tokenize", &tokenize},
+                                                                            {"detokenize", &detokenize},
+                                                                            {"template", &tmpl},
+                                                                            {"synth", &synth},
+                                                                            {"convert", &convert},
+                                                                            {"bench", &bench},
+                                                                            {"quantize", &quantize},
+                                                                            {"kld", &kld},
+                                                                            {"exec", &exec},
+                                                                            {"agent", &agent},
+                                                                            {"show", &show},
+                                                                            {"list", &list},
+                                                                            {"imatrix", &imatrix},
+                                                                            {"export-lora", &export_lora}};
     for (const auto& [name, command] : commands) {
       if (app.got_subcommand(name)) return run_command(*command);
     }

@@ -27,12 +27,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// A mapped name: the record's entry and the layer (-1 for a global tensor).
-struct Mapped {
-  const HfTensorName* entry = nullptr;
-  int64_t layer = -1;
-};
-
 bool ignored(std::string_view name) {
   return name.ends_with(".rotary_emb.inv_freq") || name.ends_with(".attention.masked_bias") ||
          name.ends_with(".attention.bias");
@@ -48,7 +42,9 @@ int64_t take_index(std::string_view& s) {
   return index;
 }
 
-Mapped find_entry(std::string_view name, const ArchSpec& arch) {
+}  // namespace
+
+HfMappedName find_hf_tensor(std::string_view name, const ArchSpec& arch) {
   for (const HfTensorName& e : arch.hf_globals) {
     if (e.hf == name) return {&e, -1};
   }
@@ -61,6 +57,8 @@ Mapped find_entry(std::string_view name, const ArchSpec& arch) {
   }
   return {};
 }
+
+namespace {
 
 // One expert's matrix of an HF checkpoint ("model.layers.3.mlp.experts.5.up_proj.weight").
 struct ExpertPart {
@@ -82,8 +80,9 @@ ExpertPart find_expert(std::string_view name, const ArchSpec& arch) {
   return {};
 }
 
-// The hyper-parameters the config gives the tensors' shapes (block_tensors.h).
-HParams hparams_of(const HfConfig& c) {
+}  // namespace
+
+HParams hf_shape_hparams(const HfConfig& c) {
   HParams hp;
   hp.n_embd = c.n_embd;
   hp.n_layer = c.n_layer;
@@ -99,6 +98,8 @@ HParams hparams_of(const HfConfig& c) {
   hp.n_ff_shexp = c.n_ff_shexp.value_or(c.n_ff);
   return hp;
 }
+
+namespace {
 
 std::string shape_string(const std::vector<uint64_t>& shape) {
   std::string s = "[";
@@ -140,7 +141,7 @@ void unshuffle_qkv(SourceTensor& s, const HfConfig& c, ModelSource& src) {
 SourceTensor map_tensor(const SafetensorsCheckpoint::Entry& e, const HfConfig& c, const HParams& hp, ModelSource& src) {
   const SafetensorsTensor& t = *e.tensor;
   const std::string where = e.file->path() + ": tensor '" + t.name + "'";
-  const Mapped m = find_entry(t.name, *c.spec);
+  const HfMappedName m = find_hf_tensor(t.name, *c.spec);
   if (m.entry == nullptr) throw Error(where + " is not part of a " + c.architecture + " model");
   if (m.layer >= c.n_layer) {
     throw Error(where + " is beyond num_hidden_layers (" + std::to_string(c.n_layer) + ") in " + c.file);
@@ -433,7 +434,7 @@ ModelSource load_hf_checkpoint(const std::string& dir) {
   src.inputs = {dir};
   src.qk_rotate_half = true;
   const HfConfig config = read_hf_config(dir);
-  const HParams hp = hparams_of(config);
+  const HParams hp = hf_shape_hparams(config);
   auto weights = std::make_shared<SafetensorsCheckpoint>(SafetensorsCheckpoint::open(dir));
   src.keep_alive.push_back(weights);
 

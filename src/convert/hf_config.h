@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "ternion/model/architecture.h"
+#include "ternion/model/hparams.h"
 #include "ternion/model/model_source.h"
 
 namespace ternion {
@@ -73,6 +74,16 @@ struct HfConfig {
 
 // The architectures a checkpoint may declare (config.json "architectures"), for messages and tests.
 std::string hf_supported_architectures();
+
+// An HF tensor name looked up in the record's table: its entry (null when none) and layer (-1 for a global one).
+struct HfMappedName {
+  const HfTensorName* entry = nullptr;
+  int64_t layer = -1;
+};
+HfMappedName find_hf_tensor(std::string_view name, const ArchSpec& arch);
+
+// The hyper-parameters the config gives the tensors' shapes (block_tensors.h).
+HParams hf_shape_hparams(const HfConfig& c);
 
 // Reads `dir`/config.json. Throws Error for a missing file, an unsupported architecture (named, with the supported
 // list), or a field missing, of the wrong type or out of range.

@@ -173,6 +173,7 @@ BenchResult run_bench(const Model& model, const BenchTest& test, const std::func
   copt.n_ctx = std::max<int64_t>(test.n_prompt + test.n_gen, 1);
   copt.n_batch = std::max<int64_t>(std::min(test.n_batch, std::max<int64_t>(test.n_prompt, 1)), 1);
   copt.hugetlb = test.hugetlb;
+  copt.lora = test.lora;
   InferenceContext ctx(model, copt, pool);
 
   // Warm-up: every weight page touched, every buffer written once.

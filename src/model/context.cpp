@@ -111,6 +111,10 @@ InferenceContext::InferenceContext(const Model& model, const ContextOptions& opt
     reserve({&l.w_up});
     reserve({&l.w_down});
   }
+  if (!options.lora.empty()) {
+    lora_ = LoraBinding(model, options.lora);
+    backend_.reserve_low_rank(lora_.max_rank(), lora_.max_rows(), std::max(n_batch_, static_cast<int64_t>(logit_rows)));
+  }
   int64_t max_capacity = 0;
   for (int64_t il = 0; il < hp_.n_layer; ++il) max_capacity = std::max(max_capacity, kv_->capacity(il));
   backend_.reserve_attention(hp_.n_head, max_capacity, hp_.head_dim, spec.type);
@@ -255,6 +259,7 @@ void InferenceContext::run_staged(int64_t n, float* logits_out) {
     norm(x.rows_at(out_rows_[sz(r)], 1), w.output_norm, w.output_norm_b, xn.rows_at(r, 1));
   const Tensor logits = act(logits_out_, rows, hp_.n_vocab);
   backend_.matmul(w.output, xn, logits);
+  adapt(w.output, xn, logits);
   if (hp_.logit_scale != 1.0f) backend_.scale(logits, 1.0f / hp_.logit_scale);
   if (hp_.final_softcap > 0.0f) backend_.softcap(logits, hp_.final_softcap);
   backend_.read(logits, logits_out);
@@ -278,6 +283,7 @@ void InferenceContext::attention_block(const LayerWeights& l, int64_t il, int64_
   }
   const MatmulTarget qkv[] = {{&l.wq, q}, {&l.wk, k}, {&l.wv, v}};
   backend_.matmul_many(qkv, in, &l.wo);
+  for (const MatmulTarget& p : qkv) adapt(*p.w, in, p.y);
   if (l.bq != nullptr) backend_.add_row(q, l.bq);
   if (l.bk != nullptr) backend_.add_row(k, l.bk);
   if (l.bv != nullptr) backend_.add_row(v, l.bv);
@@ -316,6 +322,7 @@ void InferenceContext::attention_block(const LayerWeights& l, int64_t il, int64_
   const Tensor out = act(tmp_, n, d);
   const WeightMatrix* ffn_first = l.has_experts() ? &l.ffn_gate_inp : l.w_gate.data != nullptr ? &l.w_gate : &l.w_up;
   backend_.matmul(l.wo, att, out, ffn_first);
+  adapt(l.wo, att, out);
   finish_branch(out, l.bo, l.post_attn_norm);
   // With a parallel residual the FFN reads the block's input too: the attention's output is added after it.
   if (!hp_.parallel_residual) backend_.add(x, out);
@@ -357,13 +364,16 @@ void InferenceContext::dense_ffn(const WeightMatrix& w_gate, const WeightMatrix&
     const Tensor up = act(up_, n, w_up.rows);
     const MatmulTarget gate_up[] = {{&w_gate, gate}, {&w_up, up}};
     backend_.matmul_many(gate_up, in, &w_down);
+    for (const MatmulTarget& p : gate_up) adapt(*p.w, in, p.y);
     backend_.gated_activation(activation, gate, up, gate);
   } else {
     backend_.matmul(w_up, in, gate, &w_down);
+    adapt(w_up, in, gate);
     if (b_up != nullptr) backend_.add_row(gate, b_up);
     backend_.activate(activation, gate);
   }
   backend_.matmul(w_down, gate, out, next);
+  adapt(w_down, gate, out);
 }
 
 // The router's logits, then the experts they choose (one backend op); Qwen2-MoE adds a shared expert weighed by

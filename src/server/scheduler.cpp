@@ -17,6 +17,7 @@ Scheduler::Scheduler(const Model& model, const Tokenizer& tokenizer, const Sched
   copt.n_seq = options.n_parallel;
   copt.hugetlb = options.hugetlb;
   copt.kv_type = options.kv_type;
+  copt.lora = load_lora_adapters(options.lora, model);
   ctx_ = std::make_unique<InferenceContext>(model, copt, *pool_);
   session_ = std::make_unique<Session>(*ctx_, tokenizer);
   thread_ = std::thread([this] { loop(); });

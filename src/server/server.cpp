@@ -269,6 +269,7 @@ void Server::load_models() {
   so.n_threads = st.options.threads;
   so.hugetlb = st.options.hugetlb;
   so.kv_type = st.options.kv_type;
+  so.lora = st.options.lora;
   for (ModelSpec& spec : std::exchange(impl_->specs, {})) {
     st.models.add(std::make_unique<ServedModel>(std::move(spec), so, st.metrics,
                                                 LoadOptions{!st.options.mmap, st.options.hugetlb}));

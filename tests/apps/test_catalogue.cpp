@@ -271,7 +271,7 @@ const std::vector<BadInput>& catalogue() {
       {"ConvertOverItsConfig", "convert $H $H/config.json", 1, "config.json"},
       {"ConvertIntoAFolder", "convert $H $D/folder", 1, "is a folder"},
       {"ConvertUnknownType", "convert $H $D/o.gguf --type nope", 1, "nope"},
-      {"ConvertOneArgument", "convert $H", 2, "At least 2 required"},
+      {"ConvertOneArgument", "convert $H", 1, "give the input and the output file"},
       {"ConvertUnknownSource", "convert --from nope $D/q8.gguf $D/o.gguf", 1, "nope"},
       {"ConvertLlama2cMissing", "convert --from llama2c $D/missing.bin --tokenizer $D/notes.txt $D/o.gguf", 1,
        "missing.bin"},

@@ -112,6 +112,14 @@ struct MatmulTarget {
   Tensor y;
 };
 
+// A low-rank update of a matmul's output, y += scale · B (A x) (a LoRA adapter): A is rank × W.cols, B W.rows × rank,
+// both F32. The model's weights stay as they are.
+struct LowRankTerm {
+  const WeightMatrix* a;
+  const WeightMatrix* b;
+  float scale;
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -137,6 +145,10 @@ class Backend {
   virtual void matmul(const WeightMatrix& w, Tensor x, Tensor y, const WeightMatrix* next = nullptr) = 0;
   // Several matrices over one input, the same results as one matmul each.
   virtual void matmul_many(std::span<const MatmulTarget> outputs, Tensor x, const WeightMatrix* next = nullptr) = 0;
+  // Scratch for add_low_rank over up to n_tokens rows, ranks up to max_rank and outputs up to max_rows wide.
+  virtual void reserve_low_rank(int64_t max_rank, int64_t max_rows, int64_t n_tokens) = 0;
+  // y += term.scale · B (A x) for each term in order, after the matmul that wrote y from x.
+  virtual void add_low_rank(std::span<const LowRankTerm> terms, Tensor x, Tensor y) = 0;
 
   // Row-wise: y may be x. weight/bias may be null.
   virtual void rms_norm(Tensor x, const float* weight, float eps, Tensor y) = 0;

@@ -29,6 +29,8 @@ class CpuBackend final : public Backend {
   void get_rows(const WeightMatrix& table, std::span<const int32_t> ids, Tensor out) override;
   void matmul(const WeightMatrix& w, Tensor x, Tensor y, const WeightMatrix* next) override;
   void matmul_many(std::span<const MatmulTarget> outputs, Tensor x, const WeightMatrix* next) override;
+  void reserve_low_rank(int64_t max_rank, int64_t max_rows, int64_t n_tokens) override;
+  void add_low_rank(std::span<const LowRankTerm> terms, Tensor x, Tensor y) override;
   void rms_norm(Tensor x, const float* weight, float eps, Tensor y) override;
   void layer_norm(Tensor x, const float* weight, const float* bias, float eps, Tensor y) override;
   void add(Tensor y, Tensor x) override;
@@ -53,6 +55,8 @@ class CpuBackend final : public Backend {
   std::vector<int32_t> rel_positions_;  // attention's positions within a sliding layer's kept ones
   std::vector<uint8_t> v_row_;          // one token's V in the cache's type
   MoeScratch moe_;
+  std::vector<float> low_rank_mid_;  // A x of add_low_rank, [n_tokens][rank]
+  std::vector<float> low_rank_out_;  // B (A x), [n_tokens][rows]
 };
 
 }  // namespace ternion

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "ternion/core/thread_pool.h"
+#include "ternion/model/lora.h"
 #include "ternion/model/model.h"
 
 namespace ternion {
@@ -26,8 +27,9 @@ struct BenchTest {
   int n_threads = 1;
   int repetitions = 5;
   int64_t n_batch = 512;
-  uint32_t seed = 42;    // random token ids
-  bool hugetlb = false;  // the KV cache in reserved huge pages (ContextOptions::hugetlb)
+  uint32_t seed = 42;         // random token ids
+  bool hugetlb = false;       // the KV cache in reserved huge pages (ContextOptions::hugetlb)
+  std::vector<LoraUse> lora;  // adapters applied at run time (ContextOptions::lora)
 };
 
 struct BenchResult {

@@ -18,6 +18,7 @@
 #include "ternion/backend/cpu_backend.h"
 #include "ternion/backend/ops.h"
 #include "ternion/core/thread_pool.h"
+#include "ternion/model/lora.h"
 #include "ternion/model/model.h"
 
 namespace ternion {
@@ -32,6 +33,9 @@ struct ContextOptions {
   DType kv_type = DType::F16;
   // RoPE frequencies rounded to bf16 (RopeConfig::bf16_frequencies): to reproduce references computed that way.
   bool rope_bf16_frequencies = false;
+  // LoRA adapters (ternion/model/lora.h), each loaded against this context's model, applied after every matmul
+  // they adapt; the model's weights are not touched.
+  std::vector<LoraUse> lora;
   static constexpr int64_t kDefaultCtxCap = 4096;
 };
 
@@ -99,6 +103,13 @@ class InferenceContext {
   // Throws Error unless a run of `slot` may start at `pos`.
   void check_start(int32_t slot, int64_t pos) const;
   Tensor act(const std::unique_ptr<Buffer>& b, int64_t n, int64_t width) const { return b->tensor(n, width); }
+  // y += the adapters' low-rank terms of w (after y = w x); nothing without adapters.
+  void adapt(const WeightMatrix& w, Tensor x, Tensor y) {
+    if (!lora_.empty()) {
+      const std::span<const LowRankTerm> terms = lora_.terms(w);
+      if (!terms.empty()) backend_.add_low_rank(terms, x, y);
+    }
+  }
 
   const Model& model_;
   const HParams& hp_;
@@ -112,6 +123,7 @@ class InferenceContext {
   RopeTable rope_;
   RopeTable rope_swa_;        // sliding layers' own RoPE base (Gemma 3); empty when they share rope_
   std::vector<float> alibi_;  // ALiBi slopes per head (BLOOM), else empty
+  LoraBinding lora_;          // the adapters' terms per matrix; empty without adapters
 
   std::unique_ptr<KvCache> kv_;
   // Activations in the backend's memory, [n_batch][width] each.

@@ -10,7 +10,9 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "ternion/core/thread_pool.h"
@@ -31,6 +33,7 @@ struct SchedulerOptions {
   int n_threads = 0;           // compute threads; 0: all cores
   bool hugetlb = false;        // the KV cache in reserved huge pages (ContextOptions::hugetlb)
   DType kv_type = DType::F16;  // ContextOptions::kv_type
+  std::vector<std::pair<std::string, float>> lora;  // adapters (file, scale), loaded against the model
 };
 
 class Scheduler {

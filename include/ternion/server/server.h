@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "ternion/core/dtype.h"
@@ -33,6 +34,7 @@ struct ServerOptions {
   bool mmap = false;                 // weights used in place from the mapped files (load_model, resident false)
   bool hugetlb = false;              // weights and KV caches in reserved huge pages (LoadOptions, ContextOptions)
   DType kv_type = DType::F16;        // the KV caches' type (ContextOptions::kv_type)
+  std::vector<std::pair<std::string, float>> lora;  // LoRA adapters (file, scale) applied to every model served
 };
 
 class Server {

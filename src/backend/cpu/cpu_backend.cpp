@@ -185,6 +185,35 @@ void CpuBackend::matmul_many(std::span<const MatmulTarget> outputs, Tensor x, co
                        next);
 }
 
+void CpuBackend::reserve_low_rank(int64_t max_rank, int64_t max_rows, int64_t n_tokens) {
+  low_rank_mid_.resize(std::max(low_rank_mid_.size(), sz(max_rank * n_tokens)));
+  low_rank_out_.resize(std::max(low_rank_out_.size(), sz(max_rows * n_tokens)));
+}
+
+// Two F32 matmuls (bit-identical for any thread count and batch) and a scaled add in a fixed order per element,
+// so the update keeps the matmul's guarantee.
+void CpuBackend::add_low_rank(std::span<const LowRankTerm> terms, Tensor x, Tensor y) {
+  for (const LowRankTerm& t : terms) {
+    const WeightMatrix& a = *t.a;
+    const WeightMatrix& b = *t.b;
+    check_rows(x, a.cols, "add_low_rank");
+    if (a.type != DType::F32 || b.type != DType::F32 || b.cols != a.rows || b.rows != y.cols) {
+      throw Error("add_low_rank: A and B must be F32, A rank × " + std::to_string(x.cols) + " and B " +
+                  std::to_string(y.cols) + " × rank");
+    }
+    if (sz(a.rows * x.rows) > low_rank_mid_.size() || sz(b.rows * x.rows) > low_rank_out_.size()) {
+      throw Error("add_low_rank: more rows or a larger rank than reserve_low_rank allowed");
+    }
+    ternion::matmul(a, x.data, x.rows, low_rank_mid_.data(), a.rows, {}, pool_);
+    ternion::matmul(b, low_rank_mid_.data(), x.rows, low_rank_out_.data(), b.rows, {}, pool_);
+    for (int64_t r = 0; r < y.rows; ++r) {
+      float* yr = y.data + r * y.stride;
+      const float* dr = low_rank_out_.data() + r * b.rows;
+      for (int64_t i = 0; i < y.cols; ++i) yr[i] += t.scale * dr[i];
+    }
+  }
+}
+
 void CpuBackend::rms_norm(Tensor x, const float* weight, float eps, Tensor y) {
   for (int64_t r = 0; r < x.rows; ++r) rms_norm_row(x.data + r * x.stride, weight, y.data + r * y.stride, x.cols, eps);
 }
