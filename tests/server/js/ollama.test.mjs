@@ -123,6 +123,24 @@ test('tools are accepted and a tool result can be sent back', async () => {
   assert.equal(typeof r.message.content, 'string');
 });
 
+test('format: a schema gives JSON of that shape, json an object', async () => {
+  const schema = {
+    type: 'object',
+    properties: { book: { type: 'string', maxLength: 12 }, chapter: { type: 'integer' } },
+    required: ['book', 'chapter'],
+    additionalProperties: false,
+  };
+  const r = await ollama.chat({ model: MODEL, messages, format: schema, options: { num_predict: 200, seed: 4 } });
+  assert.equal(r.done_reason, 'stop', r.message.content);
+  const out = JSON.parse(r.message.content);
+  assert.equal(typeof out.book, 'string');
+  assert.ok(Number.isInteger(out.chapter));
+  // Any object: the reply opens one, and is one whenever the model ends it within the limit.
+  const j = await ollama.chat({ model: MODEL, messages, format: 'json', options: { num_predict: 200, seed: 4 } });
+  assert.match(j.message.content, /^\s*\{/);
+  if (j.done_reason === 'stop') assert.equal(typeof JSON.parse(j.message.content), 'object');
+});
+
 test('errors come back as the client expects', async () => {
   await assert.rejects(ollama.chat({ model: 'no-such-model', messages }), (e) => {
     assert.equal(e.name, 'ResponseError');
@@ -130,9 +148,9 @@ test('errors come back as the client expects', async () => {
     assert.match(e.message, /model 'no-such-model' not found/);
     return true;
   });
-  await assert.rejects(ollama.chat({ model: MODEL, messages, format: 'json' }), (e) => {
+  await assert.rejects(ollama.chat({ model: MODEL, messages, format: 'xml' }), (e) => {
     assert.equal(e.status_code, 400);
-    assert.match(e.message, /not supported yet/);
+    assert.match(e.message, /format/);
     return true;
   });
   await assert.rejects(ollama.embed({ model: MODEL, input: 'x' }), (e) => {
