@@ -125,11 +125,14 @@ double seconds_since(Clock::time_point t0) { return std::chrono::duration<double
 void collect_output(int fd, pid_t pid, Clock::time_point deadline, const SandboxLimits& limits, SandboxResult& r) {
   std::array<char, 16384> buf;
   for (;;) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
-    if (left <= 0) {
+    // Past the deadline only when it is reached: whole milliseconds left are rounded up, so a stop never comes
+    // early (truncated, the last fraction of a millisecond read as none left).
+    const auto now = Clock::now();
+    if (now >= deadline) {
       r.stopped_by = StopReason::kWallTime;
       break;
     }
+    const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - now).count();
     pollfd p{fd, POLLIN, 0};
     const int ready = ::poll(&p, 1, static_cast<int>(std::min<int64_t>(left, 100)));
     if (ready < 0 && errno != EINTR) break;
