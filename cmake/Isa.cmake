@@ -16,7 +16,8 @@ elseif(CMAKE_SYSTEM_PROCESSOR MATCHES "aarch64|arm64")
   set(TERNION_NEON_DOT_FLAGS -march=armv8.2-a+dotprod)
   set(TERNION_NEON_I8MM_FLAGS -march=armv8.2-a+dotprod+i8mm)
 endif()
-add_compile_options(${TERNION_BASE_ISA_FLAGS})
+# C++ only: nvcc takes no -m flags (host code it compiles is the CUDA backend's glue, no SIMD).
+add_compile_options("$<$<COMPILE_LANGUAGE:CXX>:${TERNION_BASE_ISA_FLAGS}>")
 
 # ternion_isa_source(<file> AVX512|AVX512BW|AVXVNNI|NEON_DOT|NEON_I8MM): compile one source file with the flags
 # of a wider ISA.

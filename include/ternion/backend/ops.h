@@ -91,6 +91,10 @@ class RopeTable {
   // Rotates the first n_rot dims of each of n_heads heads (head_dim apart) of one token at position pos.
   void apply(float* heads, int64_t n_heads, int64_t head_dim, int64_t pos) const;
   int64_t n_positions() const { return n_positions_; }
+  const RopeConfig& config() const { return config_; }
+  // cos and sin of pos · θ_i, [pos][n_rot / 2] (a GPU backend copies them to its memory).
+  const std::vector<float>& cos_table() const { return cos_; }
+  const std::vector<float>& sin_table() const { return sin_; }
 
  private:
   RopeConfig config_;
