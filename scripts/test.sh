@@ -4,7 +4,8 @@
 #   2. one ASan+UBSan build with coverage instrumentation: every test again (long checks shortened, see
 #      tests/support) and line coverage of the library (gate: 85 %)
 #   3. the kernel layers cross-compiled for ARM64, their tests under qemu-user (NEON against the reference)
-#   4. before all, clang-format check of every source file
+#   4. the CUDA backend compiled with warnings as errors when nvcc is found (compile only: CI has no GPU)
+#   5. before all, clang-format check of every source file
 # Fixtures are read from $TERNION_FIXTURES (default ../shared/fixtures).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,6 +21,18 @@ step "release build and tests"
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j "$jobs"
 ctest --test-dir build --output-on-failure -j "$jobs"
+
+step "CUDA backend compile check"
+# Only the CUDA library and the tests that use it, in a build folder of their own; scripts/cuda-check.sh runs them
+# on a machine with a GPU.
+nvcc_path="$(command -v nvcc || true)"
+if [[ -z "$nvcc_path" && -x /usr/local/cuda/bin/nvcc ]]; then nvcc_path=/usr/local/cuda/bin/nvcc; fi
+if [[ -n "$nvcc_path" ]]; then
+  cmake -S . -B build-cuda -DCMAKE_BUILD_TYPE=Release -DTERNION_CUDA=ON -DCMAKE_CUDA_COMPILER="$nvcc_path" >/dev/null
+  cmake --build build-cuda -j "$jobs" --target ternion_backend_cuda ternion_test_backend ternion_test_model
+else
+  printf '\n*** SKIPPED: the CUDA compile check: no nvcc on PATH or in /usr/local/cuda/bin ***\n\n'
+fi
 
 step "ARM64 kernels under qemu"
 bash scripts/test-arm64.sh

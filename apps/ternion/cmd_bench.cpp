@@ -41,6 +41,7 @@ struct BenchArgs {
   bool mmap = false;
   bool hugetlb = false;
   LoraArgs lora;
+  DeviceArgs device;
 };
 
 std::string base_name(const std::string& path) {
@@ -133,7 +134,7 @@ nlohmann::ordered_json to_json(const std::string& path, const Model& model, cons
   const std::string type = main_type(model);
   const int64_t n_params = model_n_params(model);
   j["build_commit"] = "ternion-0.1.0";
-  j["backends"] = "CPU";
+  j["backends"] = r.backend == "cpu" ? "CPU" : "CUDA";
   j["cpu_isa"] = std::string(isa_name(best_isa()));
   j["model_filename"] = path;
   j["model_type"] = std::string(model.arch().name) + " " + params_label(n_params) + " " + type;
@@ -144,7 +145,7 @@ nlohmann::ordered_json to_json(const std::string& path, const Model& model, cons
   j["n_threads"] = r.test.n_threads;
   j["type_k"] = "f16";
   j["type_v"] = "f16";
-  j["n_gpu_layers"] = 0;
+  j["n_gpu_layers"] = r.backend == "cpu" ? 0 : static_cast<int64_t>(model.hparams().n_layer);
   j["flash_attn"] = false;
   j["use_mmap"] = mmap;
   j["hugetlb"] = hugetlb;
@@ -247,6 +248,7 @@ int bench_cmd(const BenchArgs& a) {
     check_threads(t, ParamSurface::kCommandLine);
   }
   const auto shapes = test_shapes(a);
+  check_device_args(a.device);
 
   // Every model is opened (mapped, validated) before anything is printed, so a bad path is one error line.
   std::vector<std::unique_ptr<Model>> loaded;
@@ -256,6 +258,7 @@ int bench_cmd(const BenchArgs& a) {
         load_model(path, {!a.mmap, a.hugetlb}, [&bar](uint64_t done, uint64_t total) { bar.update(done, total); }));
   }
 
+  const DeviceArgs device = checked_device_args(a.device);
   nlohmann::ordered_json all = nlohmann::ordered_json::array();
   if (a.output == "md") print_md_header();
   for (size_t mi = 0; mi < models.size(); ++mi) {
@@ -273,6 +276,8 @@ int bench_cmd(const BenchArgs& a) {
         test.seed = a.seed;
         test.hugetlb = a.hugetlb;
         test.lora = adapters;
+        test.device = device.device;
+        test.n_gpu_layers = device.gpu_layers;
         if (a.progress || ::isatty(STDERR_FILENO) == 1)
           std::fprintf(stderr, "bench: %s %s t=%d\n", base_name(path).c_str(), test_label(test).c_str(), t);
         const BenchResult r = run_bench(*model, test);
@@ -310,6 +315,7 @@ Runner add_bench_command(CLI::App& app) {
   c->add_flag("--mmap", a->mmap, kMmapHelp);
   c->add_flag("--hugetlb", a->hugetlb, kHugetlbHelp);
   add_lora_flags(c, a->lora);
+  add_device_flags(c, a->device);
   return [a] { return bench_cmd(*a); };
 }
 

@@ -20,6 +20,7 @@ struct PplArgs {
   bool mmap = false;
   std::string kv_type = "f16";
   LoraArgs lora;
+  DeviceArgs device;
 };
 
 int perplexity_cmd(const PplArgs& a) {
@@ -27,6 +28,7 @@ int perplexity_cmd(const PplArgs& a) {
   if (a.file.empty()) throw Error("no text given; use -f FILE");
   if (a.ctx < 4) throw Error("-c/--ctx-size must be at least 4, got " + std::to_string(a.ctx));
   check_threads(a.threads, ParamSurface::kCommandLine);
+  const DeviceArgs device = checked_device_args(a.device);
   const std::string text = read_text_file(a.file);
   const auto model = load_model(path, {.resident = !a.mmap});
   ContextOptions copt;
@@ -35,6 +37,8 @@ int perplexity_cmd(const PplArgs& a) {
   copt.logits_all = true;
   copt.kv_type = parse_kv_type(a.kv_type);
   copt.lora = load_lora_adapters(lora_files(a.lora), *model);
+  copt.device = device.device;
+  copt.n_gpu_layers = device.gpu_layers;
   Generator gen(*model, copt, a.threads > 0 ? a.threads : default_thread_count());
   const PerplexityResult r = perplexity(gen, text, a.ctx, a.chunks, [](int64_t chunk, double running) {
     std::fprintf(stderr, "[%lld]%.4f,", static_cast<long long>(chunk), running);
@@ -61,6 +65,7 @@ Runner add_perplexity_command(CLI::App& app) {
   c->add_option("--kv-type", a->kv_type, kKvTypeHelp);
   c->add_flag("--mmap", a->mmap, kMmapHelp);
   add_lora_flags(c, a->lora);
+  add_device_flags(c, a->device);
   return [a] { return perplexity_cmd(*a); };
 }
 

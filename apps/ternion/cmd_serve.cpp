@@ -72,9 +72,11 @@ Runner add_serve_command(CLI::App& app) {
   c->add_option("--kv-type", *kv_type, kKvTypeHelp);
   auto lora = std::make_shared<LoraArgs>();
   add_lora_flags(c, *lora);
+  auto device = std::make_shared<DeviceArgs>();
+  add_device_flags(c, *device);
   auto alias = std::make_shared<std::string>();
   c->add_option("--alias", *alias, "The name of the one model served (as llama.cpp; NAME=PATH does the same)");
-  return [o, models, kv_type, alias, lora] {
+  return [o, models, kv_type, alias, lora, device] {
     o->models = *models;
     o->lora = lora_files(*lora);
     if (!alias->empty()) {
@@ -82,6 +84,9 @@ Runner add_serve_command(CLI::App& app) {
       o->models[0] = *alias + "=" + o->models[0];
     }
     o->kv_type = parse_kv_type(*kv_type);
+    const DeviceArgs d = checked_device_args(*device);
+    o->device = d.device;
+    o->n_gpu_layers = d.gpu_layers;
     return serve(*o);
   };
 }

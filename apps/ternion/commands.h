@@ -71,6 +71,20 @@ inline constexpr const char* kKvTypeHelp =
 // The DType of a --kv-type value; Error naming the flag for anything but f16 and f32.
 DType parse_kv_type(const std::string& name);
 
+// Where a command's model runs: --device and llama.cpp's -ngl/--n-gpu-layers (ContextOptions::device and
+// n_gpu_layers, which say how the two combine).
+struct DeviceArgs {
+  std::string device;       // empty: not given
+  int32_t gpu_layers = -1;  // -1: not given
+};
+void add_device_flags(CLI::App* c, DeviceArgs& a);
+// Checks the flags (before the model is loaded): a bad device name, or --device cuda in a build without CUDA, is an
+// Error.
+void check_device_args(const DeviceArgs& a);
+// The flags to use: checked, and -ngl alone in a build without CUDA dropped with a note (the CPU runs it, as
+// llama.cpp does without a GPU).
+DeviceArgs checked_device_args(DeviceArgs a);
+
 // Reads a whole text file; Error naming it when it cannot be read.
 std::string read_text_file(const std::string& path);
 

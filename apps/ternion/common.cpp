@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "commands.h"
+#include "ternion/backend/cuda_backend.h"
 #include "ternion/core/error.h"
 
 namespace ternion::cli {
@@ -112,6 +113,33 @@ DType parse_kv_type(const std::string& name) {
   if (name == "f16" || name == "F16") return DType::F16;
   if (name == "f32" || name == "F32") return DType::F32;
   throw Error("--kv-type must be f16 or f32, got '" + name + "'");
+}
+
+void add_device_flags(CLI::App* c, DeviceArgs& a) {
+  c->add_option("--device", a.device, "Where the model runs: cpu (default), cuda or cuda:N (a build with CUDA)");
+  c->add_option("--n-gpu-layers,--gpu-layers", a.gpu_layers,
+                "Layers on the GPU, as llama.cpp's -ngl: 0 runs on the CPU, the model's layer count or more (e.g. 99) "
+                "everything on the GPU; partial offload is not built yet");
+}
+
+void check_device_args(const DeviceArgs& a) {
+  if (!a.device.empty()) check_device_name(a.device);
+  if (a.gpu_layers < -1) throw Error("-ngl/--n-gpu-layers must be 0 or more, got " + std::to_string(a.gpu_layers));
+  if (!cuda_built() && a.device.starts_with("cuda")) {
+    throw Error("--device " + a.device + ": this build has no CUDA; configure with -DTERNION_CUDA=ON to run on a GPU");
+  }
+}
+
+DeviceArgs checked_device_args(DeviceArgs a) {
+  check_device_args(a);
+  if (!cuda_built() && a.gpu_layers > 0 && a.device.empty()) {
+    std::fprintf(stderr,
+                 "note: -ngl %d ignored: this build has no CUDA (configure with -DTERNION_CUDA=ON); running "
+                 "on the CPU\n",
+                 a.gpu_layers);
+    a.gpu_layers = -1;
+  }
+  return a;
 }
 
 std::string read_text_file(const std::string& path) {

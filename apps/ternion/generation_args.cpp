@@ -55,8 +55,7 @@ void add_generation_flags(CLI::App* c, GenerationArgs& a, const char* tokens_hel
   c->add_option("--kv-type", a.kv_type, kKvTypeHelp);
   c->add_option("-b,--batch-size", a.batch, "Prompt tokens per forward pass (default 512)");
   c->add_option("--ubatch-size", a.ubatch, "The same as -b: one batch size here (also -ub)");
-  c->add_option("--n-gpu-layers,--gpu-layers", a.gpu_layers,
-                "Accepted for llama.cpp's -ngl; there is no GPU backend yet, so everything runs on the CPU");
+  add_device_flags(c, a.device);
   c->add_flag("--jinja", a.jinja, "Accepted for llama.cpp: chat templates always run as Jinja here");
   add_lora_flags(c, a.lora);
 }
@@ -88,9 +87,7 @@ void check_generation_args(const GenerationArgs& a) {
   check_param(params::kSeed, static_cast<double>(a.seed), kCli);
   if (a.batch != 0) check_param(params::kBatchSize, static_cast<double>(a.batch), kCli);
   if (a.ubatch != 0) check_param(params::kBatchSize, static_cast<double>(a.ubatch), kCli);
-  if (a.gpu_layers != 0) {
-    std::fprintf(stderr, "note: -ngl %d ignored: there is no GPU backend yet; running on the CPU\n", a.gpu_layers);
-  }
+  check_device_args(a.device);
 }
 
 std::string generation_model_path(const GenerationArgs& a) {
@@ -141,6 +138,9 @@ ContextOptions context_options(const GenerationArgs& a, const Model& model) {
   copt.hugetlb = a.hugetlb;
   copt.kv_type = parse_kv_type(a.kv_type);
   if (a.batch > 0 || a.ubatch > 0) copt.n_batch = a.ubatch > 0 ? a.ubatch : a.batch;
+  const DeviceArgs d = checked_device_args(a.device);
+  copt.device = d.device;
+  copt.n_gpu_layers = d.gpu_layers;
   return copt;
 }
 

@@ -35,7 +35,7 @@ struct GenerationArgs {
   bool hugetlb = false;
   std::string kv_type = "f16";
   int64_t batch = 0, ubatch = 0;  // -b, -ub: both set the one batch size
-  int32_t gpu_layers = 0;         // -ngl: accepted, with a note (no GPU backend yet)
+  DeviceArgs device;              // --device, -ngl
   bool jinja = false;             // --jinja: accepted (the template always runs as Jinja)
   LoraArgs lora;                  // --lora, --lora-scaled
   // chat only

@@ -174,6 +174,8 @@ BenchResult run_bench(const Model& model, const BenchTest& test, const std::func
   copt.n_batch = std::max<int64_t>(std::min(test.n_batch, std::max<int64_t>(test.n_prompt, 1)), 1);
   copt.hugetlb = test.hugetlb;
   copt.lora = test.lora;
+  copt.device = test.device;
+  copt.n_gpu_layers = test.n_gpu_layers;
   InferenceContext ctx(model, copt, pool);
 
   // Warm-up: every weight page touched, every buffer written once.
@@ -220,7 +222,8 @@ BenchResult run_bench(const Model& model, const BenchTest& test, const std::func
     r.jitter_ms = stddev_of(r.token_latencies_ms);
   }
   r.peak_rss_bytes = peak_rss_bytes();
-  if (test.n_gen > 0) {
+  r.backend = std::string(ctx.backend().name());
+  if (test.n_gen > 0 && r.backend == "cpu") {  // the bound of a pass over host memory: the CPU's
     const auto spans = decode_weight_spans(model);
     for (const auto& sp : spans) r.decode_bytes_per_token += static_cast<int64_t>(sp.size());
     // As many passes as one repetition has steps (at most kMaxReadPasses), timed like the steps: the median is

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <string>
 
+#include "ternion/backend/cuda_backend.h"
 #include "ternion/core/error.h"
 
 namespace ternion {
@@ -14,13 +15,33 @@ size_t sz(int64_t n) { return static_cast<size_t>(n); }
 
 }  // namespace
 
+std::string context_device(const ContextOptions& options, int64_t n_layer) {
+  if (!options.device.empty()) check_device_name(options.device);
+  const int32_t ngl = options.n_gpu_layers;
+  if (ngl < 0) {
+    if (ngl != -1) throw Error("-ngl/--n-gpu-layers must be 0 or more, got " + std::to_string(ngl));
+    return options.device.empty() ? "cpu" : options.device;
+  }
+  if (ngl == 0) return "cpu";
+  if (ngl < n_layer) {
+    throw Error("-ngl " + std::to_string(ngl) + ": this model has " + std::to_string(n_layer) +
+                " layers, and running only some of them on the GPU (partial offload) is not built yet; give -ngl 0 "
+                "(CPU) or -ngl " +
+                std::to_string(n_layer) + " or more (all on the GPU)");
+  }
+  if (options.device == "cpu") {
+    throw Error("-ngl " + std::to_string(ngl) + " puts layers on a GPU, but --device cpu was given");
+  }
+  return options.device.empty() ? "cuda" : options.device;  // -ngl alone, as llama.cpp users type it
+}
+
 InferenceContext::InferenceContext(const Model& model, const ContextOptions& options, ThreadPool& pool)
-    : InferenceContext(model, options, std::make_unique<CpuBackend>(pool), nullptr) {}
+    : InferenceContext(model, options, make_backend(context_device(options, model.hparams().n_layer), pool), nullptr) {}
 
 InferenceContext::InferenceContext(const Model& model, const ContextOptions& options, Backend& backend)
     : InferenceContext(model, options, nullptr, &backend) {}
 
-InferenceContext::InferenceContext(const Model& model, const ContextOptions& options, std::unique_ptr<CpuBackend> own,
+InferenceContext::InferenceContext(const Model& model, const ContextOptions& options, std::unique_ptr<Backend> own,
                                    Backend* backend)
     : model_(model),
       hp_(model.hparams()),

@@ -18,6 +18,8 @@ Scheduler::Scheduler(const Model& model, const Tokenizer& tokenizer, const Sched
   copt.hugetlb = options.hugetlb;
   copt.kv_type = options.kv_type;
   copt.lora = load_lora_adapters(options.lora, model);
+  copt.device = options.device;
+  copt.n_gpu_layers = options.n_gpu_layers;
   ctx_ = std::make_unique<InferenceContext>(model, copt, *pool_);
   session_ = std::make_unique<Session>(*ctx_, tokenizer);
   thread_ = std::thread([this] { loop(); });

@@ -270,6 +270,8 @@ void Server::load_models() {
   so.hugetlb = st.options.hugetlb;
   so.kv_type = st.options.kv_type;
   so.lora = st.options.lora;
+  so.device = st.options.device;
+  so.n_gpu_layers = st.options.n_gpu_layers;
   for (ModelSpec& spec : std::exchange(impl_->specs, {})) {
     st.models.add(std::make_unique<ServedModel>(std::move(spec), so, st.metrics,
                                                 LoadOptions{!st.options.mmap, st.options.hugetlb}));

@@ -30,6 +30,8 @@ struct BenchTest {
   uint32_t seed = 42;         // random token ids
   bool hugetlb = false;       // the KV cache in reserved huge pages (ContextOptions::hugetlb)
   std::vector<LoraUse> lora;  // adapters applied at run time (ContextOptions::lora)
+  std::string device;         // ContextOptions::device (empty: the CPU)
+  int32_t n_gpu_layers = -1;  // ContextOptions::n_gpu_layers
 };
 
 struct BenchResult {
@@ -52,6 +54,7 @@ struct BenchResult {
   int64_t decode_bytes_per_token = 0;
   std::optional<double> decode_bound_ms, read_p99_ms;
   std::vector<double> read_pass_ms;  // every read pass, in order (their median and p99 are the two above)
+  std::string backend;               // the backend that ran the test ("cpu", "cuda"); the bound is the CPU's only
 };
 
 // Most read passes a test measures for its bound and read tail.

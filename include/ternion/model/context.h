@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <memory>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "ternion/backend/backend.h"
@@ -36,8 +37,18 @@ struct ContextOptions {
   // LoRA adapters (ternion/model/lora.h), each loaded against this context's model, applied after every matmul
   // they adapt; the model's weights are not touched.
   std::vector<LoraUse> lora;
+  // Where the layers run: "cpu", "cuda" or "cuda:N" (ternion/backend/cuda_backend.h); empty: the CPU unless
+  // n_gpu_layers says otherwise. See context_device().
+  std::string device;
+  // llama.cpp's -ngl: layers on the GPU; -1 when not given. 0 runs on the CPU; the model's layer count or more,
+  // everything on `device` ("cuda" when it is empty). Partial offload is not built yet.
+  int32_t n_gpu_layers = -1;
   static constexpr int64_t kDefaultCtxCap = 4096;
 };
+
+// The device a context of a model with n_layer layers runs on, from ContextOptions' device and n_gpu_layers; throws
+// Error for a bad device name, a partial -ngl, or -ngl N with --device cpu.
+std::string context_device(const ContextOptions& options, int64_t n_layer);
 
 // One token of a multi-sequence batch.
 struct BatchToken {
@@ -49,7 +60,7 @@ struct BatchToken {
 
 class InferenceContext {
  public:
-  // On the CPU, with the pool's threads.
+  // On options' device (context_device()): the CPU with the pool's threads, or a GPU.
   InferenceContext(const Model& model, const ContextOptions& options, ThreadPool& pool);
   // On `backend`, which outlives the context.
   InferenceContext(const Model& model, const ContextOptions& options, Backend& backend);
@@ -85,8 +96,7 @@ class InferenceContext {
   Backend& backend() { return backend_; }
 
  private:
-  InferenceContext(const Model& model, const ContextOptions& options, std::unique_ptr<CpuBackend> own,
-                   Backend* backend);
+  InferenceContext(const Model& model, const ContextOptions& options, std::unique_ptr<Backend> own, Backend* backend);
   // Runs the n tokens staged in tokens_, slots_ and positions_; writes the logits of rows out_rows_.
   void run_staged(int64_t n, float* logits_out);
   void attention_block(const LayerWeights& l, int64_t layer, int64_t n);
@@ -113,7 +123,7 @@ class InferenceContext {
 
   const Model& model_;
   const HParams& hp_;
-  std::unique_ptr<CpuBackend> own_backend_;  // when constructed with a thread pool
+  std::unique_ptr<Backend> own_backend_;  // when constructed with a thread pool: options.device's backend
   Backend& backend_;
   int64_t n_ctx_ = 0;
   int64_t n_batch_ = 0;

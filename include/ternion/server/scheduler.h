@@ -34,6 +34,8 @@ struct SchedulerOptions {
   bool hugetlb = false;        // the KV cache in reserved huge pages (ContextOptions::hugetlb)
   DType kv_type = DType::F16;  // ContextOptions::kv_type
   std::vector<std::pair<std::string, float>> lora;  // adapters (file, scale), loaded against the model
+  std::string device;                               // ContextOptions::device
+  int32_t n_gpu_layers = -1;                        // ContextOptions::n_gpu_layers
 };
 
 class Scheduler {

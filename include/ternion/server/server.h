@@ -35,6 +35,8 @@ struct ServerOptions {
   bool hugetlb = false;              // weights and KV caches in reserved huge pages (LoadOptions, ContextOptions)
   DType kv_type = DType::F16;        // the KV caches' type (ContextOptions::kv_type)
   std::vector<std::pair<std::string, float>> lora;  // LoRA adapters (file, scale) applied to every model served
+  std::string device;                               // where every model runs (ContextOptions::device)
+  int32_t n_gpu_layers = -1;                        // ContextOptions::n_gpu_layers
 };
 
 class Server {
