@@ -28,7 +28,12 @@ step "CUDA backend compile check"
 nvcc_path="$(command -v nvcc || true)"
 if [[ -z "$nvcc_path" && -x /usr/local/cuda/bin/nvcc ]]; then nvcc_path=/usr/local/cuda/bin/nvcc; fi
 if [[ -n "$nvcc_path" ]]; then
-  cmake -S . -B build-cuda -DCMAKE_BUILD_TYPE=Release -DTERNION_CUDA=ON -DCMAKE_CUDA_COMPILER="$nvcc_path" >/dev/null
+  cuda_flags=(-DCMAKE_CUDA_COMPILER="$nvcc_path")
+  # Debian's CUDA 11.8 takes g++ up to 11 as its host compiler.
+  if "$nvcc_path" --version | grep -q 'release 11\.' && command -v g++-11 >/dev/null; then
+    cuda_flags+=(-DCMAKE_CUDA_HOST_COMPILER=g++-11)
+  fi
+  cmake -S . -B build-cuda -DCMAKE_BUILD_TYPE=Release -DTERNION_CUDA=ON "${cuda_flags[@]}" >/dev/null
   cmake --build build-cuda -j "$jobs" --target ternion_backend_cuda ternion_test_backend ternion_test_model
 else
   printf '\n*** SKIPPED: the CUDA compile check: no nvcc on PATH or in /usr/local/cuda/bin ***\n\n'

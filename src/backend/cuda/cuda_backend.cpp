@@ -108,6 +108,7 @@ CudaKvCache::CudaKvCache(const KvCacheSpec& spec) : KvCache(spec) {
 
 // Rows [from, from + n) of every head of K and V to [0, n), through a scratch copy (the ranges may overlap).
 void CudaKvCache::shift_rows(const KvLayer& l, int64_t from, int64_t n, Stream stream) {
+  if (n <= 0 || from == 0) return;
   const size_t row = sz(l.head_dim) * es_;
   const size_t pitch = sz(l.capacity) * row;
   for (void* base : {l.k, l.v}) {
