@@ -24,8 +24,8 @@ cudaStream_t st(Stream s) { return static_cast<cudaStream_t>(s); }
 
 class DeviceBuffer final : public Buffer {
  public:
-  explicit DeviceBuffer(size_t n) : memory_(std::max<size_t>(n, 1) * sizeof(float), "a buffer"), n_(n) {
-    check(cudaMemset(memory_.get(), 0, memory_.bytes()), "clearing a buffer");
+  DeviceBuffer(size_t n, Stream stream) : memory_(std::max<size_t>(n, 1) * sizeof(float), "a buffer"), n_(n) {
+    check(cudaMemsetAsync(memory_.get(), 0, memory_.bytes(), st(stream)), "clearing a buffer");
   }
   float* data() override { return memory_.as<float>(); }
   size_t bytes() const override { return n_ * sizeof(float); }
@@ -140,7 +140,9 @@ CudaBackend::CudaBackend(int device) : device_(device) {
   }
   use_device();
   cudaStream_t s = nullptr;
-  check(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking), "creating a stream");
+  // Every copy and kernel of this backend goes to this one stream, in order. A blocking stream: it also waits for
+  // work on the legacy default stream, should anything put some there.
+  check(cudaStreamCreate(&s), "creating a stream");
   stream_ = s;
 }
 
@@ -153,7 +155,7 @@ void CudaBackend::use_device() const { check(cudaSetDevice(device_), "selecting 
 
 std::unique_ptr<Buffer> CudaBackend::alloc(size_t n_floats) {
   use_device();
-  return std::make_unique<DeviceBuffer>(n_floats);
+  return std::make_unique<DeviceBuffer>(n_floats, stream_);
 }
 
 std::unique_ptr<KvCache> CudaBackend::make_kv_cache(const KvCacheSpec& spec) {
@@ -175,7 +177,8 @@ const DeviceWeight& CudaBackend::weight(const WeightMatrix& w) {
   use_device();
   if (matmul_supports(w.type)) {
     DeviceWeight d{w.type, w.row_bytes, DeviceMemory(w.row_bytes * sz(w.rows), "a weight matrix")};
-    check(cudaMemcpy(d.memory.get(), w.data, d.memory.bytes(), cudaMemcpyHostToDevice), "uploading a weight matrix");
+    check(cudaMemcpyAsync(d.memory.get(), w.data, d.memory.bytes(), cudaMemcpyHostToDevice, st(stream_)),
+          "uploading a weight matrix");
     return weights_.emplace(w.data, std::move(d)).first->second;
   }
   // No kernel for this type: F16 rows, converted on the host a block of rows at a time.
@@ -190,8 +193,9 @@ const DeviceWeight& CudaBackend::weight(const WeightMatrix& w) {
       traits.to_float(w.data + sz(r0 + r) * w.row_bytes, f.data(), w.cols);
       fp32_to_fp16_row(f.data(), h.data() + sz(r * w.cols), w.cols);
     }
-    check(cudaMemcpy(d.memory.as<uint8_t>() + sz(r0) * d.row_bytes, h.data(), sz(n) * d.row_bytes,
-                     cudaMemcpyHostToDevice),
+    // From pageable memory: staged before the call returns, so `h` may be refilled at once.
+    check(cudaMemcpyAsync(d.memory.as<uint8_t>() + sz(r0) * d.row_bytes, h.data(), sz(n) * d.row_bytes,
+                          cudaMemcpyHostToDevice, st(stream_)),
           "uploading a weight matrix");
   }
   return weights_.emplace(w.data, std::move(d)).first->second;
@@ -203,7 +207,7 @@ const float* CudaBackend::vector(const float* host, int64_t n) {
   if (it != vectors_.end() && it->second.bytes() >= sz(n) * 4) return it->second.as<float>();
   use_device();
   DeviceMemory m(sz(n) * 4, "a weight vector");
-  check(cudaMemcpy(m.get(), host, sz(n) * 4, cudaMemcpyHostToDevice), "uploading a weight vector");
+  check(cudaMemcpyAsync(m.get(), host, sz(n) * 4, cudaMemcpyHostToDevice, st(stream_)), "uploading a weight vector");
   if (it != vectors_.end()) synchronize();  // the shorter copy it replaces may still be read
   return (vectors_[host] = std::move(m)).as<float>();
 }

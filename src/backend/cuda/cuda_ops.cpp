@@ -85,8 +85,11 @@ const CudaBackend::Rope& CudaBackend::rope_table(const RopeTable& table) {
   if (it != ropes_.end()) synchronize();  // the table it replaces may still be read
   Rope r{DeviceMemory(table.cos_table().size() * 4, "RoPE tables"),
          DeviceMemory(table.sin_table().size() * 4, "RoPE tables"), table.n_positions()};
-  check(cudaMemcpy(r.cos.get(), table.cos_table().data(), r.cos.bytes(), cudaMemcpyHostToDevice), "uploading RoPE");
-  check(cudaMemcpy(r.sin.get(), table.sin_table().data(), r.sin.bytes(), cudaMemcpyHostToDevice), "uploading RoPE");
+  const auto s = static_cast<cudaStream_t>(stream_);
+  check(cudaMemcpyAsync(r.cos.get(), table.cos_table().data(), r.cos.bytes(), cudaMemcpyHostToDevice, s),
+        "uploading RoPE");
+  check(cudaMemcpyAsync(r.sin.get(), table.sin_table().data(), r.sin.bytes(), cudaMemcpyHostToDevice, s),
+        "uploading RoPE");
   return ropes_[&table] = std::move(r);
 }
 
