@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "backend/cuda/cuda_matmul.h"
+#include "backend/cuda/matmul_launch.h"
 #include "ternion/core/error.h"
 #include "ternion/quant/quant.h"
 
@@ -133,6 +134,30 @@ TEST(CudaMatmul, SupportsTheDecodeTypes) {
   EXPECT_EQ(matmul_scratch_bytes(DType::Q4_0, 2048, 2048, kMatvecMaxTokens), 0u);
   EXPECT_GE(matmul_scratch_bytes(DType::Q4_0, 2048, 2048, 512), size_t{512 * 2048 * 2 + 128 * 2048 * 2});
   EXPECT_GE(matmul_scratch_bytes(DType::F16, 2048, 2048, 512), size_t{512 * 2048 * 2});
+}
+
+// The kernels' decoders, run on the host: every element as the CPU dequantises it, bit for bit (no GPU needed).
+TEST(CudaMatmul, DecodersReadEveryBlockLayoutAsTheCpuDoes) {
+  std::mt19937 rng(3);
+  for (DType type : kTypes) {
+    const int64_t cols = dtype_info(type).block_size == 1 ? 72 : 1024;
+    const Weights w = make_weights(type, 3, cols, rng);
+    for (int64_t r = 0; r < w.rows; ++r) {
+      std::vector<float> got(static_cast<size_t>(cols), -1234.5f);
+      ASSERT_TRUE(detail::decode_row_on_host(type, w.blocks.data() + r * w.row_bytes, cols, got.data()));
+      EXPECT_EQ(std::memcmp(got.data(), w.values.data() + r * cols, got.size() * sizeof(float)), 0)
+          << dtype_info(type).name << " row " << r;
+      for (int64_t c = 0; c < cols; ++c) {
+        const float want = w.values[r * cols + c];
+        if (std::memcmp(&got[c], &want, sizeof want) != 0) {
+          ADD_FAILURE() << dtype_info(type).name << " element " << c << ": " << got[c] << " vs " << want;
+          break;
+        }
+      }
+    }
+  }
+  float out[32];
+  EXPECT_FALSE(detail::decode_row_on_host(DType::Q2_K, out, 256, out));
 }
 
 TEST(CudaMatmul, MatchesTheReferenceForEveryTypeAndTokenCount) {

@@ -32,9 +32,9 @@ void check_args(DType type, const void* w, size_t row_bytes, int64_t rows, int64
   const int block = detail::matmul_block_elems(type);
   if (block == 0) throw Error("CUDA matmul: weight type " + name + " is not supported");
   if (rows < 0 || n < 0) throw Error("CUDA matmul: negative rows or token count");
-  if (cols <= 0 || cols % block != 0)
+  if (cols <= 0 || cols % block != 0 || cols > (int64_t{1} << 30))
     throw Error("CUDA matmul: cols " + std::to_string(cols) + " is not a positive multiple of " +
-                std::to_string(block) + " for " + name);
+                std::to_string(block) + " for " + name + " (at most 2^30)");
   const DTypeInfo& info = dtype_info(type);
   if (row_bytes < ternion::row_bytes(info, static_cast<uint64_t>(cols)))
     throw Error("CUDA matmul: row_bytes " + std::to_string(row_bytes) + " is less than one row of " + name);

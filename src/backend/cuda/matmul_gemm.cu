@@ -135,7 +135,8 @@ __global__ void dequant_half_kernel(const uint8_t* __restrict__ w, size_t row_by
   const int64_t total = n_rows * units;
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < total;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    const int64_t r = i / units, u = i % units;
+    const int64_t r = i / units;
+    const int u = static_cast<int>(i % units);
     const typename T::Raw raw = T::load(w + static_cast<size_t>(row0 + r) * row_bytes, u);
 #pragma unroll
     for (int k = 0; k < T::kRuns; ++k) {

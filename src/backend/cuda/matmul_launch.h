@@ -28,6 +28,10 @@ const char* launch_dequant_half(DType type, const void* w, size_t row_bytes, int
 const char* launch_gemm_half(const void* a, int64_t lda, int64_t rows, const void* b, int64_t n, int64_t cols, float* y,
                              int64_t y_stride, void* stream);
 
+// The device decoders run on the host over one row of cols elements (16-byte aligned): what the kernels read
+// each element as. False when matmul has no decoder for the type. For the tests.
+bool decode_row_on_host(DType type, const void* row, int64_t cols, float* out);
+
 // Rows of W the prompt path dequantises per GEMM call (bounds its scratch).
 int64_t gemm_chunk_rows(int64_t rows, int64_t cols);
 

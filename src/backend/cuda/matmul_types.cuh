@@ -13,46 +13,83 @@
 #include <cuda_fp16.h>
 
 #include <cstdint>
+#include <cstring>
 
 namespace ternion::cuda::detail {
 
+// Every decoder is __host__ __device__: decode_row_on_host (matmul_host.cu) runs them on the CPU, so the block
+// layouts are checked against the CPU's dequantisation on machines without a GPU as well.
+#define TERNION_HD __host__ __device__ __forceinline__
+
+// A weight load: streaming (evict-first) on the device, where weights are read once and x should stay in L1.
+template <class V>
+TERNION_HD V stream_load(const V* p) {
+#if defined(__CUDA_ARCH__)
+  return __ldcs(p);
+#else
+  return *p;
+#endif
+}
+
+// Products and differences rounded on their own (no fma contraction), as the CPU's dequantisers round them.
+TERNION_HD float mul_rn(float a, float b) {
+#if defined(__CUDA_ARCH__)
+  return __fmul_rn(a, b);
+#else
+  return a * b;
+#endif
+}
+TERNION_HD float sub_rn(float a, float b) {
+#if defined(__CUDA_ARCH__)
+  return __fsub_rn(a, b);
+#else
+  return a - b;
+#endif
+}
+
+TERNION_HD float bits_to_float(uint32_t u) {
+#if defined(__CUDA_ARCH__)
+  return __uint_as_float(u);
+#else
+  float f;
+  std::memcpy(&f, &u, sizeof f);
+  return f;
+#endif
+}
+
 // u - offset for a small unsigned integer u (< 2^23), exactly.
-__device__ __forceinline__ float small_int_to_float(uint32_t u, float offset) {
-  return __int_as_float(0x4B000000u | u) - (8388608.0f + offset);
+TERNION_HD float small_int_to_float(uint32_t u, float offset) {
+  return bits_to_float(0x4B000000u | u) - (8388608.0f + offset);
 }
 
-__device__ __forceinline__ float fp16_bits_to_float(uint16_t h) { return __half2float(__ushort_as_half(h)); }
-
-__device__ __forceinline__ uint16_t load_u16(const uint8_t* p) {
-  return __ldcs(reinterpret_cast<const unsigned short*>(p));
+TERNION_HD float fp16_bits_to_float(uint16_t h) {
+  __half_raw raw;
+  raw.x = h;
+  return __half2float(__half(raw));
 }
+
+TERNION_HD uint16_t load_u16(const uint8_t* p) { return stream_load(reinterpret_cast<const unsigned short*>(p)); }
 
 // 4 bytes at a 2-byte aligned address.
-__device__ __forceinline__ uint32_t load_u32_a2(const uint8_t* p) {
+TERNION_HD uint32_t load_u32_a2(const uint8_t* p) {
   return static_cast<uint32_t>(load_u16(p)) | (static_cast<uint32_t>(load_u16(p + 2)) << 16);
 }
 
-__device__ __forceinline__ uint4 load_u128(const uint8_t* p) { return __ldcs(reinterpret_cast<const uint4*>(p)); }
+TERNION_HD uint4 load_u128(const uint8_t* p) { return stream_load(reinterpret_cast<const uint4*>(p)); }
 
-__device__ __forceinline__ uint32_t byte_of(uint32_t word, int i) { return (word >> (8 * i)) & 0xFFu; }
-
-// Byte i (0..15) of a 16-byte load.
-__device__ __forceinline__ uint32_t byte_of(const uint4& q, int i) {
-  const uint32_t w = i < 4 ? q.x : i < 8 ? q.y : i < 12 ? q.z : q.w;
-  return byte_of(w, i & 3);
-}
+TERNION_HD uint32_t byte_of(uint32_t word, int i) { return (word >> (8 * i)) & 0xFFu; }
 
 struct TypeF32 {
   static constexpr int kBlockElems = 1, kBlockBytes = 4, kUnitElems = 8, kRuns = 1;
   struct Raw {
     float4 a, b;
   };
-  __device__ static Raw load(const uint8_t* row, int64_t u) {
+  TERNION_HD static Raw load(const uint8_t* row, int u) {
     const float4* p = reinterpret_cast<const float4*>(row) + 2 * u;
-    return Raw{__ldcs(p), __ldcs(p + 1)};
+    return Raw{stream_load(p), stream_load(p + 1)};
   }
-  __device__ static int64_t run_start(int64_t u, int) { return 8 * u; }
-  __device__ static void decode(const Raw& r, int, float* v) {
+  TERNION_HD static int run_start(int u, int) { return 8 * u; }
+  TERNION_HD static void decode(const Raw& r, int, float* v) {
     v[0] = r.a.x, v[1] = r.a.y, v[2] = r.a.z, v[3] = r.a.w;
     v[4] = r.b.x, v[5] = r.b.y, v[6] = r.b.z, v[7] = r.b.w;
   }
@@ -63,9 +100,9 @@ struct TypeF16 {
   struct Raw {
     uint4 q;
   };
-  __device__ static Raw load(const uint8_t* row, int64_t u) { return Raw{load_u128(row + 16 * u)}; }
-  __device__ static int64_t run_start(int64_t u, int) { return 8 * u; }
-  __device__ static void decode(const Raw& r, int, float* v) {
+  TERNION_HD static Raw load(const uint8_t* row, int u) { return Raw{load_u128(row + 16 * u)}; }
+  TERNION_HD static int run_start(int u, int) { return 8 * u; }
+  TERNION_HD static void decode(const Raw& r, int, float* v) {
     const uint32_t w[4] = {r.q.x, r.q.y, r.q.z, r.q.w};
 #pragma unroll
     for (int i = 0; i < 4; ++i) {
@@ -80,14 +117,14 @@ struct TypeBF16 {
   struct Raw {
     uint4 q;
   };
-  __device__ static Raw load(const uint8_t* row, int64_t u) { return Raw{load_u128(row + 16 * u)}; }
-  __device__ static int64_t run_start(int64_t u, int) { return 8 * u; }
-  __device__ static void decode(const Raw& r, int, float* v) {
+  TERNION_HD static Raw load(const uint8_t* row, int u) { return Raw{load_u128(row + 16 * u)}; }
+  TERNION_HD static int run_start(int u, int) { return 8 * u; }
+  TERNION_HD static void decode(const Raw& r, int, float* v) {
     const uint32_t w[4] = {r.q.x, r.q.y, r.q.z, r.q.w};
 #pragma unroll
     for (int i = 0; i < 4; ++i) {
-      v[2 * i] = __uint_as_float(w[i] << 16);
-      v[2 * i + 1] = __uint_as_float(w[i] & 0xFFFF0000u);
+      v[2 * i] = bits_to_float(w[i] << 16);
+      v[2 * i + 1] = bits_to_float(w[i] & 0xFFFF0000u);
     }
   }
 };
@@ -99,15 +136,15 @@ struct TypeQ8_0 {
     float d;
     uint32_t q[2];
   };
-  __device__ static Raw load(const uint8_t* row, int64_t u) {
+  TERNION_HD static Raw load(const uint8_t* row, int u) {
     const uint8_t* b = row + (u / 4) * kBlockBytes;
     const uint8_t* q = b + 2 + 8 * (u % 4);
     return Raw{fp16_bits_to_float(load_u16(b)), {load_u32_a2(q), load_u32_a2(q + 4)}};
   }
-  __device__ static int64_t run_start(int64_t u, int) { return 8 * u; }
-  __device__ static void decode(const Raw& r, int, float* v) {
+  TERNION_HD static int run_start(int u, int) { return 8 * u; }
+  TERNION_HD static void decode(const Raw& r, int, float* v) {
 #pragma unroll
-    for (int i = 0; i < 8; ++i) v[i] = __fmul_rn(small_int_to_float(byte_of(r.q[i / 4], i % 4) ^ 0x80u, 128.0f), r.d);
+    for (int i = 0; i < 8; ++i) v[i] = mul_rn(small_int_to_float(byte_of(r.q[i / 4], i % 4) ^ 0x80u, 128.0f), r.d);
   }
 };
 
@@ -119,23 +156,23 @@ struct TypeQ4_0 {
     float d;
     uint32_t q[2];
   };
-  __device__ static Raw load(const uint8_t* row, int64_t u) {
+  TERNION_HD static Raw load(const uint8_t* row, int u) {
     const uint8_t* b = row + (u / 2) * kBlockBytes;
     const uint8_t* q = b + 2 + 8 * (u % 2);
     return Raw{fp16_bits_to_float(load_u16(b)), {load_u32_a2(q), load_u32_a2(q + 4)}};
   }
-  __device__ static int64_t run_start(int64_t u, int k) { return (u / 2) * 32 + 8 * (u % 2) + 16 * k; }
-  __device__ static void decode(const Raw& r, int k, float* v) {
+  TERNION_HD static int run_start(int u, int k) { return (u / 2) * 32 + 8 * (u % 2) + 16 * k; }
+  TERNION_HD static void decode(const Raw& r, int k, float* v) {
 #pragma unroll
     for (int i = 0; i < 8; ++i) {
       const uint32_t byte = byte_of(r.q[i / 4], i % 4);
-      v[i] = __fmul_rn(small_int_to_float(k == 0 ? byte & 0xFu : byte >> 4, 8.0f), r.d);
+      v[i] = mul_rn(small_int_to_float(k == 0 ? byte & 0xFu : byte >> 4, 8.0f), r.d);
     }
   }
 };
 
 // The 6-bit scale and min of group g from the 12 packed bytes of a Q4_K / Q5_K block (unpack_scale_min_k4).
-__device__ __forceinline__ void scale_min_k4(const uint32_t* s, int g, uint32_t* sc, uint32_t* m) {
+TERNION_HD void scale_min_k4(const uint32_t* s, int g, uint32_t* sc, uint32_t* m) {
   auto byte = [s](int i) { return byte_of(s[i / 4], i % 4); };
   if (g < 4) {
     *sc = byte(g) & 63u;
@@ -151,122 +188,121 @@ struct KScales {
   float dl[2], ml[2];
 };
 
-__device__ __forceinline__ KScales load_k_scales(const uint8_t* b, int g) {
+TERNION_HD KScales load_k_scales(const uint8_t* b, int g) {
   const float d = fp16_bits_to_float(load_u16(b));
   const float dmin = fp16_bits_to_float(load_u16(b + 2));
-  const uint32_t s[3] = {__ldcs(reinterpret_cast<const unsigned int*>(b + 4)),
-                         __ldcs(reinterpret_cast<const unsigned int*>(b + 8)),
-                         __ldcs(reinterpret_cast<const unsigned int*>(b + 12))};
+  const uint32_t s[3] = {stream_load(reinterpret_cast<const unsigned int*>(b + 4)),
+                         stream_load(reinterpret_cast<const unsigned int*>(b + 8)),
+                         stream_load(reinterpret_cast<const unsigned int*>(b + 12))};
   KScales k;
 #pragma unroll
   for (int i = 0; i < 2; ++i) {
     uint32_t sc = 0, m = 0;
     scale_min_k4(s, g + i, &sc, &m);
-    k.dl[i] = __fmul_rn(d, small_int_to_float(sc, 0.0f));
-    k.ml[i] = __fmul_rn(dmin, small_int_to_float(m, 0.0f));
+    k.dl[i] = mul_rn(d, small_int_to_float(sc, 0.0f));
+    k.ml[i] = mul_rn(dmin, small_int_to_float(m, 0.0f));
   }
   return k;
 }
 
 // Q4_K (144-byte super-blocks, 16-byte aligned in a 16-byte aligned row): value = dl * q - ml, the product
-// rounded first. Element 64j + l: low nibble of qs[32j + l], 64j + 32 + l: its high nibble. Unit: 16 bytes of
-// qs (j = unit / 2, half h = unit % 2) = runs 64j + 16h + {0, 8} (group 2j) and 64j + 32 + 16h + {0, 8}
-// (group 2j + 1); 8 units a block.
+// rounded first. Element 64j + l: low nibble of qs[32j + l], 64j + 32 + l: its high nibble. Unit: 8 bytes of qs
+// (j = (u % 16) / 4, quarter h = u % 4) = run 64j + 8h (group 2j, low nibbles) and run 64j + 32 + 8h (group
+// 2j + 1, high nibbles); 16 units a block. Small units keep registers low enough for 4 rows a thread.
 struct TypeQ4_K {
-  static constexpr int kBlockElems = 256, kBlockBytes = 144, kUnitElems = 32, kRuns = 4;
+  static constexpr int kBlockElems = 256, kBlockBytes = 144, kUnitElems = 16, kRuns = 2;
   struct Raw {
     KScales s;
-    uint4 q;
+    uint2 q;
   };
-  __device__ static Raw load(const uint8_t* row, int64_t u) {
-    const uint8_t* b = row + (u / 8) * kBlockBytes;
-    const int j = static_cast<int>(u % 8) / 2, h = static_cast<int>(u % 2);
-    return Raw{load_k_scales(b, 2 * j), load_u128(b + 16 + 32 * j + 16 * h)};
+  TERNION_HD static Raw load(const uint8_t* row, int u) {
+    const uint8_t* b = row + (u / 16) * kBlockBytes;
+    const int j = static_cast<int>(u % 16) / 4, h = static_cast<int>(u % 4);
+    return Raw{load_k_scales(b, 2 * j), stream_load(reinterpret_cast<const uint2*>(b + 16 + 32 * j + 8 * h))};
   }
-  __device__ static int64_t run_start(int64_t u, int k) {
-    const int64_t j = (u % 8) / 2, h = u % 2;
-    return (u / 8) * 256 + 64 * j + 16 * h + 32 * (k / 2) + 8 * (k % 2);
+  TERNION_HD static int run_start(int u, int k) {
+    const int j = (u % 16) / 4, h = u % 4;
+    return (u / 16) * 256 + 64 * j + 8 * h + 32 * k;
   }
-  __device__ static void decode(const Raw& r, int k, float* v) {
-    const int hi = k / 2;
+  TERNION_HD static void decode(const Raw& r, int k, float* v) {
 #pragma unroll
     for (int i = 0; i < 8; ++i) {
-      const uint32_t byte = byte_of(r.q, 8 * (k % 2) + i);
-      const uint32_t q = hi ? byte >> 4 : byte & 0xFu;
-      v[i] = __fsub_rn(__fmul_rn(r.s.dl[hi], small_int_to_float(q, 0.0f)), r.s.ml[hi]);
+      const uint32_t byte = byte_of(i < 4 ? r.q.x : r.q.y, i % 4);
+      const uint32_t q = k ? byte >> 4 : byte & 0xFu;
+      v[i] = sub_rn(mul_rn(r.s.dl[k], small_int_to_float(q, 0.0f)), r.s.ml[k]);
     }
   }
 };
 
 // Q5_K (176-byte super-blocks: d, dmin, scales[12], qh[32], qs[128]): as Q4_K with a fifth bit; element 32c + l
-// has bit c of qh[l]. Unit as Q4_K's, plus the 16 bytes of qh of its half.
+// has bit c of qh[l]. Unit as Q4_K's (8 bytes of qs), plus the 8 bytes of qh of its quarter.
 struct TypeQ5_K {
-  static constexpr int kBlockElems = 256, kBlockBytes = 176, kUnitElems = 32, kRuns = 4;
+  static constexpr int kBlockElems = 256, kBlockBytes = 176, kUnitElems = 16, kRuns = 2;
   struct Raw {
     KScales s;
-    uint4 q, qh;
-    int j;
+    uint2 q, qh;
+    int shift;  // bit of qh for the low run (2j); the high run takes the next
   };
-  __device__ static Raw load(const uint8_t* row, int64_t u) {
-    const uint8_t* b = row + (u / 8) * kBlockBytes;
-    const int j = static_cast<int>(u % 8) / 2, h = static_cast<int>(u % 2);
-    return Raw{load_k_scales(b, 2 * j), load_u128(b + 48 + 32 * j + 16 * h), load_u128(b + 16 + 16 * h), j};
+  TERNION_HD static Raw load(const uint8_t* row, int u) {
+    const uint8_t* b = row + (u / 16) * kBlockBytes;
+    const int j = static_cast<int>(u % 16) / 4, h = static_cast<int>(u % 4);
+    return Raw{load_k_scales(b, 2 * j), stream_load(reinterpret_cast<const uint2*>(b + 48 + 32 * j + 8 * h)),
+               stream_load(reinterpret_cast<const uint2*>(b + 16 + 8 * h)), 2 * j};
   }
-  __device__ static int64_t run_start(int64_t u, int k) { return TypeQ4_K::run_start(u, k); }
-  __device__ static void decode(const Raw& r, int k, float* v) {
-    const int hi = k / 2;
-    const int bit = 2 * r.j + hi;
+  TERNION_HD static int run_start(int u, int k) { return TypeQ4_K::run_start(u, k); }
+  TERNION_HD static void decode(const Raw& r, int k, float* v) {
+    const int bit = r.shift + k;
 #pragma unroll
     for (int i = 0; i < 8; ++i) {
-      const int at = 8 * (k % 2) + i;
-      const uint32_t byte = byte_of(r.q, at);
-      const uint32_t q = (hi ? byte >> 4 : byte & 0xFu) | (((byte_of(r.qh, at) >> bit) & 1u) << 4);
-      v[i] = __fsub_rn(__fmul_rn(r.s.dl[hi], small_int_to_float(q, 0.0f)), r.s.ml[hi]);
+      const uint32_t byte = byte_of(i < 4 ? r.q.x : r.q.y, i % 4);
+      const uint32_t high = (byte_of(i < 4 ? r.qh.x : r.qh.y, i % 4) >> bit) & 1u;
+      const uint32_t q = (k ? byte >> 4 : byte & 0xFu) | (high << 4);
+      v[i] = sub_rn(mul_rn(r.s.dl[k], small_int_to_float(q, 0.0f)), r.s.ml[k]);
     }
   }
 };
 
 // Q6_K (210-byte super-blocks, 2-byte aligned: ql[128], qh[64], int8 scales[16], d): value = (d * scale) * (q - 32).
 // In half h, l < 32: elements l, l + 32, l + 64, l + 96 take the low nibble of ql[l], of ql[l + 32], the high
-// nibbles, and bits 0-1, 2-3, 4-5, 6-7 of qh[l]. Unit: l in [8j, 8j + 8) of half h (u % 8 = 4h + j): 4 runs.
+// nibbles, and bits 0-1, 2-3, 4-5, 6-7 of qh[l]. Unit (u % 16 = 8h + 2j + p): l in [8j, 8j + 8) of half h, the 8
+// bytes ql[64h + 32p + 8j ..] and qh[32h + 8j ..]; its runs are the elements l + 32p (low nibbles) and
+// l + 64 + 32p (high nibbles). Units p = 0 and 1 share the qh bytes (the second read hits L1).
 struct TypeQ6_K {
-  static constexpr int kBlockElems = 256, kBlockBytes = 210, kUnitElems = 32, kRuns = 4;
+  static constexpr int kBlockElems = 256, kBlockBytes = 210, kUnitElems = 16, kRuns = 2;
   struct Raw {
-    float ds[4];
-    uint32_t a[2], b[2], c[2];
+    float ds[2];
+    uint32_t a[2], c[2];
+    int p;
   };
-  __device__ static Raw load(const uint8_t* row, int64_t u) {
-    const uint8_t* blk = row + (u / 8) * kBlockBytes;
-    const int h = static_cast<int>(u % 8) / 4, j = static_cast<int>(u % 4);
-    const uint8_t* ql = blk + 64 * h + 8 * j;
+  TERNION_HD static Raw load(const uint8_t* row, int u) {
+    const uint8_t* blk = row + (u / 16) * kBlockBytes;
+    const int h = static_cast<int>(u % 16) / 8, j = static_cast<int>(u % 8) / 2, p = static_cast<int>(u % 2);
+    const uint8_t* ql = blk + 64 * h + 32 * p + 8 * j;
     const uint8_t* qh = blk + 128 + 32 * h + 8 * j;
     Raw r{};
     r.a[0] = load_u32_a2(ql), r.a[1] = load_u32_a2(ql + 4);
-    r.b[0] = load_u32_a2(ql + 32), r.b[1] = load_u32_a2(ql + 36);
     r.c[0] = load_u32_a2(qh), r.c[1] = load_u32_a2(qh + 4);
+    r.p = p;
     const float d = fp16_bits_to_float(load_u16(blk + 208));
-    // Runs k = 0..3 are in groups 8h + 2k + j / 2 (16 elements a group).
 #pragma unroll
-    for (int k = 0; k < 4; ++k) {
-      const int g = 8 * h + 2 * k + j / 2;
+    for (int k = 0; k < 2; ++k) {
+      const int g = 8 * h + 2 * (p + 2 * k) + j / 2;  // 16 elements a group
       const uint32_t pair = load_u16(blk + 192 + (g & ~1));
-      const int8_t sc = static_cast<int8_t>(byte_of(pair, g & 1));
-      r.ds[k] = __fmul_rn(d, static_cast<float>(sc));
+      r.ds[k] = mul_rn(d, static_cast<float>(static_cast<int8_t>(byte_of(pair, g & 1))));
     }
     return r;
   }
-  __device__ static int64_t run_start(int64_t u, int k) {
-    const int64_t h = (u % 8) / 4, j = u % 4;
-    return (u / 8) * 256 + 128 * h + 32 * k + 8 * j;
+  TERNION_HD static int run_start(int u, int k) {
+    const int h = (u % 16) / 8, j = (u % 8) / 2, p = u % 2;
+    return (u / 16) * 256 + 128 * h + 32 * (p + 2 * k) + 8 * j;
   }
-  __device__ static void decode(const Raw& r, int k, float* v) {
-    const uint32_t* lo = (k % 2) ? r.b : r.a;
+  TERNION_HD static void decode(const Raw& r, int k, float* v) {
+    const int shift = 2 * (r.p + 2 * k);
 #pragma unroll
     for (int i = 0; i < 8; ++i) {
-      const uint32_t l = byte_of(lo[i / 4], i % 4);
-      const uint32_t nib = k < 2 ? l & 0xFu : l >> 4;
-      const uint32_t q = nib | (((byte_of(r.c[i / 4], i % 4) >> (2 * k)) & 3u) << 4);
-      v[i] = __fmul_rn(r.ds[k], small_int_to_float(q, 32.0f));
+      const uint32_t l = byte_of(r.a[i / 4], i % 4);
+      const uint32_t q = (k ? l >> 4 : l & 0xFu) | (((byte_of(r.c[i / 4], i % 4) >> shift) & 3u) << 4);
+      v[i] = mul_rn(r.ds[k], small_int_to_float(q, 32.0f));
     }
   }
 };
@@ -279,20 +315,20 @@ struct TypeTQ2_0 {
     float d;
     uint32_t q[2];
   };
-  __device__ static Raw load(const uint8_t* row, int64_t u) {
+  TERNION_HD static Raw load(const uint8_t* row, int u) {
     const uint8_t* b = row + (u / 8) * kBlockBytes;
     const uint8_t* q = b + 8 * (u % 8);
     return Raw{fp16_bits_to_float(load_u16(b + 64)), {load_u32_a2(q), load_u32_a2(q + 4)}};
   }
-  __device__ static int64_t run_start(int64_t u, int k) {
-    const int64_t g = (u % 8) / 4, j = u % 4;
+  TERNION_HD static int run_start(int u, int k) {
+    const int g = (u % 8) / 4, j = u % 4;
     return (u / 8) * 256 + 128 * g + 32 * k + 8 * j;
   }
-  __device__ static void decode(const Raw& r, int k, float* v) {
+  TERNION_HD static void decode(const Raw& r, int k, float* v) {
 #pragma unroll
     for (int i = 0; i < 8; ++i) {
       const uint32_t t = (byte_of(r.q[i / 4], i % 4) >> (2 * k)) & 3u;
-      v[i] = __fmul_rn(small_int_to_float(t, 1.0f), r.d);
+      v[i] = mul_rn(small_int_to_float(t, 1.0f), r.d);
     }
   }
 };

@@ -23,6 +23,9 @@ namespace {
 constexpr int kVecThreads = 128;
 constexpr int kVecRows = 4;
 constexpr int kVecWarps = kVecThreads / 32;
+// Blocks an SM must hold (caps registers a thread): 4 (16 warps, 128 registers) keeps enough loads in flight
+// for decode; more tokens need more accumulators, so fewer blocks.
+constexpr int vec_min_blocks(int n) { return n <= 4 ? 4 : n <= 6 ? 3 : 2; }
 
 __device__ __forceinline__ float dot8(const float* v, const float4& a, const float4& b, float acc) {
   acc = __fmaf_rn(v[0], a.x, acc);
@@ -36,9 +39,9 @@ __device__ __forceinline__ float dot8(const float* v, const float4& a, const flo
 }
 
 template <class T, int N>
-__global__ void __launch_bounds__(kVecThreads)
-    matvec_kernel(const uint8_t* __restrict__ w, size_t row_bytes, int64_t rows, int64_t units,
-                  const float* __restrict__ x, int64_t x_stride, float* __restrict__ y, int64_t y_stride) {
+__global__ void __launch_bounds__(kVecThreads, vec_min_blocks(N))
+    matvec_kernel(const uint8_t* __restrict__ w, size_t row_bytes, int64_t rows, int units, const float* __restrict__ x,
+                  int64_t x_stride, float* __restrict__ y, int64_t y_stride) {
   const int64_t row0 = static_cast<int64_t>(blockIdx.x) * kVecRows;
   const uint8_t* wr[kVecRows];
 #pragma unroll
@@ -51,7 +54,7 @@ __global__ void __launch_bounds__(kVecThreads)
     for (int t = 0; t < N; ++t) acc[r][t] = 0.0f;
   }
 
-  for (int64_t u = threadIdx.x; u < units; u += kVecThreads) {
+  for (int u = threadIdx.x; u < units; u += kVecThreads) {
     typename T::Raw raw[kVecRows];
 #pragma unroll
     for (int r = 0; r < kVecRows; ++r) raw[r] = T::load(wr[r], u);
@@ -99,7 +102,8 @@ void launch_n(const void* w, size_t row_bytes, int64_t rows, int64_t cols, const
               int64_t y_stride, cudaStream_t stream) {
   const auto blocks = static_cast<unsigned>((rows + kVecRows - 1) / kVecRows);
   matvec_kernel<T, N><<<blocks, kVecThreads, 0, stream>>>(static_cast<const uint8_t*>(w), row_bytes, rows,
-                                                          cols / T::kUnitElems, x, x_stride, y, y_stride);
+                                                          static_cast<int>(cols / T::kUnitElems), x, x_stride, y,
+                                                          y_stride);
 }
 
 template <class T>
