@@ -1,6 +1,7 @@
 // Times the CUDA weight-matrix kernels at llama-3.2-1b shapes: the decode mat-vec (n = 1, 2, 4, 8) as GB/s of
 // weights read and share of the device's HBM bound, and the prompt path at n = 32 and 512 as TFLOP/s (and the
-// BatchInvariant order at n = 512, to give its cost). Weights are random bytes (speed does not depend on values).
+// cuBLAS route and the BatchInvariant order, to compare). Prompt-path times include the activation conversion and
+// the dequantisation to F16. Weights are random bytes (speed does not depend on values).
 // Usage: ternion_cuda_matmul_bench [type ...]   (default: every type matmul runs)
 #include <cuda_runtime.h>
 
@@ -40,9 +41,9 @@ struct Shape {
 
 // Mean milliseconds of one matmul call over `iters` calls after warm-up.
 double time_ms(DType type, const void* w, size_t row_bytes, const Shape& s, const float* x, float* y, int64_t n,
-               void* scratch, MatmulOrder order, cudaStream_t stream) {
+               void* scratch, MatmulOrder order, const ternion::cuda::BlasMatmul* blas, cudaStream_t stream) {
   auto call = [&] {
-    ternion::cuda::matmul(type, w, row_bytes, s.rows, s.cols, x, s.cols, y, s.rows, n, scratch, stream, order);
+    ternion::cuda::matmul(type, w, row_bytes, s.rows, s.cols, x, s.cols, y, s.rows, n, scratch, stream, order, blas);
   };
   for (int i = 0; i < 3; ++i) call();
   cudaEvent_t start, stop;
@@ -60,7 +61,7 @@ double time_ms(DType type, const void* w, size_t row_bytes, const Shape& s, cons
   return static_cast<double>(ms) / iters;
 }
 
-void bench_type(DType type, double hbm, cudaStream_t stream) {
+void bench_type(DType type, double hbm, const ternion::cuda::BlasMatmul& blas, cudaStream_t stream) {
   const Shape shapes[] = {{2048, 2048, "attn 2048x2048"},
                           {8192, 2048, "ffn up 8192x2048"},
                           {2048, 8192, "ffn down 2048x8192"},
@@ -84,20 +85,22 @@ void bench_type(DType type, double hbm, cudaStream_t stream) {
     check(cudaMemset(x, 0, static_cast<size_t>(max_n * s.cols) * 4), "memset x");
     for (int64_t n : {1, 2, 4, 8}) {
       const double ms = time_ms(type, w, row_bytes, s, static_cast<float*>(x), static_cast<float*>(y), n, scratch,
-                                MatmulOrder::Fast, stream);
+                                MatmulOrder::Fast, nullptr, stream);
       const double gbs = static_cast<double>(w_bytes) / (ms * 1e-3) / 1e9;
       std::printf("%-6s %-20s n=%-3lld %9.1f us %8.1f GB/s %5.1f %% of HBM\n", std::string(info.name).c_str(), s.name,
                   static_cast<long long>(n), ms * 1e3, gbs, 100.0 * gbs * 1e9 / hbm);
     }
+    // The prompt path three ways: our tiles, cuBLAS on the same operands, and the batch-invariant mat-vec order.
+    const char* const kRoutes[] = {"WMMA tiles", "cuBLAS", "batch-invariant mat-vec"};
     for (int64_t n : {32, 512}) {
-      for (MatmulOrder order : {MatmulOrder::Fast, MatmulOrder::BatchInvariant}) {
-        if (order == MatmulOrder::BatchInvariant && n != 512) continue;
-        const double ms =
-            time_ms(type, w, row_bytes, s, static_cast<float*>(x), static_cast<float*>(y), n, scratch, order, stream);
+      for (int route = 0; route < 3; ++route) {
+        if (route == 2 && n != 512) continue;
+        const MatmulOrder order = route == 2 ? MatmulOrder::BatchInvariant : MatmulOrder::Fast;
+        const double ms = time_ms(type, w, row_bytes, s, static_cast<float*>(x), static_cast<float*>(y), n, scratch,
+                                  order, route == 1 ? &blas : nullptr, stream);
         const double tflops = 2.0 * static_cast<double>(s.rows * s.cols * n) / (ms * 1e-3) / 1e12;
-        std::printf("%-6s %-20s n=%-3lld %9.1f us %8.1f TFLOP/s%s\n", std::string(info.name).c_str(), s.name,
-                    static_cast<long long>(n), ms * 1e3, tflops,
-                    order == MatmulOrder::BatchInvariant ? " (batch-invariant order)" : "");
+        std::printf("%-6s %-20s n=%-3lld %9.1f us %8.1f TFLOP/s  %s\n", std::string(info.name).c_str(), s.name,
+                    static_cast<long long>(n), ms * 1e3, tflops, kRoutes[route]);
       }
     }
     cudaFree(w);
@@ -129,7 +132,8 @@ int main(int argc, char** argv) {
   cudaStream_t stream = nullptr;
   check(cudaStreamCreate(&stream), "stream");
   try {
-    for (DType t : types) bench_type(t, hbm, stream);
+    const ternion::cuda::BlasMatmul blas;
+    for (DType t : types) bench_type(t, hbm, blas, stream);
   } catch (const ternion::Error& e) {
     std::fprintf(stderr, "%s\n", e.what());
     return 1;

@@ -29,6 +29,22 @@ enum class MatmulOrder {
   BatchInvariant,  // mat-vec for every n: a token's result is that of a one-token call
 };
 
+// The cuBLAS route for the prompt path: cublasGemmEx on the same F16 operands (F32 accumulation) in place of the
+// WMMA tile kernel, for where cuBLAS's Hopper kernels beat ours. Its kernel choice depends on the shape, n included,
+// so with it a token's prompt-path bits may depend on its batch (decode and BatchInvariant never use it). Owns one
+// cuBLAS handle: one per backend, used from one host thread at a time.
+class BlasMatmul {
+ public:
+  BlasMatmul();  // throws ternion::Error when cuBLAS cannot start
+  ~BlasMatmul();
+  BlasMatmul(const BlasMatmul&) = delete;
+  BlasMatmul& operator=(const BlasMatmul&) = delete;
+  void* handle() const { return handle_; }  // the cublasHandle_t
+
+ private:
+  void* handle_ = nullptr;
+};
+
 // Whether matmul() runs weights of this type directly (others are converted to F16 at upload by the backend).
 bool matmul_supports(DType type);
 
@@ -46,5 +62,9 @@ void matmul(DType type, const void* w, size_t row_bytes, int64_t rows, int64_t c
             float* y, int64_t y_stride, int64_t n, void* scratch, void* stream);
 void matmul(DType type, const void* w, size_t row_bytes, int64_t rows, int64_t cols, const float* x, int64_t x_stride,
             float* y, int64_t y_stride, int64_t n, void* scratch, void* stream, MatmulOrder order);
+// As above; with `blas` non-null, MatmulOrder::Fast runs its prompt path through cuBLAS.
+void matmul(DType type, const void* w, size_t row_bytes, int64_t rows, int64_t cols, const float* x, int64_t x_stride,
+            float* y, int64_t y_stride, int64_t n, void* scratch, void* stream, MatmulOrder order,
+            const BlasMatmul* blas);
 
 }  // namespace ternion::cuda

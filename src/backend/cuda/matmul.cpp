@@ -4,6 +4,7 @@
 #include <string>
 
 #include "backend/cuda/cuda_matmul.h"
+#include "backend/cuda/matmul_blas.h"
 #include "backend/cuda/matmul_launch.h"
 #include "ternion/core/error.h"
 
@@ -56,8 +57,18 @@ void matvec_groups(DType type, const void* w, size_t row_bytes, int64_t rows, in
   }
 }
 
+// One F16 x F16 product: ours, or cuBLAS's when a handle is given.
+void gemm_half(const BlasMatmul* blas, const void* a, int64_t lda, int64_t rows, const void* b, int64_t n, int64_t cols,
+               float* y, int64_t y_stride, void* stream) {
+  if (blas != nullptr) {
+    blas_gemm_half(*blas, a, lda, rows, b, n, cols, y, y_stride, stream);
+    return;
+  }
+  check_launch(detail::launch_gemm_half(a, lda, rows, b, n, cols, y, y_stride, stream), "GEMM launch");
+}
+
 void gemm(DType type, const void* w, size_t row_bytes, int64_t rows, int64_t cols, const float* x, int64_t x_stride,
-          float* y, int64_t y_stride, int64_t n, void* scratch, void* stream) {
+          float* y, int64_t y_stride, int64_t n, void* scratch, void* stream, const BlasMatmul* blas) {
   if (scratch == nullptr || !aligned16(scratch))
     throw Error("CUDA matmul: " + std::to_string(n) + " tokens need a 16-byte aligned scratch buffer");
   auto* xh = static_cast<unsigned char*>(scratch);
@@ -73,7 +84,7 @@ void gemm(DType type, const void* w, size_t row_bytes, int64_t rows, int64_t col
   for (int64_t r0 = 0; r0 < rows; r0 += chunk) {
     const int64_t count = std::min(chunk, rows - r0);
     check_launch(detail::launch_dequant_half(type, w, row_bytes, r0, count, cols, wh, stream), "dequantisation");
-    check_launch(detail::launch_gemm_half(wh, cols, count, xh, n, cols, y + r0, y_stride, stream), "GEMM launch");
+    gemm_half(blas, wh, cols, count, xh, n, cols, y + r0, y_stride, stream);
   }
 }
 
@@ -95,13 +106,19 @@ void matmul(DType type, const void* w, size_t row_bytes, int64_t rows, int64_t c
 
 void matmul(DType type, const void* w, size_t row_bytes, int64_t rows, int64_t cols, const float* x, int64_t x_stride,
             float* y, int64_t y_stride, int64_t n, void* scratch, void* stream, MatmulOrder order) {
+  matmul(type, w, row_bytes, rows, cols, x, x_stride, y, y_stride, n, scratch, stream, order, nullptr);
+}
+
+void matmul(DType type, const void* w, size_t row_bytes, int64_t rows, int64_t cols, const float* x, int64_t x_stride,
+            float* y, int64_t y_stride, int64_t n, void* scratch, void* stream, MatmulOrder order,
+            const BlasMatmul* blas) {
   check_args(type, w, row_bytes, rows, cols, x, x_stride, y, y_stride, n);
   if (rows == 0 || n == 0) return;
   if (n <= kMatvecMaxTokens || order == MatmulOrder::BatchInvariant) {
     matvec_groups(type, w, row_bytes, rows, cols, x, x_stride, y, y_stride, n, stream);
     return;
   }
-  gemm(type, w, row_bytes, rows, cols, x, x_stride, y, y_stride, n, scratch, stream);
+  gemm(type, w, row_bytes, rows, cols, x, x_stride, y, y_stride, n, scratch, stream, blas);
 }
 
 }  // namespace ternion::cuda
