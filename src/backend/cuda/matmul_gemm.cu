@@ -26,14 +26,27 @@ constexpr int kPitch = kTileK + 8;  // halves per shared row: keeps 32-byte frag
 constexpr int kGemmThreads = 256;
 constexpr int kWarpRows = 32, kWarpTokens = 32;
 
-// Copies 16 bytes global -> shared asynchronously; 16 zero bytes when !valid (src is then not read).
+// Copies 16 bytes global -> shared asynchronously (cp.async, sm_80 and later; before that a plain copy, and the
+// pipeline waits are no-ops); 16 zero bytes when !valid (src is then not read).
 __device__ __forceinline__ void copy16_async(void* smem, const void* gmem, bool valid) {
+#if __CUDA_ARCH__ >= 800
   const auto dst = static_cast<unsigned>(__cvta_generic_to_shared(smem));
   const int bytes = valid ? 16 : 0;
   asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(gmem), "r"(bytes));
+#else
+  *static_cast<uint4*>(smem) = valid ? *static_cast<const uint4*>(gmem) : make_uint4(0, 0, 0, 0);
+#endif
 }
-__device__ __forceinline__ void async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
-__device__ __forceinline__ void async_wait_one() { asm volatile("cp.async.wait_group 1;\n" ::); }
+__device__ __forceinline__ void async_commit() {
+#if __CUDA_ARCH__ >= 800
+  asm volatile("cp.async.commit_group;\n" ::);
+#endif
+}
+__device__ __forceinline__ void async_wait_one() {
+#if __CUDA_ARCH__ >= 800
+  asm volatile("cp.async.wait_group 1;\n" ::);
+#endif
+}
 
 struct GemmSmem {
   __half a[2][kTileRows][kPitch];
