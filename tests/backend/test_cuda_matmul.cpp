@@ -183,6 +183,23 @@ TEST(CudaMatmul, MatchesTheReferenceForEveryTypeAndTokenCount) {
   }
 }
 
+// Long rows: every thread of the mat-vec runs several units, the tile kernel many K steps (2048-column rows).
+TEST(CudaMatmul, MatchesTheReferenceOnLongRows) {
+  SKIP_WITHOUT_GPU();
+  std::mt19937 rng(5);
+  for (DType type : kTypes) {
+    const int64_t cols = 4096;
+    const Weights w = make_weights(type, 19, cols, rng);
+    std::normal_distribution<float> normal(0.0f, 1.0f);
+    for (int64_t n : {1, 5, 130}) {
+      std::vector<float> x(static_cast<size_t>(n * cols));
+      for (auto& v : x) v = normal(rng);
+      // Twice the short rows' bound on the mat-vec path: 4096 terms a sum.
+      expect_close(w, x, cols, n, run(w, x, cols, n, MatmulOrder::Fast), n <= kMatvecMaxTokens ? 4e-5 : 1.5e-3);
+    }
+  }
+}
+
 // Row t of an n-token call equals the one-token call for token t, bit for bit: always in BatchInvariant, for
 // n <= kMatvecMaxTokens in Fast; and the tensor-core path gives a token the same bits for any n above that.
 TEST(CudaMatmul, ATokensResultDoesNotDependOnItsBatch) {
