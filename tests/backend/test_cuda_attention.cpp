@@ -91,7 +91,12 @@ INSTANTIATE_TEST_SUITE_P(Caches, CudaAttention,
                          ::testing::Values(AttentionCase{DType::F16, 0.0f, false},
                                            AttentionCase{DType::F32, 0.0f, false},
                                            AttentionCase{DType::F16, 30.0f, false},
-                                           AttentionCase{DType::F32, 0.0f, true}));
+                                           AttentionCase{DType::F32, 0.0f, true}),
+                         [](const ::testing::TestParamInfo<AttentionCase>& p) {
+                           const AttentionCase& c = p.param;
+                           return std::string(c.type == DType::F16 ? "F16" : "F32") + (c.softcap > 0 ? "Softcap" : "") +
+                                  (c.alibi ? "Alibi" : "");
+                         });
 
 // A query's output is the same bits whatever other queries share its call.
 TEST_F(CudaVsCpu, AttentionDoesNotDependOnTheBatch) {
