@@ -1,6 +1,6 @@
 (* scripts/proofs.sh checks that each of these prints "Closed under the global context": no axiom, no
    admitted lemma behind any theorem. *)
-Require Import Simd Blocks Kernels KQuants Ternary.
+Require Import Simd Blocks Kernels KQuants Ternary Dequant.
 Print Assumptions Simd.sign_trick.
 Print Assumptions Simd.xor80_offset.
 Print Assumptions Simd.nibbles.
@@ -16,3 +16,6 @@ Print Assumptions Ternary.tq_avx2_block_ref.
 Print Assumptions Ternary.tq_vnni_lane.
 Print Assumptions Ternary.tq1_0_codec.
 Print Assumptions Ternary.tq2_0_codec.
+Print Assumptions Dequant.ternary_exact.
+Print Assumptions Dequant.q8_0_dequant.
+Print Assumptions Dequant.fp16_scale_error.
