@@ -17,6 +17,7 @@
 #include "quant/q8_0.h"
 #include "quant/q8_k.h"
 #include "quant/random_data.h"
+#include "quant/tq1_0.h"
 #include "quant/tq2_0.h"
 #include "ternion/core/fp16.h"
 #include "ternion/quant/quant.h"
@@ -32,6 +33,7 @@ using quant::BlockQ4_0;
 using quant::BlockQ4_K;
 using quant::BlockQ8_0;
 using quant::BlockQ8_K;
+using quant::BlockTQ1_0;
 using quant::BlockTQ2_0;
 
 // ---- The models of proofs/Simd.v ----
@@ -355,6 +357,72 @@ TEST(ProofModels, Q8_0QuantizerStaysInsideTheSignTrickDomain) {
       for (int j = 0; j < 32; ++j) ASSERT_GE(b.qs[j], -127) << isa_name(isa);
     }
   }
+}
+
+// Dequant.q8_0_dequant: for 2^-20 <= amax <= 65504 * 127, every value comes back within
+// d / 2 + 128 |fp16(d) - d| + d / 8192 of itself, d = amax / 127 (fp32), and |q| <= 127.
+TEST(ProofModels, Q8_0RoundTripWithinTheProvenBound) {
+  std::mt19937 rng(274);
+  std::uniform_real_distribution<double> mag(-20.0, 22.9);  // log2 of the block's scale
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<float> src(32 * 4096);
+  for (size_t b = 0; b < src.size() / 32; ++b) {
+    const float scale = static_cast<float>(std::exp2(mag(rng)));
+    for (int j = 0; j < 32; ++j) src[b * 32 + j] = normal(rng) * scale;
+    if (b % 5 == 0) src[b * 32 + b % 32] = (b % 2 ? -1.0f : 1.0f) * scale * 4;  // one value at the edge
+  }
+  for (Isa isa : tiers()) {
+    const QuantTraits* tr = quant::q8_0_traits(isa);
+    if (tr == nullptr) continue;
+    std::vector<BlockQ8_0> q(src.size() / 32);
+    std::vector<float> back(src.size());
+    tr->from_float(src.data(), q.data(), static_cast<int64_t>(src.size()));
+    tr->to_float(q.data(), back.data(), static_cast<int64_t>(src.size()));
+    int checked = 0;
+    for (size_t b = 0; b < q.size(); ++b) {
+      float amax = 0.0f;
+      for (int j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(src[b * 32 + j]));
+      if (amax < std::ldexp(1.0f, -20) || amax > 65504.0f * 127) continue;
+      const double d = amax / 127.0f;
+      const double d16 = fp16_to_fp32(q[b].d);
+      const double bound = d / 2 + 128 * std::fabs(d16 - d) + d / 8192;
+      for (int j = 0; j < 32; ++j) {
+        ASSERT_GE(q[b].qs[j], -127) << isa_name(isa);
+        ASSERT_LE(std::fabs(double{back[b * 32 + j]} - src[b * 32 + j]), bound) << isa_name(isa) << " block " << b;
+      }
+      ++checked;
+    }
+    EXPECT_GT(checked, 3000);
+  }
+}
+
+// Dequant.ternary_exact and Ternary.tq1_0_codec / tq2_0_codec: blocks of {-1, 0, 1} * s for fp16 values s of every
+// binade (subnormal fp16 included) come back exactly, through every level's kernels.
+template <class Block>
+void check_ternary_exact(const QuantTraits* (*traits)(Isa), std::mt19937& rng) {
+  std::uniform_int_distribution<int> trit(-1, 1);
+  std::uniform_int_distribution<int> half(1, 0x7bff);  // every positive finite fp16
+  std::vector<float> src(256 * 512);
+  for (size_t b = 0; b < src.size() / 256; ++b) {
+    const float s = fp16_to_fp32(static_cast<uint16_t>(b == 0 ? 1 : (b == 1 ? 0x7bff : half(rng))));
+    for (int j = 0; j < 256; ++j) src[b * 256 + j] = static_cast<float>(trit(rng)) * s;
+    src[b * 256 + b % 256] = s;  // amax = s
+  }
+  for (Isa isa : tiers()) {
+    const QuantTraits* tr = traits(isa);
+    if (tr == nullptr) continue;
+    std::vector<Block> q(src.size() / 256);
+    std::vector<float> back(src.size());
+    tr->from_float(src.data(), q.data(), static_cast<int64_t>(src.size()));
+    tr->to_float(q.data(), back.data(), static_cast<int64_t>(src.size()));
+    for (size_t i = 0; i < src.size(); ++i) ASSERT_EQ(back[i], src[i]) << isa_name(isa) << " " << i;
+  }
+}
+
+TEST(ProofModels, TernaryWeightsRoundTripExactly) {
+  std::mt19937 rng(275);
+  check_ternary_exact<BlockTQ1_0>(quant::tq1_0_traits, rng);
+  check_ternary_exact<BlockTQ2_0>(quant::tq2_0_traits, rng);
 }
 
 // Q8_K activations: any int8 (-128 included), d = 1, bsums the group sums (as q8_k_from_float writes them).
