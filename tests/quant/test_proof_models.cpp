@@ -56,6 +56,11 @@ TEST(ProofModels, WrapSaturateAndSignTrick) {
   EXPECT_EQ(wrap(128, 8), -128);
   EXPECT_EQ(wrap(int64_t{1} << 31, 32), -(int64_t{1} << 31));
   EXPECT_EQ(sat16(40000), 32767);
+  EXPECT_EQ(maddubs(255, 255, 127, 127), 32767);                           // Simd.maddubs_saturates
+  EXPECT_EQ(maddwd(-32768, -32768, -32768, -32768), -(int64_t{1} << 31));  // the one pmaddwd wrap
+  const int64_t uq[4] = {255, 255, 255, 255};
+  const int64_t sq[4] = {127, 127, 127, 127};
+  EXPECT_EQ(dpbusd(2147483647, uq, sq), int64_t{2147483647} + 4 * 255 * 127 - (int64_t{1} << 32));  // it wraps
   // Simd.abs_trick and Simd.sign_trick over their whole domain, and the x = -128 counterexample.
   for (int w = -128; w <= 127; ++w) {
     EXPECT_EQ(u8(sign8(w, w)), std::abs(w));
