@@ -19,3 +19,4 @@ Print Assumptions Ternary.tq2_0_codec.
 Print Assumptions Dequant.ternary_exact.
 Print Assumptions Dequant.q8_0_dequant.
 Print Assumptions Dequant.fp16_scale_error.
+Print Assumptions Dequant.q4_0_dequant.

@@ -151,3 +151,97 @@ Proof.
   eapply Rle_trans; [apply Rabs_triang|]. eapply Rle_trans; [apply Rplus_le_compat_r, Rabs_triang|].
   lra.
 Qed.
+
+(* ==== Q4_0: within half a step, or one step at the clamped edge ====
+   q4_0_from_float_ref (no fma contraction): m = the value of largest magnitude, d = m / -8.0f, id = 1.0f / d,
+   q = min(15, int(x * id + 8.5f)) with the product and the sum each rounded to fp32, int() truncating; the block
+   stores fp16(d); q4_0_to_float_ref: x' = float(q - 8) * fp16(d). Stated for m < 0 (m = -a, d = a / 8 > 0); for
+   m > 0 every intermediate is the exact negation (round-to-nearest-even is symmetric), with x' - x negated too.
+   For 2^-20 <= a <= 65504 * 8 and |x| <= a: 0 <= q <= 15 and |x' - x| <= d / 2 + 9 |fp16(d) - d| + d / 4096,
+   except where the clamp acts (x * id + 8.5 rounds to 16 or more: x near +a, the value 8 has no code), where the
+   first term is d. *)
+Definition A4_MIN := 1 / 1048576.
+Definition A4_MAX := 524032.
+
+Lemma q4_step_gappa : forall t a, -1 <= t <= 1 -> A4_MIN <= a <= A4_MAX ->
+  Rabs (rnd32 (rnd32 (t * ((8 / (1 + (rnd32 (a / 8) - a / 8) / (a / 8))) *
+                    (1 + (rnd32 (1 / rnd32 (a / 8)) - 1 / rnd32 (a / 8)) / (1 / rnd32 (a / 8))))) + 17 / 2)
+        - (t * (8 / (1 + (rnd32 (a / 8) - a / 8) / (a / 8))) + 17 / 2)) <= 1 / 65536.
+Proof. unfold A4_MIN, A4_MAX. intros t a Ht Ha. gappa. Qed.
+
+Lemma q4_scale_gappa : forall a, A4_MIN <= a <= A4_MAX ->
+  Rabs ((rnd32 (a / 8) - a / 8) / (a / 8)) <= 1 / 16777216 /\ 1 / 16777216 <= rnd32 (a / 8).
+Proof. unfold A4_MIN, A4_MAX. intros a Ha. split; gappa. Qed.
+
+Theorem q4_0_dequant : forall a x, A4_MIN <= a <= A4_MAX -> Rabs x <= a ->
+  let d := rnd32 (a / 8) in let v := rnd32 (rnd32 (x * rnd32 (1 / d)) + 17 / 2) in
+  let q := Z.min 15 (Zfloor v) in
+  (0 <= q <= 15)%Z /\
+  Rabs (rnd32 (IZR (q - 8) * rnd16 d) - x) <=
+    (if (Zfloor v <=? 15)%Z then d / 2 else d) + 9 * Rabs (rnd16 d - d) + d / 4096.
+Proof.
+  intros a x Ha Hx d v q.
+  assert (Hapos : 0 < a) by (unfold A4_MIN in Ha; lra).
+  destruct (q4_scale_gappa a Ha) as [He Hd]. fold d in He, Hd.
+  assert (Hdpos : 0 < d) by lra.
+  set (e := (d - a / 8) / (a / 8)) in He.
+  apply Rabs_le_inv in He.
+  assert (Hr : a / d <= 8 + 1 / 65536).
+  { assert (Ee : d = a / 8 * (1 + e)) by (unfold e; field; lra).
+    assert (Ea : a / d = 8 / (1 + e)) by (rewrite Ee; field; lra).
+    rewrite Ea. apply (Rmult_le_reg_r (1 + e)); [lra|]. unfold Rdiv. rewrite Rmult_assoc, Rinv_l by lra. nra. }
+  set (t := x / a).
+  assert (Ht : -1 <= t <= 1).
+  { unfold t. apply Rabs_le_inv in Hx. split.
+    - apply (Rmult_le_reg_r a); [lra|]. unfold Rdiv. rewrite Rmult_assoc, Rinv_l by lra. lra.
+    - apply (Rmult_le_reg_r a); [lra|]. unfold Rdiv. rewrite Rmult_assoc, Rinv_l by lra. lra. }
+  pose proof (q4_step_gappa t a Ht Ha) as Hs. fold d in Hs.
+  assert (E1 : 8 / (1 + (d - a / 8) / (a / 8)) = a / d) by (field; lra).
+  assert (E2 : a / d * (1 + (rnd32 (1 / d) - 1 / d) / (1 / d)) = a * rnd32 (1 / d)) by (field; lra).
+  rewrite E1, E2 in Hs.
+  assert (E3 : t * (a * rnd32 (1 / d)) = x * rnd32 (1 / d)) by (unfold t; field; lra).
+  assert (E4 : t * (a / d) = x / d) by (unfold t; field; lra).
+  rewrite E3, E4 in Hs. fold v in Hs. apply Rabs_le_inv in Hs.
+  assert (Hxd : Rabs (x / d) <= 8 + 1 / 65536).
+  { unfold Rdiv. rewrite Rabs_mult, (Rabs_inv d), (Rabs_pos_eq d) by lra.
+    apply Rle_trans with (a * / d); [apply Rmult_le_compat_r; [apply Rlt_le, Rinv_0_lt_compat|]; lra|].
+    exact Hr. }
+  apply Rabs_le_inv in Hxd.
+  pose proof (Zfloor_lb v) as Hf1. pose proof (Zfloor_ub v) as Hf2.
+  assert (Hf0 : (0 <= Zfloor v)%Z) by (apply le_IZR, Rnot_lt_le; intros Hlt;
+    apply lt_IZR in Hlt; assert (Zfloor v <= -1)%Z by lia; apply IZR_le in H; lra).
+  (* |(q - 8) - x / d| <= 1/2 + 2^-16, or <= 1 + 2^-15 where the clamp acts *)
+  assert (Hstep : Rabs (IZR (q - 8) - x / d) <=
+                  (if (Zfloor v <=? 15)%Z then 1 / 2 else 1) + 1 / 32768).
+  { unfold q. destruct (Z.leb_spec (Zfloor v) 15) as [Hle | Hgt].
+    - rewrite Z.min_r by lia. rewrite minus_IZR. apply Rabs_le. lra.
+    - rewrite Z.min_l by lia. change (IZR (15 - 8)) with 7. apply IZR_lt in Hgt.
+      assert (16 <= IZR (Zfloor v)) by (apply IZR_le; apply lt_IZR in Hgt; lia). apply Rabs_le. lra. }
+  split; [unfold q; lia|].
+  assert (Hq8 : Rabs (IZR (q - 8)) <= 8) by (unfold q; apply Rabs_le; rewrite minus_IZR; split;
+    [apply Rle_trans with (IZR 0 - 8); [lra|]; apply Rplus_le_compat_r, IZR_le; lia
+    |apply Rle_trans with (IZR 15 - 8); [|lra]; apply Rplus_le_compat_r, IZR_le; lia]).
+  pose proof (rnd32_error (IZR (q - 8) * rnd16 d)) as Hprod.
+  assert (Hh : Rabs (IZR (q - 8) * rnd16 d) <= 8 * d + 8 * Rabs (rnd16 d - d)).
+  { rewrite Rabs_mult. replace (rnd16 d) with (d + (rnd16 d - d)) at 1 by ring.
+    assert (Rabs (d + (rnd16 d - d)) <= d + Rabs (rnd16 d - d))
+      by (eapply Rle_trans; [apply Rabs_triang|]; rewrite (Rabs_pos_eq d) by lra; lra).
+    assert (0 <= Rabs (d + (rnd16 d - d))) by apply Rabs_pos.
+    assert (0 <= Rabs (IZR (q - 8))) by apply Rabs_pos.
+    nra. }
+  assert (Htiny : bpow radix2 (-150) <= d / 1048576).
+  { apply Rle_trans with (bpow radix2 (-44)); [apply bpow_le; lia|].
+    change (bpow radix2 (-44)) with (/ 17592186044416). lra. }
+  pose proof (Rabs_pos (rnd16 d - d)).
+  assert (E5 : rnd32 (IZR (q - 8) * rnd16 d) - x =
+               (rnd32 (IZR (q - 8) * rnd16 d) - IZR (q - 8) * rnd16 d) + IZR (q - 8) * (rnd16 d - d) +
+               d * (IZR (q - 8) - x / d)) by (field; lra).
+  rewrite E5.
+  assert (B2 : Rabs (IZR (q - 8) * (rnd16 d - d)) <= 8 * Rabs (rnd16 d - d)).
+  { rewrite Rabs_mult. apply Rmult_le_compat_r; [apply Rabs_pos | exact Hq8]. }
+  assert (B3 : Rabs (d * (IZR (q - 8) - x / d)) <=
+               d * ((if (Zfloor v <=? 15)%Z then 1 / 2 else 1) + 1 / 32768)).
+  { rewrite Rabs_mult, (Rabs_pos_eq d) by lra. apply Rmult_le_compat_l; [lra | exact Hstep]. }
+  eapply Rle_trans; [apply Rabs_triang|]. eapply Rle_trans; [apply Rplus_le_compat_r, Rabs_triang|].
+  destruct (Zfloor v <=? 15)%Z; lra.
+Qed.

@@ -401,6 +401,50 @@ TEST(ProofModels, Q8_0RoundTripWithinTheProvenBound) {
   }
 }
 
+// Dequant.q4_0_dequant: for 2^-20 <= amax <= 65504 * 8, within d / 2 + 9 |fp16(d) - d| + d / 4096 of itself, d =
+// amax / 8 (fp32), and within d + ... where the clamp to 15 may have acted.
+TEST(ProofModels, Q4_0RoundTripWithinTheProvenBound) {
+  std::mt19937 rng(276);
+  std::uniform_real_distribution<double> mag(-20.0, 17.9);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<float> src(32 * 4096);
+  for (size_t b = 0; b < src.size() / 32; ++b) {
+    const float scale = static_cast<float>(std::exp2(mag(rng)));
+    for (int j = 0; j < 32; ++j) src[b * 32 + j] = normal(rng) * scale;
+    if (b % 3 == 0) {  // both signs at the edge: one of them meets the clamp
+      src[b * 32 + 3] = scale * 4;
+      src[b * 32 + 20] = -scale * 4 * (b % 2 ? 1.0f : 0.9999999f);
+    }
+  }
+  for (Isa isa : tiers()) {
+    const QuantTraits* tr = quant::q4_0_traits(isa);
+    if (tr == nullptr) continue;
+    std::vector<BlockQ4_0> q(src.size() / 32);
+    std::vector<float> back(src.size());
+    tr->from_float(src.data(), q.data(), static_cast<int64_t>(src.size()));
+    tr->to_float(q.data(), back.data(), static_cast<int64_t>(src.size()));
+    int clamped = 0;
+    for (size_t b = 0; b < q.size(); ++b) {
+      float amax = 0.0f;
+      for (int j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(src[b * 32 + j]));
+      if (amax < std::ldexp(1.0f, -20) || amax > 65504.0f * 8) continue;
+      const double d = amax / 8.0f;
+      const double h = std::fabs(fp16_to_fp32(q[b].d));
+      for (int j = 0; j < 32; ++j) {
+        const int code = j < 16 ? q[b].qs[j] & 15 : q[b].qs[j - 16] >> 4;
+        const double err = std::fabs(double{back[b * 32 + j]} - src[b * 32 + j]);
+        const double bound = 9 * std::fabs(h - d) + d / 4096;
+        if (err > d / 2 + bound) {
+          ASSERT_EQ(code, 15) << isa_name(isa) << " block " << b << " element " << j;
+          ASSERT_LE(err, d + bound) << isa_name(isa) << " block " << b << " element " << j;
+          ++clamped;
+        }
+      }
+    }
+    EXPECT_GT(clamped, 100) << "the clamped edge was not reached";
+  }
+}
+
 // Dequant.ternary_exact and Ternary.tq1_0_codec / tq2_0_codec: blocks of {-1, 0, 1} * s for fp16 values s of every
 // binade (subnormal fp16 included) come back exactly, through every level's kernels.
 template <class Block>
