@@ -20,3 +20,5 @@ Print Assumptions Dequant.ternary_exact.
 Print Assumptions Dequant.q8_0_dequant.
 Print Assumptions Dequant.fp16_scale_error.
 Print Assumptions Dequant.q4_0_dequant.
+Print Assumptions KQuants.kq_packed_isum_exact.
+Print Assumptions KQuants.coef_chain_exact.

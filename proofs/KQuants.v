@@ -81,3 +81,67 @@ Proof. intros. unfold coef_lane, maddwd, U63 in *. rewrite wrap32_small by nia. 
 Lemma reference_bounds : 32 * 63 * 128 <= INT32_MAX /\ 8 * 63 * (32 * 63 * 128) <= INT32_MAX /\
   8 * 63 * 4096 <= INT32_MAX.
 Proof. unfold INT32_MAX. lia. Qed.
+
+(* ==== The packed VNNI gemm (q8_k_packed_avx512.h kpacked_tile) ====
+   Per group: gs = vpdpbusd chain from 0 over the group's quads (u unsigned, x signed); isum = add_epi32(isum,
+   mullo_epi32(gs, s_g)) over the groups; the min term c = vpdpwssd chain over (coef pair, bsums pair). *)
+Definition packed_isum (cs : list chunk) : Z :=
+  fold_left (fun acc c => let '(s, u, x) := c in wrap32 (acc + wrap32 (s * chain 0 u x))) cs 0.
+
+Theorem kq_packed_isum_exact : forall cs, Forall chunk_ok cs -> Z.of_nat (length cs) <= 16 ->
+  packed_isum cs = sum (map chunk_ref cs).
+Proof.
+  intros cs H Hn. unfold packed_isum.
+  assert (E : forall acc, fold_left (fun acc c => let '(s, u, x) := c in wrap32 (acc + wrap32 (s * chain 0 u x))) cs acc
+            = fold_left (fun acc c => wrap32 (acc + chunk_ref c)) cs acc).
+  { induction cs as [|[[s u] x] cs IH]; intros acc; [reflexivity|]. cbn [fold_left].
+    inversion H as [|? ? Hc Hcs]; subst. cbn [length] in Hn. rewrite IH by (try assumption; lia).
+    f_equal. f_equal. f_equal.
+    pose proof Hc as Hc'. destruct Hc' as (Hs & Hu & Hx & Hl & Hq).
+    unfold chunk_ref.
+    assert (Hk : lanes (k_lane s) u x = map (fun p => s * qdot (fst p) (snd p)) (combine u x)).
+    { unfold lanes. apply map_ext_in. intros p Hin. destruct (in_combine_forall _ _ _ _ _ Hu Hx Hin).
+      apply k_lane_exact; assumption. }
+    assert (Hb : abs_sum (lanes qdot u x) <= 8 * (4 * (63 * 128))).
+    { eapply Z.le_trans; [apply abs_sum_map_le with (B := 4 * (63 * 128))|].
+      - intros p Hin. destruct (in_combine_forall _ _ _ _ _ Hu Hx Hin). apply qdot_bound.
+        + eapply qall_abs; [|eassumption]. unfold U63. intros; lia.
+        + eapply qall_abs; [|eassumption]. unfold I8. intros; lia.
+      - pose proof (length_combine_le u x). nia. }
+    rewrite chain_exact by (unfold INT32_MAX; cbn [Z.abs]; lia).
+    rewrite dot_flat4 by assumption. rewrite Z.add_0_l.
+    pose proof (abs_sum_bound (lanes qdot u x)). unfold U63 in Hs.
+    apply wrap32_small. nia. }
+  rewrite E. destruct (concat_lanes_bound cs H) as [_ B].
+  rewrite (wrap_fold chunk_ref cs 0).
+  - lia.
+  - assert (abs_sum (map chunk_ref cs) <= abs_sum (concat (map chunk_lanes cs))).
+    { clear E B Hn. induction cs as [|c cs IH]; [cbn; lia|]. inversion H as [|? ? Hc Hcs]; subst.
+      cbn [map concat]. rewrite abs_sum_app. unfold abs_sum at 1. cbn [fold_right]. fold (abs_sum (map chunk_ref cs)).
+      destruct (chunk_lanes_exact c Hc) as [Ec _]. rewrite <- Ec.
+      pose proof (abs_sum_bound (chunk_lanes c)). specialize (IH Hcs). lia. }
+    unfold INT32_MAX. cbn [Z.abs]. nia.
+Qed.
+
+(* vpdpwssd (one int32 lane): acc + a0 * b0 + a1 * b1 on int16, wrapped; the min term's chain is exact. *)
+Definition dpwssd (acc a0 a1 b0 b1 : Z) : Z := wrap32 (acc + a0 * b0 + a1 * b1).
+Theorem coef_chain_exact : forall (l : list quad) acc,
+  Forall (fun q => let '(m0, m1, b0, b1) := q in U63 m0 /\ U63 m1 /\ Z.abs b0 <= 2048 /\ Z.abs b1 <= 2048) l ->
+  Z.of_nat (length l) <= 8 -> Z.abs acc <= 1048576 ->
+  fold_left (fun s q => let '(m0, m1, b0, b1) := q in dpwssd s m0 m1 b0 b1) l acc =
+  acc + sum (map (fun q => let '(m0, m1, b0, b1) := q in m0 * b0 + m1 * b1) l).
+Proof.
+  intros l acc H Hn Ha.
+  assert (E : forall l' s, fold_left (fun s q => let '(m0, m1, b0, b1) := q in dpwssd s m0 m1 b0 b1) l' s =
+    fold_left (fun s q => wrap32 (s + (let '(m0, m1, b0, b1) := q in m0 * b0 + m1 * b1))) l' s).
+  { induction l' as [|[[[m0 m1] b0] b1] l' IH]; intros; [reflexivity|]. cbn [fold_left]. rewrite IH.
+    unfold dpwssd. do 2 f_equal. ring. }
+  rewrite E. apply wrap_fold.
+  eapply Z.le_trans; [apply Z.add_le_mono_l; apply abs_sum_map_le with (B := 2 * (63 * 2048))|].
+  - intros [[[m0 m1] b0] b1] Hin. rewrite Forall_forall in H. destruct (H _ Hin) as (A & B & C & D).
+    unfold U63 in *.
+    assert (Z.abs (m0 * b0) <= 63 * 2048) by (apply mul_abs_le; lia).
+    assert (Z.abs (m1 * b1) <= 63 * 2048) by (apply mul_abs_le; lia).
+    lia.
+  - unfold INT32_MAX, quad in *. lia.
+Qed.

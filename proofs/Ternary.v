@@ -83,9 +83,10 @@ Proof.
   rewrite <- IH. unfold pair_dot. ring.
 Qed.
 
-(* ==== AVX-512 VNNI: one int32 lane starts from -bsum and takes vpdpbusd of 4 quads (t unsigned, x signed) ==== *)
+(* ==== AVX-512 VNNI: one int32 lane starts from minus an activation sum (a bsum in ternary_block_lanes512, 4
+   quads; the whole block's sum in ternary_packed_tile, 64 quads) and takes vpdpbusd (t unsigned, x signed) ==== *)
 Theorem tq_vnni_lane : forall b ts xs, Forall (qall T3) ts -> Forall (qall I8) xs -> length ts = length xs ->
-  Z.of_nat (length ts) <= 64 -> Z.abs b <= 2048 ->
+  Z.of_nat (length ts) <= 64 -> Z.abs b <= 1048576 ->
   chain (- b) ts xs = - b + dot (flat4 ts) (flat4 xs).
 Proof.
   intros b ts xs Ht Hx Hl Hn Hb. rewrite chain_exact.

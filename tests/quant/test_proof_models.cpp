@@ -185,6 +185,28 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"))) void check_vpdpbusd() {
   }
 }
 
+// vpdpwssd (KQuants.dpwssd) on random int16 and the extremes, over accumulators near the int32 edges.
+__attribute__((target("avx512f,avx512bw,avx512vnni"))) void check_vpdpwssd(std::mt19937& rng) {
+  std::uniform_int_distribution<int> any(-32768, 32767);
+  std::uniform_int_distribution<int32_t> acc32(-2147483647 - 1, 2147483647);
+  for (int it = 0; it < 4096; ++it) {
+    alignas(64) int16_t a[32];
+    alignas(64) int16_t b[32];
+    alignas(64) int32_t acc[16];
+    alignas(64) int32_t out[16];
+    for (int i = 0; i < 32; ++i) {
+      a[i] = static_cast<int16_t>(it < 4 ? -32768 : any(rng));
+      b[i] = static_cast<int16_t>(it < 4 ? -32768 : any(rng));
+    }
+    for (int l = 0; l < 16; ++l) acc[l] = acc32(rng);
+    _mm512_store_si512(out, _mm512_dpwssd_epi32(_mm512_load_si512(acc), _mm512_load_si512(a), _mm512_load_si512(b)));
+    for (int l = 0; l < 16; ++l) {
+      ASSERT_EQ(out[l],
+                wrap(int64_t{acc[l]} + int64_t{a[2 * l]} * b[2 * l] + int64_t{a[2 * l + 1]} * b[2 * l + 1], 32));
+    }
+  }
+}
+
 TEST(ProofModels, InstructionsMatchTheirModels) {
   if (!isa_runs(Isa::Avx2)) GTEST_SKIP() << "no AVX2";
   std::mt19937 rng(27);
@@ -192,7 +214,10 @@ TEST(ProofModels, InstructionsMatchTheirModels) {
   check_pmaddubsw();
   check_pmaddwd(rng);
   check_nibbles();
-  if (isa_runs(Isa::Avx512Vnni)) check_vpdpbusd();
+  if (isa_runs(Isa::Avx512Vnni)) {
+    check_vpdpbusd();
+    check_vpdpwssd(rng);
+  }
 }
 
 // F16C's conversion (the AVX2/AVX-512 quantizers store scales with it) is fp32_to_fp16.
@@ -508,8 +533,8 @@ void scale_min(const uint8_t* s, int g, int* sc, int* m) {
 TEST(ProofModels, Q4_KDotsGiveTheExactIntegers) {
   std::mt19937 rng(272);
   const int64_t nb = 3;
-  const int64_t rows = 9;
-  const int64_t tokens = 5;
+  const int64_t rows = 17;  // 16 rows and 8 tokens reach the packed VNNI gemm
+  const int64_t tokens = 9;
   std::vector<int> xv;
   const std::vector<uint8_t> x = random_q8_k(rng, nb * tokens, xv);
   std::vector<uint8_t> w(sizeof(BlockQ4_K) * static_cast<size_t>(nb * rows));
