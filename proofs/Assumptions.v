@@ -22,3 +22,4 @@ Print Assumptions Dequant.fp16_scale_error.
 Print Assumptions Dequant.q4_0_dequant.
 Print Assumptions KQuants.kq_packed_isum_exact.
 Print Assumptions KQuants.coef_chain_exact.
+Print Assumptions Dequant.q4_0_dequant_pos.

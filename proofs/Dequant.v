@@ -245,3 +245,39 @@ Proof.
   eapply Rle_trans; [apply Rabs_triang|]. eapply Rle_trans; [apply Rplus_le_compat_r, Rabs_triang|].
   destruct (Zfloor v <=? 15)%Z; lra.
 Qed.
+
+(* The other sign: for m = a > 0 the C++ computes d = fp32(m / -8) = -fp32(a / 8), and every later value is the
+   exact negation of the m < 0 case applied to -x, so the same bound holds. *)
+Theorem q4_0_dequant_pos : forall a x, A4_MIN <= a <= A4_MAX -> Rabs x <= a ->
+  let d := rnd32 (a / -8) in let v := rnd32 (rnd32 (x * rnd32 (1 / d)) + 17 / 2) in
+  let q := Z.min 15 (Zfloor v) in
+  (0 <= q <= 15)%Z /\
+  Rabs (rnd32 (IZR (q - 8) * rnd16 d) - x) <=
+    (if (Zfloor v <=? 15)%Z then Rabs d / 2 else Rabs d) + 9 * Rabs (rnd16 d - d) + Rabs d / 4096.
+Proof.
+  intros a x Ha Hx d v q.
+  assert (Hx' : Rabs (- x) <= a) by (rewrite Rabs_Ropp; exact Hx).
+  destruct (q4_0_dequant a (- x) Ha Hx') as [Hq Hb].
+  assert (Hapos : 0 < a) by (unfold A4_MIN in Ha; lra).
+  destruct (q4_scale_gappa a Ha) as [_ Hd].
+  assert (Ed : d = - rnd32 (a / 8)).
+  { unfold d. replace (a / -8) with (- (a / 8)) by (field; lra). apply round_NE_opp. }
+  assert (Ev : v = rnd32 (rnd32 (- x * rnd32 (1 / rnd32 (a / 8))) + 17 / 2)).
+  { unfold v. rewrite Ed. replace (1 / - rnd32 (a / 8)) with (- (1 / rnd32 (a / 8))) by (field; lra).
+    rewrite round_NE_opp. replace (x * - rnd32 (1 / rnd32 (a / 8))) with (- x * rnd32 (1 / rnd32 (a / 8))) by ring.
+    reflexivity. }
+  unfold q. rewrite Ev. split; [exact Hq|].
+  rewrite Ed, round_NE_opp, Rabs_Ropp, (Rabs_pos_eq (rnd32 (a / 8))) by lra.
+  replace (IZR (Z.min 15 (Zfloor (rnd32 (rnd32 (- x * rnd32 (1 / rnd32 (a / 8))) + 17 / 2))) - 8) *
+             - rnd16 (rnd32 (a / 8)))
+    with (- (IZR (Z.min 15 (Zfloor (rnd32 (rnd32 (- x * rnd32 (1 / rnd32 (a / 8))) + 17 / 2))) - 8) *
+             rnd16 (rnd32 (a / 8)))) by ring.
+  rewrite round_NE_opp.
+  replace (- rnd32 (IZR (Z.min 15 (Zfloor (rnd32 (rnd32 (- x * rnd32 (1 / rnd32 (a / 8))) + 17 / 2))) - 8) *
+             rnd16 (rnd32 (a / 8))) - x)
+    with (- (rnd32 (IZR (Z.min 15 (Zfloor (rnd32 (rnd32 (- x * rnd32 (1 / rnd32 (a / 8))) + 17 / 2))) - 8) *
+             rnd16 (rnd32 (a / 8))) - - x)) by ring.
+  rewrite Rabs_Ropp.
+  replace (- rnd16 (rnd32 (a / 8)) - - rnd32 (a / 8)) with (- (rnd16 (rnd32 (a / 8)) - rnd32 (a / 8))) by ring.
+  rewrite Rabs_Ropp. exact Hb.
+Qed.
