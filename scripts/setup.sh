@@ -10,6 +10,7 @@ packages=(
   clang clang-format libclang-rt-14-dev
   gcovr
   g++-aarch64-linux-gnu qemu-user
+  coq libcoq-flocq libcoq-interval libcoq-gappa gappa
 )
 # Debian's npm, unless node came with its own (NodeSource's nodejs package includes npm).
 command -v npm >/dev/null || packages+=(npm)

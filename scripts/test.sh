@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite and the quality gates, as CI runs them:
 #   1. Release build (warnings are errors) + every test
-#   2. one ASan+UBSan build with coverage instrumentation: every test again (long checks shortened, see
+#   1. Release build (warnings are errors) + every test; before it, the Coq proofs of proofs/ (scripts/proofs.sh)
 #      tests/support) and line coverage of the library (gate: 85 %)
 #   3. the kernel layers cross-compiled for ARM64, their tests under qemu-user (NEON against the reference)
 #   4. the CUDA backend compiled with warnings as errors when nvcc is found (compile only: CI has no GPU)
@@ -16,6 +16,9 @@ step() { printf '\n=== %s ===\n' "$*"; }
 
 step "format check"
 bash scripts/format.sh --check
+
+step "Coq proofs (proofs/README.md)"
+bash scripts/proofs.sh
 
 step "release build and tests"
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null

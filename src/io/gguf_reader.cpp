@@ -290,6 +290,10 @@ class GgufParser {
     if (n_blocks > kMax / info.block_bytes) {
       fail("shape " + shape_string(t.shape) + " of type " + std::string(info.name) + " has a byte size beyond int64");
     }
+    if (t.shape[0] > kGgufMaxRowLength) {
+      fail("row length ne[0] = " + std::to_string(t.shape[0]) + " is longer than the supported " +
+           std::to_string(kGgufMaxRowLength));
+    }
     t.n_elements = n;
     t.n_bytes = n_blocks * info.block_bytes;
   }

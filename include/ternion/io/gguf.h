@@ -99,6 +99,12 @@ struct GgufValue {
   static GgufValue make_array(GgufArray v);
 };
 
+// The longest row (ne[0]) a tensor may have; parse refuses longer ones. 2^24 elements is far beyond any model
+// (the widest rows are feed-forward sizes of tens of thousands) and is what the overflow proofs of proofs/
+// assume: a row has at most 2^19 Q8_0 blocks (the kernels count blocks in int) and its exact integer dot stays
+// below 2^38 in magnitude, while every integer accumulator of the kernels holds one block only.
+inline constexpr uint64_t kGgufMaxRowLength = uint64_t{1} << 24;
+
 struct GgufTensorInfo {
   std::string name;
   std::vector<uint64_t> shape;  // ne[0] is the fastest-varying (row length), as ggml orders it
