@@ -203,5 +203,44 @@ TEST_F(QuantizeImatrix, LowBitTypesNeedAnImatrix) {
   EXPECT_FALSE(fs::exists(out));
 }
 
+// The mix rules that change with an imatrix, on a 16-layer model of ffn_down matrices: Q4_0 and Q5_0 keep the
+// first eighth of ffn_down at Q4_1 / Q5_1 only with an imatrix; IQ4_NL / IQ4_XS raise it to Q5_K only without.
+TEST_F(QuantizeImatrix, MixRulesThatDependOnTheImatrix) {
+  const fs::path model = scratch("ffn16.gguf");
+  GgufWriter w;
+  w.set_string("general.architecture", "llama");
+  w.set_u32("llama.block_count", 16);
+  const std::vector<float> zeros(256 * 32, 0.0f);
+  for (int l = 0; l < 16; ++l) {
+    w.add_tensor("blk." + std::to_string(l) + ".ffn_down.weight", {256, 32}, DType::F32,
+                 std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(zeros.data()), zeros.size() * 4));
+  }
+  w.write(model.string());
+  auto types = [&](const std::string& ft, bool with_imatrix) {
+    QuantizeOptions o;
+    o.file_type = ft;
+    if (with_imatrix) o.imatrix_file = dat_.string();
+    std::vector<DType> out;
+    for (const auto& [name, type] : plan_quantization(model.string(), o)) out.push_back(type);
+    return out;
+  };
+  const struct {
+    const char* ft;
+    DType plain_first, imatrix_first, rest;
+  } cases[] = {{"Q4_0", DType::Q4_0, DType::Q4_1, DType::Q4_0},
+               {"Q5_0", DType::Q5_0, DType::Q5_1, DType::Q5_0},
+               {"IQ4_XS", DType::Q5_K, DType::IQ4_XS, DType::IQ4_XS},
+               {"IQ4_NL", DType::Q5_K, DType::IQ4_NL, DType::IQ4_NL}};
+  for (const auto& c : cases) {
+    const auto plain = types(c.ft, false), weighted = types(c.ft, true);
+    ASSERT_EQ(plain.size(), 16u);
+    for (size_t l = 0; l < 16; ++l) {
+      EXPECT_EQ(plain[l], l < 2 ? c.plain_first : c.rest) << c.ft << " layer " << l;
+      EXPECT_EQ(weighted[l], l < 2 ? c.imatrix_first : c.rest) << c.ft << " layer " << l;
+    }
+  }
+  fs::remove(model);
+}
+
 }  // namespace
 }  // namespace ternion
