@@ -33,13 +33,19 @@ int iq4_nearest_index(float v) {
   return v - kIq4Values[i] < kIq4Values[i + 1] - v ? i : i + 1;
 }
 
-void iq4_importance(const float* super, int super_block, const float* xb, const float* qw, float* weight) {
+float iq4_sigma2(const float* x, int n) {
 #if defined(__clang__)
 #pragma clang fp contract(off)
 #endif
   float sigma2 = 0.0f;
-  for (int j = 0; j < super_block; ++j) sigma2 += super[j] * super[j];
-  sigma2 *= 2.0f / static_cast<float>(super_block);
+  for (int j = 0; j < n; ++j) sigma2 += x[j] * x[j];
+  return sigma2 * (2.0f / static_cast<float>(n));
+}
+
+void iq4_importance(float sigma2, const float* xb, const float* qw, float* weight) {
+#if defined(__clang__)
+#pragma clang fp contract(off)
+#endif
   for (int j = 0; j < kIq4NlBlockSize; ++j) weight[j] = qw[j] * std::sqrt(sigma2 + xb[j] * xb[j]);
 }
 
@@ -105,7 +111,7 @@ void iq4_nl_quantize_weighted(const float* src, void* dst, int64_t n, const floa
   float weight[kIq4NlBlockSize];
   for (int64_t b = 0; b < n / kIq4NlBlockSize; ++b) {
     const float* x = src + b * kIq4NlBlockSize;
-    if (qw != nullptr) iq4_importance(x, kIq4NlBlockSize, x, qw + b * kIq4NlBlockSize, weight);
+    if (qw != nullptr) iq4_importance(iq4_sigma2(x, kIq4NlBlockSize), x, qw + b * kIq4NlBlockSize, weight);
     const float d = iq4_block_scale(x, qw != nullptr ? weight : nullptr);
     const float id = d != 0.0f ? 1.0f / d : 0.0f;
     BlockIq4Nl blk;

@@ -37,9 +37,10 @@ int iq4_nearest_index(float v);
 // `weights` (importance weights, see iq4_importance) those replace x^2.
 float iq4_block_scale(const float* x, const float* weights = nullptr);
 
-// The importance weights of the IQ4 quantizers for the 32 values xb of a super-block `super` of `super_block`
-// values: qw[j] * sqrt(sigma2 + xb[j]^2), sigma2 = 2 * mean of x^2 over the super-block.
-void iq4_importance(const float* super, int super_block, const float* xb, const float* qw, float* weight);
+// The importance weights of the IQ4 quantizers for a block of 32 values xb: qw[j] * sqrt(sigma2 + xb[j]^2), where
+// sigma2 = iq4_sigma2 of the super-block (2 * the mean of x^2 over its n values).
+float iq4_sigma2(const float* x, int n);
+void iq4_importance(float sigma2, const float* xb, const float* qw, float* weight);
 
 // IQ4_NL with importance weights qw[n] (null: the plain quantizer).
 void iq4_nl_quantize_weighted(const float* src, void* dst, int64_t n, const float* qw);

@@ -53,8 +53,9 @@ void iq4_xs_quantize_weighted(const float* src, void* dst, int64_t n, const floa
     float scales[kBlocks];
     float max_scale = 0.0f;
     float amax_scale = 0.0f;
+    const float sigma2 = qw != nullptr ? iq4_sigma2(x, kIq4XsBlockSize) : 0.0f;
     for (int ib = 0; ib < kBlocks; ++ib) {
-      if (qw != nullptr) iq4_importance(x, kIq4XsBlockSize, x + 32 * ib, qw + i * kIq4XsBlockSize + 32 * ib, weight);
+      if (qw != nullptr) iq4_importance(sigma2, x + 32 * ib, qw + i * kIq4XsBlockSize + 32 * ib, weight);
       scales[ib] = iq4_block_scale(x + 32 * ib, qw != nullptr ? weight : nullptr);
       if (std::fabs(scales[ib]) > amax_scale) {
         amax_scale = std::fabs(scales[ib]);

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <type_traits>
 
 #include "quant/iq4_nl.h"
 #include "quant/iq4_xs.h"
@@ -72,7 +73,7 @@ void symmetric_row(const float* x, void* dst, int64_t n, const float* qw, int nm
     Block b{};
     b.d = fp32_to_fp16(d);
     pack_nibbles(u, b.qs);
-    if constexpr (sizeof(Block) == sizeof(BlockQ5_0)) {
+    if constexpr (std::is_same_v<Block, BlockQ5_0>) {
       const uint32_t qh = high_bits(u);
       std::memcpy(b.qh, &qh, sizeof(qh));
     }
@@ -96,7 +97,7 @@ void affine_row(const float* x, void* dst, int64_t n, const float* qw, int nmax)
     b.d = fp32_to_fp16(d);
     b.m = fp32_to_fp16(-min);
     pack_nibbles(L, b.qs);
-    if constexpr (sizeof(Block) == sizeof(BlockQ5_1)) {
+    if constexpr (std::is_same_v<Block, BlockQ5_1>) {
       const uint32_t qh = high_bits(L);
       std::memcpy(b.qh, &qh, sizeof(qh));
     }

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -240,6 +241,26 @@ TEST_F(QuantizeImatrix, MixRulesThatDependOnTheImatrix) {
     }
   }
   fs::remove(model);
+}
+
+// A matrix that saw no token (count 0, sums 0: a partial GGUF imatrix) gets weights of 1, as llama.cpp gives it,
+// rather than weights of 0 (which would zero its blocks).
+TEST_F(QuantizeImatrix, MatrixThatSawNoTokenGetsUnitWeights) {
+  Imatrix unseen = synthetic_imatrix(GgufFile::open(f16_model().string()));
+  Imatrix ones = unseen;
+  ImatrixEntry& u = unseen.entries["blk.0.attn_q.weight"];
+  std::fill(u.sums.begin(), u.sums.end(), 0.0f);
+  u.counts = {0.0f};
+  ImatrixEntry& o = ones.entries["blk.0.attn_q.weight"];
+  std::fill(o.sums.begin(), o.sums.end(), 5.0f);
+  o.counts = {5.0f};
+  const fs::path a = scratch("unseen.gguf"), b = scratch("ones.gguf"), qa = scratch("qa.gguf"), qb = scratch("qb.gguf");
+  write_imatrix_gguf(unseen, a.string());
+  write_imatrix_gguf(ones, b.string());
+  quantize("Q4_K_M", a, qa);
+  quantize("Q4_K_M", b, qb);
+  EXPECT_EQ(tensor_hash(qa), tensor_hash(qb));
+  for (const auto& p : {a, b, qa, qb}) fs::remove(p);
 }
 
 }  // namespace

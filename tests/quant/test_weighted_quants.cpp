@@ -13,7 +13,9 @@
 
 #include "quant/k_quant_math.h"
 #include "quant/random_data.h"
+#include "quant/weighted_quant.h"
 #include "ternion/core/dtype.h"
+#include "ternion/core/error.h"
 #include "ternion/quant/quant.h"
 
 namespace ternion {
@@ -163,6 +165,13 @@ TEST(WeightedQuants, RowsOfManyMagnitudesStayFinite) {
       for (size_t i = 0; i < y.size(); ++i) ASSERT_TRUE(std::isfinite(y[i])) << dtype_info(t).name << " " << i;
     }
   }
+}
+
+TEST(WeightedQuants, BadSizesAndTypesAreErrors) {
+  std::vector<float> x(100, 1.0f), w(100, 1.0f);
+  std::vector<uint8_t> out(1024);
+  EXPECT_THROW(quantize_weights(DType::Q4_K, x.data(), out.data(), 100, w.data()), Error);
+  EXPECT_THROW(quant::quantize_row_weighted(DType::Q8_0, x.data(), out.data(), 64, w.data()), Error);
 }
 
 }  // namespace
