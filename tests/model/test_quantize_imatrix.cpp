@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -22,6 +23,7 @@
 #include "ternion/io/gguf.h"
 #include "ternion/model/imatrix.h"
 #include "ternion/model/quantize.h"
+#include "ternion/quant/quant.h"
 
 namespace ternion {
 namespace {
@@ -261,6 +263,51 @@ TEST_F(QuantizeImatrix, MatrixThatSawNoTokenGetsUnitWeights) {
   quantize("Q4_K_M", b, qb);
   EXPECT_EQ(tensor_hash(qa), tensor_hash(qb));
   for (const auto& p : {a, b, qa, qb}) fs::remove(p);
+}
+
+// A 3-D tensor of experts takes its entry's matrix e for expert e (llama-quantize quantizes each expert against
+// its own slice): every expert's rows equal quantize_weights of those rows with that expert's mean squares.
+TEST_F(QuantizeImatrix, ExpertsUseTheirOwnSlice) {
+  constexpr uint64_t kCols = 256, kRows = 4, kExperts = 3;
+  std::vector<float> w(kCols * kRows * kExperts);
+  for (size_t i = 0; i < w.size(); ++i)
+    w[i] = std::sin(0.37f * static_cast<float>(i)) * (1.0f + static_cast<float>(i % 7));
+  const fs::path model = scratch("moe.gguf"), im_path = scratch("moe_im.gguf"), out = scratch("moe_q.gguf");
+  GgufWriter gw;
+  gw.set_string("general.architecture", "llama");
+  gw.add_tensor("blk.0.ffn_down_exps.weight", {kCols, kRows, kExperts}, DType::F32,
+                std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(w.data()), w.size() * 4));
+  gw.write(model.string());
+  Imatrix im;
+  ImatrixEntry& e = im.entries["blk.0.ffn_down_exps.weight"];
+  e.counts = {1.0f, 2.0f, 4.0f};
+  for (uint64_t m = 0; m < kExperts; ++m) {
+    for (uint64_t j = 0; j < kCols; ++j) e.sums.push_back(static_cast<float>((j * (m + 3)) % 11 + 1));
+  }
+  write_imatrix_gguf(im, im_path.string());
+  QuantizeOptions o;
+  o.file_type = "Q4_K_M";
+  o.pure = true;
+  o.imatrix_file = im_path.string();
+  EXPECT_EQ(quantize_model(model.string(), out.string(), o).n_imatrix, 1u);
+  const GgufFile f = GgufFile::open(out.string());
+  const GgufTensorInfo* t = f.find_tensor("blk.0.ffn_down_exps.weight");
+  ASSERT_NE(t, nullptr);
+  const size_t row_bytes = 144;  // one Q4_K super-block
+  ASSERT_EQ(t->n_bytes, row_bytes * kRows * kExperts);
+  std::vector<uint8_t> want(row_bytes);
+  for (uint64_t m = 0; m < kExperts; ++m) {
+    const std::vector<float> qw = e.means(static_cast<int64_t>(m));
+    for (uint64_t r = 0; r < kRows; ++r) {
+      quantize_weights(DType::Q4_K, w.data() + (m * kRows + r) * kCols, want.data(), kCols, qw.data());
+      EXPECT_TRUE(std::equal(want.begin(), want.end(), t->data + (m * kRows + r) * row_bytes)) << m << " " << r;
+    }
+  }
+  // An entry for one matrix does not fit three experts.
+  im.entries["blk.0.ffn_down_exps.weight"] = ImatrixEntry{std::vector<float>(kCols, 1.0f), {1.0f}, 1};
+  write_imatrix_gguf(im, im_path.string());
+  EXPECT_THROW(quantize_model(model.string(), out.string(), o), Error);
+  for (const auto& p : {model, im_path, out}) fs::remove(p);
 }
 
 }  // namespace
