@@ -77,9 +77,10 @@ int quantize_cmd(const QuantizeArgs& a) {
     if (!a.quiet) draw_progress(p, tty);
   });
   for (const auto& note : r.notes) std::fprintf(stderr, "note: %s\n", note.c_str());
-  std::printf("%s: %zu tensors, %zu converted (%zu with the imatrix), %zu fell back; %.2f MiB -> %.2f MiB\n",
-              a.output.c_str(), r.n_tensors, r.n_quantized, r.n_imatrix, r.n_fallback,
-              static_cast<double>(r.bytes_in) / 1048576.0, static_cast<double>(r.bytes_out) / 1048576.0);
+  const std::string with_imatrix = a.imatrix.empty() ? "" : " (" + std::to_string(r.n_imatrix) + " with the imatrix)";
+  std::printf("%s: %zu tensors, %zu converted%s, %zu fell back; %.2f MiB -> %.2f MiB\n", a.output.c_str(), r.n_tensors,
+              r.n_quantized, with_imatrix.c_str(), r.n_fallback, static_cast<double>(r.bytes_in) / 1048576.0,
+              static_cast<double>(r.bytes_out) / 1048576.0);
   return 0;
 }
 
