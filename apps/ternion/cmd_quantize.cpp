@@ -1,5 +1,5 @@
-// `ternion quantize IN.gguf OUT.gguf TYPE`: a model in another file type (Q8_0 ... TQ1_0, or a mix such as
-// Q4_K_M), with a progress bar on stderr and a summary of sizes.
+// `ternion quantize IN.gguf OUT.gguf TYPE [--imatrix FILE]`: a model in another file type (Q8_0 ... TQ1_0, or a
+// mix such as Q4_K_M), optionally weighted by an importance matrix, with a progress bar on stderr and a summary.
 #include <unistd.h>
 
 #include <cstdio>
@@ -24,6 +24,8 @@ struct QuantizeArgs {
   bool pure = false;
   bool quiet = false;
   std::vector<std::string> keep;  // PATTERN=TYPE
+  std::string imatrix;
+  std::vector<std::string> include_weights, exclude_weights;
 };
 
 TensorTypeRule parse_rule(const std::string& s) {
@@ -67,13 +69,17 @@ int quantize_cmd(const QuantizeArgs& a) {
   o.allow_requantize = a.allow_requantize;
   o.pure = a.pure;
   for (const auto& k : a.keep) o.tensor_types.push_back(parse_rule(k));
+  o.imatrix_file = a.imatrix;
+  o.imatrix_include = a.include_weights;
+  o.imatrix_exclude = a.exclude_weights;
   const bool tty = ::isatty(STDERR_FILENO) == 1;
   const QuantizeReport r = quantize_model(a.input, a.output, o, [&](const QuantizeProgress& p) {
     if (!a.quiet) draw_progress(p, tty);
   });
   for (const auto& note : r.notes) std::fprintf(stderr, "note: %s\n", note.c_str());
-  std::printf("%s: %zu tensors, %zu converted, %zu fell back; %.2f MiB -> %.2f MiB\n", a.output.c_str(), r.n_tensors,
-              r.n_quantized, r.n_fallback, static_cast<double>(r.bytes_in) / 1048576.0,
+  const std::string with_imatrix = a.imatrix.empty() ? "" : " (" + std::to_string(r.n_imatrix) + " with the imatrix)";
+  std::printf("%s: %zu tensors, %zu converted%s, %zu fell back; %.2f MiB -> %.2f MiB\n", a.output.c_str(), r.n_tensors,
+              r.n_quantized, with_imatrix.c_str(), r.n_fallback, static_cast<double>(r.bytes_in) / 1048576.0,
               static_cast<double>(r.bytes_out) / 1048576.0);
   return 0;
 }
@@ -90,6 +96,11 @@ Runner add_quantize_command(CLI::App& app) {
   c->add_flag("--allow-requantize", a->allow_requantize, "Accept input tensors that are already quantized");
   c->add_flag("--pure", a->pure, "No mix rules: every quantizable tensor gets the base type");
   c->add_option("--keep-tensor-type", a->keep, "PATTERN=TYPE: tensors whose name matches get TYPE (repeatable)");
+  c->add_option("--imatrix", a->imatrix, "Importance matrix (ternion/llama imatrix, GGUF or legacy .dat)");
+  c->add_option("--include-weights", a->include_weights,
+                "Use only the imatrix entries whose name contains this (repeatable)");
+  c->add_option("--exclude-weights", a->exclude_weights,
+                "Ignore imatrix entries whose name contains this (repeatable)");
   c->add_flag("-q,--quiet", a->quiet, "No progress output");
   return [a] { return quantize_cmd(*a); };
 }

@@ -12,6 +12,7 @@
 #include "ternion/core/thread_pool.h"
 #include "ternion/io/gguf.h"
 #include "ternion/io/output_file.h"
+#include "ternion/model/imatrix.h"
 #include "ternion/quant/quant.h"
 
 namespace ternion {
@@ -82,6 +83,7 @@ struct MixState {
   int n_ffn_down = 0;  // tensors whose name has ffn_down (a MoE layer's experts and shared expert count apart)
   int i_ffn_down = 0;
   int64_t n_expert = 0;  // <arch>.expert_count
+  bool has_imatrix = false;
 };
 
 // The layer of a block tensor's name ("blk.12.ffn_down_exps.weight" -> 12); `fallback` for any other name.
@@ -138,12 +140,16 @@ DType mix_type(MixState& s, const QuantFileType& ft, const GgufTensorInfo& t) {
       type = DType::Q5_K;
     } else if (f == 15) {
       if (use_more_bits(i, nd)) type = DType::Q6_K;
-    } else if (i < nd / 8 && (f == 25 || f == 30)) {
+    } else if (i < nd / 8 && (f == 25 || f == 30) && !s.has_imatrix) {
       type = DType::Q5_K;
     } else if (f == 17 && use_more_bits(i, nd)) {
       type = DType::Q6_K;
     } else if (f == 14 && i < nd / 8) {
       type = DType::Q5_K;
+    } else if ((f == 2 || f == 8) && s.has_imatrix && i < nd / 8) {
+      // llama-quantize guards the first ffn_down layers of Q4_0/Q5_0 only with an imatrix, so that files made
+      // without one stay as they were.
+      type = f == 2 ? DType::Q4_1 : DType::Q5_1;
     }
     ++s.i_ffn_down;
   } else if (contains(name, "attn_output.weight")) {
@@ -182,7 +188,7 @@ struct Plan {
   size_t n_fallback = 0;
 };
 
-Plan make_plan(const GgufFile& in, const QuantizeOptions& o) {
+Plan make_plan(const GgufFile& in, const QuantizeOptions& o, bool has_imatrix) {
   const QuantFileType& ft = quant_file_type(o.file_type);
   std::vector<std::pair<std::regex, DType>> rules;
   for (const auto& r : o.tensor_types) {
@@ -197,6 +203,7 @@ Plan make_plan(const GgufFile& in, const QuantizeOptions& o) {
   std::stable_sort(p.order.begin(), p.order.end(), output_order);
 
   MixState s;
+  s.has_imatrix = has_imatrix;
   const std::string arch = in.get_string("general.architecture").value_or("");
   s.n_layer = in.get_int(arch + ".block_count").value_or(0);
   const int64_t n_head = in.get_int(arch + ".attention.head_count").value_or(1);
@@ -243,7 +250,9 @@ Plan make_plan(const GgufFile& in, const QuantizeOptions& o) {
 
 // Converts one tensor: rows dequantized to floats and quantized again, in chunks of rows spread over the pool
 // (each row is independent, so the bytes do not depend on the thread count).
-void convert_tensor(const GgufTensorInfo& t, DType to, ThreadPool& pool, std::span<uint8_t> out) {
+// `importance`: null, or n_mat × row values (matrix m's columns at m * row) for a tensor of n_mat matrices.
+void convert_tensor(const GgufTensorInfo& t, DType to, const float* importance, ThreadPool& pool,
+                    std::span<uint8_t> out) {
   const int64_t row = static_cast<int64_t>(t.shape[0]);
   const int64_t n_rows = static_cast<int64_t>(t.n_elements) / std::max<int64_t>(row, 1);
   const DTypeInfo& in_info = dtype_info(t.type);
@@ -251,6 +260,7 @@ void convert_tensor(const GgufTensorInfo& t, DType to, ThreadPool& pool, std::sp
   const size_t in_row = row_bytes(in_info, static_cast<uint64_t>(row));
   const size_t out_row = row_bytes(out_info, static_cast<uint64_t>(row));
   const QuantTraits& from = quant_traits(t.type);
+  const auto rows_per_matrix = static_cast<int64_t>(t.shape.size() > 1 ? t.shape[1] : 1);
   const int64_t rows_per_chunk = std::max<int64_t>(1, (32 * 512 + row - 1) / std::max<int64_t>(row, 1));
   const auto n_chunks = static_cast<size_t>((n_rows + rows_per_chunk - 1) / rows_per_chunk);
   std::atomic<int64_t> bad_row{-1};
@@ -266,12 +276,106 @@ void convert_tensor(const GgufTensorInfo& t, DType to, ThreadPool& pool, std::sp
           return;
         }
       }
-      quantize_weights(to, buf.data(), out.data() + static_cast<size_t>(r) * out_row, row);
+      const float* qw = importance != nullptr ? importance + (r / rows_per_matrix) * row : nullptr;
+      quantize_weights(to, buf.data(), out.data() + static_cast<size_t>(r) * out_row, row, qw);
     }
   });
   if (bad_row >= 0) {
     throw Error("tensor " + t.name + " holds a NaN or infinite value in row " + std::to_string(bad_row.load()));
   }
+}
+
+// The importance matrix as llama-quantize takes it: read, then filtered by the include/exclude lists (an
+// imatrix left without entries counts as none).
+std::optional<Imatrix> load_importance(const QuantizeOptions& o) {
+  if (o.imatrix_file.empty()) {
+    if (!o.imatrix_include.empty() || !o.imatrix_exclude.empty()) {
+      throw Error("quantize: --include-weights and --exclude-weights need --imatrix");
+    }
+    return std::nullopt;
+  }
+  if (!o.imatrix_include.empty() && !o.imatrix_exclude.empty()) {
+    throw Error("quantize: give --include-weights or --exclude-weights, not both");
+  }
+  Imatrix im = read_imatrix(o.imatrix_file);
+  auto matches = [](const std::string& name, const std::vector<std::string>& parts) {
+    return std::any_of(parts.begin(), parts.end(), [&](const std::string& p) { return contains(name, p); });
+  };
+  for (auto it = im.entries.begin(); it != im.entries.end();) {
+    const bool drop = (!o.imatrix_exclude.empty() && matches(it->first, o.imatrix_exclude)) ||
+                      (!o.imatrix_include.empty() && !matches(it->first, o.imatrix_include));
+    it = drop ? im.entries.erase(it) : std::next(it);
+  }
+  if (im.entries.empty()) return std::nullopt;
+  return im;
+}
+
+// An entry's importance weights, matrix after matrix: the mean square of each column. A matrix that saw no
+// token keeps its raw values where it has any (what llama-quantize does with a legacy entry of call count 0)
+// and otherwise gets weights of 1 (what llama.cpp does with such a GGUF entry), so that it is not zeroed.
+std::vector<float> importance_of(const ImatrixEntry& e) {
+  const int64_t cols = e.cols();
+  std::vector<float> out(e.sums);
+  for (int64_t m = 0; m < e.n_mat(); ++m) {
+    const float n = e.counts[static_cast<size_t>(m)];
+    float* v = out.data() + m * cols;
+    if (n > 0) {
+      for (int64_t j = 0; j < cols; ++j) v[j] /= n;
+    } else if (std::all_of(v, v + cols, [](float x) { return x == 0.0f; })) {
+      std::fill(v, v + cols, 1.0f);
+    }
+  }
+  return out;
+}
+
+// Types whose quantizers give garbage without importance weights (llama-quantize refuses them too; IQ1_M is
+// allowed for the token embedding and output, which it never gets from the mix rules without a user rule).
+bool needs_importance(DType type, const std::string& name) {
+  if (type == DType::IQ1_M) return name != "token_embd.weight" && name != "output.weight";
+  return type == DType::IQ2_XXS || type == DType::IQ2_XS || type == DType::IQ2_S || type == DType::IQ1_S;
+}
+
+// Per tensor of the plan, its importance weights (empty: none), checked against the tensor's shape.
+std::vector<std::vector<float>> match_importance(const Plan& plan, const Imatrix* im, std::vector<std::string>& notes) {
+  std::vector<std::vector<float>> out(plan.order.size());
+  for (size_t i = 0; i < plan.order.size(); ++i) {
+    const GgufTensorInfo& t = *plan.order[i];
+    if (plan.types[i] == t.type) continue;
+    const ImatrixEntry* e = im != nullptr ? im->find(t.name) : nullptr;
+    if (e != nullptr) {
+      const uint64_t want = t.shape[0] * (t.shape.size() > 2 ? t.shape[2] : 1);
+      if (e->sums.size() == want) {
+        out[i] = importance_of(*e);
+      } else if (t.name != "token_embd.weight") {
+        throw Error("imatrix " + std::to_string(e->sums.size()) + " values for " + t.name + ", which needs " +
+                    std::to_string(want) + " (one per column" + (t.shape.size() > 2 ? " of each expert" : "") +
+                    "): the imatrix was made for another model");
+      }
+    } else if (im != nullptr) {
+      notes.push_back(t.name + ": no imatrix entry, quantized without one");
+    }
+    if (out[i].empty() && needs_importance(plan.types[i], t.name)) {
+      throw Error("tensor " + t.name + ": type " + std::string(dtype_info(plan.types[i]).name) +
+                  " needs an importance matrix (--imatrix); without one the result is garbage");
+    }
+  }
+  return out;
+}
+
+// The keys llama-quantize adds for an imatrix (strings cut to 127 bytes, as it does).
+void record_imatrix(GgufWriter& w, const Imatrix& im, const std::string& path) {
+  const auto put_string = [&w](const std::string& key, const std::string& v) {
+    w.remove(key);
+    w.set_string(key, v.substr(0, 127));
+  };
+  const auto put_i32 = [&w](const std::string& key, int64_t v) {
+    w.remove(key);
+    w.set_i32(key, static_cast<int32_t>(v));
+  };
+  put_string("quantize.imatrix.file", path);
+  if (!im.datasets.empty() && !im.datasets.front().empty()) put_string("quantize.imatrix.dataset", im.datasets.front());
+  put_i32("quantize.imatrix.entries_count", static_cast<int64_t>(im.entries.size()));
+  if (im.chunk_count > 0) put_i32("quantize.imatrix.chunks_count", im.chunk_count);
 }
 
 }  // namespace
@@ -329,7 +433,7 @@ std::optional<DType> weight_type_from_name(std::string_view name) {
 
 std::vector<std::pair<std::string, DType>> plan_quantization(const std::string& input, const QuantizeOptions& options) {
   const GgufFile in = GgufFile::open(input);
-  const Plan p = make_plan(in, options);
+  const Plan p = make_plan(in, options, load_importance(options).has_value());
   std::vector<std::pair<std::string, DType>> out;
   for (size_t i = 0; i < p.order.size(); ++i) out.emplace_back(p.order[i]->name, p.types[i]);
   return out;
@@ -341,8 +445,11 @@ QuantizeReport quantize_model(const std::string& input, const std::string& outpu
   const std::string inputs[] = {input};
   check_output_is_not_an_input(output, inputs);  // before the work, not only when the writing starts
   const GgufFile in = GgufFile::open(input);
-  const Plan plan = make_plan(in, options);
+  const std::optional<Imatrix> im = load_importance(options);
+  const Plan plan = make_plan(in, options, im.has_value());
   const QuantFileType& ft = quant_file_type(options.file_type);
+  std::vector<std::string> notes = plan.notes;
+  const std::vector<std::vector<float>> importance = match_importance(plan, im ? &*im : nullptr, notes);
   for (size_t i = 0; i < plan.order.size(); ++i) {
     const GgufTensorInfo& t = *plan.order[i];
     const DType to = plan.types[i];
@@ -360,11 +467,12 @@ QuantizeReport quantize_model(const std::string& input, const std::string& outpu
   w.set_u32("general.quantization_version", 2);
   w.remove("general.file_type");
   w.set_u32("general.file_type", ft.ftype);
+  if (im) record_imatrix(w, *im, options.imatrix_file);
 
   QuantizeReport report;
   report.n_tensors = plan.order.size();
   report.n_fallback = plan.n_fallback;
-  report.notes = plan.notes;
+  report.notes = notes;
   ThreadPool pool(options.n_threads);
   for (size_t i = 0; i < plan.order.size(); ++i) {
     const GgufTensorInfo& t = *plan.order[i];
@@ -372,13 +480,15 @@ QuantizeReport quantize_model(const std::string& input, const std::string& outpu
     report.bytes_in += t.n_bytes;
     report.bytes_out += row_bytes(dtype_info(to), t.shape[0]) * (t.n_elements / std::max<uint64_t>(t.shape[0], 1));
     if (to != t.type) ++report.n_quantized;
+    const float* qw = importance[i].empty() ? nullptr : importance[i].data();
+    if (qw != nullptr && quantize_takes_importance(to)) ++report.n_imatrix;
     QuantizeProgress progress{i + 1, plan.order.size(), t.name, t.type, to};
-    w.add_streamed_tensor(t.name, t.shape, to, [&t, to, &pool, progress, &on_tensor](std::span<uint8_t> out) {
+    w.add_streamed_tensor(t.name, t.shape, to, [&t, to, qw, &pool, progress, &on_tensor](std::span<uint8_t> out) {
       if (on_tensor) on_tensor(progress);
       if (to == t.type) {
         std::copy_n(t.data, t.n_bytes, out.begin());
       } else {
-        convert_tensor(t, to, pool, out);
+        convert_tensor(t, to, qw, pool, out);
       }
     });
   }

@@ -33,6 +33,22 @@ int iq4_nearest_index(float v) {
   return v - kIq4Values[i] < kIq4Values[i + 1] - v ? i : i + 1;
 }
 
+float iq4_sigma2(const float* x, int n) {
+#if defined(__clang__)
+#pragma clang fp contract(off)
+#endif
+  float sigma2 = 0.0f;
+  for (int j = 0; j < n; ++j) sigma2 += x[j] * x[j];
+  return sigma2 * (2.0f / static_cast<float>(n));
+}
+
+void iq4_importance(float sigma2, const float* xb, const float* qw, float* weight) {
+#if defined(__clang__)
+#pragma clang fp contract(off)
+#endif
+  for (int j = 0; j < kIq4NlBlockSize; ++j) weight[j] = qw[j] * std::sqrt(sigma2 + xb[j] * xb[j]);
+}
+
 namespace {
 
 struct Fit {
@@ -56,7 +72,7 @@ Fit fit(const float* x, const float* weight, float id) {
 
 }  // namespace
 
-float iq4_block_scale(const float* x) {
+float iq4_block_scale(const float* x, const float* weights) {
 #if defined(__clang__)
 #pragma clang fp contract(off)
 #endif
@@ -64,7 +80,7 @@ float iq4_block_scale(const float* x) {
   float amax = 0.0f;
   float max = 0.0f;
   for (int j = 0; j < kIq4NlBlockSize; ++j) {
-    weight[j] = x[j] * x[j];
+    weight[j] = weights != nullptr ? weights[j] : x[j] * x[j];
     const float ax = std::fabs(x[j]);
     if (ax > amax) {
       amax = ax;
@@ -86,13 +102,17 @@ float iq4_block_scale(const float* x) {
   return d;
 }
 
-void iq4_nl_from_float_ref(const float* src, void* dst, int64_t n) {
+void iq4_nl_from_float_ref(const float* src, void* dst, int64_t n) { iq4_nl_quantize_weighted(src, dst, n, nullptr); }
+
+void iq4_nl_quantize_weighted(const float* src, void* dst, int64_t n, const float* qw) {
 #if defined(__clang__)
 #pragma clang fp contract(off)
 #endif
+  float weight[kIq4NlBlockSize];
   for (int64_t b = 0; b < n / kIq4NlBlockSize; ++b) {
     const float* x = src + b * kIq4NlBlockSize;
-    const float d = iq4_block_scale(x);
+    if (qw != nullptr) iq4_importance(iq4_sigma2(x, kIq4NlBlockSize), x, qw + b * kIq4NlBlockSize, weight);
+    const float d = iq4_block_scale(x, qw != nullptr ? weight : nullptr);
     const float id = d != 0.0f ? 1.0f / d : 0.0f;
     BlockIq4Nl blk;
     blk.d = fp32_to_fp16(d);

@@ -33,8 +33,17 @@ int iq4_nearest_index(float v);
 // The scale of one block of 32 values, as GGUF's IQ4 quantizers choose it without an importance matrix: with
 // weights w_j = x_j^2, the least-squares scale sum(w x q) / sum(w q^2) for the grid points q nearest x / d, over
 // the candidates d = max / 127 and d = max / (127 - k) for k = -7..7 (max: the value of largest magnitude, with
-// its sign), keeping the one that explains most of sum(w x^2). 0 when every |x| is below 1e-15.
-float iq4_block_scale(const float* x);
+// its sign), keeping the one that explains most of sum(w x^2). 0 when every |x| is below 1e-15. With
+// `weights` (importance weights, see iq4_importance) those replace x^2.
+float iq4_block_scale(const float* x, const float* weights = nullptr);
+
+// The importance weights of the IQ4 quantizers for a block of 32 values xb: qw[j] * sqrt(sigma2 + xb[j]^2), where
+// sigma2 = iq4_sigma2 of the super-block (2 * the mean of x^2 over its n values).
+float iq4_sigma2(const float* x, int n);
+void iq4_importance(float sigma2, const float* xb, const float* qw, float* weight);
+
+// IQ4_NL with importance weights qw[n] (null: the plain quantizer).
+void iq4_nl_quantize_weighted(const float* src, void* dst, int64_t n, const float* qw);
 
 void iq4_nl_to_float_ref(const void* src, float* dst, int64_t n);
 void iq4_nl_from_float_ref(const float* src, void* dst, int64_t n);

@@ -44,14 +44,19 @@ void iq4_xs_to_float_ref(const void* src, float* dst, int64_t n) {
 // Each block of 32 gets its best scale (iq4_block_scale); the super-block scale d maps the one of largest
 // magnitude to -32, each block scale is rounded to a multiple of d, and the indices are chosen again for the
 // rounded block scale d * l (in fp32).
-void iq4_xs_from_float_ref(const float* src, void* dst, int64_t n) {
+void iq4_xs_from_float_ref(const float* src, void* dst, int64_t n) { iq4_xs_quantize_weighted(src, dst, n, nullptr); }
+
+void iq4_xs_quantize_weighted(const float* src, void* dst, int64_t n, const float* qw) {
+  float weight[32];
   for (int64_t i = 0; i < n / kIq4XsBlockSize; ++i) {
     const float* x = src + i * kIq4XsBlockSize;
     float scales[kBlocks];
     float max_scale = 0.0f;
     float amax_scale = 0.0f;
+    const float sigma2 = qw != nullptr ? iq4_sigma2(x, kIq4XsBlockSize) : 0.0f;
     for (int ib = 0; ib < kBlocks; ++ib) {
-      scales[ib] = iq4_block_scale(x + 32 * ib);
+      if (qw != nullptr) iq4_importance(sigma2, x + 32 * ib, qw + i * kIq4XsBlockSize + 32 * ib, weight);
+      scales[ib] = iq4_block_scale(x + 32 * ib, qw != nullptr ? weight : nullptr);
       if (std::fabs(scales[ib]) > amax_scale) {
         amax_scale = std::fabs(scales[ib]);
         max_scale = scales[ib];

@@ -35,6 +35,8 @@ inline int iq4_xs_block_scale(const BlockIq4Xs& b, int ib) {
 
 void iq4_xs_to_float_ref(const void* src, float* dst, int64_t n);
 void iq4_xs_from_float_ref(const float* src, void* dst, int64_t n);
+// IQ4_XS with importance weights qw[n] (null: the plain quantizer).
+void iq4_xs_quantize_weighted(const float* src, void* dst, int64_t n, const float* qw);
 void iq4_xs_vec_dot_ref(int64_t n, float* out, const void* w, const void* x);
 void iq4_xs_gemm_ref(int64_t n, const void* w, size_t w_stride, int64_t n_rows, const void* x, size_t x_stride,
                      int64_t n_tokens, float* out, int64_t ldo);

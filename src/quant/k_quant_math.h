@@ -49,9 +49,21 @@ void dequantize_affine(const uint8_t* q, int group_size, const float* dl, const 
 
 // Q6_K's group quantizer: levels l in [-nmax, nmax - 1] for n values, L = l + nmax. Starts from the scale
 // that maps the value of largest magnitude to -nmax, then tries 18 nearby scales and keeps the one with the
-// least x^2-weighted squared error (a least-squares scale for each). Returns the scale (0 for an all-zero
-// group).
-float make_qx_quants(int n, int nmax, const float* x, int8_t* L);
+// least weighted squared error (a least-squares scale for each); the weights are x^2 when `weights` is null
+// (importance weights otherwise: Q3_K, Q4_0, Q5_0, Q6_K with an imatrix). Returns the scale (0 for an
+// all-zero group).
+float make_qx_quants(int n, int nmax, const float* x, int8_t* L, const float* weights = nullptr);
+
+// The asymmetric search of the importance-weighted quantizers (Q2_K, Q4_1, Q4_K, Q5_1, Q5_K with an imatrix):
+// as make_qkx2_quants, but the first grid's error is the baseline every candidate must beat, and weights
+// null means x^2.
+float make_qkx3_quants(int n, int nmax, const float* x, const float* weights, uint8_t* L, float* the_min, uint8_t* Laux,
+                       float rmin, float rdelta, int nstep, bool use_mad);
+
+// Levels in [0, nmax] for n non-negative values (the group scales or mins of a K-quant super-block) that
+// minimise the weighted squared error: 9 candidate scales, then up to 5 passes moving one level at a time while
+// the least-squares fit improves. Returns the scale (0 for an all-zero input).
+float make_qp_quants(int n, int nmax, const float* x, uint8_t* L, const float* weights);
 
 // Q3_K's group quantizer: levels in [-nmax, nmax - 1], L = l + nmax; the starting levels are improved one at
 // a time (up to 5 passes) while the x^2-weighted least-squares fit gets better. Returns the scale.
@@ -74,5 +86,10 @@ struct ScaleMinK4 {
   uint8_t scales[12];  // packed as unpack_scale_min_k4 reads them
 };
 ScaleMinK4 quantize_scale_min_k4(const float* x, int nmax, float rmin, int nstep, uint8_t* L);
+
+// The same super-block search with importance weights qw[256] (Q4_K: nmax 15, Q5_K: nmax 31): per group of 32
+// the weights qw * sqrt(sigma2 + x^2) (sigma2 = 2 * mean x^2), make_qkx3_quants for the group, then the 8
+// scales and 8 mins quantized to 6 bits by make_qp_quants weighted by each group's weight sum.
+ScaleMinK4 quantize_scale_min_k4_weighted(const float* x, int nmax, const float* qw, uint8_t* L);
 
 }  // namespace ternion::quant

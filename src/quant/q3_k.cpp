@@ -26,7 +26,8 @@ void unpack_q3_k(const BlockQ3_K& b, int8_t* q) {
   }
 }
 
-// The 16 group scales, scale_g - 32 in [-32, 31].
+}  // namespace
+
 void unpack_q3_k_scales(const uint8_t* packed, int* sc) {
   for (int g = 0; g < 16; ++g) {
     const int low = g < 8 ? packed[g] & 0xF : packed[g - 8] >> 4;
@@ -34,8 +35,6 @@ void unpack_q3_k_scales(const uint8_t* packed, int* sc) {
     sc[g] = (low | (high << 4)) - 32;
   }
 }
-
-}  // namespace
 
 void q3_k_to_float_ref(const void* src, float* dst, int64_t n) {
   int8_t q[kQK_K];

@@ -26,6 +26,9 @@ struct BlockQ3_K {
 };
 static_assert(sizeof(BlockQ3_K) == 110, "Q3_K block must match GGUF");
 
+// The 16 group scales of the packed 12 bytes, scale_g - 32 in [-32, 31].
+void unpack_q3_k_scales(const uint8_t* packed, int* sc);
+
 void q3_k_to_float_ref(const void* src, float* dst, int64_t n);
 void q3_k_from_float_ref(const float* src, void* dst, int64_t n);
 void q3_k_vec_dot_ref(int64_t n, float* out, const void* w, const void* x);

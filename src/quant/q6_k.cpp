@@ -44,7 +44,9 @@ void q6_k_to_float_ref(const void* src, float* dst, int64_t n) {
 
 // Per group of 16 the scale search of make_qx_quants; the 16 group scales become int8 relative to d (the one of
 // largest magnitude maps to -128), then every value is re-quantized against the stored scales.
-void q6_k_from_float_ref(const float* src, void* dst, int64_t n) {
+void q6_k_from_float_ref(const float* src, void* dst, int64_t n) { q6_k_quantize_weighted(src, dst, n, nullptr); }
+
+void q6_k_quantize_weighted(const float* src, void* dst, int64_t n, const float* qw) {
   int8_t L[kQK_K];
   float scales[16];
   for (int64_t i = 0; i < n / kQK_K; ++i) {
@@ -52,7 +54,7 @@ void q6_k_from_float_ref(const float* src, void* dst, int64_t n) {
     float max_scale = 0.0f;
     float max_abs_scale = 0.0f;
     for (int g = 0; g < 16; ++g) {
-      scales[g] = make_qx_quants(16, 32, x + 16 * g, L + 16 * g);
+      scales[g] = make_qx_quants(16, 32, x + 16 * g, L + 16 * g, qw != nullptr ? qw + i * kQK_K + 16 * g : nullptr);
       const float abs_scale = std::fabs(scales[g]);
       if (abs_scale > max_abs_scale) {
         max_abs_scale = abs_scale;

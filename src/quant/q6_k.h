@@ -30,6 +30,8 @@ void q6_k_unpack(const BlockQ6_K& b, int8_t* q);
 
 void q6_k_to_float_ref(const void* src, float* dst, int64_t n);
 void q6_k_from_float_ref(const float* src, void* dst, int64_t n);
+// Q6_K with importance weights qw[n] used as they are in each group's search (null: the plain quantizer).
+void q6_k_quantize_weighted(const float* src, void* dst, int64_t n, const float* qw);
 void q6_k_vec_dot_ref(int64_t n, float* out, const void* w, const void* x);
 
 void q6_k_vec_dot_avx2(int64_t n, float* out, const void* w, const void* x);

@@ -23,6 +23,7 @@
 #include "quant/q8_k.h"
 #include "quant/tq1_0.h"
 #include "quant/tq2_0.h"
+#include "quant/weighted_quant.h"
 #include "ternion/core/cpu_features.h"
 #include "ternion/core/error.h"
 
@@ -209,6 +210,18 @@ void quantize_weights(DType type, const float* src, void* dst, int64_t n) {
     quant_traits_reference(type).from_float(src, dst, n);
   }
 }
+
+void quantize_weights(DType type, const float* src, void* dst, int64_t n, const float* importance) {
+  if (importance == nullptr || !quant::takes_importance(type)) return quantize_weights(type, src, dst, n);
+  const DTypeInfo& info = dtype_info(type);
+  if (n < 0 || n % info.block_size != 0) {
+    throw Error("quantize_weights: " + std::to_string(n) + " elements of " + std::string(info.name) +
+                " is not a whole number of blocks of " + std::to_string(info.block_size));
+  }
+  quant::quantize_row_weighted(type, src, dst, n, importance);
+}
+
+bool quantize_takes_importance(DType type) { return quant::takes_importance(type); }
 
 void fp16_to_fp32_row(const uint16_t* src, float* dst, int64_t n) { quant_traits(DType::F16).to_float(src, dst, n); }
 

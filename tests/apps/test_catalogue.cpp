@@ -291,6 +291,11 @@ const std::vector<BadInput>& catalogue() {
       {"QuantizeRequantize", "quantize $D/q8.gguf $D/o.gguf Q4_0 -q", 1, "--allow-requantize"},
       {"QuantizeBadKeepRule", "quantize $D/m.gguf $D/o.gguf Q4_0 --keep-tensor-type nope", 1, "PATTERN=TYPE"},
       {"QuantizeNoSuchFolder", "quantize $D/m.gguf $D/nope/o.gguf Q4_0 -q", 1, "nope"},
+      {"QuantizeImatrixMissing", "quantize $D/m.gguf $D/o.gguf Q4_0 -q --imatrix $D/missing.dat", 1, "missing.dat"},
+      {"QuantizeImatrixGarbage", "quantize $D/m.gguf $D/o.gguf Q4_0 -q --imatrix $D/garbage.gguf", 1, "garbage.gguf"},
+      {"QuantizeImatrixBothLists",
+       "quantize $D/m.gguf $D/o.gguf Q4_0 -q --imatrix $D/garbage.gguf --include-weights a --exclude-weights b", 1,
+       "not both"},
       // serve (what fails before it listens)
       {"ServeMissingModel", "serve -m $D/missing.gguf --port 0", 1, "missing.gguf"},
       {"ServePortOutOfRange", "serve -m $D/q8.gguf --port 70000", 1, "--port"},

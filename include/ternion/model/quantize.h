@@ -52,6 +52,15 @@ struct QuantizeOptions {
   bool allow_requantize = false;             // accept already-quantized input tensors (dequantized first)
   bool pure = false;                         // every quantizable tensor gets the base type, no mix rules
   std::vector<TensorTypeRule> tensor_types;  // user overrides, first match wins, applied after the mix rules
+  // An importance matrix (llama.cpp's GGUF or legacy .dat form; empty: none). Used as llama-quantize uses it:
+  // each tensor's rows are quantized against its entry (per expert for 3-D tensors); a tensor without an entry
+  // is quantized plainly; an entry whose size is not the tensor's row length (times its experts) is an error
+  // (except for token_embd.weight, which is then quantized plainly); the mix rules change a little (Q4_0/Q5_0
+  // keep the first eighth of ffn_down at Q4_1/Q5_1, IQ4_NL/IQ4_XS stop raising it to Q5_K); and the output
+  // records quantize.imatrix.file, .dataset, .entries_count and .chunks_count.
+  std::string imatrix_file;
+  std::vector<std::string> imatrix_include;  // keep only entries whose name contains one of these
+  std::vector<std::string> imatrix_exclude;  // drop entries whose name contains one of these
 };
 
 struct QuantizeProgress {
@@ -64,6 +73,7 @@ struct QuantizeProgress {
 
 struct QuantizeReport {
   size_t n_tensors = 0;
+  size_t n_imatrix = 0;            // tensors quantized with importance weights
   size_t n_quantized = 0;          // tensors whose type changed
   size_t n_fallback = 0;           // tensors whose row length forced another type
   std::vector<std::string> notes;  // one line per fallback (what and why)
@@ -75,7 +85,8 @@ struct QuantizeReport {
 std::vector<std::pair<std::string, DType>> plan_quantization(const std::string& input, const QuantizeOptions& options);
 
 // Writes `output` from `input`. Throws Error (and leaves no output file) for an unknown file type, a quantized
-// input tensor without allow_requantize, a tensor type without kernels, or non-finite weights.
+// input tensor without allow_requantize, a tensor type without kernels, non-finite weights, an imatrix that
+// does not fit the model, or a type that needs an imatrix (IQ1_S, IQ1_M, IQ2_XXS, IQ2_XS, IQ2_S) without one.
 // `on_tensor` is called as each tensor is about to be written.
 QuantizeReport quantize_model(const std::string& input, const std::string& output, const QuantizeOptions& options,
                               const std::function<void(const QuantizeProgress&)>& on_tensor = {});

@@ -89,6 +89,14 @@ std::vector<const QuantTraits*> quant_traits_variants(DType type);
 // activation quantizer rounds differently (Q8_0 ties).
 void quantize_weights(DType type, const float* src, void* dst, int64_t n);
 
+// The same for one row of n weights with importance weights (an imatrix's mean squared activation of each of the
+// row's columns, importance[n]), as llama-quantize writes it given an imatrix. Types for which
+// quantize_takes_importance is false ignore the importance; null importance is the plain quantizer.
+void quantize_weights(DType type, const float* src, void* dst, int64_t n, const float* importance);
+
+// Whether a type's quantizer uses importance weights (Q4_0 .. Q5_1, Q2_K .. Q6_K, IQ4_NL, IQ4_XS).
+bool quantize_takes_importance(DType type);
+
 // Dequantizes a row of n elements of any supported type (embedding look-ups).
 void dequantize_row(DType type, const void* src, float* dst, int64_t n);
 
