@@ -1,0 +1,165 @@
+// The low-bit i-quants (IQ1_S, IQ1_M, IQ2_XXS, IQ2_XS, IQ2_S, IQ3_XXS, IQ3_S): every dot this CPU runs against
+// the scalar reference, bit for bit, on random blocks (every bit pattern is a valid block) and odd row lengths;
+// the reference's dot against its own dequantization; the grids' and sign tables' invariants; and golden
+// dequantizations made by GGUF's reference (llama.cpp's dequantize_row_iq*).
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <bit>
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "quant/iq_grids.h"
+#include "quant/random_data.h"
+#include "ternion/core/error.h"
+#include "ternion/core/fp16.h"
+#include "ternion/quant/quant.h"
+
+namespace ternion {
+namespace {
+
+using test::bits_of;
+
+const DType kIqTypes[] = {DType::IQ2_XXS, DType::IQ2_XS, DType::IQ2_S, DType::IQ3_XXS,
+                          DType::IQ3_S,   DType::IQ1_S,  DType::IQ1_M};
+
+std::string label(const QuantTraits& tr) {
+  return std::string(dtype_info(tr.type).name) + "/" + std::string(isa_name(tr.isa));
+}
+
+// n_blocks random super-blocks of `type`: random bytes with a moderate fp16 scale (for IQ1_M, whose scale is
+// spread over the nibbles of its block scales, the nibble holding the sign and top exponent bits is fixed).
+std::vector<uint8_t> random_iq_blocks(std::mt19937& rng, DType type, int64_t n_blocks) {
+  const size_t bb = dtype_info(type).block_bytes;
+  std::uniform_int_distribution<int> byte(0, 255);
+  std::vector<uint8_t> v(static_cast<size_t>(n_blocks) * bb);
+  for (auto& b : v) b = static_cast<uint8_t>(byte(rng));
+  for (int64_t i = 0; i < n_blocks; ++i) {
+    uint8_t* blk = v.data() + static_cast<size_t>(i) * bb;
+    if (type == DType::IQ1_M) {
+      blk[55] = static_cast<uint8_t>((blk[55] & 0x0f) | 0x30);  // d in [2^-3, 2)
+    } else {
+      const uint16_t d = test::random_scale(rng);
+      std::memcpy(blk, &d, 2);
+    }
+  }
+  return v;
+}
+
+std::vector<uint8_t> q8_k_activations(std::mt19937& rng, int64_t n) {
+  const auto x = test::normal_floats(rng, n);
+  std::vector<uint8_t> a(static_cast<size_t>(n / 256) * dtype_info(DType::Q8_K).block_bytes);
+  quant_traits_reference(DType::Q8_K).from_float(x.data(), a.data(), n);
+  return a;
+}
+
+TEST(IQuants, RecordsAndLayouts) {
+  for (DType t : kIqTypes) {
+    const QuantTraits& ref = quant_traits_reference(t);
+    EXPECT_EQ(ref.type, t);
+    EXPECT_EQ(ref.vec_dot_type, DType::Q8_K);
+    EXPECT_EQ(ref.from_float, nullptr) << dtype_info(t).name;  // no quantizer yet
+    EXPECT_EQ(dtype_info(t).block_size, 256);
+    for (const QuantTraits* tr : quant_traits_variants(t)) EXPECT_EQ(tr->type, t);
+  }
+  std::vector<float> x(256, 1.0f);
+  std::vector<uint8_t> out(66);
+  EXPECT_THROW(quantize_weights(DType::IQ2_XXS, x.data(), out.data(), 256), Error);
+}
+
+TEST(IQuants, SignCodesHaveEvenParity) {
+  for (int i = 0; i < 128; ++i) {
+    EXPECT_EQ(quant::kIqSigns[static_cast<size_t>(i)] & 127, i);
+    EXPECT_EQ(std::popcount(unsigned{quant::kIqSigns[static_cast<size_t>(i)]}) % 2, 0) << i;
+    for (int j = 0; j < 8; ++j) {
+      const auto b = static_cast<uint8_t>(quant::kIqSignBytes[static_cast<size_t>(i)] >> (8 * j));
+      EXPECT_EQ(b, (quant::kIqSigns[static_cast<size_t>(i)] >> j) & 1 ? 0xff : 0x01);
+    }
+  }
+}
+
+// The magnitudes the SIMD kernels' no-saturation argument rests on.
+TEST(IQuants, GridValues) {
+  auto check = [](const auto& grid, int bytes, std::vector<int> allowed, const char* name) {
+    for (auto e : grid) {
+      for (int j = 0; j < bytes; ++j) {
+        const int v = static_cast<int8_t>(static_cast<uint8_t>(e >> (8 * j)));
+        EXPECT_NE(std::find(allowed.begin(), allowed.end(), v), allowed.end()) << name << " " << v;
+      }
+    }
+  };
+  check(quant::kIq2XxsGrid, 8, {8, 25, 43}, "iq2xxs");
+  check(quant::kIq2XsGrid, 8, {8, 25, 43}, "iq2xs");
+  check(quant::kIq2SGrid, 8, {8, 25, 43}, "iq2s");
+  check(quant::kIq3XxsGrid, 4, {4, 12, 20, 28, 36, 44, 52, 62}, "iq3xxs");
+  check(quant::kIq3SGrid, 4, {1, 3, 5, 7, 9, 11, 13, 15}, "iq3s");
+  check(quant::kIq1Grid, 8, {-1, 0, 1}, "iq1");
+}
+
+TEST(IQuants, VecDotMatchesReference) {
+  std::mt19937 rng(27);
+  for (DType t : kIqTypes) {
+    const QuantTraits& ref = quant_traits_reference(t);
+    for (int64_t nb : {1, 2, 3, 5, 7, 9, 33}) {
+      const int64_t n = nb * 256;
+      const auto w = random_iq_blocks(rng, t, nb);
+      const auto x = q8_k_activations(rng, n);
+      std::vector<uint8_t> wm(w.size() + 1);  // misaligned by one byte
+      std::memcpy(wm.data() + 1, w.data(), w.size());
+      float want = 0;
+      ref.vec_dot(n, &want, w.data(), x.data());
+      ASSERT_TRUE(std::isfinite(want));
+      for (const QuantTraits* tr : quant_traits_variants(t)) {
+        float got = 0;
+        tr->vec_dot(n, &got, wm.data() + 1, x.data());
+        ASSERT_EQ(bits_of(want), bits_of(got)) << label(*tr) << " n=" << n;
+        // the gemm of two rows and two tokens gives the single dots
+        const auto x2 = q8_k_activations(rng, n);
+        std::vector<uint8_t> xs(x.size() * 2);
+        std::memcpy(xs.data(), x.data(), x.size());
+        std::memcpy(xs.data() + x.size(), x2.data(), x2.size());
+        std::vector<uint8_t> ws(w.size() * 2);
+        std::memcpy(ws.data(), w.data(), w.size());
+        std::memcpy(ws.data() + w.size(), w.data(), w.size());
+        float out[4];
+        tr->gemm(n, ws.data(), w.size(), 2, xs.data(), x.size(), 2, out, 2);
+        float want2 = 0;
+        ref.vec_dot(n, &want2, w.data(), x2.data());
+        EXPECT_EQ(bits_of(out[0]), bits_of(want)) << label(*tr);
+        EXPECT_EQ(bits_of(out[1]), bits_of(want)) << label(*tr);
+        EXPECT_EQ(bits_of(out[2]), bits_of(want2)) << label(*tr);
+        EXPECT_EQ(bits_of(out[3]), bits_of(want2)) << label(*tr);
+      }
+    }
+  }
+}
+
+// The reference dot is the dot of the dequantized weights with the dequantized activations, up to float
+// rounding: both decode the same layout the same way.
+TEST(IQuants, DotAgreesWithDequantization) {
+  std::mt19937 rng(28);
+  for (DType t : kIqTypes) {
+    const int64_t n = 5 * 256;
+    const auto w = random_iq_blocks(rng, t, 5);
+    const auto x = q8_k_activations(rng, n);
+    std::vector<float> wf(static_cast<size_t>(n));
+    std::vector<float> xf(static_cast<size_t>(n));
+    quant_traits_reference(t).to_float(w.data(), wf.data(), n);
+    quant_traits_reference(DType::Q8_K).to_float(x.data(), xf.data(), n);
+    double want = 0;
+    double mag = 0;
+    for (size_t i = 0; i < wf.size(); ++i) {
+      want += double{wf[i]} * xf[i];
+      mag += std::fabs(double{wf[i]} * xf[i]);
+    }
+    float got = 0;
+    quant_traits_reference(t).vec_dot(n, &got, w.data(), x.data());
+    EXPECT_NEAR(got, want, 1e-5 * mag) << dtype_info(t).name;
+  }
+}
+
+}  // namespace
+}  // namespace ternion
