@@ -56,6 +56,96 @@ std::vector<uint8_t> q8_k_activations(std::mt19937& rng, int64_t n) {
   return a;
 }
 
+// Deterministic test data, written out so the golden values below can be made again outside the project.
+uint64_t splitmix64(uint64_t& s) {
+  uint64_t z = (s += 0x9e3779b97f4a7c15ull);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+// n_blocks super-blocks of bytes from splitmix64 seeded with the GGUF type id; d (bytes 0, 1) is 2^-7, 2^-6,
+// 1.5 * 2^-6, 2^-5 in turn; IQ1_M's d nibble holding the sign and top exponent bits is 3.
+std::vector<uint8_t> golden_blocks(DType type, int n_blocks) {
+  const size_t bb = dtype_info(type).block_bytes;
+  uint64_t s = static_cast<uint64_t>(type);
+  std::vector<uint8_t> v(bb * static_cast<size_t>(n_blocks));
+  for (auto& b : v) b = static_cast<uint8_t>(splitmix64(s) >> 56);
+  const uint16_t d[4] = {0x2000, 0x2400, 0x2600, 0x2800};
+  for (int i = 0; i < n_blocks; ++i) {
+    uint8_t* blk = v.data() + static_cast<size_t>(i) * bb;
+    if (type == DType::IQ1_M) {
+      blk[55] = static_cast<uint8_t>((blk[55] & 0x0f) | 0x30);
+    } else {
+      std::memcpy(blk, &d[i % 4], 2);
+    }
+  }
+  return v;
+}
+
+// Q8_K activations: d = 1/64, values from splitmix64 (seed 1234) in [-127, 127], true group sums.
+std::vector<uint8_t> golden_q8_k(int n_blocks) {
+  uint64_t s = 1234;
+  std::vector<uint8_t> v(292 * static_cast<size_t>(n_blocks));
+  for (int i = 0; i < n_blocks; ++i) {
+    uint8_t* blk = v.data() + 292 * static_cast<size_t>(i);
+    const float d = 1.0f / 64;
+    std::memcpy(blk, &d, 4);
+    int8_t q[256];
+    for (auto& qj : q) qj = static_cast<int8_t>(static_cast<int>(splitmix64(s) % 255) - 127);
+    std::memcpy(blk + 4, q, 256);
+    for (int g = 0; g < 16; ++g) {
+      int16_t sum = 0;
+      for (int j = 0; j < 16; ++j) sum = static_cast<int16_t>(sum + q[16 * g + j]);
+      std::memcpy(blk + 260 + 2 * g, &sum, 2);
+    }
+  }
+  return v;
+}
+
+uint64_t fnv_floats(const std::vector<float>& f) {
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (float x : f) {
+    const uint32_t b = bits_of(x);
+    for (int k = 0; k < 4; ++k) {
+      h ^= (b >> (8 * k)) & 0xff;
+      h *= 0x100000001b3ull;
+    }
+  }
+  return h;
+}
+
+// GGUF's reference on golden_blocks(type, 4): the FNV-1a hash of the float bits of llama.cpp's (c392e5094)
+// type_traits to_float (dequantize_row_iq*), and its CPU vec_dot with golden_q8_k(4) (ggml_vec_dot_*_q8_K).
+struct Golden {
+  DType type;
+  uint64_t dequant_hash;
+  float dot;
+};
+const Golden kGolden[] = {
+    {DType::IQ2_XXS, 0x28e7676152113eccull, -43.7111816f}, {DType::IQ2_XS, 0x87c92c6e9d8d4df7ull, -21.8237152f},
+    {DType::IQ2_S, 0x8fac253617c6e3f4ull, -15.8686371f},   {DType::IQ3_XXS, 0xcdae22b65d795029ull, -41.1821899f},
+    {DType::IQ3_S, 0xa2484599bfc99d58ull, -91.3325195f},   {DType::IQ1_S, 0x006e47981addedcfull, 6.01629639f},
+    {DType::IQ1_M, 0x3f44d366df2c7a88ull, -137.338684f},
+};
+
+// Our dequantization is GGUF's bit for bit; our dots (exact integers, another float order) agree with GGUF's to
+// float rounding.
+TEST(IQuants, MatchGgufReference) {
+  const auto x = golden_q8_k(4);
+  for (const Golden& g : kGolden) {
+    const auto w = golden_blocks(g.type, 4);
+    std::vector<float> f(1024);
+    quant_traits_reference(g.type).to_float(w.data(), f.data(), 1024);
+    EXPECT_EQ(fnv_floats(f), g.dequant_hash) << dtype_info(g.type).name;
+    for (const QuantTraits* tr : quant_traits_variants(g.type)) {
+      float dot = 0;
+      tr->vec_dot(1024, &dot, w.data(), x.data());
+      EXPECT_NEAR(dot, g.dot, 2e-6 * std::fabs(g.dot)) << label(*tr);
+    }
+  }
+}
+
 TEST(IQuants, RecordsAndLayouts) {
   for (DType t : kIqTypes) {
     const QuantTraits& ref = quant_traits_reference(t);
