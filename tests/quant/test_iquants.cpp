@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "quant/iq2.h"
 #include "quant/iq_grids.h"
 #include "quant/random_data.h"
 #include "ternion/core/error.h"
@@ -144,6 +145,44 @@ TEST(IQuants, MatchGgufReference) {
       EXPECT_NEAR(dot, g.dot, 2e-6 * std::fabs(g.dot)) << label(*tr);
     }
   }
+}
+
+// Rows of floats (sum of 4 uniforms from splitmix64 seeded 42, minus 2, times 0.02 (1 + row)) and per-column
+// importance in [0.01, 2.01).
+void quantizer_input(int rows, int cols, std::vector<float>& x, std::vector<float>& importance) {
+  uint64_t s = 42;
+  x.resize(static_cast<size_t>(rows * cols));
+  importance.resize(static_cast<size_t>(cols));
+  for (int r = 0; r < rows; ++r) {
+    const float scale = 0.02f * static_cast<float>(1 + r);
+    for (int c = 0; c < cols; ++c) {
+      float u = 0;
+      for (int k = 0; k < 4; ++k) u += static_cast<float>(splitmix64(s) >> 40) / 16777216.0f;
+      x[static_cast<size_t>(r * cols + c)] = (u - 2.0f) * scale;
+    }
+  }
+  for (auto& w : importance) w = 0.01f + 2.0f * static_cast<float>(splitmix64(s) >> 40) / 16777216.0f;
+}
+
+uint64_t fnv_bytes(const std::vector<uint8_t>& v) {
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (uint8_t b : v) {
+    h ^= b;
+    h *= 0x100000001b3ull;
+  }
+  return h;
+}
+
+// llama.cpp c392e5094's ggml_quantize_chunk on quantizer_input(8, 512): the FNV-1a hash of its output bytes.
+TEST(IQuants, QuantizeMatchesGguf) {
+  std::vector<float> x;
+  std::vector<float> importance;
+  quantizer_input(8, 512, x, importance);
+  std::vector<uint8_t> out(8 * 2 * sizeof(quant::BlockIq2Xxs));
+  quant::iq2_xxs_quantize(x.data(), out.data(), 8, 512, importance.data());
+  EXPECT_EQ(fnv_bytes(out), 0x2f4e465c51523fe6ull);
+  EXPECT_THROW(quant::iq2_xxs_quantize(x.data(), out.data(), 8, 512, nullptr), Error);
+  EXPECT_THROW(quant::iq2_xxs_quantize(x.data(), out.data(), 1, 100, importance.data()), Error);
 }
 
 TEST(IQuants, RecordsAndLayouts) {
