@@ -63,6 +63,8 @@ void iq2_s_vec_dot_avx512(int64_t n, float* out, const void* w, const void* x);
 // columns weighted by importance[n_per_row] (an imatrix's per-column mean of squared activations; required).
 // Byte-identical with llama.cpp's quantize_iq2_xxs. Throws ternion::Error without importance.
 void iq2_xxs_quantize(const float* src, void* dst, int64_t n_rows, int64_t n_per_row, const float* importance);
+// The same for IQ2_XS (llama.cpp's quantize_iq2_xs).
+void iq2_xs_quantize(const float* src, void* dst, int64_t n_rows, int64_t n_per_row, const float* importance);
 
 const QuantTraits* iq2_xxs_traits(Isa isa);
 const QuantTraits* iq2_xs_traits(Isa isa);

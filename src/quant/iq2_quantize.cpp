@@ -106,6 +106,11 @@ const QuantGrid& iq2_xxs_grid() {
   return g;
 }
 
+const QuantGrid& iq2_xs_grid() {
+  static const QuantGrid g = build_grid(kIq2XsGrid, 512, {8, 25, 43}, 2);
+  return g;
+}
+
 // The neighbour of least weighted error for xval at this scale; its levels go to L.
 int best_neighbour(const QuantGrid& g, const uint16_t* neighbours, const float* xval, const float* weight, float scale,
                    int8_t* L) {
@@ -203,15 +208,15 @@ int snap_group(const QuantGrid& g, const float* xval, const float* waux, float s
   return best_neighbour(g, g.neighbours.data() - index - 1, xval, waux, scale, L);
 }
 
-// Levels of xval at inverse scale id, clamped to [0, 2].
-void levels_at(float id, const float* xval, int8_t* L) {
-  for (int i = 0; i < 32; ++i) L[i] = static_cast<int8_t>(std::clamp(nearest_int(0.5f * (id * xval[i] - 1)), 0, 2));
+// Levels of n values xval at inverse scale id, clamped to [0, 2].
+void levels_at(float id, const float* xval, int8_t* L, int n = 32) {
+  for (int i = 0; i < n; ++i) L[i] = static_cast<int8_t>(std::clamp(nearest_int(0.5f * (id * xval[i] - 1)), 0, 2));
 }
 
-// Signs out of one block: xval = |x| but for the least important value of a group with an odd count of minus
-// signs, which keeps its sign; signs[k] = the 7 stored sign bits of group k.
-void take_signs(const float* xb, const float* weight, float* xval, uint8_t* signs) {
-  for (int k = 0; k < 4; ++k) {
+// Signs out of a block of n_groups groups of 8: xval = |x| but for the least important value of a group with an
+// odd count of minus signs, which keeps its sign; signs[k] = the 7 stored sign bits of group k.
+void take_signs(const float* xb, const float* weight, float* xval, uint8_t* signs, int n_groups = 4) {
+  for (int k = 0; k < n_groups; ++k) {
     int nflip = 0;
     uint8_t s = 0;
     for (int i = 0; i < 8; ++i) {
@@ -241,11 +246,11 @@ void take_signs(const float* xb, const float* weight, float* xval, uint8_t* sign
   }
 }
 
-// The weighted least-squares fit of xval by levels L: sum w x q and sum w q^2 with q = 2L + 1.
-void fit(const float* weight, const float* xval, const int8_t* L, float& sumqx, float& sumq2) {
+// The weighted least-squares fit of n values xval by levels L: sum w x q and sum w q^2 with q = 2L + 1.
+void fit(const float* weight, const float* xval, const int8_t* L, float& sumqx, float& sumq2, int n = 32) {
   sumqx = 0;
   sumq2 = 0;
-  for (int i = 0; i < 32; ++i) {
+  for (int i = 0; i < n; ++i) {
     const float q = static_cast<float>(2 * L[i] + 1);
     sumqx += weight[i] * xval[i] * q;
     sumq2 += weight[i] * q * q;
@@ -343,13 +348,132 @@ void quantize_iq2_xxs_superblock(const QuantGrid& g, const float* xbl, const flo
   std::memcpy(y.qs, q2, sizeof(q2));
 }
 
+// One IQ2_XS half block of 16: 19 trial scales around max / 5, each group snapped to the grid; groups that were
+// off the grid at the best scale are snapped again at the fitted scale. L carries over from the previous half
+// block when no trial fits (zero importance), as in the reference. Returns the scale; index gets the groups'.
+float quantize_half_block(const QuantGrid& g, const float* xval, const float* weight, const float* waux, float max,
+                          int8_t* L, int (&index)[2]) {
+  constexpr int kMaxQ = 3;
+  float best = 0;
+  float scale = max / (2 * kMaxQ - 1);
+  bool on_grid[2] = {true, true};
+  for (int is = -9; is <= 9; ++is) {
+    const float id = (2 * kMaxQ - 1 + static_cast<float>(is) * 0.1f) / max;
+    const float this_scale = 1 / id;
+    int8_t Laux[16];
+    bool on_grid_aux[2];
+    levels_at(id, xval, Laux, 16);
+    for (int k = 0; k < 2; ++k) {
+      int u = 0;
+      for (int i = 0; i < 8; ++i) u |= Laux[8 * k + i] << (2 * i);
+      on_grid_aux[k] = g.map[static_cast<size_t>(u)] >= 0;
+      snap_group(g, xval + 8 * k, waux + 8 * k, this_scale, Laux + 8 * k);
+    }
+    float sumqx = 0;
+    float sumq2 = 0;
+    fit(weight, xval, Laux, sumqx, sumq2, 16);
+    if (sumq2 > 0 && sumqx * sumqx > best * sumq2) {
+      scale = sumqx / sumq2;
+      best = scale * sumqx;
+      std::memcpy(L, Laux, 16);
+      on_grid[0] = on_grid_aux[0];
+      on_grid[1] = on_grid_aux[1];
+    }
+  }
+  if ((!on_grid[0] || !on_grid[1]) && scale > 0) {
+    const float id = 1 / scale;
+    for (int k = 0; k < 2; ++k) {
+      if (on_grid[k]) continue;
+      levels_at(id, xval + 8 * k, L + 8 * k, 8);
+      snap_group(g, xval + 8 * k, waux + 8 * k, scale, L + 8 * k);
+    }
+    float sumqx = 0;
+    float sumq2 = 0;
+    fit(weight, xval, L, sumqx, sumq2, 16);
+    if (sumq2 > 0) scale = sumqx / sumq2;
+  }
+  for (int k = 0; k < 2; ++k) {
+    int u = 0;
+    for (int i = 0; i < 8; ++i) u |= L[8 * k + i] << (2 * i);
+    index[k] = u < kMapSize ? g.map[static_cast<size_t>(u)] : -1;
+    if (index[k] < 0) throw Error("quantizing to IQ2_XS: no grid point fits (are the importance weights zero?)");
+  }
+  return scale;
+}
+
+void quantize_iq2_xs_superblock(const QuantGrid& g, const float* xbl, const float* qw, int8_t* L, BlockIq2Xs& y) {
+  uint16_t q2[32] = {};
+  float scales[16];
+  float max_scale = 0;
+  float sumx2 = 0;
+  for (int i = 0; i < kIq2BlockSize; ++i) sumx2 += xbl[i] * xbl[i];
+  const float sigma2 = sumx2 / kIq2BlockSize;
+  for (int ib = 0; ib < 16; ++ib) {
+    const float* xb = xbl + 16 * ib;
+    float weight[16];
+    float waux[16];
+    float xval[16];
+    uint8_t signs[2];
+    for (int i = 0; i < 16; ++i) weight[i] = qw[16 * ib + i] * std::sqrt(sigma2 + xb[i] * xb[i]);
+    for (int i = 0; i < 16; ++i) waux[i] = std::sqrt(weight[i]);
+    take_signs(xb, weight, xval, signs, 2);
+    float max = xval[0];
+    for (int i = 1; i < 16; ++i) max = std::max(max, xval[i]);
+    if (max < kGroupMaxEps) {
+      scales[ib] = 0;
+      std::memset(L, 0, 16);
+      continue;
+    }
+    int index[2];
+    float scale = quantize_half_block(g, xval, weight, waux, max, L, index);
+    if (scale < 0) {  // not expected; the scale is stored unsigned, so flip the signs instead
+      scale = -scale;
+      for (auto& s : signs) s = static_cast<uint8_t>(~s & 127);
+    }
+    for (int k = 0; k < 2; ++k) q2[2 * ib + k] = static_cast<uint16_t>(index[k] | (signs[k] << 9));
+    scales[ib] = scale;
+    max_scale = std::max(max_scale, scale);
+  }
+  y = BlockIq2Xs{};
+  if (max_scale == 0) return;
+  const float d = max_scale / 31;
+  y.d = fp32_to_fp16(d);
+  const float id = 1 / d;
+  for (int ib = 0; ib < 16; ++ib) {
+    const int l = std::clamp(nearest_int(0.5f * (id * scales[ib] - 1)), 0, 15);
+    y.scales[ib / 2] = static_cast<uint8_t>(y.scales[ib / 2] | (l << (4 * (ib % 2))));
+  }
+  std::memcpy(y.qs, q2, sizeof(q2));
+}
+
+void check_rows(const char* type, int64_t n_per_row, const float* importance) {
+  if (importance == nullptr)
+    throw Error(std::string("quantizing to ") + type + " needs an importance matrix (--imatrix)");
+  if (n_per_row % kIq2BlockSize != 0) {
+    throw Error(std::string("quantizing to ") + type + ": rows of " + std::to_string(n_per_row) +
+                " values are not whole blocks of 256");
+  }
+}
+
 }  // namespace
 
-void iq2_xxs_quantize(const float* src, void* dst, int64_t n_rows, int64_t n_per_row, const float* importance) {
-  if (importance == nullptr) throw Error("quantizing to IQ2_XXS needs an importance matrix (--imatrix)");
-  if (n_per_row % kIq2BlockSize != 0) {
-    throw Error("quantizing to IQ2_XXS: rows of " + std::to_string(n_per_row) + " values are not whole blocks of 256");
+void iq2_xs_quantize(const float* src, void* dst, int64_t n_rows, int64_t n_per_row, const float* importance) {
+  check_rows("IQ2_XS", n_per_row, importance);
+  const QuantGrid& g = iq2_xs_grid();
+  auto* out = static_cast<uint8_t*>(dst);
+  const int64_t nb = n_per_row / kIq2BlockSize;
+  for (int64_t r = 0; r < n_rows; ++r) {
+    int8_t L[16] = {};  // the reference keeps the last levels across a row's blocks
+    for (int64_t i = 0; i < nb; ++i) {
+      BlockIq2Xs y;
+      quantize_iq2_xs_superblock(g, src + r * n_per_row + i * kIq2BlockSize, importance + i * kIq2BlockSize, L, y);
+      std::memcpy(out + static_cast<size_t>(r * nb + i) * sizeof(BlockIq2Xs), &y, sizeof(y));
+    }
   }
+}
+
+void iq2_xxs_quantize(const float* src, void* dst, int64_t n_rows, int64_t n_per_row, const float* importance) {
+  check_rows("IQ2_XXS", n_per_row, importance);
   const QuantGrid& g = iq2_xxs_grid();
   auto* out = static_cast<uint8_t*>(dst);
   const int64_t nb = n_per_row / kIq2BlockSize;

@@ -183,6 +183,10 @@ TEST(IQuants, QuantizeMatchesGguf) {
   EXPECT_EQ(fnv_bytes(out), 0x2f4e465c51523fe6ull);
   EXPECT_THROW(quant::iq2_xxs_quantize(x.data(), out.data(), 8, 512, nullptr), Error);
   EXPECT_THROW(quant::iq2_xxs_quantize(x.data(), out.data(), 1, 100, importance.data()), Error);
+  std::vector<uint8_t> xs(8 * 2 * sizeof(quant::BlockIq2Xs));
+  quant::iq2_xs_quantize(x.data(), xs.data(), 8, 512, importance.data());
+  EXPECT_EQ(fnv_bytes(xs), 0xab6786064c7439fdull);
+  EXPECT_THROW(quant::iq2_xs_quantize(x.data(), xs.data(), 8, 512, nullptr), Error);
 }
 
 TEST(IQuants, RecordsAndLayouts) {
