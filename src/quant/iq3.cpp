@@ -95,10 +95,13 @@ void iq3_s_vec_dot_ref(int64_t n, float* out, const void* w, const void* x) { ve
 
 // Activations are Q8_K; the AVX-512 records (F/BW/VL/DQ) also serve CPUs with VNNI.
 const QuantTraits* iq3_xxs_traits(Isa isa) {
-  static constexpr auto kRef = iq_record<DType::IQ3_XXS, Isa::Scalar, iq3_xxs_vec_dot_ref>(iq3_xxs_to_float_ref);
+  static constexpr auto kRef =
+      iq_record<DType::IQ3_XXS, Isa::Scalar, iq3_xxs_vec_dot_ref>(iq3_xxs_to_float_ref, iq3_xxs_from_float_ref);
 #if defined(__x86_64__)
-  static constexpr auto kAvx2 = iq_record<DType::IQ3_XXS, Isa::Avx2, iq3_xxs_vec_dot_avx2>(iq3_xxs_to_float_ref);
-  static constexpr auto kAvx512 = iq_record<DType::IQ3_XXS, Isa::Avx512, iq3_xxs_vec_dot_avx512>(iq3_xxs_to_float_ref);
+  static constexpr auto kAvx2 =
+      iq_record<DType::IQ3_XXS, Isa::Avx2, iq3_xxs_vec_dot_avx2>(iq3_xxs_to_float_ref, iq3_xxs_from_float_ref);
+  static constexpr auto kAvx512 =
+      iq_record<DType::IQ3_XXS, Isa::Avx512, iq3_xxs_vec_dot_avx512>(iq3_xxs_to_float_ref, iq3_xxs_from_float_ref);
   if (isa == Isa::Avx2) return &kAvx2;
   if (isa == Isa::Avx512) return &kAvx512;
 #endif

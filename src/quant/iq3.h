@@ -47,6 +47,13 @@ void iq3_s_vec_dot_avx2(int64_t n, float* out, const void* w, const void* x);
 void iq3_xxs_vec_dot_avx512(int64_t n, float* out, const void* w, const void* x);
 void iq3_s_vec_dot_avx512(int64_t n, float* out, const void* w, const void* x);
 
+// Quantizes n_rows rows of n_per_row values (a multiple of 256) to IQ3_XXS with GGUF's reference algorithm,
+// byte-identical with llama.cpp's quantize_iq3_xxs: the columns weighted by importance[n_per_row] (an imatrix's
+// per-column mean of squared activations), or by x^2 where importance is null.
+void iq3_xxs_quantize(const float* src, void* dst, int64_t n_rows, int64_t n_per_row, const float* importance);
+// from_float: one row without an importance matrix (GGUF's quantize_row_iq3_xxs_ref).
+void iq3_xxs_from_float_ref(const float* src, void* dst, int64_t n);
+
 const QuantTraits* iq3_xxs_traits(Isa isa);
 const QuantTraits* iq3_s_traits(Isa isa);
 

@@ -16,11 +16,13 @@ void iq_gemm(int64_t n, const void* w, size_t w_stride, int64_t n_rows, const vo
   gemm_with_vec_dot(Dot, n, w, w_stride, n_rows, x, x_stride, n_tokens, out, ldo);
 }
 
-// A record of an i-quant at one level: the reference dequantizer (not a hot path: embeddings only), no quantizer
-// from float (quantize_weights reports the type as unsupported), the level's dot.
+// A record of an i-quant at one level: the reference dequantizer (not a hot path: embeddings only), the quantizer
+// from float where the type has one without an importance matrix (else null: quantize_weights reports the type
+// as unsupported), the level's dot.
 template <DType Type, Isa Level, VecDotFn Dot>
-constexpr QuantTraits iq_record(void (*to_float)(const void*, float*, int64_t)) {
-  return QuantTraits{Type, DType::Q8_K, Level, to_float, nullptr, Dot, iq_gemm<Dot>};
+constexpr QuantTraits iq_record(void (*to_float)(const void*, float*, int64_t),
+                                void (*from_float)(const float*, void*, int64_t) = nullptr) {
+  return QuantTraits{Type, DType::Q8_K, Level, to_float, from_float, Dot, iq_gemm<Dot>};
 }
 
 }  // namespace

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "quant/iq2.h"
+#include "quant/iq3.h"
 #include "quant/iq_grids.h"
 #include "quant/random_data.h"
 #include "ternion/core/error.h"
@@ -187,6 +188,17 @@ TEST(IQuants, QuantizeMatchesGguf) {
   quant::iq2_xs_quantize(x.data(), xs.data(), 8, 512, importance.data());
   EXPECT_EQ(fnv_bytes(xs), 0xab6786064c7439fdull);
   EXPECT_THROW(quant::iq2_xs_quantize(x.data(), xs.data(), 8, 512, nullptr), Error);
+  std::vector<uint8_t> q3(8 * 2 * sizeof(quant::BlockIq3Xxs));
+  quant::iq3_xxs_quantize(x.data(), q3.data(), 8, 512, importance.data());
+  EXPECT_EQ(fnv_bytes(q3), 0x02b90a76fc64e728ull);
+  // IQ3_XXS also quantizes without an importance matrix (GGUF's from_float), row by row
+  quant::iq3_xxs_quantize(x.data(), q3.data(), 8, 512, nullptr);
+  EXPECT_EQ(fnv_bytes(q3), 0xd2d92837ce3b59beull);
+  std::vector<uint8_t> by_rows(q3.size());
+  for (size_t r = 0; r < 8; ++r) {
+    quantize_weights(DType::IQ3_XXS, x.data() + 512 * r, by_rows.data() + r * 2 * sizeof(quant::BlockIq3Xxs), 512);
+  }
+  EXPECT_EQ(by_rows, q3);
 }
 
 TEST(IQuants, RecordsAndLayouts) {
@@ -194,7 +206,8 @@ TEST(IQuants, RecordsAndLayouts) {
     const QuantTraits& ref = quant_traits_reference(t);
     EXPECT_EQ(ref.type, t);
     EXPECT_EQ(ref.vec_dot_type, DType::Q8_K);
-    EXPECT_EQ(ref.from_float, nullptr) << dtype_info(t).name;  // no quantizer yet
+    // only IQ3_XXS quantizes without an importance matrix
+    EXPECT_EQ(ref.from_float == nullptr, t != DType::IQ3_XXS) << dtype_info(t).name;
     EXPECT_EQ(dtype_info(t).block_size, 256);
     for (const QuantTraits* tr : quant_traits_variants(t)) EXPECT_EQ(tr->type, t);
   }
