@@ -134,8 +134,10 @@ int best_neighbour(const QuantGrid& g, const uint16_t* neighbours, const float* 
   return grid_index;
 }
 
-// GGUF's make_qp_quants: levels in [0, nmax] for non-negative x and the weighted least-squares scale.
-float make_qp_quants(int n, int nmax, const float* x, int8_t* L, const float* w) {
+// GGUF's make_qp_quants: levels in [0, nmax] and the weighted least-squares scale. The levels are bytes, as
+// there: a negative level (x may hold one negative value, see take_signs) wraps to 255, which the refinement then
+// reads as such.
+float make_qp_quants(int n, int nmax, const float* x, uint8_t* L, const float* w) {
   float max = 0;
   for (int i = 0; i < n; ++i) max = std::max(max, x[i]);
   if (max == 0) {
@@ -143,7 +145,7 @@ float make_qp_quants(int n, int nmax, const float* x, int8_t* L, const float* w)
     return 0.0f;
   }
   float iscale = static_cast<float>(nmax) / max;
-  for (int i = 0; i < n; ++i) L[i] = static_cast<int8_t>(nearest_int(iscale * x[i]));
+  for (int i = 0; i < n; ++i) L[i] = static_cast<uint8_t>(nearest_int(iscale * x[i]));
   float scale = 1 / iscale;
   float best_mse = 0;
   for (int i = 0; i < n; ++i) {
@@ -169,7 +171,7 @@ float make_qp_quants(int n, int nmax, const float* x, int8_t* L, const float* w)
   float suml2 = 0;
   for (int i = 0; i < n; ++i) {
     const int l = std::min(nmax, nearest_int(iscale * x[i]));
-    L[i] = static_cast<int8_t>(l);
+    L[i] = static_cast<uint8_t>(l);
     sumlx += w[i] * x[i] * static_cast<float>(l);
     suml2 += w[i] * static_cast<float>(l) * static_cast<float>(l);
   }
@@ -186,7 +188,7 @@ float make_qp_quants(int n, int nmax, const float* x, int8_t* L, const float* w)
           slx += w[i] * x[i] * nl;
           sl2 += w[i] * nl * nl;
           if (slx * slx * suml2 > sumlx * sumlx * sl2) {
-            L[i] = static_cast<int8_t>(new_l);
+            L[i] = static_cast<uint8_t>(new_l);
             sumlx = slx;
             suml2 = sl2;
             ++n_changed;
@@ -261,7 +263,9 @@ void fit(const float* weight, const float* xval, const int8_t* L, float& sumqx, 
 float quantize_block(const QuantGrid& g, const float* xval, const float* weight, const float* waux, int (&index)[4],
                      int8_t* L) {
   constexpr int kMaxQ = 3;
-  float scale = make_qp_quants(32, kMaxQ + 1, xval, L, weight);
+  uint8_t Lqp[32];
+  float scale = make_qp_quants(32, kMaxQ + 1, xval, Lqp, weight);
+  std::memcpy(L, Lqp, 32);
   const float eff_max = scale * kMaxQ;
   float best = 0;
   int8_t Laux[32];

@@ -149,7 +149,7 @@ TEST(IQuants, MatchGgufReference) {
 }
 
 // Rows of floats (sum of 4 uniforms from splitmix64 seeded 42, minus 2, times 0.02 (1 + row)) and per-column
-// importance in [0.01, 2.01).
+// importance in [0.01, 2.01), but 1e-5 in every 7th column.
 void quantizer_input(int rows, int cols, std::vector<float>& x, std::vector<float>& importance) {
   uint64_t s = 42;
   x.resize(static_cast<size_t>(rows * cols));
@@ -162,7 +162,10 @@ void quantizer_input(int rows, int cols, std::vector<float>& x, std::vector<floa
       x[static_cast<size_t>(r * cols + c)] = (u - 2.0f) * scale;
     }
   }
-  for (auto& w : importance) w = 0.01f + 2.0f * static_cast<float>(splitmix64(s) >> 40) / 16777216.0f;
+  for (int c = 0; c < cols; ++c) {  // every 7th column unimportant: its values' signs are the ones flipped
+    importance[static_cast<size_t>(c)] =
+        c % 7 == 3 ? 1e-5f : 0.01f + 2.0f * static_cast<float>(splitmix64(s) >> 40) / 16777216.0f;
+  }
 }
 
 uint64_t fnv_bytes(const std::vector<uint8_t>& v) {
@@ -181,16 +184,16 @@ TEST(IQuants, QuantizeMatchesGguf) {
   quantizer_input(8, 512, x, importance);
   std::vector<uint8_t> out(8 * 2 * sizeof(quant::BlockIq2Xxs));
   quant::iq2_xxs_quantize(x.data(), out.data(), 8, 512, importance.data());
-  EXPECT_EQ(fnv_bytes(out), 0x2f4e465c51523fe6ull);
+  EXPECT_EQ(fnv_bytes(out), 0x9f1013f236b2065cull);
   EXPECT_THROW(quant::iq2_xxs_quantize(x.data(), out.data(), 8, 512, nullptr), Error);
   EXPECT_THROW(quant::iq2_xxs_quantize(x.data(), out.data(), 1, 100, importance.data()), Error);
   std::vector<uint8_t> xs(8 * 2 * sizeof(quant::BlockIq2Xs));
   quant::iq2_xs_quantize(x.data(), xs.data(), 8, 512, importance.data());
-  EXPECT_EQ(fnv_bytes(xs), 0xab6786064c7439fdull);
+  EXPECT_EQ(fnv_bytes(xs), 0xe2192c121590ed14ull);
   EXPECT_THROW(quant::iq2_xs_quantize(x.data(), xs.data(), 8, 512, nullptr), Error);
   std::vector<uint8_t> q3(8 * 2 * sizeof(quant::BlockIq3Xxs));
   quant::iq3_xxs_quantize(x.data(), q3.data(), 8, 512, importance.data());
-  EXPECT_EQ(fnv_bytes(q3), 0x02b90a76fc64e728ull);
+  EXPECT_EQ(fnv_bytes(q3), 0x842b36e4341e7b5eull);
   // IQ3_XXS also quantizes without an importance matrix (GGUF's from_float), row by row
   quant::iq3_xxs_quantize(x.data(), q3.data(), 8, 512, nullptr);
   EXPECT_EQ(fnv_bytes(q3), 0xd2d92837ce3b59beull);
