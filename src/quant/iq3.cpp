@@ -109,10 +109,13 @@ const QuantTraits* iq3_xxs_traits(Isa isa) {
 }
 
 const QuantTraits* iq3_s_traits(Isa isa) {
-  static constexpr auto kRef = iq_record<DType::IQ3_S, Isa::Scalar, iq3_s_vec_dot_ref>(iq3_s_to_float_ref);
+  static constexpr auto kRef =
+      iq_record<DType::IQ3_S, Isa::Scalar, iq3_s_vec_dot_ref>(iq3_s_to_float_ref, iq3_s_from_float_ref);
 #if defined(__x86_64__)
-  static constexpr auto kAvx2 = iq_record<DType::IQ3_S, Isa::Avx2, iq3_s_vec_dot_avx2>(iq3_s_to_float_ref);
-  static constexpr auto kAvx512 = iq_record<DType::IQ3_S, Isa::Avx512, iq3_s_vec_dot_avx512>(iq3_s_to_float_ref);
+  static constexpr auto kAvx2 =
+      iq_record<DType::IQ3_S, Isa::Avx2, iq3_s_vec_dot_avx2>(iq3_s_to_float_ref, iq3_s_from_float_ref);
+  static constexpr auto kAvx512 =
+      iq_record<DType::IQ3_S, Isa::Avx512, iq3_s_vec_dot_avx512>(iq3_s_to_float_ref, iq3_s_from_float_ref);
   if (isa == Isa::Avx2) return &kAvx2;
   if (isa == Isa::Avx512) return &kAvx512;
 #endif

@@ -54,6 +54,10 @@ void iq3_xxs_quantize(const float* src, void* dst, int64_t n_rows, int64_t n_per
 // from_float: one row without an importance matrix (GGUF's quantize_row_iq3_xxs_ref).
 void iq3_xxs_from_float_ref(const float* src, void* dst, int64_t n);
 
+// The same for IQ3_S (llama.cpp's quantize_iq3_s and quantize_row_iq3_s_ref).
+void iq3_s_quantize(const float* src, void* dst, int64_t n_rows, int64_t n_per_row, const float* importance);
+void iq3_s_from_float_ref(const float* src, void* dst, int64_t n);
+
 const QuantTraits* iq3_xxs_traits(Isa isa);
 const QuantTraits* iq3_s_traits(Isa isa);
 

@@ -102,6 +102,11 @@ const QuantGrid3& iq3_xxs_grid() {  // built once, on first use; read-only after
   return g;
 }
 
+const QuantGrid3& iq3_s_grid() {
+  static const QuantGrid3 g = build_grid(kIq3SGrid, 512, {1, 3, 5, 7, 9, 11, 13, 15}, 3);
+  return g;
+}
+
 int level_index(const int8_t* L) {
   int u = 0;
   for (int i = 0; i < 4; ++i) u |= L[i] << (3 * i);
@@ -288,6 +293,114 @@ void quantize_superblock(const QuantGrid3& g, const float* xbl, const float* qw,
   std::memcpy(y.qs, q3, sizeof(q3));
 }
 
+// One IQ3_S block of 32 (plain signs, so xval = |x|): 19 trial scales around max / 15; if any group was off the
+// grid at the best one, every group is snapped again at the fitted scale. Returns the scale; index gets the
+// groups' grid indices.
+float quantize_s_block(const QuantGrid3& g, const float* xval, const float* weight, const float* waux, float max,
+                       int8_t* L, int (&index)[8]) {
+  float best = 0;
+  float scale = max / (2 * kMaxQ - 1);
+  bool on_grid[8] = {};
+  for (int is = -9; is <= 9; ++is) {
+    const float id = (2 * kMaxQ - 1 + static_cast<float>(is) * 0.2f) / max;
+    const float this_scale = 1 / id;
+    int8_t Laux[32];
+    bool on_grid_aux[8];
+    levels_at(id, xval, Laux, 32);
+    for (int k = 0; k < 8; ++k) {
+      on_grid_aux[k] = g.map[static_cast<size_t>(level_index(Laux + 4 * k))] >= 0;
+      snap_group(g, xval + 4 * k, waux + 4 * k, this_scale, Laux + 4 * k);
+    }
+    float sumqx = 0;
+    float sumq2 = 0;
+    fit(weight, xval, Laux, sumqx, sumq2);
+    if (sumq2 > 0 && sumqx * sumqx > best * sumq2) {
+      scale = sumqx / sumq2;
+      best = scale * sumqx;
+      std::memcpy(L, Laux, 32);
+      std::copy(on_grid_aux, on_grid_aux + 8, on_grid);
+    }
+  }
+  const bool all_on_grid = std::all_of(on_grid, on_grid + 8, [](bool b) { return b; });
+  if (!all_on_grid && scale > 0) {
+    levels_at(1 / scale, xval, L, 32);
+    for (int k = 0; k < 8; ++k) {
+      const int gi = snap_group(g, xval + 4 * k, waux + 4 * k, scale, L + 4 * k);
+      for (int i = 0; i < 4; ++i) {
+        L[4 * k + i] = static_cast<int8_t>((grid_byte(g.points[static_cast<size_t>(gi)], i) - 1) / 2);
+      }
+    }
+    float sumqx = 0;
+    float sumq2 = 0;
+    fit(weight, xval, L, sumqx, sumq2);
+    if (sumq2 > 0) scale = sumqx / sumq2;
+  }
+  for (int k = 0; k < 8; ++k) {
+    index[k] = g.map[static_cast<size_t>(level_index(L + 4 * k))];
+    if (index[k] < 0) throw Error("quantizing to IQ3_S: no grid point fits (are the importance weights zero?)");
+  }
+  return scale;
+}
+
+void quantize_s_superblock(const QuantGrid3& g, const float* xbl, const float* qw, int8_t* L, BlockIq3S& y) {
+  y = BlockIq3S{};
+  float scales[8];
+  float max_scale = 0;
+  float sumx2 = 0;
+  for (int i = 0; i < kIq3BlockSize; ++i) sumx2 += xbl[i] * xbl[i];
+  const float sigma2 = 2 * sumx2 / kIq3BlockSize;
+  int stored = 0;  // the reference skips an all-zero block without moving its qs and signs cursors: later blocks
+                   // land 8 and 4 bytes earlier (the decoder then reads them at the wrong place; kept for identity)
+  for (int ib = 0; ib < 8; ++ib) {
+    const float* xb = xbl + 32 * ib;
+    float weight[32];
+    float waux[32];
+    float xval[32];
+    uint8_t signs[4] = {};
+    for (int i = 0; i < 32; ++i) {
+      weight[i] = qw != nullptr ? qw[32 * ib + i] * std::sqrt(sigma2 + xb[i] * xb[i]) : xb[i] * xb[i];
+    }
+    for (int i = 0; i < 32; ++i) waux[i] = std::sqrt(weight[i]);
+    for (int i = 0; i < 32; ++i) {
+      if (xb[i] >= 0) {
+        xval[i] = xb[i];
+      } else {
+        xval[i] = -xb[i];
+        signs[i / 8] = static_cast<uint8_t>(signs[i / 8] | (1 << (i % 8)));
+      }
+    }
+    float max = xval[0];
+    for (int i = 1; i < 32; ++i) max = std::max(max, xval[i]);
+    if (max == 0) {
+      scales[ib] = 0;
+      continue;
+    }
+    int index[8];
+    float scale = quantize_s_block(g, xval, weight, waux, max, L, index);
+    if (scale < 0) {  // not expected; the scale is stored unsigned, so flip the signs instead
+      scale = -scale;
+      for (auto& s : signs) s = static_cast<uint8_t>(~s);
+    }
+    for (int k = 0; k < 8; ++k) {
+      y.qs[8 * stored + k] = static_cast<uint8_t>(index[k] & 255);
+      y.qh[ib] = static_cast<uint8_t>(y.qh[ib] | ((index[k] >> 8) << k));
+    }
+    std::memcpy(y.signs + 4 * stored, signs, 4);
+    ++stored;
+    scales[ib] = scale;
+    max_scale = std::max(max_scale, scale);
+  }
+  if (max_scale == 0) return;
+  const float d = max_scale / 31;
+  y.d = fp32_to_fp16(d * 1.033f);  // the reference's fudge factor
+  const float id = 1 / d;
+  for (int ib = 0; ib < 8; ib += 2) {
+    const int l1 = std::clamp(nearest_int(0.5f * (id * scales[ib] - 1)), 0, 15);
+    const int l2 = std::clamp(nearest_int(0.5f * (id * scales[ib + 1] - 1)), 0, 15);
+    y.scales[ib / 2] = static_cast<uint8_t>(l1 | (l2 << 4));
+  }
+}
+
 }  // namespace
 
 void iq3_xxs_quantize(const float* src, void* dst, int64_t n_rows, int64_t n_per_row, const float* importance) {
@@ -309,5 +422,25 @@ void iq3_xxs_quantize(const float* src, void* dst, int64_t n_rows, int64_t n_per
 }
 
 void iq3_xxs_from_float_ref(const float* src, void* dst, int64_t n) { iq3_xxs_quantize(src, dst, 1, n, nullptr); }
+
+void iq3_s_quantize(const float* src, void* dst, int64_t n_rows, int64_t n_per_row, const float* importance) {
+  if (n_per_row % kIq3BlockSize != 0) {
+    throw Error("quantizing to IQ3_S: rows of " + std::to_string(n_per_row) + " values are not whole blocks of 256");
+  }
+  const QuantGrid3& g = iq3_s_grid();
+  auto* out = static_cast<uint8_t*>(dst);
+  const int64_t nb = n_per_row / kIq3BlockSize;
+  int8_t L[32] = {};
+  for (int64_t r = 0; r < n_rows; ++r) {
+    for (int64_t i = 0; i < nb; ++i) {
+      BlockIq3S y;
+      const float* qw = importance != nullptr ? importance + i * kIq3BlockSize : nullptr;
+      quantize_s_superblock(g, src + r * n_per_row + i * kIq3BlockSize, qw, L, y);
+      std::memcpy(out + static_cast<size_t>(r * nb + i) * sizeof(BlockIq3S), &y, sizeof(y));
+    }
+  }
+}
+
+void iq3_s_from_float_ref(const float* src, void* dst, int64_t n) { iq3_s_quantize(src, dst, 1, n, nullptr); }
 
 }  // namespace ternion::quant

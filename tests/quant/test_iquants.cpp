@@ -148,7 +148,8 @@ TEST(IQuants, MatchGgufReference) {
   }
 }
 
-// Rows of floats (sum of 4 uniforms from splitmix64 seeded 42, minus 2, times 0.02 (1 + row)) and per-column
+// Rows of floats (sum of 4 uniforms from splitmix64 seeded 42, minus 2, times 0.02 (1 + row); a block of 32 zeros
+// in row 2) and per-column
 // importance in [0.01, 2.01), but 1e-5 in every 7th column.
 void quantizer_input(int rows, int cols, std::vector<float>& x, std::vector<float>& importance) {
   uint64_t s = 42;
@@ -159,7 +160,7 @@ void quantizer_input(int rows, int cols, std::vector<float>& x, std::vector<floa
     for (int c = 0; c < cols; ++c) {
       float u = 0;
       for (int k = 0; k < 4; ++k) u += static_cast<float>(splitmix64(s) >> 40) / 16777216.0f;
-      x[static_cast<size_t>(r * cols + c)] = (u - 2.0f) * scale;
+      x[static_cast<size_t>(r * cols + c)] = r == 2 && c >= 64 && c < 96 ? 0.0f : (u - 2.0f) * scale;
     }
   }
   for (int c = 0; c < cols; ++c) {  // every 7th column unimportant: its values' signs are the ones flipped
@@ -184,24 +185,30 @@ TEST(IQuants, QuantizeMatchesGguf) {
   quantizer_input(8, 512, x, importance);
   std::vector<uint8_t> out(8 * 2 * sizeof(quant::BlockIq2Xxs));
   quant::iq2_xxs_quantize(x.data(), out.data(), 8, 512, importance.data());
-  EXPECT_EQ(fnv_bytes(out), 0x9f1013f236b2065cull);
+  EXPECT_EQ(fnv_bytes(out), 0x6ea4da8c79871d1aull);
   EXPECT_THROW(quant::iq2_xxs_quantize(x.data(), out.data(), 8, 512, nullptr), Error);
   EXPECT_THROW(quant::iq2_xxs_quantize(x.data(), out.data(), 1, 100, importance.data()), Error);
   std::vector<uint8_t> xs(8 * 2 * sizeof(quant::BlockIq2Xs));
   quant::iq2_xs_quantize(x.data(), xs.data(), 8, 512, importance.data());
-  EXPECT_EQ(fnv_bytes(xs), 0xe2192c121590ed14ull);
+  EXPECT_EQ(fnv_bytes(xs), 0xf7f8da8d460d8893ull);
   EXPECT_THROW(quant::iq2_xs_quantize(x.data(), xs.data(), 8, 512, nullptr), Error);
   std::vector<uint8_t> q3(8 * 2 * sizeof(quant::BlockIq3Xxs));
   quant::iq3_xxs_quantize(x.data(), q3.data(), 8, 512, importance.data());
-  EXPECT_EQ(fnv_bytes(q3), 0x842b36e4341e7b5eull);
+  EXPECT_EQ(fnv_bytes(q3), 0xdbb6d07d716f8278ull);
   // IQ3_XXS also quantizes without an importance matrix (GGUF's from_float), row by row
   quant::iq3_xxs_quantize(x.data(), q3.data(), 8, 512, nullptr);
-  EXPECT_EQ(fnv_bytes(q3), 0xd2d92837ce3b59beull);
+  EXPECT_EQ(fnv_bytes(q3), 0x909ace56a0e9ef1dull);
   std::vector<uint8_t> by_rows(q3.size());
   for (size_t r = 0; r < 8; ++r) {
     quantize_weights(DType::IQ3_XXS, x.data() + 512 * r, by_rows.data() + r * 2 * sizeof(quant::BlockIq3Xxs), 512);
   }
   EXPECT_EQ(by_rows, q3);
+  std::vector<uint8_t> q3s(8 * 2 * sizeof(quant::BlockIq3S));
+  quant::iq3_s_quantize(x.data(), q3s.data(), 8, 512, importance.data());
+  EXPECT_EQ(fnv_bytes(q3s), 0x9c7d338d2bf10356ull);
+  quant::iq3_s_quantize(x.data(), q3s.data(), 8, 512, nullptr);
+  EXPECT_EQ(fnv_bytes(q3s), 0x9edd00714a793124ull);
+  EXPECT_THROW(quant::iq3_s_quantize(x.data(), q3s.data(), 1, 100, nullptr), Error);
 }
 
 TEST(IQuants, RecordsAndLayouts) {
@@ -209,8 +216,8 @@ TEST(IQuants, RecordsAndLayouts) {
     const QuantTraits& ref = quant_traits_reference(t);
     EXPECT_EQ(ref.type, t);
     EXPECT_EQ(ref.vec_dot_type, DType::Q8_K);
-    // only IQ3_XXS quantizes without an importance matrix
-    EXPECT_EQ(ref.from_float == nullptr, t != DType::IQ3_XXS) << dtype_info(t).name;
+    // only IQ3_XXS and IQ3_S quantize without an importance matrix
+    EXPECT_EQ(ref.from_float == nullptr, t != DType::IQ3_XXS && t != DType::IQ3_S) << dtype_info(t).name;
     EXPECT_EQ(dtype_info(t).block_size, 256);
     for (const QuantTraits* tr : quant_traits_variants(t)) EXPECT_EQ(tr->type, t);
   }
