@@ -115,10 +115,13 @@ const QuantTraits* iq2_xs_traits(Isa isa) {
 }
 
 const QuantTraits* iq2_s_traits(Isa isa) {
-  static constexpr auto kRef = iq_record<DType::IQ2_S, Isa::Scalar, iq2_s_vec_dot_ref>(iq2_s_to_float_ref);
+  static constexpr auto kRef =
+      iq_record<DType::IQ2_S, Isa::Scalar, iq2_s_vec_dot_ref>(iq2_s_to_float_ref, iq2_s_from_float_ref);
 #if defined(__x86_64__)
-  static constexpr auto kAvx2 = iq_record<DType::IQ2_S, Isa::Avx2, iq2_s_vec_dot_avx2>(iq2_s_to_float_ref);
-  static constexpr auto kAvx512 = iq_record<DType::IQ2_S, Isa::Avx512, iq2_s_vec_dot_avx512>(iq2_s_to_float_ref);
+  static constexpr auto kAvx2 =
+      iq_record<DType::IQ2_S, Isa::Avx2, iq2_s_vec_dot_avx2>(iq2_s_to_float_ref, iq2_s_from_float_ref);
+  static constexpr auto kAvx512 =
+      iq_record<DType::IQ2_S, Isa::Avx512, iq2_s_vec_dot_avx512>(iq2_s_to_float_ref, iq2_s_from_float_ref);
   if (isa == Isa::Avx2) return &kAvx2;
   if (isa == Isa::Avx512) return &kAvx512;
 #endif

@@ -65,6 +65,10 @@ void iq2_s_vec_dot_avx512(int64_t n, float* out, const void* w, const void* x);
 void iq2_xxs_quantize(const float* src, void* dst, int64_t n_rows, int64_t n_per_row, const float* importance);
 // The same for IQ2_XS (llama.cpp's quantize_iq2_xs).
 void iq2_xs_quantize(const float* src, void* dst, int64_t n_rows, int64_t n_per_row, const float* importance);
+// The same for IQ2_S (quantize_iq2_s), which also runs without importance (weights x^2 + sigma^2 / 4): its
+// from_float (quantize_row_iq2_s_ref).
+void iq2_s_quantize(const float* src, void* dst, int64_t n_rows, int64_t n_per_row, const float* importance);
+void iq2_s_from_float_ref(const float* src, void* dst, int64_t n);
 
 const QuantTraits* iq2_xxs_traits(Isa isa);
 const QuantTraits* iq2_xs_traits(Isa isa);

@@ -111,6 +111,11 @@ const QuantGrid& iq2_xs_grid() {
   return g;
 }
 
+const QuantGrid& iq2_s_grid() {
+  static const QuantGrid g = build_grid(kIq2SGrid, 1024, {8, 25, 43}, 1);
+  return g;
+}
+
 // The neighbour of least weighted error for xval at this scale; its levels go to L.
 int best_neighbour(const QuantGrid& g, const uint16_t* neighbours, const float* xval, const float* weight, float scale,
                    int8_t* L) {
@@ -356,7 +361,7 @@ void quantize_iq2_xxs_superblock(const QuantGrid& g, const float* xbl, const flo
 // off the grid at the best scale are snapped again at the fitted scale. L carries over from the previous half
 // block when no trial fits (zero importance), as in the reference. Returns the scale; index gets the groups'.
 float quantize_half_block(const QuantGrid& g, const float* xval, const float* weight, const float* waux, float max,
-                          int8_t* L, int (&index)[2]) {
+                          int8_t* L, int (&index)[2], const char* type = "IQ2_XS") {
   constexpr int kMaxQ = 3;
   float best = 0;
   float scale = max / (2 * kMaxQ - 1);
@@ -400,7 +405,9 @@ float quantize_half_block(const QuantGrid& g, const float* xval, const float* we
     int u = 0;
     for (int i = 0; i < 8; ++i) u |= L[8 * k + i] << (2 * i);
     index[k] = u < kMapSize ? g.map[static_cast<size_t>(u)] : -1;
-    if (index[k] < 0) throw Error("quantizing to IQ2_XS: no grid point fits (are the importance weights zero?)");
+    if (index[k] < 0) {
+      throw Error(std::string("quantizing to ") + type + ": no grid point fits (are the importance weights zero?)");
+    }
   }
   return scale;
 }
@@ -450,6 +457,64 @@ void quantize_iq2_xs_superblock(const QuantGrid& g, const float* xbl, const floa
   std::memcpy(y.qs, q2, sizeof(q2));
 }
 
+// IQ2_S: IQ2_XS's search per half block, with plain signs (no parity rule), weights x^2 + sigma^2 / 4 without an
+// importance matrix, and the stored d scaled by 0.9875 as in the reference.
+void quantize_iq2_s_superblock(const QuantGrid& g, const float* xbl, const float* qw, int8_t* L, BlockIq2S& y) {
+  y = BlockIq2S{};
+  float scales[16];
+  float max_scale = 0;
+  float sumx2 = 0;
+  for (int i = 0; i < kIq2BlockSize; ++i) sumx2 += xbl[i] * xbl[i];
+  const float sigma2 = 2 * sumx2 / kIq2BlockSize;
+  for (int ib = 0; ib < 16; ++ib) {
+    const float* xb = xbl + 16 * ib;
+    float weight[16];
+    float waux[16];
+    float xval[16];
+    uint8_t signs[2] = {};
+    for (int i = 0; i < 16; ++i) {
+      weight[i] = qw != nullptr ? qw[16 * ib + i] * std::sqrt(sigma2 + xb[i] * xb[i]) : 0.25f * sigma2 + xb[i] * xb[i];
+    }
+    for (int i = 0; i < 16; ++i) waux[i] = std::sqrt(weight[i]);
+    for (int i = 0; i < 16; ++i) {
+      if (xb[i] >= 0) {
+        xval[i] = xb[i];
+      } else {
+        xval[i] = -xb[i];
+        signs[i / 8] = static_cast<uint8_t>(signs[i / 8] | (1 << (i % 8)));
+      }
+    }
+    float max = xval[0];
+    for (int i = 1; i < 16; ++i) max = std::max(max, xval[i]);
+    if (max < 1e-8f) {
+      scales[ib] = 0;
+      continue;
+    }
+    int index[2];
+    float scale = quantize_half_block(g, xval, weight, waux, max, L, index, "IQ2_S");
+    if (scale < 0) {  // not expected; the scale is stored unsigned, so flip the signs instead
+      scale = -scale;
+      for (auto& s : signs) s = static_cast<uint8_t>(~s);
+    }
+    for (int k = 0; k < 2; ++k) {
+      const int i8 = 2 * ib + k;
+      y.qs[i8] = static_cast<uint8_t>(index[k] & 255);
+      y.qh[i8 / 4] = static_cast<uint8_t>(y.qh[i8 / 4] | ((index[k] >> 8) << (2 * (i8 % 4))));
+      y.qs[32 + i8] = signs[k];
+    }
+    scales[ib] = scale;
+    max_scale = std::max(max_scale, scale);
+  }
+  if (max_scale == 0) return;
+  const float d = max_scale / 31;
+  y.d = fp32_to_fp16(d * 0.9875f);
+  const float id = 1 / d;
+  for (int ib = 0; ib < 16; ++ib) {
+    const int l = std::clamp(nearest_int(0.5f * (id * scales[ib] - 1)), 0, 15);
+    y.scales[ib / 2] = static_cast<uint8_t>(y.scales[ib / 2] | (l << (4 * (ib % 2))));
+  }
+}
+
 void check_rows(const char* type, int64_t n_per_row, const float* importance) {
   if (importance == nullptr)
     throw Error(std::string("quantizing to ") + type + " needs an importance matrix (--imatrix)");
@@ -489,5 +554,25 @@ void iq2_xxs_quantize(const float* src, void* dst, int64_t n_rows, int64_t n_per
     }
   }
 }
+
+void iq2_s_quantize(const float* src, void* dst, int64_t n_rows, int64_t n_per_row, const float* importance) {
+  if (n_per_row % kIq2BlockSize != 0) {
+    throw Error("quantizing to IQ2_S: rows of " + std::to_string(n_per_row) + " values are not whole blocks of 256");
+  }
+  const QuantGrid& g = iq2_s_grid();
+  auto* out = static_cast<uint8_t*>(dst);
+  const int64_t nb = n_per_row / kIq2BlockSize;
+  for (int64_t r = 0; r < n_rows; ++r) {
+    int8_t L[16] = {};  // the reference keeps the last levels across a row's blocks
+    for (int64_t i = 0; i < nb; ++i) {
+      BlockIq2S y;
+      const float* qw = importance != nullptr ? importance + i * kIq2BlockSize : nullptr;
+      quantize_iq2_s_superblock(g, src + r * n_per_row + i * kIq2BlockSize, qw, L, y);
+      std::memcpy(out + static_cast<size_t>(r * nb + i) * sizeof(BlockIq2S), &y, sizeof(y));
+    }
+  }
+}
+
+void iq2_s_from_float_ref(const float* src, void* dst, int64_t n) { iq2_s_quantize(src, dst, 1, n, nullptr); }
 
 }  // namespace ternion::quant

@@ -209,6 +209,11 @@ TEST(IQuants, QuantizeMatchesGguf) {
   quant::iq3_s_quantize(x.data(), q3s.data(), 8, 512, nullptr);
   EXPECT_EQ(fnv_bytes(q3s), 0x9edd00714a793124ull);
   EXPECT_THROW(quant::iq3_s_quantize(x.data(), q3s.data(), 1, 100, nullptr), Error);
+  std::vector<uint8_t> q2s(8 * 2 * sizeof(quant::BlockIq2S));
+  quant::iq2_s_quantize(x.data(), q2s.data(), 8, 512, importance.data());
+  EXPECT_EQ(fnv_bytes(q2s), 0xe359ee94590c54ceull);
+  quant::iq2_s_quantize(x.data(), q2s.data(), 8, 512, nullptr);
+  EXPECT_EQ(fnv_bytes(q2s), 0xa412b5bb58d68353ull);
 }
 
 TEST(IQuants, RecordsAndLayouts) {
@@ -216,8 +221,9 @@ TEST(IQuants, RecordsAndLayouts) {
     const QuantTraits& ref = quant_traits_reference(t);
     EXPECT_EQ(ref.type, t);
     EXPECT_EQ(ref.vec_dot_type, DType::Q8_K);
-    // only IQ3_XXS and IQ3_S quantize without an importance matrix
-    EXPECT_EQ(ref.from_float == nullptr, t != DType::IQ3_XXS && t != DType::IQ3_S) << dtype_info(t).name;
+    // IQ3_XXS, IQ3_S and IQ2_S also quantize without an importance matrix; the others need one
+    const bool plain = t == DType::IQ3_XXS || t == DType::IQ3_S || t == DType::IQ2_S;
+    EXPECT_EQ(ref.from_float != nullptr, plain) << dtype_info(t).name;
     EXPECT_EQ(dtype_info(t).block_size, 256);
     for (const QuantTraits* tr : quant_traits_variants(t)) EXPECT_EQ(tr->type, t);
   }
