@@ -21,6 +21,7 @@
 
 #include "quant/iq2.h"
 #include "quant/iq_grids.h"
+#include "quant/iq_quant_grid.h"
 #include "quant/k_quant_math.h"
 #include "ternion/core/error.h"
 #include "ternion/core/fp16.h"
@@ -30,94 +31,8 @@ namespace ternion::quant {
 namespace {
 
 constexpr float kGroupMaxEps = 1e-15f;
-constexpr int kMapSize = 43692;  // 2 bits per coordinate, levels 0 .. 2 (0xaaaa + 2)
-
-// A grid as the quantizer searches it: points as positions 2l + 1 per coordinate, the map from a point's levels
-// (2 bits per coordinate) to its grid index, or for levels off the grid to -(1 + offset) of its neighbour list
-// in `neighbours` (a count, then the grid indices of the points nearest it, up to the nwant-th distinct distance).
-struct QuantGrid {
-  std::vector<uint64_t> points;
-  std::vector<int> map;
-  std::vector<uint16_t> neighbours;
-};
-
-uint64_t positions_of(uint64_t entry, const uint8_t (&levels)[3]) {
-  uint64_t p = 0;
-  for (int j = 0; j < 8; ++j) {
-    const uint8_t v = grid_byte(entry, j);
-    const int l = v == levels[0] ? 0 : v == levels[1] ? 1 : 2;
-    p |= uint64_t(2 * l + 1) << (8 * j);
-  }
-  return p;
-}
-
-// The grid points nearest pos: those at the nwant smallest distinct squared distances, by distance and then by
-// index (what GGUF's sort of (distance, index) pairs gives, without the sort: distances are small integers).
-void nearest_points(const QuantGrid& g, const int (&pos)[8], int nwant, std::vector<int>& d2,
-                    std::vector<uint16_t>& out) {
-  constexpr int kMaxD2 = 8 * 7 * 7;  // positions 1 .. 7
-  bool present[kMaxD2 + 1] = {};
-  for (size_t j = 0; j < g.points.size(); ++j) {
-    int d = 0;
-    for (int k = 0; k < 8; ++k) {
-      const int diff = grid_byte(g.points[j], k) - pos[k];
-      d += diff * diff;
-    }
-    d2[j] = d;
-    present[d] = true;
-  }
-  int have = 0;
-  for (int d = 0; d <= kMaxD2 && have < nwant; ++d) {
-    if (!present[d]) continue;
-    ++have;
-    for (size_t j = 0; j < g.points.size(); ++j) {
-      if (d2[j] == d) out.push_back(static_cast<uint16_t>(j));
-    }
-  }
-}
-
-QuantGrid build_grid(const uint64_t* entries, int n, const uint8_t (&levels)[3], int nwant) {
-  QuantGrid g;
-  g.points.resize(static_cast<size_t>(n));
-  for (int i = 0; i < n; ++i) g.points[static_cast<size_t>(i)] = positions_of(entries[i], levels);
-  g.map.assign(kMapSize, -1);
-  for (int i = 0; i < n; ++i) {
-    int index = 0;
-    for (int k = 0; k < 8; ++k) index |= ((grid_byte(g.points[static_cast<size_t>(i)], k) - 1) / 2) << (2 * k);
-    g.map[static_cast<size_t>(index)] = i;
-  }
-  std::vector<int> d2(static_cast<size_t>(n));
-  for (int i = 0; i < kMapSize; ++i) {
-    if (g.map[static_cast<size_t>(i)] >= 0) continue;
-    int pos[8];
-    for (int k = 0; k < 8; ++k) pos[k] = 2 * ((i >> (2 * k)) & 3) + 1;
-    g.map[static_cast<size_t>(i)] = -(static_cast<int>(g.neighbours.size()) + 1);
-    const size_t start = g.neighbours.size();
-    g.neighbours.push_back(0);
-    nearest_points(g, pos, nwant, d2, g.neighbours);
-    g.neighbours[start] = static_cast<uint16_t>(g.neighbours.size() - start - 1);
-  }
-  return g;
-}
-
-// Built once, on first use; read-only after.
-const QuantGrid& iq2_xxs_grid() {
-  static const QuantGrid g = build_grid(kIq2XxsGrid, 256, {8, 25, 43}, 2);
-  return g;
-}
-
-const QuantGrid& iq2_xs_grid() {
-  static const QuantGrid g = build_grid(kIq2XsGrid, 512, {8, 25, 43}, 2);
-  return g;
-}
-
-const QuantGrid& iq2_s_grid() {
-  static const QuantGrid g = build_grid(kIq2SGrid, 1024, {8, 25, 43}, 1);
-  return g;
-}
-
 // The neighbour of least weighted error for xval at this scale; its levels go to L.
-int best_neighbour(const QuantGrid& g, const uint16_t* neighbours, const float* xval, const float* weight, float scale,
+int best_neighbour(const QuantGrid8& g, const uint16_t* neighbours, const float* xval, const float* weight, float scale,
                    int8_t* L) {
   float best_d2 = 3.402823466e+38f;
   int grid_index = neighbours[1];
@@ -207,7 +122,7 @@ float make_qp_quants(int n, int nmax, const float* x, uint8_t* L, const float* w
 }
 
 // The grid index of group levels L[0..7] (each 0 .. 2), snapping them to the best neighbour when off the grid.
-int snap_group(const QuantGrid& g, const float* xval, const float* waux, float scale, int8_t* L) {
+int snap_group(const QuantGrid8& g, const float* xval, const float* waux, float scale, int8_t* L) {
   int u = 0;
   for (int i = 0; i < 8; ++i) u |= L[i] << (2 * i);
   const int index = g.map[static_cast<size_t>(u)];
@@ -265,7 +180,7 @@ void fit(const float* weight, const float* xval, const int8_t* L, float& sumqx, 
 }
 
 // One block of 32: the block scale (>= 0) and the group grid indices; L is scratch.
-float quantize_block(const QuantGrid& g, const float* xval, const float* weight, const float* waux, int (&index)[4],
+float quantize_block(const QuantGrid8& g, const float* xval, const float* weight, const float* waux, int (&index)[4],
                      int8_t* L) {
   constexpr int kMaxQ = 3;
   uint8_t Lqp[32];
@@ -302,14 +217,14 @@ float quantize_block(const QuantGrid& g, const float* xval, const float* weight,
   for (int k = 0; k < 4; ++k) {
     int u = 0;
     for (int i = 0; i < 8; ++i) u |= L[8 * k + i] << (2 * i);
-    index[k] = u < kMapSize ? g.map[static_cast<size_t>(u)] : -1;
+    index[k] = u < kIqMapSize ? g.map[static_cast<size_t>(u)] : -1;
     // Only a degenerate fit (zero importance: a NaN scale) leaves levels off the grid; GGUF's quantizer aborts.
     if (index[k] < 0) throw Error("quantizing to IQ2_XXS: no grid point fits (are the importance weights zero?)");
   }
   return scale;
 }
 
-void quantize_iq2_xxs_superblock(const QuantGrid& g, const float* xbl, const float* qw, BlockIq2Xxs& y) {
+void quantize_iq2_xxs_superblock(const QuantGrid8& g, const float* xbl, const float* qw, BlockIq2Xxs& y) {
   uint32_t q2[16] = {};
   float scales[8];
   float max_scale = 0;
@@ -360,7 +275,7 @@ void quantize_iq2_xxs_superblock(const QuantGrid& g, const float* xbl, const flo
 // One IQ2_XS half block of 16: 19 trial scales around max / 5, each group snapped to the grid; groups that were
 // off the grid at the best scale are snapped again at the fitted scale. L carries over from the previous half
 // block when no trial fits (zero importance), as in the reference. Returns the scale; index gets the groups'.
-float quantize_half_block(const QuantGrid& g, const float* xval, const float* weight, const float* waux, float max,
+float quantize_half_block(const QuantGrid8& g, const float* xval, const float* weight, const float* waux, float max,
                           int8_t* L, int (&index)[2], const char* type = "IQ2_XS") {
   constexpr int kMaxQ = 3;
   float best = 0;
@@ -404,7 +319,7 @@ float quantize_half_block(const QuantGrid& g, const float* xval, const float* we
   for (int k = 0; k < 2; ++k) {
     int u = 0;
     for (int i = 0; i < 8; ++i) u |= L[8 * k + i] << (2 * i);
-    index[k] = u < kMapSize ? g.map[static_cast<size_t>(u)] : -1;
+    index[k] = u < kIqMapSize ? g.map[static_cast<size_t>(u)] : -1;
     if (index[k] < 0) {
       throw Error(std::string("quantizing to ") + type + ": no grid point fits (are the importance weights zero?)");
     }
@@ -412,7 +327,7 @@ float quantize_half_block(const QuantGrid& g, const float* xval, const float* we
   return scale;
 }
 
-void quantize_iq2_xs_superblock(const QuantGrid& g, const float* xbl, const float* qw, int8_t* L, BlockIq2Xs& y) {
+void quantize_iq2_xs_superblock(const QuantGrid8& g, const float* xbl, const float* qw, int8_t* L, BlockIq2Xs& y) {
   uint16_t q2[32] = {};
   float scales[16];
   float max_scale = 0;
@@ -459,7 +374,7 @@ void quantize_iq2_xs_superblock(const QuantGrid& g, const float* xbl, const floa
 
 // IQ2_S: IQ2_XS's search per half block, with plain signs (no parity rule), weights x^2 + sigma^2 / 4 without an
 // importance matrix, and the stored d scaled by 0.9875 as in the reference.
-void quantize_iq2_s_superblock(const QuantGrid& g, const float* xbl, const float* qw, int8_t* L, BlockIq2S& y) {
+void quantize_iq2_s_superblock(const QuantGrid8& g, const float* xbl, const float* qw, int8_t* L, BlockIq2S& y) {
   y = BlockIq2S{};
   float scales[16];
   float max_scale = 0;
@@ -528,7 +443,7 @@ void check_rows(const char* type, int64_t n_per_row, const float* importance) {
 
 void iq2_xs_quantize(const float* src, void* dst, int64_t n_rows, int64_t n_per_row, const float* importance) {
   check_rows("IQ2_XS", n_per_row, importance);
-  const QuantGrid& g = iq2_xs_grid();
+  const QuantGrid8& g = quant_grid_iq2_xs();
   auto* out = static_cast<uint8_t*>(dst);
   const int64_t nb = n_per_row / kIq2BlockSize;
   for (int64_t r = 0; r < n_rows; ++r) {
@@ -543,7 +458,7 @@ void iq2_xs_quantize(const float* src, void* dst, int64_t n_rows, int64_t n_per_
 
 void iq2_xxs_quantize(const float* src, void* dst, int64_t n_rows, int64_t n_per_row, const float* importance) {
   check_rows("IQ2_XXS", n_per_row, importance);
-  const QuantGrid& g = iq2_xxs_grid();
+  const QuantGrid8& g = quant_grid_iq2_xxs();
   auto* out = static_cast<uint8_t*>(dst);
   const int64_t nb = n_per_row / kIq2BlockSize;
   for (int64_t r = 0; r < n_rows; ++r) {
@@ -559,7 +474,7 @@ void iq2_s_quantize(const float* src, void* dst, int64_t n_rows, int64_t n_per_r
   if (n_per_row % kIq2BlockSize != 0) {
     throw Error("quantizing to IQ2_S: rows of " + std::to_string(n_per_row) + " values are not whole blocks of 256");
   }
-  const QuantGrid& g = iq2_s_grid();
+  const QuantGrid8& g = quant_grid_iq2_s();
   auto* out = static_cast<uint8_t*>(dst);
   const int64_t nb = n_per_row / kIq2BlockSize;
   for (int64_t r = 0; r < n_rows; ++r) {
