@@ -55,6 +55,11 @@ void iq1_m_vec_dot_avx2(int64_t n, float* out, const void* w, const void* x);
 void iq1_s_vec_dot_avx512(int64_t n, float* out, const void* w, const void* x);
 void iq1_m_vec_dot_avx512(int64_t n, float* out, const void* w, const void* x);
 
+// Quantizes n_rows rows of n_per_row values (a multiple of 256) to IQ1_S with GGUF's reference algorithm, the
+// columns weighted by importance[n_per_row] (an imatrix's per-column mean of squared activations; required).
+// Byte-identical with llama.cpp's quantize_iq1_s. Throws ternion::Error without importance.
+void iq1_s_quantize(const float* src, void* dst, int64_t n_rows, int64_t n_per_row, const float* importance);
+
 const QuantTraits* iq1_s_traits(Isa isa);
 const QuantTraits* iq1_m_traits(Isa isa);
 

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "quant/iq1.h"
 #include "quant/iq2.h"
 #include "quant/iq3.h"
 #include "quant/iq_grids.h"
@@ -214,6 +215,10 @@ TEST(IQuants, QuantizeMatchesGguf) {
   EXPECT_EQ(fnv_bytes(q2s), 0xe359ee94590c54ceull);
   quant::iq2_s_quantize(x.data(), q2s.data(), 8, 512, nullptr);
   EXPECT_EQ(fnv_bytes(q2s), 0xa412b5bb58d68353ull);
+  std::vector<uint8_t> q1s(8 * 2 * sizeof(quant::BlockIq1S));
+  quant::iq1_s_quantize(x.data(), q1s.data(), 8, 512, importance.data());
+  EXPECT_EQ(fnv_bytes(q1s), 0x7f5e55ca44b72b34ull);
+  EXPECT_THROW(quant::iq1_s_quantize(x.data(), q1s.data(), 8, 512, nullptr), Error);
 }
 
 TEST(IQuants, RecordsAndLayouts) {
