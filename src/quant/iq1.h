@@ -60,6 +60,10 @@ void iq1_m_vec_dot_avx512(int64_t n, float* out, const void* w, const void* x);
 // Byte-identical with llama.cpp's quantize_iq1_s. Throws ternion::Error without importance.
 void iq1_s_quantize(const float* src, void* dst, int64_t n_rows, int64_t n_per_row, const float* importance);
 
+// The same for IQ1_M (llama.cpp's quantize_iq1_m); without importance the weights are x^2, as there (llama-quantize
+// itself asks for an imatrix).
+void iq1_m_quantize(const float* src, void* dst, int64_t n_rows, int64_t n_per_row, const float* importance);
+
 const QuantTraits* iq1_s_traits(Isa isa);
 const QuantTraits* iq1_m_traits(Isa isa);
 

@@ -50,7 +50,7 @@ int best_neighbour(const QuantGrid8& g, const uint16_t* nb, const float* xval, c
       grid_index = nb[j];
     }
   }
-  if (grid_index < 0) throw Error("quantizing to IQ1_S: no grid point fits (is the input finite?)");
+  if (grid_index < 0) throw Error("quantizing to IQ1: no grid point fits (is the input finite?)");
   for (int i = 0; i < 8; ++i)
     L[i] = static_cast<int8_t>((grid_byte(g.points[static_cast<size_t>(grid_index)], i) - 1) / 2);
   return grid_index;
@@ -176,6 +176,164 @@ void quantize_superblock(const QuantGrid8& g, const float* xbl, const float* qw,
   }
 }
 
+// ---- IQ1_M: half blocks of 16, each group of 8 with its own shift; shift code k: group 0 shifted by -1/8 when
+// k >= 2, group 1 when k is odd (qh mask kShiftMasks[k]).
+constexpr int kHalf = 16;
+constexpr uint8_t kShiftMasks[4] = {0x00, 0x80, 0x08, 0x88};
+
+const float* shift_levels(int k, int group) {
+  const bool plus = group == 0 ? k < 2 : k % 2 == 0;
+  return plus ? kXPlus : kXMinus;
+}
+
+// The best split of a half block's sorted values into levels 0, 1, 2 and shift code: L per value, the code, the
+// scale. Each candidate's sums are accumulated value by value in sorted order, as in the reference.
+float best_split_m(const float* xb, const float* weight, int8_t* L, int& best_k) {
+  std::pair<float, int> pairs[kHalf];
+  for (int j = 0; j < kHalf; ++j) pairs[j] = {xb[j], j};
+  std::stable_sort(pairs, pairs + kHalf, [](const auto& a, const auto& b) { return a.first < b.first; });
+  float best_score = -1.175494351e-38f;
+  float scale = 0;
+  int besti1 = -1;
+  int besti2 = -1;
+  best_k = -1;
+  for (int i1 = 0; i1 <= kHalf; ++i1) {
+    for (int i2 = i1; i2 <= kHalf; ++i2) {
+      float sumqx[4] = {};
+      float sumq2[4] = {};
+      for (int j = 0; j < kHalf; ++j) {
+        const int i = pairs[j].second;
+        const int level = j < i1 ? 0 : j < i2 ? 1 : 2;
+        for (int k = 0; k < 4; ++k) {
+          const float q = shift_levels(k, i / 8)[level];
+          sumqx[k] += weight[i] * q * xb[i];
+          sumq2[k] += weight[i] * q * q;
+        }
+      }
+      for (int k = 0; k < 4; ++k) {
+        if (sumq2[k] > 0 && sumqx[k] * sumqx[k] > best_score * sumq2[k]) {
+          scale = sumqx[k] / sumq2[k];
+          best_score = scale * sumqx[k];
+          besti1 = i1;
+          besti2 = i2;
+          best_k = k;
+        }
+      }
+    }
+  }
+  if (besti1 < 0) throw Error("quantizing to IQ1_M: no scale fits (are the importance weights zero?)");
+  for (int j = 0; j < kHalf; ++j) L[pairs[j].second] = static_cast<int8_t>(j < besti1 ? 0 : j < besti2 ? 1 : 2);
+  return scale;
+}
+
+// One half block: the scale (>= 0), shift code and 2 group grid indices.
+float quantize_half_m(const QuantGrid8& g, const float* xb, const float* weight, int& best_k, int (&index)[2]) {
+  int8_t L[kHalf];
+  float scale = best_split_m(xb, weight, L, best_k);
+  if (scale < 0) {
+    for (auto& l : L) l = static_cast<int8_t>(2 - l);
+    scale = -scale;
+    best_k = 3 - best_k;
+  }
+  bool all_on_grid = true;
+  for (int k = 0; k < 2; ++k) {
+    int u = 0;
+    for (int j = 0; j < 8; ++j) u |= L[8 * k + j] << (2 * j);
+    index[k] = g.map[static_cast<size_t>(u)];
+    if (index[k] < 0) {
+      all_on_grid = false;
+      index[k] = best_neighbour(g, g.neighbours.data() - index[k] - 1, xb + 8 * k, weight + 8 * k, scale,
+                                shift_levels(best_k, k), L + 8 * k);
+    }
+  }
+  if (!all_on_grid) {
+    float sumqx = 0;
+    float sumq2 = 0;
+    for (int k = 0; k < 2; ++k) {
+      const float* xx = shift_levels(best_k, k);
+      for (int j = 0; j < 8; ++j) {
+        const float w = weight[8 * k + j];
+        const float q = xx[(grid_byte(g.points[static_cast<size_t>(index[k])], j) - 1) / 2];
+        sumqx += w * q * xb[8 * k + j];
+        sumq2 += w * q * q;
+      }
+    }
+    if (sumqx > 0 && sumq2 > 0) scale = sumqx / sumq2;
+  }
+  return scale;
+}
+
+void half_weights(const float* xb, const float* qw, float sigma2, float* weight) {
+  for (int i = 0; i < kHalf; ++i) weight[i] = qw != nullptr ? qw[i] * std::sqrt(sigma2 + xb[i] * xb[i]) : xb[i] * xb[i];
+}
+
+// The stored scales and the refitted super-block scale d (least squares over every value with its stored
+// level, shift and half-block scale), as the reference computes them.
+void store_scales_m(const QuantGrid8& g, const float* xbl, const float* qw, float sigma2, const float* scales,
+                    const int (&shifts)[16], float max_scale, BlockIq1M& y) {
+  uint16_t sc[4] = {};
+  float d = max_scale / 15;
+  const float id = 1 / d;
+  float sumqx = 0;
+  float sumq2 = 0;
+  for (int ib = 0; ib < 16; ++ib) {
+    const int l = std::clamp(nearest_int(0.5f * (id * scales[ib] - 1)), 0, 7);
+    sc[ib / 4] = static_cast<uint16_t>(sc[ib / 4] | (l << (3 * (ib % 4))));
+    y.qh[ib] = static_cast<uint8_t>(y.qh[ib] | kShiftMasks[shifts[ib]]);
+    const float* xb = xbl + kHalf * ib;
+    float weight[kHalf];
+    half_weights(xb, qw != nullptr ? qw + kHalf * ib : nullptr, sigma2, weight);
+    for (int k = 0; k < 2; ++k) {
+      const float* xx = shift_levels(shifts[ib], k);
+      const int index = y.qs[2 * ib + k] + ((y.qh[ib] << (8 - 4 * k)) & 0x700);
+      for (int j = 0; j < 8; ++j) {
+        const float w = weight[8 * k + j];
+        const float q =
+            xx[(grid_byte(g.points[static_cast<size_t>(index)], j) - 1) / 2] * static_cast<float>(2 * l + 1);
+        sumqx += w * q * xb[8 * k + j];
+        sumq2 += w * q * q;
+      }
+    }
+  }
+  if (sumq2 > 0) d = sumqx / sumq2;
+  const uint16_t h = fp32_to_fp16(d * 1.1125f);  // the reference's fudge factor
+  sc[0] = static_cast<uint16_t>(sc[0] | ((h & 0x000f) << 12));
+  sc[1] = static_cast<uint16_t>(sc[1] | ((h & 0x00f0) << 8));
+  sc[2] = static_cast<uint16_t>(sc[2] | ((h & 0x0f00) << 4));
+  sc[3] = static_cast<uint16_t>(sc[3] | (h & 0xf000));
+  std::memcpy(y.scales, sc, sizeof(sc));
+}
+
+// shifts carries over between super-blocks and rows: a zero half block keeps (and stores) its stale shift.
+void quantize_m_superblock(const QuantGrid8& g, const float* xbl, const float* qw, int (&shifts)[16], BlockIq1M& y) {
+  y = BlockIq1M{};
+  float scales[16];
+  float max_scale = 0;
+  float sumx2 = 0;
+  for (int i = 0; i < kIq1BlockSize; ++i) sumx2 += xbl[i] * xbl[i];
+  const float sigma2 = 2 * sumx2 / kIq1BlockSize;
+  for (int ib = 0; ib < 16; ++ib) {
+    const float* xb = xbl + kHalf * ib;
+    float weight[kHalf];
+    half_weights(xb, qw != nullptr ? qw + kHalf * ib : nullptr, sigma2, weight);
+    float max = std::fabs(xb[0]);
+    for (int i = 1; i < kHalf; ++i) max = std::max(max, std::fabs(xb[i]));
+    if (max < 1e-7f) {
+      scales[ib] = 0;
+      continue;
+    }
+    int index[2];
+    const float scale = quantize_half_m(g, xb, weight, shifts[ib], index);
+    y.qs[2 * ib] = static_cast<uint8_t>(index[0] & 255);
+    y.qs[2 * ib + 1] = static_cast<uint8_t>(index[1] & 255);
+    y.qh[ib] = static_cast<uint8_t>((index[0] >> 8) | ((index[1] >> 8) << 4));
+    scales[ib] = scale;
+    max_scale = std::max(max_scale, scale);
+  }
+  if (max_scale == 0) return;
+  store_scales_m(g, xbl, qw, sigma2, scales, shifts, max_scale, y);
+}
+
 }  // namespace
 
 void iq1_s_quantize(const float* src, void* dst, int64_t n_rows, int64_t n_per_row, const float* importance) {
@@ -192,6 +350,24 @@ void iq1_s_quantize(const float* src, void* dst, int64_t n_rows, int64_t n_per_r
       BlockIq1S y;
       quantize_superblock(g, src + r * n_per_row + i * kIq1BlockSize, importance + i * kIq1BlockSize, shifts, y);
       std::memcpy(out + static_cast<size_t>(r * nb + i) * sizeof(BlockIq1S), &y, sizeof(y));
+    }
+  }
+}
+
+void iq1_m_quantize(const float* src, void* dst, int64_t n_rows, int64_t n_per_row, const float* importance) {
+  if (n_per_row % kIq1BlockSize != 0) {
+    throw Error("quantizing to IQ1_M: rows of " + std::to_string(n_per_row) + " values are not whole blocks of 256");
+  }
+  const QuantGrid8& g = quant_grid_iq1();
+  auto* out = static_cast<uint8_t*>(dst);
+  const int64_t nb = n_per_row / kIq1BlockSize;
+  int shifts[16] = {};
+  for (int64_t r = 0; r < n_rows; ++r) {
+    for (int64_t i = 0; i < nb; ++i) {
+      BlockIq1M y;
+      const float* qw = importance != nullptr ? importance + i * kIq1BlockSize : nullptr;
+      quantize_m_superblock(g, src + r * n_per_row + i * kIq1BlockSize, qw, shifts, y);
+      std::memcpy(out + static_cast<size_t>(r * nb + i) * sizeof(BlockIq1M), &y, sizeof(y));
     }
   }
 }

@@ -219,6 +219,9 @@ TEST(IQuants, QuantizeMatchesGguf) {
   quant::iq1_s_quantize(x.data(), q1s.data(), 8, 512, importance.data());
   EXPECT_EQ(fnv_bytes(q1s), 0x7f5e55ca44b72b34ull);
   EXPECT_THROW(quant::iq1_s_quantize(x.data(), q1s.data(), 8, 512, nullptr), Error);
+  std::vector<uint8_t> q1m(8 * 2 * sizeof(quant::BlockIq1M));
+  quant::iq1_m_quantize(x.data(), q1m.data(), 8, 512, importance.data());
+  EXPECT_EQ(fnv_bytes(q1m), 0xe319dc09dff38463ull);
 }
 
 TEST(IQuants, RecordsAndLayouts) {
