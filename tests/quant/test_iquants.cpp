@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <bit>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <random>
 #include <string>
@@ -222,6 +223,46 @@ TEST(IQuants, QuantizeMatchesGguf) {
   std::vector<uint8_t> q1m(8 * 2 * sizeof(quant::BlockIq1M));
   quant::iq1_m_quantize(x.data(), q1m.data(), 8, 512, importance.data());
   EXPECT_EQ(fnv_bytes(q1m), 0xe319dc09dff38463ull);
+}
+
+// Every quantizer's blocks decode close to its input (a layout or scale slip shows as an error near or above 1):
+// relative RMS error, unweighted (so the 1e-5 columns' loose fit counts), with and (where the type allows)
+// without importance.
+TEST(IQuants, QuantizersRoundTrip) {
+  std::vector<float> x;
+  std::vector<float> importance;
+  quantizer_input(8, 512, x, importance);
+  using QuantizeFn = void (*)(const float*, void*, int64_t, int64_t, const float*);
+  struct Case {
+    DType type;
+    QuantizeFn quantize;
+    bool plain;    // also without importance
+    double bound;  // relative RMS error
+  };
+  const Case cases[] = {
+      {DType::IQ2_XXS, quant::iq2_xxs_quantize, false, 0.65}, {DType::IQ2_XS, quant::iq2_xs_quantize, false, 0.6},
+      {DType::IQ2_S, quant::iq2_s_quantize, true, 0.4},       {DType::IQ3_XXS, quant::iq3_xxs_quantize, true, 0.45},
+      {DType::IQ3_S, quant::iq3_s_quantize, true, 0.35},      {DType::IQ1_S, quant::iq1_s_quantize, false, 0.7},
+      {DType::IQ1_M, quant::iq1_m_quantize, true, 0.7}};
+  for (const Case& c : cases) {
+    for (bool with : {true, false}) {
+      if (!with && !c.plain) continue;
+      std::vector<uint8_t> q(8 * 2 * dtype_info(c.type).block_bytes);
+      c.quantize(x.data(), q.data(), 8, 512, with ? importance.data() : nullptr);
+      std::vector<float> y(x.size());
+      quant_traits_reference(c.type).to_float(q.data(), y.data(), static_cast<int64_t>(y.size()));
+      double err = 0;
+      double ref = 0;
+      for (size_t i = 0; i < x.size(); ++i) {
+        err += (double{y[i]} - x[i]) * (double{y[i]} - x[i]);
+        ref += double{x[i]} * x[i];
+      }
+      const double rel = std::sqrt(err / ref);
+      std::printf("%s %s importance: relative rms error %.4f\n", dtype_info(c.type).name.data(),
+                  with ? "with" : "without", rel);
+      EXPECT_LT(rel, c.bound) << dtype_info(c.type).name;
+    }
+  }
 }
 
 TEST(IQuants, RecordsAndLayouts) {
