@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <limits>
 #include <random>
 #include <string>
 #include <vector>
@@ -263,6 +264,38 @@ TEST(IQuants, QuantizersRoundTrip) {
       EXPECT_LT(rel, c.bound) << dtype_info(c.type).name;
     }
   }
+}
+
+// Extreme input (magnitudes 1e-30 .. 1e30, zeros, NaN, infinities, zero importance) gives blocks or a clear
+// ternion::Error, never a crash or an out-of-range table read.
+TEST(IQuants, QuantizersSurviveExtremeInput) {
+  std::mt19937 rng(29);
+  auto x = test::random_floats(rng, 4 * 256);
+  x[5] = std::numeric_limits<float>::quiet_NaN();
+  x[300] = std::numeric_limits<float>::infinity();
+  x[700] = -std::numeric_limits<float>::infinity();
+  std::vector<float> importance(256, 1.0f);
+  std::vector<float> zero_importance(256, 0.0f);
+  using QuantizeFn = void (*)(const float*, void*, int64_t, int64_t, const float*);
+  const std::pair<DType, QuantizeFn> cases[] = {
+      {DType::IQ2_XXS, quant::iq2_xxs_quantize}, {DType::IQ2_XS, quant::iq2_xs_quantize},
+      {DType::IQ2_S, quant::iq2_s_quantize},     {DType::IQ3_XXS, quant::iq3_xxs_quantize},
+      {DType::IQ3_S, quant::iq3_s_quantize},     {DType::IQ1_S, quant::iq1_s_quantize},
+      {DType::IQ1_M, quant::iq1_m_quantize}};
+  int errors = 0;
+  for (const auto& [type, quantize] : cases) {
+    std::vector<uint8_t> q(4 * dtype_info(type).block_bytes);
+    for (const auto* w : {&importance, &zero_importance}) {
+      try {
+        quantize(x.data(), q.data(), 4, 256, w->data());
+      } catch (const Error&) {
+        ++errors;
+      }
+      std::vector<float> y(x.size());
+      quant_traits_reference(type).to_float(q.data(), y.data(), static_cast<int64_t>(y.size()));
+    }
+  }
+  std::printf("%d of 14 extreme quantizations refused\n", errors);
 }
 
 TEST(IQuants, RecordsAndLayouts) {
