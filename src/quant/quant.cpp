@@ -8,6 +8,9 @@
 #include "quant/bf16.h"
 #include "quant/f16.h"
 #include "quant/f32.h"
+#include "quant/iq1.h"
+#include "quant/iq2.h"
+#include "quant/iq3.h"
 #include "quant/iq4_nl.h"
 #include "quant/iq4_xs.h"
 #include "quant/q2_k.h"
@@ -49,6 +52,13 @@ constexpr TypeKernels kTypes[] = {
     {DType::Q5_1, quant::q5_1_traits},
     {DType::IQ4_NL, quant::iq4_nl_traits},
     {DType::IQ4_XS, quant::iq4_xs_traits},
+    {DType::IQ2_XXS, quant::iq2_xxs_traits},
+    {DType::IQ2_XS, quant::iq2_xs_traits},
+    {DType::IQ2_S, quant::iq2_s_traits},
+    {DType::IQ3_XXS, quant::iq3_xxs_traits},
+    {DType::IQ3_S, quant::iq3_s_traits},
+    {DType::IQ1_S, quant::iq1_s_traits},
+    {DType::IQ1_M, quant::iq1_m_traits},
     {DType::Q2_K, quant::q2_k_traits},
     {DType::Q3_K, quant::q3_k_traits},
     {DType::Q4_K, quant::q4_k_traits},
@@ -206,9 +216,13 @@ void quantize_weights(DType type, const float* src, void* dst, int64_t n) {
   }
   if (type == DType::Q8_0) {
     quant::q8_0_quantize_weights_ref(src, dst, n);
-  } else {
-    quant_traits_reference(type).from_float(src, dst, n);
+    return;
   }
+  const QuantTraits& ref = quant_traits_reference(type);
+  if (ref.from_float == nullptr) {
+    throw Error("quantize_weights: quantizing to " + std::string(info.name) + " is not supported yet");
+  }
+  ref.from_float(src, dst, n);
 }
 
 void quantize_weights(DType type, const float* src, void* dst, int64_t n, const float* importance) {

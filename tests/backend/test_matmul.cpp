@@ -276,7 +276,7 @@ TEST(Matmul, RejectsBadArguments) {
   odd.cols = 40;
   EXPECT_THROW(matmul(odd, x.data(), 1, y.data(), 4, scratch, pool), Error);
   WeightMatrix unsupported = m.view();
-  unsupported.type = DType::IQ2_XS;
+  unsupported.type = DType::Q8_1;
   EXPECT_THROW(matmul(unsupported, x.data(), 1, y.data(), 4, scratch, pool), Error);
   WeightMatrix activation_only = m.view();
   activation_only.type = DType::Q8_K;  // has conversions but no dot
