@@ -34,11 +34,13 @@ Scheduler::~Scheduler() {
   for (auto& t : queue_) t->fail("the server is shutting down");
 }
 
-bool Scheduler::submit(std::shared_ptr<GenerationTask> task) {
+bool Scheduler::submit(std::shared_ptr<GenerationTask> task) { return submit_all({std::move(task)}); }
+
+bool Scheduler::submit_all(const std::vector<std::shared_ptr<GenerationTask>>& tasks) {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (stop_ || queue_.size() >= options_.max_queue) return false;
-    queue_.push_back(std::move(task));
+    if (stop_ || queue_.size() + tasks.size() > options_.max_queue) return false;
+    queue_.insert(queue_.end(), tasks.begin(), tasks.end());
   }
   cv_.notify_all();
   return true;

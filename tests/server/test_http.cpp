@@ -244,7 +244,14 @@ TEST_F(Http, BadRequestsGetJsonErrorsAndTheServerGoesOn) {
       {"/v1/chat/completions", R"({"messages": 3})"},
       {"/v1/chat/completions", R"({"messages": [{"role": "user", "content": "x"}], "max_tokens": -1})"},
       {"/v1/chat/completions", R"({"messages": [{"role": "user", "content": "x"}], "max_tokens": 100000})"},
-      {"/v1/chat/completions", R"({"messages": [{"role": "user", "content": "x"}], "n": 3})"},
+      {"/v1/chat/completions", R"({"messages": [{"role": "user", "content": "x"}], "n": 129})"},
+      {"/v1/chat/completions", R"({"messages": [{"role": "user", "content": "x"}], "n": 0})"},
+      {"/v1/chat/completions", R"({"messages": [{"role": "user", "content": "x"}], "n": 17})"},  // > the queue
+      {"/v1/completions", R"({"prompt": ["a", "b"], "n": 65})"},                                 // 130 choices
+      {"/v1/completions", R"({"prompt": ["a", 5]})"},
+      {"/v1/completions", R"({"prompt": ["a", ""]})"},
+      {"/v1/completions", R"({"prompt": [[1, 2], [1.5]]})"},
+      {"/generate", R"({"prompt": "a", "n": 2})"},
       {"/v1/completions", R"({"prompt": "x", "temperature": "warm"})"},
       {"/v1/completions", R"({"prompt": "x", "logit_bias": {"99999": 1}})"},
       {"/v1/completions", R"({"prompt": [1, 99999]})"},

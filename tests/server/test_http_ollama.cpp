@@ -263,8 +263,10 @@ TEST_F(HttpOllama, OpenAiToolChoiceAndToolMessages) {
     EXPECT_FALSE(j["choices"][0]["message"].contains("tool_calls"));
   }
   const std::vector<std::pair<json, std::string>> refused = {
-      {json("required"), "not supported yet"},
-      {json{{"type", "function"}, {"function", {{"name", "get_weather"}}}}, "not supported yet"},
+      // The fixture's template has no call format to constrain the reply to.
+      {json("required"), "tool-call format"},
+      {json{{"type", "function"}, {"function", {{"name", "get_weather"}}}}, "tool-call format"},
+      {json{{"function", {{"name", 3}}}}, "naming a function must be"},
       {json("sometimes"), "must be"}};
   for (const auto& [choice, says] : refused) {
     const json j = test::post_json(c, "/v1/chat/completions",

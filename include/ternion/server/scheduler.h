@@ -45,6 +45,9 @@ class Scheduler {
 
   // Queues a request; false (the request untouched) when the queue is full.
   bool submit(std::shared_ptr<GenerationTask> task);
+  // Queues all the requests (the choices of one request) or none: false when the queue has no room for all.
+  bool submit_all(const std::vector<std::shared_ptr<GenerationTask>>& tasks);
+  size_t max_queue() const { return options_.max_queue; }
 
   int64_t n_ctx() const { return ctx_->n_ctx(); }
   ModelGauges gauges() const;
