@@ -5,6 +5,7 @@
 #include <string>
 
 #include "answer.h"
+#include "request_fields.h"
 #include "routes.h"
 #include "ternion/core/error.h"
 #include "ternion/core/param_rules.h"
@@ -113,7 +114,7 @@ struct Choices {
   Usage usage;  // each prompt counted once
 };
 
-Choices make_choices(ParsedRequest& p, const ServedModel& m, int64_t n_ctx) {
+Choices make_choices(ParsedRequest& p, ServedModel& m, int64_t n_ctx) {
   const size_t n_prompts = 1 + p.more_prompts.size();
   const size_t total = n_prompts * static_cast<size_t>(p.n);
   if (total > static_cast<size_t>(params::kN.max)) {
@@ -122,8 +123,12 @@ Choices make_choices(ParsedRequest& p, const ServedModel& m, int64_t n_ctx) {
                       "n");
   }
   Choices c;
+  const size_t n_adapters = m.scheduler().lora_adapters().size();
+  const std::vector<float> asked = p.lora ? fields::lora_scales(*p.lora, n_adapters, "lora") : std::vector<float>{};
+  const std::vector<float> lora = m.scheduler().request_lora_scales(p.lora ? &asked : nullptr);
   for (size_t k = 0; k < n_prompts; ++k) {
     GenerationSpec spec = make_spec(p, m, n_ctx, k);
+    spec.lora_scales = lora;
     c.usage.prompt_tokens += static_cast<int64_t>(spec.prompt.size());
     for (int32_t j = 0; j < p.n; ++j) {
       GenerationSpec one = spec;

@@ -200,6 +200,42 @@ nlohmann::ordered_json read_tool_calls(const json& calls, const std::string& whe
   return out;
 }
 
+std::vector<std::pair<int64_t, float>> read_lora_list(const json& list, const char* name) {
+  const std::string shape = std::string("'") + name + "' must be an array of {\"id\": integer, \"scale\": number}";
+  if (!list.is_array()) throw bad_request(shape, name);
+  std::vector<std::pair<int64_t, float>> out;
+  for (const json& e : list) {
+    const json* id = e.is_object() ? field(e, "id") : nullptr;
+    const json* scale = e.is_object() ? field(e, "scale") : nullptr;
+    if (id == nullptr || !id->is_number_integer() || scale == nullptr || !scale->is_number()) {
+      throw bad_request(shape, name);
+    }
+    const double s = scale->get<double>();
+    if (!std::isfinite(s) || std::abs(s) > 1e6) throw bad_request(std::string("'") + name + "': bad scale", name);
+    out.emplace_back(id->get<int64_t>(), static_cast<float>(s));
+  }
+  return out;
+}
+
+std::vector<float> lora_scales(const std::vector<std::pair<int64_t, float>>& list, size_t n_adapters,
+                               const char* name) {
+  std::vector<float> scales(n_adapters, 0.0f);
+  std::vector<bool> seen(n_adapters, false);
+  for (const auto& [id, scale] : list) {
+    if (id < 0 || static_cast<size_t>(id) >= n_adapters) {
+      throw bad_request(std::string("'") + name + "': no adapter " + std::to_string(id) + "; the model has " +
+                            std::to_string(n_adapters) + " (GET /lora-adapters lists them)",
+                        name);
+    }
+    if (seen[static_cast<size_t>(id)]) {
+      throw bad_request(std::string("'") + name + "': adapter " + std::to_string(id) + " is listed twice", name);
+    }
+    seen[static_cast<size_t>(id)] = true;
+    scales[static_cast<size_t>(id)] = scale;
+  }
+  return scales;
+}
+
 }  // namespace fields
 
 namespace {
@@ -429,6 +465,7 @@ ParsedRequest parse_generation_request(const std::string& body_text, Endpoint en
         "tool_choice");
   }
   read_logprobs(body, r);
+  if (const json* l = field(body, "lora")) r.lora = read_lora_list(*l, "lora");
   get_string(body, "user");  // type-checked only
   return r;
 }

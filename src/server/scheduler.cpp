@@ -1,6 +1,7 @@
 #include "ternion/server/scheduler.h"
 
 #include <algorithm>
+#include <cmath>
 #include <string>
 
 #include "ternion/core/error.h"
@@ -18,6 +19,10 @@ Scheduler::Scheduler(const Model& model, const Tokenizer& tokenizer, const Sched
   copt.hugetlb = options.hugetlb;
   copt.kv_type = options.kv_type;
   copt.lora = load_lora_adapters(options.lora, model);
+  for (const auto& [path, scale] : options.lora) {
+    lora_.push_back({path, scale});
+    context_scales_.push_back(scale);
+  }
   ctx_ = std::make_unique<InferenceContext>(model, copt, *pool_);
   session_ = std::make_unique<Session>(*ctx_, tokenizer);
   thread_ = std::thread([this] { loop(); });
@@ -44,6 +49,34 @@ bool Scheduler::submit_all(const std::vector<std::shared_ptr<GenerationTask>>& t
   }
   cv_.notify_all();
   return true;
+}
+
+std::vector<LoraAdapterInfo> Scheduler::lora_adapters() const {
+  std::lock_guard<std::mutex> lock(lora_mu_);
+  return lora_;
+}
+
+void Scheduler::set_lora_scales(const std::vector<float>& scales) {
+  std::lock_guard<std::mutex> lock(lora_mu_);
+  if (scales.size() != lora_.size()) {
+    throw Error(std::to_string(scales.size()) + " scales given for " + std::to_string(lora_.size()) + " adapters");
+  }
+  for (float s : scales) {
+    if (!std::isfinite(s)) throw Error("an adapter's scale must be a finite number");
+  }
+  for (size_t i = 0; i < scales.size(); ++i) lora_[i].scale = scales[i];
+}
+
+std::vector<float> Scheduler::request_lora_scales(const std::vector<float>* scales) const {
+  std::vector<float> out;
+  if (scales != nullptr) {
+    out = *scales;
+  } else {
+    std::lock_guard<std::mutex> lock(lora_mu_);
+    for (const LoraAdapterInfo& a : lora_) out.push_back(a.scale);
+  }
+  if (out == context_scales_) out.clear();
+  return out;
 }
 
 ModelGauges Scheduler::gauges() const {

@@ -43,7 +43,9 @@ struct ParsedRequest {
   bool prompt_is_ids = false;
   std::vector<PromptInput> more_prompts;  // completions given an array: the prompts after the first
   int32_t n = 1;                          // choices per prompt (chat, completions)
-  std::optional<bool> add_bos;            // generate: as `ternion run --no-bos`
+  // llama.cpp's per-request `lora`: [{"id", "scale"}]; adapters not listed run at 0. Unset: the server's scales.
+  std::optional<std::vector<std::pair<int64_t, float>>> lora;
+  std::optional<bool> add_bos;  // generate: as `ternion run --no-bos`
   bool parse_special = false;
   std::optional<int32_t> max_tokens;
   int32_t logprobs = -1;  // -1: none, else the number of alternatives per token

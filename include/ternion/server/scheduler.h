@@ -36,6 +36,12 @@ struct SchedulerOptions {
   std::vector<std::pair<std::string, float>> lora;  // adapters (file, scale), loaded against the model
 };
 
+// A LoRA adapter the model was started with: its file and the scale requests get when they do not say.
+struct LoraAdapterInfo {
+  std::string path;
+  float scale = 1.0f;
+};
+
 class Scheduler {
  public:
   Scheduler(const Model& model, const Tokenizer& tokenizer, const SchedulerOptions& options, Metrics& metrics);
@@ -50,6 +56,14 @@ class Scheduler {
   size_t max_queue() const { return options_.max_queue; }
 
   int64_t n_ctx() const { return ctx_->n_ctx(); }
+
+  // The adapters in --lora order with their current scales (POST /lora-adapters changes them for later requests).
+  std::vector<LoraAdapterInfo> lora_adapters() const;
+  // Sets every adapter's scale (one per adapter, finite); throws Error otherwise.
+  void set_lora_scales(const std::vector<float>& scales);
+  // The GenerationSpec::lora_scales of a request: `scales` (one per adapter; the current ones when null), or empty
+  // where they are the context's own (the faster path: no per-slot terms).
+  std::vector<float> request_lora_scales(const std::vector<float>* scales) const;
   ModelGauges gauges() const;
 
  private:
@@ -63,6 +77,10 @@ class Scheduler {
   std::unique_ptr<ThreadPool> pool_;
   std::unique_ptr<InferenceContext> ctx_;
   std::unique_ptr<Session> session_;  // used by the scheduler's thread only
+
+  std::vector<float> context_scales_;  // the scales the context was built with
+  mutable std::mutex lora_mu_;
+  std::vector<LoraAdapterInfo> lora_;  // guarded by lora_mu_
 
   mutable std::mutex mu_;
   std::condition_variable cv_;
