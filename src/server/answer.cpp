@@ -101,10 +101,9 @@ bool StreamWriter::run(httplib::DataSink& sink) {
     if (all_done) break;
     if (client_gone()) return gone();
   }
-  if (choices_.size() > 1) {
-    for (const AnswerChoice& c : choices_) total_.completion_tokens += static_cast<int64_t>(c.so_far.tokens.size());
-    choices_.front().format->close(total_, frames);
-  }
+  for (const AnswerChoice& c : choices_) total_.completion_tokens += static_cast<int64_t>(c.so_far.tokens.size());
+  if (choices_.size() > 1) choices_.front().format->close(total_, frames);
+  if (on_end) on_end(total_);
   if (!send(sink, frames)) return gone();
   sink.done();
   return true;

@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -90,6 +91,8 @@ class StreamWriter {
   bool run(httplib::DataSink& sink);
   const char* content_type() const { return choices_.front().format->stream_type(); }
   void cancel();
+  // Called once a stream ended well, with the usage of all its choices (the request log).
+  std::function<void(const Usage&)> on_end;
 
  private:
   bool send(httplib::DataSink& sink, std::string& frames);

@@ -148,7 +148,8 @@ nlohmann::json merge_choices(std::vector<nlohmann::json> bodies, Usage usage) {
   return body;
 }
 
-void answer_whole(std::vector<AnswerChoice>& choices, Usage usage, httplib::Response& res) {
+// Returns the usage of all choices.
+Usage answer_whole(std::vector<AnswerChoice>& choices, Usage usage, httplib::Response& res) {
   std::vector<nlohmann::json> bodies;
   for (AnswerChoice& c : choices) {
     const Outcome o = collect_whole(*c.task, c.parser);
@@ -160,6 +161,7 @@ void answer_whole(std::vector<AnswerChoice>& choices, Usage usage, httplib::Resp
     bodies.push_back(c.format->whole(*c.task, o));
   }
   send_json(res, bodies.size() == 1 ? std::move(bodies[0]) : merge_choices(std::move(bodies), usage));
+  return usage;
 }
 
 }  // namespace
@@ -196,11 +198,18 @@ void handle_generation(ServerState& state, const httplib::Request& req, const st
                                                : make_openai_format(p, m.id(), &m.tokenizer(), several ? &of : nullptr);
     choices.emplace_back(set.tasks[i], std::move(format), set.options[i]);
   }
+  const std::shared_ptr<RequestStats> stats = state.log.stats(req);
+  if (stats) {
+    stats->model = m.id();
+    stats->prompt_tokens = set.usage.prompt_tokens;
+  }
   if (!p.stream) {
-    answer_whole(choices, set.usage, res);
+    const Usage usage = answer_whole(choices, set.usage, res);
+    if (stats) stats->generated_tokens = usage.completion_tokens;
     return;
   }
   auto writer = std::make_shared<StreamWriter>(std::move(choices), set.usage);
+  if (stats) writer->on_end = [stats](const Usage& u) { stats->generated_tokens = u.completion_tokens; };
   res.set_header("Cache-Control", "no-cache");
   res.set_header("X-Accel-Buffering", "no");
   res.set_chunked_content_provider(

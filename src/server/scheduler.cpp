@@ -108,7 +108,7 @@ GenerationCallbacks Scheduler::callbacks_for(const std::shared_ptr<GenerationTas
   };
   cb.on_finish = [this, task](const Finish& f) {
     task->mark_end(GenerationTask::Clock::now(), f);
-    metrics_.add_tokens(f.prompt_reused + f.prompt_evaluated, f.generated);
+    metrics_.add_tokens(options_.model_id, f.prompt_reused + f.prompt_evaluated, f.generated);
     if (f.reason == FinishReason::kError) {
       task->fail(f.error);
     } else {

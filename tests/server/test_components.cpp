@@ -143,7 +143,7 @@ TEST(Metrics, PrometheusText) {
   m.count_request("/v1/completions", 200);
   m.count_request("/v1/completions", 200);
   m.count_request("/v1/completions", 400);
-  m.add_tokens(10, 5);
+  m.add_tokens("m", 10, 5);
   m.observe_ttft(0.02);
   m.observe_inter_token(0.003);
   ModelGauges g;
@@ -154,8 +154,8 @@ TEST(Metrics, PrometheusText) {
   const std::string t = m.render({g});
   EXPECT_NE(t.find("ternion_requests_total{endpoint=\"/v1/completions\",status=\"200\"} 2\n"), std::string::npos) << t;
   EXPECT_NE(t.find("ternion_requests_total{endpoint=\"/v1/completions\",status=\"400\"} 1\n"), std::string::npos);
-  EXPECT_NE(t.find("ternion_prompt_tokens_total 10\n"), std::string::npos);
-  EXPECT_NE(t.find("ternion_generated_tokens_total 5\n"), std::string::npos);
+  EXPECT_NE(t.find("ternion_prompt_tokens_total{model=\"m\"} 10\n"), std::string::npos);
+  EXPECT_NE(t.find("ternion_generated_tokens_total{model=\"m\"} 5\n"), std::string::npos);
   EXPECT_NE(t.find("ternion_queue_depth{model=\"a\\\"b\"} 3\n"), std::string::npos) << t;
   EXPECT_NE(t.find("ternion_kv_cache_usage_ratio{model=\"a\\\"b\"} 0.5\n"), std::string::npos);
   EXPECT_NE(t.find("ternion_time_to_first_token_seconds_bucket{le=\"0.025\"} 1\n"), std::string::npos);

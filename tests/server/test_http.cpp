@@ -300,9 +300,10 @@ TEST_F(Http, MetricsCountRequestsAndTokens) {
   test::post_json(c, "/generate", {{"prompt", "ROMEO:"}, {"max_tokens", 3}});
   const std::string m = c.Get("/metrics")->body;
   for (const char* name :
-       {"ternion_requests_total{endpoint=\"/generate\",status=\"200\"}", "ternion_prompt_tokens_total",
-        "ternion_generated_tokens_total", "ternion_queue_depth{model=\"kjv-llama-Q8_0\"}", "ternion_active_slots",
-        "ternion_kv_cache_usage_ratio", "ternion_time_to_first_token_seconds_bucket",
+       {"ternion_requests_total{endpoint=\"/generate\",status=\"200\"}",
+        "ternion_prompt_tokens_total{model=\"kjv-llama-Q8_0\"} ",
+        "ternion_generated_tokens_total{model=\"kjv-llama-Q8_0\"} ", "ternion_queue_depth{model=\"kjv-llama-Q8_0\"}",
+        "ternion_active_slots", "ternion_kv_cache_usage_ratio", "ternion_time_to_first_token_seconds_bucket",
         "ternion_inter_token_latency_seconds_count"}) {
     EXPECT_NE(m.find(name), std::string::npos) << name;
   }
@@ -337,7 +338,7 @@ int64_t active_slots(httplib::Client& c) {
 
 int64_t generated_total(httplib::Client& c) {
   const std::string m = c.Get("/metrics")->body;
-  const std::string key = "\nternion_generated_tokens_total ";
+  const std::string key = "\nternion_generated_tokens_total{model=\"kjv-llama-Q8_0\"} ";
   const size_t at = m.find(key);
   return at == std::string::npos ? -1 : std::stoll(m.substr(at + key.size()));
 }

@@ -353,7 +353,7 @@ TEST(ServedModelFacts, ThinkingAndToolFormatFromTheTemplate) {
   so.n_parallel = 1;
   so.n_ctx = 64;
   so.n_threads = 1;
-  const server::ServedModel m({kModel, test::server_model_path(), {kModel}}, so, metrics);
+  const server::ServedModel m({kModel, test::server_model_path(), {kModel}, ""}, so, metrics);
   EXPECT_EQ(m.tool_call_format(), ToolCallFormat::kNone) << "ChatML fallback: no call format";
   EXPECT_FALSE(m.thinks());
   EXPECT_FALSE(m.think_tags_are_control());

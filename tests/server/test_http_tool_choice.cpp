@@ -100,8 +100,8 @@ TEST_F(ToolChoice, RequiredAndNamedGiveValidCalls) {
     }
   }
   // Streamed: the call comes as deltas.
-  json body = {
-      {"messages", kAsk}, {"tools", tools}, {"tool_choice", "required"}, {"max_tokens", 200}, {"stream", true}};
+  json body = {{"messages", kAsk},  {"tools", tools}, {"tool_choice", "required"},
+               {"max_tokens", 200}, {"stream", true}, {"parallel_tool_calls", false}};
   auto r = c.Post("/v1/chat/completions", body.dump(), "application/json");
   ASSERT_TRUE(r);
   std::string name, args, finish;

@@ -34,6 +34,7 @@ struct SchedulerOptions {
   bool hugetlb = false;        // the KV cache in reserved huge pages (ContextOptions::hugetlb)
   DType kv_type = DType::F16;  // ContextOptions::kv_type
   std::vector<std::pair<std::string, float>> lora;  // adapters (file, scale), loaded against the model
+  std::string model_id;                             // the model's label in the metrics
 };
 
 // A LoRA adapter the model was started with: its file and the scale requests get when they do not say.

@@ -11,6 +11,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <utility>
@@ -35,6 +36,10 @@ struct ServerOptions {
   bool hugetlb = false;              // weights and KV caches in reserved huge pages (LoadOptions, ContextOptions)
   DType kv_type = DType::F16;        // the KV caches' type (ContextOptions::kv_type)
   std::vector<std::pair<std::string, float>> lora;  // LoRA adapters (file, scale) applied to every model served
+  std::string chat_template;  // Jinja text used instead of every model's own chat template; "": theirs
+  // Called with one line per answered request (method, path, model, status, prompt/generated tokens, time);
+  // null: no request log.
+  std::function<void(const std::string&)> request_log;
 };
 
 class Server {
