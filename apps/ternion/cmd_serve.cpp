@@ -74,10 +74,19 @@ Runner add_serve_command(CLI::App& app) {
   add_lora_flags(c, *lora);
   auto device = std::make_shared<DeviceArgs>();
   add_device_flags(c, *device);
+  auto template_file = std::make_shared<std::string>();
+  c->add_option("--chat-template-file", *template_file,
+                "A Jinja chat template used instead of the model's own (every model served)");
+  auto quiet = std::make_shared<bool>(false);
+  c->add_flag("--quiet-requests", *quiet, "No log line per request on stderr");
   auto alias = std::make_shared<std::string>();
   c->add_option("--alias", *alias, "The name of the one model served (as llama.cpp; NAME=PATH does the same)");
-  return [o, models, kv_type, alias, lora, device] {
+  return [o, models, kv_type, alias, lora, device, template_file, quiet] {
     o->models = *models;
+    if (!template_file->empty()) o->chat_template = read_text_file(*template_file);
+    if (!*quiet) {
+      o->request_log = [](const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); };
+    }
     o->lora = lora_files(*lora);
     if (!alias->empty()) {
       if (o->models.size() != 1) throw Error("--alias names one model; give several models as NAME=PATH");

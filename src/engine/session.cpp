@@ -78,7 +78,8 @@ std::optional<int32_t> Session::start(GenerationSpec spec, GenerationCallbacks c
   int64_t best_prefix = -1;
   for (Slot& s : slots_) {
     if (s.busy) continue;
-    const int64_t p = reusable_prefix(s.index, spec.prompt);
+    // Keys computed with other adapter scales are not this request's: such a slot is reused from position 0.
+    const int64_t p = s.lora_scales == spec.lora_scales ? reusable_prefix(s.index, spec.prompt) : 0;
     // Longest reuse first; among equals the emptiest slot, so a useful prefix elsewhere survives.
     if (p > best_prefix || (p == best_prefix && s.cached.size() < best->cached.size())) {
       best = &s;
@@ -87,6 +88,8 @@ std::optional<int32_t> Session::start(GenerationSpec spec, GenerationCallbacks c
   }
   if (best == nullptr) return std::nullopt;
   Slot& s = *best;
+  if (s.lora_scales != spec.lora_scales) ctx_.set_lora_scales(s.index, spec.lora_scales);
+  s.lora_scales = spec.lora_scales;
   // Token texts only for a constrained request: an unconstrained one pays nothing for grammars.
   s.sampler.emplace(spec.sampling, tokenizer_.n_vocab(), spec.sampling.grammar.empty() ? nullptr : grammar_vocab());
   for (int32_t t : spec.prompt) s.sampler->accept(t);

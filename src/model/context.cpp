@@ -269,6 +269,7 @@ void InferenceContext::run_staged(int64_t n, float* logits_out) {
   if (w.token_embd_norm != nullptr) norm(x, w.token_embd_norm, w.token_embd_norm_b, x);
   for (int64_t il = 0; il < hp_.n_layer; ++il) {
     const LayerWeights& l = w.layers[sz(il)];
+    row_slots_ = std::span<const int32_t>(slots_.data(), sz(n));
     attention_block(l, il, n);
     ffn_block(l, n, il + 1 < hp_.n_layer ? &w.layers[sz(il + 1)].wq : &w.output);
   }
@@ -280,10 +281,43 @@ void InferenceContext::run_staged(int64_t n, float* logits_out) {
     norm(x.rows_at(out_rows_[sz(r)], 1), w.output_norm, w.output_norm_b, xn.rows_at(r, 1));
   const Tensor logits = act(logits_out_, rows, hp_.n_vocab);
   backend_.matmul(w.output, xn, logits);
+  out_slots_.resize(sz(rows));
+  for (int64_t r = 0; r < rows; ++r) out_slots_[sz(r)] = slots_[sz(out_rows_[sz(r)])];
+  row_slots_ = out_slots_;
   adapt(w.output, xn, logits);
   if (hp_.logit_scale != 1.0f) backend_.scale(logits, 1.0f / hp_.logit_scale);
   if (hp_.final_softcap > 0.0f) backend_.softcap(logits, hp_.final_softcap);
   backend_.read(logits, logits_out);
+}
+
+void InferenceContext::set_lora_scales(int32_t slot, std::vector<float> scales) {
+  if (slot < 0 || slot >= n_seq()) throw Error("set_lora_scales: slot " + std::to_string(slot) + " out of range");
+  if (!scales.empty() && scales.size() != lora_.n_uses()) {
+    throw Error("set_lora_scales: " + std::to_string(scales.size()) + " scales given for " +
+                std::to_string(lora_.n_uses()) + " adapters");
+  }
+  if (slot_lora_scales_.empty()) slot_lora_scales_.resize(sz(n_seq()));
+  slot_lora_scales_[sz(slot)] = std::move(scales);
+  any_slot_scales_ = false;
+  for (const auto& v : slot_lora_scales_) any_slot_scales_ = any_slot_scales_ || !v.empty();
+}
+
+void InferenceContext::adapt_per_slot(const WeightMatrix& w, std::span<const LowRankTerm> terms, Tensor x, Tensor y) {
+  const std::span<const LoraBinding::TermSource> sources = lora_.sources(w);
+  for (int64_t r0 = 0; r0 < x.rows;) {
+    const int32_t slot = row_slots_[sz(r0)];
+    int64_t r1 = r0 + 1;
+    while (r1 < x.rows && row_slots_[sz(r1)] == slot) ++r1;
+    const std::vector<float>& scales = slot_lora_scales_[sz(slot)];
+    scaled_terms_.clear();
+    for (size_t i = 0; i < terms.size(); ++i) {
+      LowRankTerm t = terms[i];
+      if (!scales.empty()) t.scale = sources[i].unit_scale * scales[sz(sources[i].use)];
+      if (t.scale != 0.0f) scaled_terms_.push_back(t);  // a zero scale leaves y as the base wrote it
+    }
+    if (!scaled_terms_.empty()) backend_.add_low_rank(scaled_terms_, x.rows_at(r0, r1 - r0), y.rows_at(r0, r1 - r0));
+    r0 = r1;
+  }
 }
 
 void InferenceContext::attention_block(const LayerWeights& l, int64_t il, int64_t n) {

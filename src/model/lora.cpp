@@ -187,7 +187,8 @@ std::vector<LoraUse> load_lora_adapters(std::span<const std::pair<std::string, f
 }
 
 LoraBinding::LoraBinding(const Model& model, std::span<const LoraUse> uses) : uses_(uses.begin(), uses.end()) {
-  for (const LoraUse& u : uses_) {
+  for (size_t iu = 0; iu < uses_.size(); ++iu) {
+    const LoraUse& u = uses_[iu];
     for (const LoraMatrix& m : u.adapter->matrices()) {
       const float s = u.adapter->effective_scale(m, u.scale);
       const WeightMatrix* a = views_
@@ -203,6 +204,7 @@ LoraBinding::LoraBinding(const Model& model, std::span<const LoraUse> uses) : us
                                         sz(m.rank) * sizeof(float)}))
                                     .get();
         terms_[t.w].push_back({a, b, s});
+        sources_[t.w].push_back({static_cast<int32_t>(iu), u.adapter->effective_scale(m, 1.0f)});
         max_rows_ = std::max(max_rows_, t.w->rows);
       }
       max_rank_ = std::max(max_rank_, m.rank);

@@ -42,38 +42,68 @@ bool StreamWriter::send(httplib::DataSink& sink, std::string& frames) {
   return ok;
 }
 
+void StreamWriter::cancel() {
+  for (AnswerChoice& c : choices_) c.task->cancel();
+}
+
 bool StreamWriter::gone() {
-  task_->cancel();
+  cancel();
   return false;
+}
+
+bool StreamWriter::client_gone() const {
+  const GenerationTask& t = *choices_.front().task;
+  return t.client_gone && t.client_gone();
+}
+
+void StreamWriter::pump(AnswerChoice& c, std::chrono::milliseconds timeout, std::string& frames) {
+  std::vector<Delta> deltas;
+  c.done = c.task->wait(deltas, timeout);
+  for (const Delta& d : deltas) {
+    ReplyPart part = c.parser.feed(d.text);
+    c.so_far.tokens.insert(c.so_far.tokens.end(), d.tokens.begin(), d.tokens.end());
+    c.format->step(part, d, frames);
+    c.so_far.add(std::move(part));
+  }
+}
+
+void StreamWriter::finish(AnswerChoice& c, std::string& frames) {
+  ReplyPart last = c.parser.finish();
+  c.format->step(last, Delta{}, frames);
+  c.so_far.add(std::move(last));
+  c.format->end(*c.task, c.so_far, frames);
 }
 
 bool StreamWriter::run(httplib::DataSink& sink) {
   std::string frames;
-  format_->begin(frames);
+  for (AnswerChoice& c : choices_) c.format->begin(frames);
   if (!send(sink, frames)) return gone();
-  std::vector<Delta> deltas;
-  bool done = false;
-  while (!done) {
-    done = task_->wait(deltas, kPoll);
-    for (const Delta& d : deltas) {
-      ReplyPart part = parser_.feed(d.text);
-      so_far_.tokens.insert(so_far_.tokens.end(), d.tokens.begin(), d.tokens.end());
-      format_->step(part, d, frames);
-      so_far_.add(std::move(part));
+  // Choices run in the same batch, so their steps come together: the writer waits on the first unfinished one
+  // and takes what the others have; a short wait when there are several keeps none of them behind.
+  const std::chrono::milliseconds wait = choices_.size() > 1 ? std::chrono::milliseconds(10) : kPoll;
+  for (;;) {
+    bool waited = false, all_done = true;
+    for (AnswerChoice& c : choices_) {
+      if (c.done) continue;
+      pump(c, waited ? std::chrono::milliseconds(0) : wait, frames);
+      waited = true;
       if (!send(sink, frames)) return gone();
+      if (c.done && (c.task->finish_reason() == "cancelled")) return gone();
+      if (c.done && !c.task->error().empty()) {
+        frames = c.format->error_frame("generation failed: " + c.task->error());
+        cancel();
+        if (send(sink, frames)) sink.done();
+        return true;
+      }
+      if (c.done) finish(c, frames);
+      all_done = all_done && c.done;
     }
-    deltas.clear();
-    if (!done && task_->client_gone && task_->client_gone()) return gone();
+    if (all_done) break;
+    if (client_gone()) return gone();
   }
-  if (task_->finish_reason() == "cancelled") return gone();
-  if (!task_->error().empty()) {
-    frames = format_->error_frame("generation failed: " + task_->error());
-  } else {
-    ReplyPart last = parser_.finish();
-    format_->step(last, Delta{}, frames);
-    so_far_.add(std::move(last));
-    format_->end(*task_, so_far_, frames);
-  }
+  for (const AnswerChoice& c : choices_) total_.completion_tokens += static_cast<int64_t>(c.so_far.tokens.size());
+  if (choices_.size() > 1) choices_.front().format->close(total_, frames);
+  if (on_end) on_end(total_);
   if (!send(sink, frames)) return gone();
   sink.done();
   return true;

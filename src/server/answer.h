@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -38,15 +39,27 @@ class AnswerFormat {
   virtual void step(const ReplyPart& part, const Delta& delta, std::string& out) = 0;
   // Frames after the last output of a successful stream; `so_far` is the whole reply.
   virtual void end(const GenerationTask& task, const Outcome& so_far, std::string& out) = 0;
+  // For one choice of several (ChoiceOf): the frames that end the whole stream, after every choice's end().
+  virtual void close(const Usage& total, std::string& out) {
+    (void)total;
+    (void)out;
+  }
   // A frame telling a stream's client that generation failed.
   virtual std::string error_frame(const std::string& message) = 0;
   // The whole body of an unstreamed answer.
   virtual nlohmann::json whole(const GenerationTask& task, const Outcome& outcome) = 0;
 };
 
+// One choice of a request answered with several (OpenAI's n, a prompt array): its index and the request's ids.
+// Its format's end() writes only the choice's last chunk; close() ends the stream (usage of all choices, [DONE]).
+struct ChoiceOf {
+  int index = 0;
+  CompletionIds ids;
+};
+
 // OpenAI chat completions and completions, and the native /generate (`tokenizer` is needed only for logprobs).
 std::unique_ptr<AnswerFormat> make_openai_format(const ParsedRequest& p, const std::string& model,
-                                                 const Tokenizer* tokenizer);
+                                                 const Tokenizer* tokenizer, const ChoiceOf* choice = nullptr);
 // Ollama's /api/chat and /api/generate; `model` is the name the request used (Ollama echoes it).
 std::unique_ptr<AnswerFormat> make_ollama_format(const ParsedRequest& p, const std::string& model);
 
@@ -58,22 +71,39 @@ std::string ollama_time(std::chrono::system_clock::time_point t);
 // Waits for the task to end; the whole reply.
 Outcome collect_whole(GenerationTask& task, ReplyParser& parser);
 
-// Writes a stream as the task produces output. run() returns false (and cancels the task) when the client is gone.
+// One generated sequence of an answer: its task, the format of its frames and its reply so far.
+struct AnswerChoice {
+  AnswerChoice(std::shared_ptr<GenerationTask> t, std::unique_ptr<AnswerFormat> f, ReplyOptions options)
+      : task(std::move(t)), format(std::move(f)), parser(options) {}
+  std::shared_ptr<GenerationTask> task;
+  std::unique_ptr<AnswerFormat> format;
+  ReplyParser parser;
+  Outcome so_far;
+  bool done = false;
+};
+
+// Writes a stream as the tasks produce output: one choice, or several interleaved as their steps come (each
+// frame names its choice). run() returns false (and cancels the tasks) when the client is gone.
 class StreamWriter {
  public:
-  StreamWriter(std::shared_ptr<GenerationTask> task, std::unique_ptr<AnswerFormat> format, ReplyOptions options)
-      : task_(std::move(task)), format_(std::move(format)), parser_(options) {}
+  explicit StreamWriter(std::vector<AnswerChoice> choices, Usage total = {})
+      : choices_(std::move(choices)), total_(total) {}
   bool run(httplib::DataSink& sink);
-  const char* content_type() const { return format_->stream_type(); }
+  const char* content_type() const { return choices_.front().format->stream_type(); }
+  void cancel();
+  // Called once a stream ended well, with the usage of all its choices (the request log).
+  std::function<void(const Usage&)> on_end;
 
  private:
   bool send(httplib::DataSink& sink, std::string& frames);
   bool gone();
+  bool client_gone() const;
+  // Moves the output that arrived for one choice into frames; waits up to `timeout` for it.
+  void pump(AnswerChoice& c, std::chrono::milliseconds timeout, std::string& frames);
+  void finish(AnswerChoice& c, std::string& frames);
 
-  std::shared_ptr<GenerationTask> task_;
-  std::unique_ptr<AnswerFormat> format_;
-  ReplyParser parser_;
-  Outcome so_far_;
+  std::vector<AnswerChoice> choices_;
+  Usage total_;
 };
 
 // A tool call's id: the one the model wrote (Mistral), else "call_" and 24 random letters and digits.

@@ -63,10 +63,11 @@ void Metrics::count_request(const std::string& endpoint, int status) {
   ++requests_[{endpoint, status}];
 }
 
-void Metrics::add_tokens(int64_t prompt, int64_t generated) {
+void Metrics::add_tokens(const std::string& model, int64_t prompt, int64_t generated) {
   std::lock_guard<std::mutex> lock(mu_);
-  prompt_tokens_ += static_cast<uint64_t>(prompt);
-  generated_tokens_ += static_cast<uint64_t>(generated);
+  auto& t = tokens_[model];
+  t.first += static_cast<uint64_t>(prompt);
+  t.second += static_cast<uint64_t>(generated);
 }
 
 void Metrics::observe_ttft(double seconds) {
@@ -87,10 +88,14 @@ std::string Metrics::render(const std::vector<ModelGauges>& gauges) const {
     out += "ternion_requests_total{endpoint=\"" + label(key.first) + "\",status=\"" + std::to_string(key.second) +
            "\"} " + std::to_string(n) + "\n";
   }
-  header(out, "ternion_prompt_tokens_total", "counter", "Prompt tokens processed");
-  out += "ternion_prompt_tokens_total " + std::to_string(prompt_tokens_) + "\n";
-  header(out, "ternion_generated_tokens_total", "counter", "Tokens generated");
-  out += "ternion_generated_tokens_total " + std::to_string(generated_tokens_) + "\n";
+  header(out, "ternion_prompt_tokens_total", "counter", "Prompt tokens processed, by model");
+  for (const auto& [model, t] : tokens_) {
+    out += "ternion_prompt_tokens_total{model=\"" + label(model) + "\"} " + std::to_string(t.first) + "\n";
+  }
+  header(out, "ternion_generated_tokens_total", "counter", "Tokens generated, by model");
+  for (const auto& [model, t] : tokens_) {
+    out += "ternion_generated_tokens_total{model=\"" + label(model) + "\"} " + std::to_string(t.second) + "\n";
+  }
   const auto gauge = [&](const char* name, const char* help, auto field) {
     header(out, name, "gauge", help);
     for (const ModelGauges& g : gauges) {

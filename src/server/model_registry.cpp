@@ -106,8 +106,10 @@ ServedModel::ServedModel(ModelSpec spec, const SchedulerOptions& options, Metric
                 " tokens but token_embd.weight has " + std::to_string(model_->hparams().n_vocab) + " rows");
   }
   const auto source = model_->gguf().get_string("tokenizer.chat_template");
-  own_template_ = source.has_value() && !source->empty();
-  template_source_ = own_template_ ? *source : std::string(kFallbackChatTemplate);
+  own_template_ = !spec_.chat_template.empty() || (source.has_value() && !source->empty());
+  template_source_ = !spec_.chat_template.empty() ? spec_.chat_template
+                     : own_template_              ? *source
+                                                  : std::string(kFallbackChatTemplate);
   format_.emplace(*tokenizer_, template_source_);
   tool_format_ = detect_tool_call_format(template_source_);
   // R1-style templates strip "</think>" from past replies; others open "<think>" in the generation prompt.
@@ -118,7 +120,9 @@ ServedModel::ServedModel(ModelSpec spec, const SchedulerOptions& options, Metric
   read_file_facts(spec_.path, file_bytes_, modified_);
   created_ =
       std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-  scheduler_ = std::make_unique<Scheduler>(*model_, *tokenizer_, options, metrics);
+  SchedulerOptions own = options;
+  own.model_id = spec_.id;
+  scheduler_ = std::make_unique<Scheduler>(*model_, *tokenizer_, own, metrics);
 }
 
 bool ServedModel::opens_thinking(const std::vector<int32_t>& prompt) const {

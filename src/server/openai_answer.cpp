@@ -16,13 +16,15 @@ json call_json(const ToolCall& c, const std::string& id) {
 
 class OpenAiFormat : public AnswerFormat {
  public:
-  OpenAiFormat(const ParsedRequest& p, std::string model, const Tokenizer* tokenizer)
+  OpenAiFormat(const ParsedRequest& p, std::string model, const Tokenizer* tokenizer, const ChoiceOf* choice)
       : endpoint_(p.endpoint),
         logprobs_(p.logprobs),
         include_usage_(p.include_usage),
         tokenizer_(tokenizer),
-        ids_(new_completion_ids(p.endpoint, model)),
-        model_(std::move(model)) {}
+        ids_(choice != nullptr ? choice->ids : new_completion_ids(p.endpoint, model)),
+        model_(std::move(model)),
+        index_(choice != nullptr ? choice->index : 0),
+        grouped_(choice != nullptr) {}
 
   const char* stream_type() const override { return "text/event-stream"; }
 
@@ -67,8 +69,14 @@ class OpenAiFormat : public AnswerFormat {
                 {"usage", usage_json(usage)}});
     } else {
       add(out, stream_chunk(endpoint_, ids_, nullptr, false, finish_reason(t, so_far), nullptr, include_usage_));
+      if (grouped_) return;
       if (include_usage_) add(out, usage_chunk(endpoint_, ids_, usage));
     }
+    out += sse_done();
+  }
+
+  void close(const Usage& total, std::string& out) override {
+    if (include_usage_) add(out, usage_chunk(endpoint_, ids_, total));
     out += sse_done();
   }
 
@@ -82,6 +90,7 @@ class OpenAiFormat : public AnswerFormat {
     const json lps =
         logprobs_ >= 0 && tokenizer_ != nullptr ? logprobs_json(endpoint_, *tokenizer_, o.logprobs, 0) : json(nullptr);
     json body = completion_response(endpoint_, ids_, o.reply.content, finish_reason(t, o), lps, usage);
+    body["choices"][0]["index"] = index_;
     if (endpoint_ != Endpoint::kChat) return body;
     json& message = body["choices"][0]["message"];
     if (!o.reply.reasoning.empty()) message["reasoning_content"] = o.reply.reasoning;
@@ -95,7 +104,11 @@ class OpenAiFormat : public AnswerFormat {
   }
 
  private:
-  static void add(std::string& out, const json& j) { out += sse_event(dump(j)); }
+  // Every chunk with a choice names this one.
+  void add(std::string& out, json j) const {
+    if (index_ != 0 && j.contains("choices") && !j["choices"].empty()) j["choices"][0]["index"] = index_;
+    out += sse_event(dump(j));
+  }
 
   static std::string finish_reason(const GenerationTask& t, const Outcome& o) {
     return !o.reply.calls.empty() && t.finish_reason() == "stop" ? "tool_calls" : t.finish_reason();
@@ -130,6 +143,8 @@ class OpenAiFormat : public AnswerFormat {
   const Tokenizer* tokenizer_;
   CompletionIds ids_;
   std::string model_;
+  int index_;
+  bool grouped_;
   size_t text_offset_ = 0;
   int n_calls_ = 0;
 };
@@ -137,8 +152,8 @@ class OpenAiFormat : public AnswerFormat {
 }  // namespace
 
 std::unique_ptr<AnswerFormat> make_openai_format(const ParsedRequest& p, const std::string& model,
-                                                 const Tokenizer* tokenizer) {
-  return std::make_unique<OpenAiFormat>(p, model, tokenizer);
+                                                 const Tokenizer* tokenizer, const ChoiceOf* choice) {
+  return std::make_unique<OpenAiFormat>(p, model, tokenizer, choice);
 }
 
 }  // namespace ternion::server

@@ -1,6 +1,7 @@
 // Reading the bodies of the generation endpoints: every known field is type- and range-checked; unknown fields
 // are ignored, as OpenAI's own clients send fields a server may not know.
 #include <cmath>
+#include <iterator>
 #include <limits>
 #include <random>
 #include <string>
@@ -199,6 +200,42 @@ nlohmann::ordered_json read_tool_calls(const json& calls, const std::string& whe
   return out;
 }
 
+std::vector<std::pair<int64_t, float>> read_lora_list(const json& list, const char* name) {
+  const std::string shape = std::string("'") + name + "' must be an array of {\"id\": integer, \"scale\": number}";
+  if (!list.is_array()) throw bad_request(shape, name);
+  std::vector<std::pair<int64_t, float>> out;
+  for (const json& e : list) {
+    const json* id = e.is_object() ? field(e, "id") : nullptr;
+    const json* scale = e.is_object() ? field(e, "scale") : nullptr;
+    if (id == nullptr || !id->is_number_integer() || scale == nullptr || !scale->is_number()) {
+      throw bad_request(shape, name);
+    }
+    const double s = scale->get<double>();
+    if (!std::isfinite(s) || std::abs(s) > 1e6) throw bad_request(std::string("'") + name + "': bad scale", name);
+    out.emplace_back(id->get<int64_t>(), static_cast<float>(s));
+  }
+  return out;
+}
+
+std::vector<float> lora_scales(const std::vector<std::pair<int64_t, float>>& list, size_t n_adapters,
+                               const char* name) {
+  std::vector<float> scales(n_adapters, 0.0f);
+  std::vector<bool> seen(n_adapters, false);
+  for (const auto& [id, scale] : list) {
+    if (id < 0 || static_cast<size_t>(id) >= n_adapters) {
+      throw bad_request(std::string("'") + name + "': no adapter " + std::to_string(id) + "; the model has " +
+                            std::to_string(n_adapters) + " (GET /lora-adapters lists them)",
+                        name);
+    }
+    if (seen[static_cast<size_t>(id)]) {
+      throw bad_request(std::string("'") + name + "': adapter " + std::to_string(id) + " is listed twice", name);
+    }
+    seen[static_cast<size_t>(id)] = true;
+    scales[static_cast<size_t>(id)] = scale;
+  }
+  return scales;
+}
+
 }  // namespace fields
 
 namespace {
@@ -207,6 +244,8 @@ using json = nlohmann::json;
 using namespace fields;
 
 constexpr int32_t kMaxTopLogprobs = 20;
+constexpr const char* kPromptForms =
+    "'prompt' must be a string, an array of token ids, or an array of strings and token-id arrays";
 
 // Message content as text: a string, or an array of {"type": "text", "text": ...} parts joined.
 std::string content_text(const json& content, size_t index) {
@@ -251,32 +290,57 @@ nlohmann::ordered_json read_messages(const json& body) {
   return out;
 }
 
+// Token ids of a prompt given as an array of integers.
+std::vector<int32_t> read_prompt_ids(const json& ids) {
+  std::vector<int32_t> out;
+  for (const json& t : ids) {
+    if (!t.is_number_integer()) throw bad_request(kPromptForms, "prompt");
+    const int64_t id = t.get<int64_t>();
+    if (id < 0 || id > std::numeric_limits<int32_t>::max()) throw bad_request("'prompt': bad token id", "prompt");
+    out.push_back(static_cast<int32_t>(id));
+  }
+  return out;
+}
+
+// One prompt of a completions request: a non-empty string or a non-empty array of token ids.
+PromptInput read_one_prompt(const json& p, Endpoint endpoint) {
+  PromptInput in;
+  if (p.is_string() && !p.get<std::string>().empty()) {
+    in.text = p.get<std::string>();
+  } else if (p.is_string()) {
+    throw bad_request("'prompt' is empty", "prompt");
+  } else if (endpoint == Endpoint::kCompletion && p.is_array() && !p.empty()) {
+    in.ids = read_prompt_ids(p);
+    in.is_ids = true;
+  } else {
+    throw bad_request(endpoint == Endpoint::kCompletion ? kPromptForms : "'prompt' must be a non-empty string",
+                      "prompt");
+  }
+  return in;
+}
+
+// OpenAI's completions take a string, an array of token ids, or an array of either (several prompts, answered
+// as choices in their order); the other endpoints one string.
 void read_prompt(const json& body, ParsedRequest& r) {
   const json* p = field(body, "prompt");
   if (p == nullptr) throw bad_request("'prompt' is required", "prompt");
-  const json* one = p;
-  if (r.endpoint == Endpoint::kCompletion && p->is_array() && !p->empty() && !(*p)[0].is_number_integer()) {
-    if (p->size() != 1) throw bad_request("only one prompt per request is supported", "prompt");
-    one = &(*p)[0];
-  }
-  if (one->is_string()) {
-    r.prompt = one->get<std::string>();
-    if (r.prompt.empty()) throw bad_request("'prompt' is empty", "prompt");
-    return;
-  }
-  if (r.endpoint == Endpoint::kCompletion && one->is_array() && !one->empty()) {
-    for (const json& t : *one) {
-      if (!t.is_number_integer()) throw bad_request("'prompt' must be a string or an array of token ids", "prompt");
-      const int64_t id = t.get<int64_t>();
-      if (id < 0 || id > std::numeric_limits<int32_t>::max()) throw bad_request("'prompt': bad token id", "prompt");
-      r.prompt_ids.push_back(static_cast<int32_t>(id));
+  std::vector<PromptInput> prompts;
+  const bool list = r.endpoint == Endpoint::kCompletion && p->is_array() && !p->empty() && !(*p)[0].is_number();
+  if (list) {
+    if (p->size() > static_cast<size_t>(params::kN.max)) {
+      throw bad_request("'prompt' holds at most " + format_number(params::kN.max) + " prompts", "prompt");
     }
-    r.prompt_is_ids = true;
-    return;
+    for (const json& one : *p) {
+      if (!one.is_string() && !one.is_array()) throw bad_request(kPromptForms, "prompt");
+      prompts.push_back(read_one_prompt(one, r.endpoint));
+    }
+  } else {
+    prompts.push_back(read_one_prompt(*p, r.endpoint));
   }
-  throw bad_request(r.endpoint == Endpoint::kCompletion ? "'prompt' must be a string or an array of token ids"
-                                                        : "'prompt' must be a non-empty string",
-                    "prompt");
+  r.prompt = std::move(prompts[0].text);
+  r.prompt_ids = std::move(prompts[0].ids);
+  r.prompt_is_ids = prompts[0].is_ids;
+  r.more_prompts.assign(std::make_move_iterator(prompts.begin() + 1), std::make_move_iterator(prompts.end()));
 }
 
 void read_logprobs(const json& body, ParsedRequest& r) {
@@ -297,23 +361,32 @@ void read_logprobs(const json& body, ParsedRequest& r) {
   r.spec.logprobs = r.logprobs;
 }
 
-// "none" or "auto" (the default). "required" and a named function need constrained decoding, which this server
-// does not have yet: refused, so that a client relying on them learns it at once.
-std::string read_tool_choice(const json& body) {
+// "none", "auto" (the default), "required", or a named function {"type": "function", "function": {"name": ...}}
+void read_tool_choice(const json& body, ParsedRequest& r) {
   const json* c = field(body, "tool_choice");
-  if (c == nullptr) return "auto";
-  if (c->is_string() && (*c == "none" || *c == "auto")) return c->get<std::string>();
-  if (c->is_string() && *c != "required") {
-    throw bad_request("'tool_choice' must be \"none\", \"auto\", \"required\" or a named function", "tool_choice");
+  if (c == nullptr) return;
+  if (c->is_string()) {
+    const std::string v = c->get<std::string>();
+    if (v != "none" && v != "auto" && v != "required") {
+      throw bad_request("'tool_choice' must be \"none\", \"auto\", \"required\" or a named function", "tool_choice");
+    }
+    if (v == "none") r.tools = nullptr;  // the template renders as if none were offered
+    r.tool_call_required = v == "required";
+    return;
   }
-  if (!c->is_string() && !c->is_object()) wrong_type("tool_choice", "a string or an object");
-  throw bad_request(std::string("tool_choice ") + (c->is_string() ? "\"required\"" : "naming a function") +
-                        " is not supported yet (it needs constrained decoding); use \"auto\" or \"none\"",
-                    "tool_choice");
+  if (!c->is_object()) wrong_type("tool_choice", "a string or an object");
+  const json* fn = field(*c, "function");
+  const json* type = field(*c, "type");
+  if (fn == nullptr || !fn->is_object() || !fn->contains("name") || !(*fn)["name"].is_string() ||
+      (type != nullptr && *type != "function")) {
+    throw bad_request("'tool_choice' naming a function must be {\"type\": \"function\", \"function\": {\"name\": ...}}",
+                      "tool_choice");
+  }
+  r.tool_call_required = true;
+  r.tool_choice_name = (*fn)["name"].get<std::string>();
 }
 
 void reject_unsupported(const json& body, Endpoint endpoint) {
-  get_param(body, params::kN);  // one choice per request
   if (auto b = get_int(body, "best_of", std::numeric_limits<int64_t>::min(), std::numeric_limits<int64_t>::max())) {
     if (*b != 1) throw bad_request("only best_of = 1 is supported", "best_of");
   }
@@ -350,11 +423,18 @@ ParsedRequest parse_generation_request(const std::string& body_text, Endpoint en
     r.include_usage = get_bool(*so, "include_usage").value_or(false);
   }
   reject_unsupported(body, endpoint);
+  if (auto n = get_param(body, params::kN)) {
+    if (endpoint == Endpoint::kGenerate && *n != 1) throw bad_request("/generate gives one choice; 'n' must be 1", "n");
+    r.n = static_cast<int32_t>(*n);
+  }
   if (endpoint == Endpoint::kChat) {
     r.messages = read_messages(body);
     r.tools = read_tools(body);
-    if (read_tool_choice(body) == "none") r.tools = nullptr;  // the template renders as if none were offered
-    get_bool(body, "parallel_tool_calls");                    // type-checked: several calls are always allowed
+    read_tool_choice(body, r);
+    if (r.tool_call_required && !r.tools.is_array()) {
+      throw bad_request("tool_choice \"required\" or a named function needs 'tools'", "tool_choice");
+    }
+    r.parallel_tool_calls = get_bool(body, "parallel_tool_calls").value_or(true);
     r.parse_special = true;
   } else {
     read_prompt(body, r);
@@ -378,7 +458,14 @@ ParsedRequest parse_generation_request(const std::string& body_text, Endpoint en
   read_sampling(body, r);
   // response_format json_object / json_schema, llama.cpp's grammar and json_schema: the sampler's grammar.
   r.spec.sampling.grammar = request_grammar(body);
+  if (r.tool_call_required && !r.spec.sampling.grammar.empty()) {
+    throw bad_request(
+        "tool_choice \"required\" or a named function constrains the reply to tool calls; it cannot be "
+        "combined with 'response_format', 'grammar' or 'json_schema'",
+        "tool_choice");
+  }
   read_logprobs(body, r);
+  if (const json* l = field(body, "lora")) r.lora = read_lora_list(*l, "lora");
   get_string(body, "user");  // type-checked only
   return r;
 }

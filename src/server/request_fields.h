@@ -28,6 +28,12 @@ void read_sampling(const nlohmann::json& body, ParsedRequest& r);
 // The tools array, checked: each {"type": "function", "function": {"name": ...}}.
 nlohmann::ordered_json read_tools(const nlohmann::json& body);
 
+// llama.cpp's adapter list [{"id": 0, "scale": 0.5}, ...] (the per-request `lora` field and the body of POST
+// /lora-adapters), each id in [0, n_adapters) once and each scale a finite number; `name` names it in errors.
+std::vector<std::pair<int64_t, float>> read_lora_list(const nlohmann::json& list, const char* name);
+// One scale per adapter from such a list: the listed ones, 0 for the rest.
+std::vector<float> lora_scales(const std::vector<std::pair<int64_t, float>>& list, size_t n_adapters, const char* name);
+
 // A message's tool_calls, checked ({"function": {"name", "arguments"}}), with arguments given as JSON text parsed
 // into objects for the template; `where` names the field in errors.
 nlohmann::ordered_json read_tool_calls(const nlohmann::json& calls, const std::string& where);

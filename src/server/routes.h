@@ -8,6 +8,7 @@
 #include <regex>
 #include <string>
 
+#include "request_log.h"
 #include "ternion/server/api_error.h"
 #include "ternion/server/metrics.h"
 #include "ternion/server/model_registry.h"
@@ -17,8 +18,9 @@
 namespace ternion::server {
 
 struct ServerState {
-  explicit ServerState(ServerOptions o) : options(std::move(o)) {}
+  explicit ServerState(ServerOptions o) : options(std::move(o)), log(options.request_log) {}
   ServerOptions options;
+  RequestLog log;
   ModelRegistry models;
   Metrics metrics;
   std::atomic<bool> ready{false};

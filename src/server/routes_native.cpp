@@ -1,7 +1,8 @@
 // Ternion's own routes: POST /generate (in generation.cpp's common path), /tokenize, /detokenize;
-// GET /health, /metrics.
+// GET /health, /metrics; llama.cpp's GET/POST /lora-adapters.
 #include <limits>
 
+#include "request_fields.h"
 #include "routes.h"
 #include "ternion/core/error.h"
 
@@ -61,6 +62,20 @@ void detokenize(ServerState& state, const std::string& body_text, httplib::Respo
   send_json(res, {{"model", m.id()}, {"content", m.tokenizer().decode(ids, !flag(body, "special", false))}});
 }
 
+// llama.cpp's /lora-adapters of the model named by ?model= (the first by default).
+ServedModel& lora_model(ServerState& state, const httplib::Request& req) {
+  return pick_model(state, req.has_param("model") ? req.get_param_value("model") : "");
+}
+
+json list_lora(ServedModel& m) {
+  json out = json::array();
+  const std::vector<LoraAdapterInfo> adapters = m.scheduler().lora_adapters();
+  for (size_t i = 0; i < adapters.size(); ++i) {
+    out.push_back({{"id", i}, {"path", adapters[i].path}, {"scale", adapters[i].scale}});
+  }
+  return out;
+}
+
 }  // namespace
 
 void add_native_routes(httplib::Server& http, ServerState& state) {
@@ -76,6 +91,24 @@ void add_native_routes(httplib::Server& http, ServerState& state) {
              [&state](const httplib::Request&, const std::string& body, httplib::Response& res) {
                detokenize(state, body, res);
              });
+  get_route(http, state, "/lora-adapters", guarded([&state](const httplib::Request& req, httplib::Response& res) {
+              send_json(res, list_lora(lora_model(state, req)));
+            }));
+  // Sets the scales later requests get when they give no `lora` of their own: those listed, 0 for the rest.
+  post_route(
+      http, state, "/lora-adapters",
+      [&state](const httplib::Request& req, const std::string& body, httplib::Response& res) {
+        ServedModel& m = lora_model(state, req);
+        json list;
+        try {
+          list = json::parse(body);
+        } catch (const json::parse_error& e) {
+          throw bad_request(std::string("the request body is not valid JSON: ") + e.what());
+        }
+        const auto entries = fields::read_lora_list(list, "lora");
+        m.scheduler().set_lora_scales(fields::lora_scales(entries, m.scheduler().lora_adapters().size(), "lora"));
+        send_json(res, {{"success", true}});
+      });
   get_route(http, state, "/health", [&state](const httplib::Request&, httplib::Response& res) {
     if (state.ready) {
       send_json(res, {{"status", "ok"}});

@@ -1,6 +1,7 @@
 #include "ternion/server/scheduler.h"
 
 #include <algorithm>
+#include <cmath>
 #include <string>
 
 #include "ternion/core/error.h"
@@ -20,6 +21,10 @@ Scheduler::Scheduler(const Model& model, const Tokenizer& tokenizer, const Sched
   copt.lora = load_lora_adapters(options.lora, model);
   copt.device = options.device;
   copt.n_gpu_layers = options.n_gpu_layers;
+  for (const auto& [path, scale] : options.lora) {
+    lora_.push_back({path, scale});
+    context_scales_.push_back(scale);
+  }
   ctx_ = std::make_unique<InferenceContext>(model, copt, *pool_);
   session_ = std::make_unique<Session>(*ctx_, tokenizer);
   thread_ = std::thread([this] { loop(); });
@@ -36,14 +41,44 @@ Scheduler::~Scheduler() {
   for (auto& t : queue_) t->fail("the server is shutting down");
 }
 
-bool Scheduler::submit(std::shared_ptr<GenerationTask> task) {
+bool Scheduler::submit(std::shared_ptr<GenerationTask> task) { return submit_all({std::move(task)}); }
+
+bool Scheduler::submit_all(const std::vector<std::shared_ptr<GenerationTask>>& tasks) {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (stop_ || queue_.size() >= options_.max_queue) return false;
-    queue_.push_back(std::move(task));
+    if (stop_ || queue_.size() + tasks.size() > options_.max_queue) return false;
+    queue_.insert(queue_.end(), tasks.begin(), tasks.end());
   }
   cv_.notify_all();
   return true;
+}
+
+std::vector<LoraAdapterInfo> Scheduler::lora_adapters() const {
+  std::lock_guard<std::mutex> lock(lora_mu_);
+  return lora_;
+}
+
+void Scheduler::set_lora_scales(const std::vector<float>& scales) {
+  std::lock_guard<std::mutex> lock(lora_mu_);
+  if (scales.size() != lora_.size()) {
+    throw Error(std::to_string(scales.size()) + " scales given for " + std::to_string(lora_.size()) + " adapters");
+  }
+  for (float s : scales) {
+    if (!std::isfinite(s)) throw Error("an adapter's scale must be a finite number");
+  }
+  for (size_t i = 0; i < scales.size(); ++i) lora_[i].scale = scales[i];
+}
+
+std::vector<float> Scheduler::request_lora_scales(const std::vector<float>* scales) const {
+  std::vector<float> out;
+  if (scales != nullptr) {
+    out = *scales;
+  } else {
+    std::lock_guard<std::mutex> lock(lora_mu_);
+    for (const LoraAdapterInfo& a : lora_) out.push_back(a.scale);
+  }
+  if (out == context_scales_) out.clear();
+  return out;
 }
 
 ModelGauges Scheduler::gauges() const {
@@ -75,7 +110,7 @@ GenerationCallbacks Scheduler::callbacks_for(const std::shared_ptr<GenerationTas
   };
   cb.on_finish = [this, task](const Finish& f) {
     task->mark_end(GenerationTask::Clock::now(), f);
-    metrics_.add_tokens(f.prompt_reused + f.prompt_evaluated, f.generated);
+    metrics_.add_tokens(options_.model_id, f.prompt_reused + f.prompt_evaluated, f.generated);
     if (f.reason == FinishReason::kError) {
       task->fail(f.error);
     } else {

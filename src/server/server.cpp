@@ -173,7 +173,9 @@ void configure(httplib::Server& http, ServerState& state) {
     res.set_header("Access-Control-Allow-Headers", asked.empty() ? "Authorization, Content-Type" : asked);
     res.set_header("Access-Control-Max-Age", "600");
   });
+  // The one pre-routing handler (the library keeps one): the request log's start, then the API key.
   http.set_pre_routing_handler([&state](const httplib::Request& req, httplib::Response& res) {
+    state.log.begin(req);
     const std::string& key = state.options.api_key;
     // "/" answers only that the server runs (Ollama's clients probe it), as /health does.
     if (key.empty() || req.path == "/health" || req.path == "/" || req.method == "OPTIONS") {
@@ -219,6 +221,9 @@ void configure(httplib::Server& http, ServerState& state) {
   http.set_post_routing_handler([&state](const httplib::Request& req, httplib::Response& res) {
     state.metrics.count_request(endpoint_label(req.path), res.status);
   });
+  if (state.log.enabled()) {
+    http.set_logger([&state](const httplib::Request& req, const httplib::Response& res) { state.log.end(req, res); });
+  }
   add_openai_routes(http, state);
   add_native_routes(http, state);
   add_ollama_routes(http, state);
@@ -273,6 +278,7 @@ void Server::load_models() {
   so.device = st.options.device;
   so.n_gpu_layers = st.options.n_gpu_layers;
   for (ModelSpec& spec : std::exchange(impl_->specs, {})) {
+    spec.chat_template = st.options.chat_template;
     st.models.add(std::make_unique<ServedModel>(std::move(spec), so, st.metrics,
                                                 LoadOptions{!st.options.mmap, st.options.hugetlb}));
   }

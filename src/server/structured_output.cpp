@@ -68,7 +68,82 @@ std::string from_response_format(const json& f) {
   return from_schema(*schema, is_strict, "response_format");
 }
 
+// The JSON schema of one call of `tool` in a format whose arguments key is `args_key`.
+nlohmann::ordered_json call_schema(const json& tool, const char* args_key, size_t index) {
+  const json& fn = tool["function"];
+  nlohmann::ordered_json params = nlohmann::ordered_json{{"type", "object"}};
+  if (auto it = fn.find("parameters"); it != fn.end() && !it->is_null()) {
+    if (!it->is_object()) {
+      throw bad_request("'tools[" + std::to_string(index) + "].function.parameters' must be a JSON Schema object",
+                        "tools");
+    }
+    params = nlohmann::ordered_json::parse(it->dump());
+  }
+  if (auto st = fn.find("strict"); st != fn.end() && st->is_boolean() && st->get<bool>()) make_strict(params, 0);
+  nlohmann::ordered_json props;
+  props["name"] = {{"const", fn["name"]}};
+  props[args_key] = std::move(params);
+  return {{"type", "object"},
+          {"properties", std::move(props)},
+          {"required", {"name", args_key}},
+          {"additionalProperties", false}};
+}
+
+// The grammar of `schema`, its root renamed to a name the converter left free (it names its other rules from
+// schema keys), returned in `name`; to be referred to from a wrapping root.
+std::string schema_rules(const nlohmann::ordered_json& schema, std::string& name) {
+  std::string g;
+  try {
+    g = json_schema_to_gbnf(schema);
+  } catch (const Error& e) {
+    throw bad_request(std::string("tool_choice needs each tool's parameters as a schema we enforce: ") + e.what(),
+                      "tools");
+  }
+  const std::string base = name;
+  for (int i = 2; g.find("\n" + name + " ::=") != std::string::npos; ++i) name = base + std::to_string(i);
+  return name + g.substr(4);  // "root ::= ..." is the first line
+}
+
 }  // namespace
+
+std::string tool_call_grammar(const json& tools, const std::string& name, ToolCallFormat format, bool several,
+                              bool after_thinking) {
+  const char* args_key = format == ToolCallFormat::kLlama3 ? "parameters" : "arguments";
+  nlohmann::ordered_json calls = nlohmann::ordered_json::array();
+  for (size_t i = 0; tools.is_array() && i < tools.size(); ++i) {
+    if (name.empty() || tools[i]["function"]["name"] == name) calls.push_back(call_schema(tools[i], args_key, i));
+  }
+  if (calls.empty()) {
+    throw bad_request(name.empty() ? "tool_choice \"required\" needs 'tools'"
+                                   : "tool_choice names the function '" + name + "', which 'tools' does not hold",
+                      "tool_choice");
+  }
+  nlohmann::ordered_json call = calls.size() == 1 ? calls[0] : nlohmann::ordered_json{{"anyOf", calls}};
+  if (format == ToolCallFormat::kNone) {
+    throw bad_request(
+        "tool_choice \"required\" or a named function needs a model whose chat template has a "
+        "tool-call format; this one has none",
+        "tool_choice");
+  }
+  if (format == ToolCallFormat::kMistral) {
+    nlohmann::ordered_json list = {{"type", "array"}, {"items", call}, {"minItems", 1}};
+    if (!several) list["maxItems"] = 1;
+    call = std::move(list);
+  }
+  std::string ref = "tool-call";
+  const std::string rules = schema_rules(call, ref);
+  std::string root;
+  if (format == ToolCallFormat::kHermes) {
+    const std::string one = "\"<tool_call>\\n\" " + ref + " \"\\n</tool_call>\"";
+    root = several ? one + " (\"\\n\" " + one + ")*" : one;
+  } else if (format == ToolCallFormat::kLlama3) {
+    root = several ? ref + " (\"; \" " + ref + ")*" : ref;
+  } else {
+    root = "\"[TOOL_CALLS]\" " + ref;
+  }
+  if (after_thinking) root = "([^<]* \"</think>\" [ \\n]*)? " + root;
+  return "root ::= " + root + "\n" + rules;
+}
 
 std::string request_grammar(const json& body) {
   const auto present = [&](const char* name) {

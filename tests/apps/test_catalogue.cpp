@@ -305,6 +305,8 @@ const std::vector<BadInput>& catalogue() {
       {"ServeThreads", "serve -m $D/q8.gguf --port 0 -t 4096", 1, "-t/--threads"},
       {"ServeDuplicateNames", "serve -m a=$D/q8.gguf -m a=$D/m.gguf --port 0", 1, "two models are named 'a'"},
       {"ServeBadKvType", "serve -m $D/q8.gguf --port 0 --kv-type f8", 1, "--kv-type"},
+      {"ServeMissingTemplateFile", "serve -m $D/q8.gguf --port 0 --chat-template-file $D/none.jinja", 1,
+       "none.jinja: cannot open"},
       {"ServeTakenPort", "serve -m $D/q8.gguf --port $P", 1, "cannot listen on 127.0.0.1:$P"},
       // the program
       {"NoSubcommand", "", 2, "subcommand"},

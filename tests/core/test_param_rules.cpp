@@ -32,7 +32,8 @@ TEST(ParamRules, SameRuleBothSurfacesTheirOwnNames) {
   EXPECT_EQ(message_of(params::kTopK, 1.5, ParamSurface::kRequest), "top_k must be an integer, got 1.5");
   EXPECT_EQ(message_of(params::kRepeatPenalty, 0.0, ParamSurface::kRequest),
             "repeat_penalty must be in (0, 100], got 0");
-  EXPECT_EQ(message_of(params::kN, 2.0, ParamSurface::kRequest), "n must be 1, got 2");
+  EXPECT_EQ(message_of(params::kN, 129.0, ParamSurface::kRequest), "n must be in [1, 128], got 129");
+  EXPECT_EQ(message_of(params::kN, 2.0, ParamSurface::kRequest), "");
   // A rule without an API field is named by its flag on both surfaces.
   EXPECT_EQ(message_of(params::kCtxSize, -1.0, ParamSurface::kRequest),
             "-c/--ctx-size must be in [0, 1048576], got -1");

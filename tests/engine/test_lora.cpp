@@ -237,6 +237,39 @@ TEST_F(Lora, SameBitsForAnyThreadCountAndBatch) {
   EXPECT_EQ(std::vector<float>(l.begin(), l.end()), one);
 }
 
+// Slots with scales of their own share a batch: each slot's logits are the bits of a context whose options carry
+// that scale (0: the base's exactly), whatever the other slot runs.
+TEST_F(Lora, PerSlotScalesInOneBatch) {
+  const auto model = load_model(base_gguf(DType::F16));
+  const auto adapter = LoraAdapter::load(adapter_gguf(), *model);
+  const auto base = last_logits(*model, {});
+  const auto half = last_logits(*model, {{adapter, 0.5f}});
+  const auto full = last_logits(*model, {{adapter, 1.0f}});
+  ThreadPool pool(2);
+  ContextOptions copt;
+  copt.n_ctx = 64;
+  copt.n_seq = 3;
+  copt.lora = {{adapter, 1.0f}};
+  InferenceContext ctx(*model, copt, pool);
+  ctx.set_lora_scales(0, {0.0f});
+  ctx.set_lora_scales(1, {0.5f});
+  // Slot 2 keeps the options' scale.
+  const auto ids = golden_["prompts"][0]["input_ids"].get<std::vector<int32_t>>();
+  std::vector<BatchToken> batch;
+  for (int32_t slot = 0; slot < 3; ++slot) {
+    for (size_t i = 0; i < ids.size(); ++i)
+      batch.push_back({ids[i], slot, static_cast<int64_t>(i), i + 1 == ids.size()});
+  }
+  const auto l = ctx.decode_batch(batch);
+  const size_t nv = base.size();
+  ASSERT_EQ(l.size(), 3 * nv);
+  EXPECT_EQ(std::vector<float>(l.begin(), l.begin() + nv), base);
+  EXPECT_EQ(std::vector<float>(l.begin() + nv, l.begin() + 2 * nv), half);
+  EXPECT_EQ(std::vector<float>(l.begin() + 2 * nv, l.end()), full);
+  EXPECT_THROW(ctx.set_lora_scales(0, {1.0f, 2.0f}), Error);
+  EXPECT_THROW(ctx.set_lora_scales(3, {}), Error);
+}
+
 // What convert --lora writes: llama.cpp's keys, A as PEFT stores it, B with Q/K rows permuted as the base's.
 TEST_F(Lora, ConvertWritesLlamaCppsAdapterLayout) {
   const GgufFile f = GgufFile::open(adapter_gguf());

@@ -35,9 +35,9 @@ ParsedRequest request(Endpoint e) {
   return p;
 }
 
-// The stream's bytes.
-std::string stream(const std::shared_ptr<GenerationTask>& task, std::unique_ptr<AnswerFormat> f, ReplyOptions o) {
-  StreamWriter w(task, std::move(f), o);
+// The stream's bytes for several choices.
+std::string stream_all(std::vector<AnswerChoice> choices, Usage usage = {}) {
+  StreamWriter w(std::move(choices), usage);
   std::string out;
   httplib::DataSink sink;
   bool done = false;
@@ -49,6 +49,13 @@ std::string stream(const std::shared_ptr<GenerationTask>& task, std::unique_ptr<
   EXPECT_TRUE(w.run(sink));
   EXPECT_TRUE(done);
   return out;
+}
+
+// The stream's bytes.
+std::string stream(const std::shared_ptr<GenerationTask>& task, std::unique_ptr<AnswerFormat> f, ReplyOptions o) {
+  std::vector<AnswerChoice> one;
+  one.emplace_back(task, std::move(f), o);
+  return stream_all(std::move(one));
 }
 
 std::vector<json> ndjson(const std::string& body) {
@@ -224,6 +231,51 @@ TEST(Answer, OpenAiCompletionAndGenerateStreamsAndErrors) {
   ASSERT_EQ(err.size(), 4u);  // role, "a", the error, [DONE]
   EXPECT_EQ(err[2]["error"]["message"], "generation failed: boom");
   EXPECT_EQ(err[3], "[DONE]");
+}
+
+// Two choices of one request: every chunk names its choice under the request's one id, each choice ends with its
+// own finish_reason, and one usage chunk (both choices' tokens) and one [DONE] end the stream.
+TEST(Answer, SeveralChoicesShareOneStream) {
+  ParsedRequest p = request(Endpoint::kChat);
+  p.include_usage = true;
+  const CompletionIds ids = new_completion_ids(Endpoint::kChat, "m");
+  std::vector<AnswerChoice> choices;
+  const std::vector<std::vector<std::string>> texts = {{"In", " the"}, {"And", " God", " said"}};
+  for (int i = 0; i < 2; ++i) {
+    const ChoiceOf of{i, ids};
+    choices.emplace_back(scripted(texts[i], i == 0 ? "stop" : "length"), make_openai_format(p, "m", nullptr, &of),
+                         ReplyOptions{});
+  }
+  const auto frames = test::sse_frames(stream_all(std::move(choices), Usage{3, 0}));
+  std::string text[2];
+  std::string finish[2];
+  int roles[2] = {0, 0};
+  ASSERT_GE(frames.size(), 3u);
+  for (size_t i = 0; i + 2 < frames.size(); ++i) {
+    const json& f = frames[i];
+    EXPECT_EQ(f["id"], ids.id);
+    ASSERT_EQ(f["choices"].size(), 1u);
+    const int index = f["choices"][0]["index"].get<int>();
+    ASSERT_TRUE(index == 0 || index == 1);
+    const json& delta = f["choices"][0]["delta"];
+    if (delta.contains("role")) ++roles[index];
+    if (delta.contains("content")) text[index] += delta["content"].get<std::string>();
+    if (!f["choices"][0]["finish_reason"].is_null()) {
+      EXPECT_TRUE(finish[index].empty()) << "one finish per choice";
+      finish[index] = f["choices"][0]["finish_reason"];
+    }
+  }
+  EXPECT_EQ(text[0], "In the");
+  EXPECT_EQ(text[1], "And God said");
+  EXPECT_EQ(finish[0], "stop");
+  EXPECT_EQ(finish[1], "length");
+  EXPECT_EQ(roles[0], 1);
+  EXPECT_EQ(roles[1], 1);
+  const json& usage = frames[frames.size() - 2];
+  EXPECT_TRUE(usage["choices"].empty());
+  EXPECT_EQ(usage["usage"]["prompt_tokens"], 3);
+  EXPECT_EQ(usage["usage"]["completion_tokens"], 5);
+  EXPECT_EQ(frames.back(), "[DONE]");
 }
 
 TEST(Answer, OllamaTimeIsRfc3339Utc) {

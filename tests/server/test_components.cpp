@@ -81,7 +81,7 @@ TEST(Schema, RejectsBadRequestsWithUsefulMessages) {
   expect_400(R"({"messages": [{"content": "x"}]})", chat, "role");
   expect_400(R"({"messages": [{"role": "user", "content": 5}]})", chat, "content");
   expect_400(R"({"messages": [{"role": "user", "content": [{"type": "image_url"}]}]})", chat, "only text parts");
-  expect_400(R"({"messages": [{"role": "user", "content": "x"}], "n": 2})", chat, "n must be 1, got 2");
+  expect_400(R"({"messages": [{"role": "user", "content": "x"}], "n": 200})", chat, "n must be in [1, 128], got 200");
   expect_400(R"({"messages": [{"role": "user", "content": "x"}], "max_tokens": 0})", chat,
              "max_tokens must be in [1, 16777216], got 0");
   expect_400(R"({"messages": [{"role": "user", "content": "x"}], "max_completion_tokens": -3})", chat,
@@ -98,7 +98,9 @@ TEST(Schema, RejectsBadRequestsWithUsefulMessages) {
   expect_400(R"({"messages": [{"role": "user", "content": "x"}], "top_logprobs": 3})", chat, "logprobs");
   expect_400(R"({"messages": [{"role": "user", "content": "x"}], "seed": 1.5})", chat, "integer");
   expect_400(R"({"prompt": ""})", cmpl, "empty");
-  expect_400(R"({"prompt": ["a", "b"]})", cmpl, "one prompt");
+  expect_400(R"({"prompt": ["a", 3]})", cmpl, "an array of strings and token-id arrays");
+  expect_400(R"({"prompt": [[1], []]})", cmpl, "an array of strings and token-id arrays");
+  expect_400(R"({"prompt": "x", "n": 2})", Endpoint::kGenerate, "'n' must be 1");
   expect_400(R"({"prompt": {"x": 1}})", cmpl, "prompt");
   expect_400(R"({"prompt": "x", "logprobs": 50})", cmpl, "logprobs");
   expect_400(R"({"prompt": "x", "echo": true})", cmpl, "echo");
@@ -125,6 +127,14 @@ TEST(Schema, ReadsFields) {
   const ParsedRequest c = parse_generation_request(R"({"prompt": [[1, 2, 3]], "logprobs": 0})", Endpoint::kCompletion);
   EXPECT_TRUE(c.prompt_is_ids);
   EXPECT_EQ(c.prompt_ids, (std::vector<int32_t>{1, 2, 3}));
+  EXPECT_TRUE(c.more_prompts.empty());
+  const ParsedRequest many = parse_generation_request(R"({"prompt": ["a", [4, 5]], "n": 3})", Endpoint::kCompletion);
+  EXPECT_EQ(many.prompt, "a");
+  EXPECT_FALSE(many.prompt_is_ids);
+  ASSERT_EQ(many.more_prompts.size(), 1u);
+  EXPECT_TRUE(many.more_prompts[0].is_ids);
+  EXPECT_EQ(many.more_prompts[0].ids, (std::vector<int32_t>{4, 5}));
+  EXPECT_EQ(many.n, 3);
   EXPECT_EQ(c.logprobs, 0);
 }
 
@@ -133,7 +143,7 @@ TEST(Metrics, PrometheusText) {
   m.count_request("/v1/completions", 200);
   m.count_request("/v1/completions", 200);
   m.count_request("/v1/completions", 400);
-  m.add_tokens(10, 5);
+  m.add_tokens("m", 10, 5);
   m.observe_ttft(0.02);
   m.observe_inter_token(0.003);
   ModelGauges g;
@@ -144,8 +154,8 @@ TEST(Metrics, PrometheusText) {
   const std::string t = m.render({g});
   EXPECT_NE(t.find("ternion_requests_total{endpoint=\"/v1/completions\",status=\"200\"} 2\n"), std::string::npos) << t;
   EXPECT_NE(t.find("ternion_requests_total{endpoint=\"/v1/completions\",status=\"400\"} 1\n"), std::string::npos);
-  EXPECT_NE(t.find("ternion_prompt_tokens_total 10\n"), std::string::npos);
-  EXPECT_NE(t.find("ternion_generated_tokens_total 5\n"), std::string::npos);
+  EXPECT_NE(t.find("ternion_prompt_tokens_total{model=\"m\"} 10\n"), std::string::npos);
+  EXPECT_NE(t.find("ternion_generated_tokens_total{model=\"m\"} 5\n"), std::string::npos);
   EXPECT_NE(t.find("ternion_queue_depth{model=\"a\\\"b\"} 3\n"), std::string::npos) << t;
   EXPECT_NE(t.find("ternion_kv_cache_usage_ratio{model=\"a\\\"b\"} 0.5\n"), std::string::npos);
   EXPECT_NE(t.find("ternion_time_to_first_token_seconds_bucket{le=\"0.025\"} 1\n"), std::string::npos);

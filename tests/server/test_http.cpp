@@ -244,7 +244,14 @@ TEST_F(Http, BadRequestsGetJsonErrorsAndTheServerGoesOn) {
       {"/v1/chat/completions", R"({"messages": 3})"},
       {"/v1/chat/completions", R"({"messages": [{"role": "user", "content": "x"}], "max_tokens": -1})"},
       {"/v1/chat/completions", R"({"messages": [{"role": "user", "content": "x"}], "max_tokens": 100000})"},
-      {"/v1/chat/completions", R"({"messages": [{"role": "user", "content": "x"}], "n": 3})"},
+      {"/v1/chat/completions", R"({"messages": [{"role": "user", "content": "x"}], "n": 129})"},
+      {"/v1/chat/completions", R"({"messages": [{"role": "user", "content": "x"}], "n": 0})"},
+      {"/v1/chat/completions", R"({"messages": [{"role": "user", "content": "x"}], "n": 17})"},  // > the queue
+      {"/v1/completions", R"({"prompt": ["a", "b"], "n": 65})"},                                 // 130 choices
+      {"/v1/completions", R"({"prompt": ["a", 5]})"},
+      {"/v1/completions", R"({"prompt": ["a", ""]})"},
+      {"/v1/completions", R"({"prompt": [[1, 2], [1.5]]})"},
+      {"/generate", R"({"prompt": "a", "n": 2})"},
       {"/v1/completions", R"({"prompt": "x", "temperature": "warm"})"},
       {"/v1/completions", R"({"prompt": "x", "logit_bias": {"99999": 1}})"},
       {"/v1/completions", R"({"prompt": [1, 99999]})"},
@@ -293,9 +300,10 @@ TEST_F(Http, MetricsCountRequestsAndTokens) {
   test::post_json(c, "/generate", {{"prompt", "ROMEO:"}, {"max_tokens", 3}});
   const std::string m = c.Get("/metrics")->body;
   for (const char* name :
-       {"ternion_requests_total{endpoint=\"/generate\",status=\"200\"}", "ternion_prompt_tokens_total",
-        "ternion_generated_tokens_total", "ternion_queue_depth{model=\"kjv-llama-Q8_0\"}", "ternion_active_slots",
-        "ternion_kv_cache_usage_ratio", "ternion_time_to_first_token_seconds_bucket",
+       {"ternion_requests_total{endpoint=\"/generate\",status=\"200\"}",
+        "ternion_prompt_tokens_total{model=\"kjv-llama-Q8_0\"} ",
+        "ternion_generated_tokens_total{model=\"kjv-llama-Q8_0\"} ", "ternion_queue_depth{model=\"kjv-llama-Q8_0\"}",
+        "ternion_active_slots", "ternion_kv_cache_usage_ratio", "ternion_time_to_first_token_seconds_bucket",
         "ternion_inter_token_latency_seconds_count"}) {
     EXPECT_NE(m.find(name), std::string::npos) << name;
   }
@@ -330,7 +338,7 @@ int64_t active_slots(httplib::Client& c) {
 
 int64_t generated_total(httplib::Client& c) {
   const std::string m = c.Get("/metrics")->body;
-  const std::string key = "\nternion_generated_tokens_total ";
+  const std::string key = "\nternion_generated_tokens_total{model=\"kjv-llama-Q8_0\"} ";
   const size_t at = m.find(key);
   return at == std::string::npos ? -1 : std::stoll(m.substr(at + key.size()));
 }

@@ -263,8 +263,10 @@ TEST_F(HttpOllama, OpenAiToolChoiceAndToolMessages) {
     EXPECT_FALSE(j["choices"][0]["message"].contains("tool_calls"));
   }
   const std::vector<std::pair<json, std::string>> refused = {
-      {json("required"), "not supported yet"},
-      {json{{"type", "function"}, {"function", {{"name", "get_weather"}}}}, "not supported yet"},
+      // The fixture's template has no call format to constrain the reply to.
+      {json("required"), "tool-call format"},
+      {json{{"type", "function"}, {"function", {{"name", "get_weather"}}}}, "tool-call format"},
+      {json{{"function", {{"name", 3}}}}, "naming a function must be"},
       {json("sometimes"), "must be"}};
   for (const auto& [choice, says] : refused) {
     const json j = test::post_json(c, "/v1/chat/completions",
@@ -351,7 +353,7 @@ TEST(ServedModelFacts, ThinkingAndToolFormatFromTheTemplate) {
   so.n_parallel = 1;
   so.n_ctx = 64;
   so.n_threads = 1;
-  const server::ServedModel m({kModel, test::server_model_path(), {kModel}}, so, metrics);
+  const server::ServedModel m({kModel, test::server_model_path(), {kModel}, ""}, so, metrics);
   EXPECT_EQ(m.tool_call_format(), ToolCallFormat::kNone) << "ChatML fallback: no call format";
   EXPECT_FALSE(m.thinks());
   EXPECT_FALSE(m.think_tags_are_control());

@@ -99,5 +99,89 @@ TEST(StructuredOutput, OllamaFormat) {
   EXPECT_THROW(ollama_format_grammar(3), ApiError);
 }
 
+const json kCallTools = json::parse(R"([
+  {"type": "function", "function": {"name": "get_weather",
+    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}},
+  {"type": "function", "function": {"name": "now"}}
+])");
+
+// Text the grammar of a format admits, and what the call parser reads from it.
+void expect_call(const std::string& gbnf, ToolCallFormat format, const std::string& text, const std::string& name,
+                 size_t n_calls = 1) {
+  EXPECT_TRUE(accepts(gbnf, text)) << text << "\n" << gbnf;
+  const ParsedReply r = parse_tool_calls(text, format);
+  ASSERT_EQ(r.calls.size(), n_calls) << text << " " << r.error;
+  EXPECT_EQ(r.calls[0].name, name);
+}
+
+TEST(StructuredOutput, ToolCallGrammarPerFormat) {
+  const std::string hermes = tool_call_grammar(kCallTools, "", ToolCallFormat::kHermes, true, false);
+  expect_call(hermes, ToolCallFormat::kHermes,
+              "<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}\n</tool_call>",
+              "get_weather");
+  expect_call(hermes, ToolCallFormat::kHermes,
+              "<tool_call>\n{\"name\": \"now\", \"arguments\": {}}\n</tool_call>\n<tool_call>\n{\"name\": \"now\", "
+              "\"arguments\": {\"x\": 1}}\n</tool_call>",
+              "now", 2);
+  // Arguments checked against the parameters; unknown names, missing markers and plain text refused.
+  EXPECT_FALSE(accepts(hermes, "<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {}}\n</tool_call>"));
+  EXPECT_FALSE(accepts(hermes, "<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": 3}}\n</tool_call>"));
+  EXPECT_FALSE(accepts(hermes, "<tool_call>\n{\"name\": \"other\", \"arguments\": {}}\n</tool_call>"));
+  EXPECT_FALSE(accepts(hermes, "{\"name\": \"now\", \"arguments\": {}}"));
+  EXPECT_FALSE(accepts(hermes, "Sure."));
+  EXPECT_FALSE(accepts(hermes, ""));
+  // One call only without parallel calls; a named function only that one.
+  const std::string single = tool_call_grammar(kCallTools, "now", ToolCallFormat::kHermes, false, false);
+  expect_call(single, ToolCallFormat::kHermes, "<tool_call>\n{\"name\": \"now\", \"arguments\": {}}\n</tool_call>",
+              "now");
+  EXPECT_FALSE(accepts(single,
+                       "<tool_call>\n{\"name\": \"now\", \"arguments\": {}}\n</tool_call>\n<tool_call>\n{\"name\": "
+                       "\"now\", \"arguments\": {}}\n</tool_call>"));
+  EXPECT_FALSE(
+      accepts(single, "<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"P\"}}\n</tool_call>"));
+  // After an opened thinking.
+  const std::string thinking = tool_call_grammar(kCallTools, "now", ToolCallFormat::kHermes, false, true);
+  EXPECT_TRUE(
+      accepts(thinking, "hmm, the time</think>\n\n<tool_call>\n{\"name\": \"now\", \"arguments\": {}}\n</tool_call>"));
+  EXPECT_TRUE(accepts(thinking, "<tool_call>\n{\"name\": \"now\", \"arguments\": {}}\n</tool_call>"));
+
+  const std::string llama = tool_call_grammar(kCallTools, "", ToolCallFormat::kLlama3, true, false);
+  expect_call(llama, ToolCallFormat::kLlama3, "{\"name\": \"get_weather\", \"parameters\": {\"city\": \"Rome\"}}",
+              "get_weather");
+  EXPECT_FALSE(accepts(llama, "{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Rome\"}}"));
+  const std::string mistral = tool_call_grammar(kCallTools, "", ToolCallFormat::kMistral, true, false);
+  expect_call(
+      mistral, ToolCallFormat::kMistral,
+      "[TOOL_CALLS][{\"name\": \"now\", \"arguments\": {}}, {\"name\": \"get_weather\", \"arguments\": {\"city\": "
+      "\"Oslo\"}}]",
+      "now", 2);
+  EXPECT_FALSE(accepts(mistral, "[TOOL_CALLS][]"));
+  const std::string one_mistral = tool_call_grammar(kCallTools, "", ToolCallFormat::kMistral, false, false);
+  EXPECT_FALSE(accepts(one_mistral,
+                       "[TOOL_CALLS][{\"name\": \"now\", \"arguments\": {}}, {\"name\": \"now\", "
+                       "\"arguments\": {}}]"));
+}
+
+TEST(StructuredOutput, ToolCallGrammarErrors) {
+  const auto param_of = [](const json& tools, const std::string& name, ToolCallFormat f) {
+    try {
+      tool_call_grammar(tools, name, f, true, false);
+    } catch (const ApiError& e) {
+      EXPECT_EQ(e.status(), 400);
+      return std::string(e.param()) + ": " + e.what();
+    }
+    return std::string();
+  };
+  EXPECT_NE(
+      param_of(kCallTools, "nope", ToolCallFormat::kHermes).find("tool_choice: tool_choice names the function 'nope'"),
+      std::string::npos);
+  EXPECT_NE(param_of(kCallTools, "", ToolCallFormat::kNone).find("has none"), std::string::npos);
+  const json bad = json::parse(
+      R"([{"type": "function", "function": {"name": "f", "parameters": {"type": "integer", "minimum": 3}}}])");
+  EXPECT_NE(param_of(bad, "", ToolCallFormat::kHermes).find("tools: "), std::string::npos);
+  const json not_object = json::parse(R"([{"type": "function", "function": {"name": "f", "parameters": 3}}])");
+  EXPECT_NE(param_of(not_object, "", ToolCallFormat::kHermes).find("must be a JSON Schema object"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace ternion::server

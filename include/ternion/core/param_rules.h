@@ -53,7 +53,8 @@ inline constexpr ParamRule kBatchSize{"-b/--batch-size", "", 1.0, 65536.0, false
 inline constexpr ParamRule kParallel{"-P/--parallel", "", 1.0, 256.0, false, false, true};
 inline constexpr ParamRule kMaxQueue{"--max-queue", "", 1.0, 4096.0, false, false, true};
 inline constexpr ParamRule kPort{"--port", "", 0.0, 65535.0, false, false, true};
-inline constexpr ParamRule kN{"", "n", 1.0, 1.0, false, false, true};
+// Choices per request (OpenAI's n); each is a sequence of its own, so the bound keeps one request's work bounded.
+inline constexpr ParamRule kN{"", "n", 1.0, 128.0, false, false, true};
 }  // namespace params
 
 // The shortest text that reads back as `v` (as a float when it is one): 0.95, 2, 1e-05.

@@ -38,6 +38,9 @@ struct GenerationSpec {
   bool ignore_eos = false;        // keep going past end-of-generation tokens
   int32_t logprobs = -1;          // -1: none; else the log-probability of each token and this many alternatives
   bool special = false;           // control tokens (not end-of-generation ones) streamed as their text
+  // The context's LoRA adapters at these scales, one per adapter in its order (InferenceContext::set_lora_scales);
+  // empty: the context's own. A slot's cached keys are reused only by a request with the same scales.
+  std::vector<float> lora_scales;
 };
 
 // What one step produced for one request.
@@ -107,7 +110,8 @@ class Session {
   using Clock = std::chrono::steady_clock;
   struct Slot {
     int32_t index = 0;
-    std::vector<int32_t> cached;  // tokens whose keys the context holds, in position order
+    std::vector<int32_t> cached;     // tokens whose keys the context holds, in position order
+    std::vector<float> lora_scales;  // the adapter scales the cached keys were computed with
     bool busy = false;
     GenerationSpec spec;
     GenerationCallbacks callbacks;

@@ -77,6 +77,12 @@ class InferenceContext {
   // row each in batch order. Throws Error for an invalid batch; the cache is then unchanged.
   std::span<const float> decode_batch(std::span<const BatchToken> batch);
 
+  // The scales slot `slot`'s tokens run the adapters at, one per ContextOptions::lora entry in its order; empty:
+  // the options' own. Tokens of slots with different scales share a batch, each getting its own terms. Throws
+  // Error for a slot out of range or a count that is not the adapters'.
+  void set_lora_scales(int32_t slot, std::vector<float> scales);
+  size_t n_lora() const { return lora_.n_uses(); }
+
   void clear();                   // forget every sequence
   void clear_slot(int32_t slot);  // forget one
   // Whether a run of `slot` may start at `pos` (at most slot_len): false when a sliding-window layer no longer
@@ -113,13 +119,20 @@ class InferenceContext {
   // Throws Error unless a run of `slot` may start at `pos`.
   void check_start(int32_t slot, int64_t pos) const;
   Tensor act(const std::unique_ptr<Buffer>& b, int64_t n, int64_t width) const { return b->tensor(n, width); }
-  // y += the adapters' low-rank terms of w (after y = w x); nothing without adapters.
+  // y += the adapters' low-rank terms of w (after y = w x); nothing without adapters. Row r of x belongs to slot
+  // row_slots_[r]: runs of rows whose slots have scales of their own get their terms scaled so.
   void adapt(const WeightMatrix& w, Tensor x, Tensor y) {
     if (!lora_.empty()) {
       const std::span<const LowRankTerm> terms = lora_.terms(w);
-      if (!terms.empty()) backend_.add_low_rank(terms, x, y);
+      if (terms.empty()) return;
+      if (!any_slot_scales_) {
+        backend_.add_low_rank(terms, x, y);
+      } else {
+        adapt_per_slot(w, terms, x, y);
+      }
     }
   }
+  void adapt_per_slot(const WeightMatrix& w, std::span<const LowRankTerm> terms, Tensor x, Tensor y);
 
   const Model& model_;
   const HParams& hp_;
@@ -134,6 +147,11 @@ class InferenceContext {
   RopeTable rope_swa_;        // sliding layers' own RoPE base (Gemma 3); empty when they share rope_
   std::vector<float> alibi_;  // ALiBi slopes per head (BLOOM), else empty
   LoraBinding lora_;          // the adapters' terms per matrix; empty without adapters
+  std::vector<std::vector<float>> slot_lora_scales_;  // per slot; empty: the options' scales
+  bool any_slot_scales_ = false;
+  std::span<const int32_t> row_slots_;  // the slot of each row adapt() sees
+  std::vector<int32_t> out_slots_;      // the slots of the logits rows
+  std::vector<LowRankTerm> scaled_terms_;
 
   std::unique_ptr<KvCache> kv_;
   // Activations in the backend's memory, [n_batch][width] each.

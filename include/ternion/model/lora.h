@@ -76,11 +76,24 @@ class LoraBinding {
   }
   int64_t max_rank() const { return max_rank_; }
   int64_t max_rows() const { return max_rows_; }
+  size_t n_uses() const { return uses_.size(); }
+
+  // Where each of terms(w) comes from: its use and its scale at use scale 1 (a term's scale is linear in its use's
+  // scale), so a sequence may run the same adapters at scales of its own.
+  struct TermSource {
+    int32_t use = 0;
+    float unit_scale = 0.0f;
+  };
+  std::span<const TermSource> sources(const WeightMatrix& w) const {
+    const auto it = sources_.find(&w);
+    return it == sources_.end() ? std::span<const TermSource>{} : std::span<const TermSource>(it->second);
+  }
 
  private:
   std::vector<LoraUse> uses_;                         // keeps the adapters alive
   std::vector<std::unique_ptr<WeightMatrix>> views_;  // A and B as matrices (stable addresses)
   std::unordered_map<const WeightMatrix*, std::vector<LowRankTerm>> terms_;
+  std::unordered_map<const WeightMatrix*, std::vector<TermSource>> sources_;  // parallel to terms_
   int64_t max_rank_ = 0;
   int64_t max_rows_ = 0;
 };

@@ -25,6 +25,7 @@ struct ModelSpec {
   std::string id;                  // the file stem, or the alias given as ALIAS=PATH
   std::string path;                // GGUF file or HuggingFace model folder
   std::vector<std::string> names;  // every name that picks it (id, file name)
+  std::string chat_template;       // Jinja text overriding the model's own (serve --chat-template-file); "": its own
 };
 
 // Expands -m arguments: FILE, ALIAS=FILE, a model folder, or a folder of models (its *.gguf files and model

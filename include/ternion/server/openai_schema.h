@@ -19,6 +19,13 @@ enum class Endpoint { kChat, kCompletion, kGenerate, kOllamaChat, kOllamaGenerat
 // Ollama's endpoints answer in Ollama's shapes and errors.
 inline bool is_ollama(Endpoint e) { return e == Endpoint::kOllamaChat || e == Endpoint::kOllamaGenerate; }
 
+// One prompt of a completions request: text, or token ids.
+struct PromptInput {
+  std::string text;
+  std::vector<int32_t> ids;
+  bool is_ids = false;
+};
+
 struct ParsedRequest {
   Endpoint endpoint = Endpoint::kChat;
   std::string model;  // empty: the only model served
@@ -26,10 +33,18 @@ struct ParsedRequest {
   bool include_usage = false;       // stream_options.include_usage
   nlohmann::ordered_json messages;  // chat (and Ollama's templated generate): rendered by the chat template
   nlohmann::ordered_json tools;     // chat, passed to the template when given (not with tool_choice "none")
+  // tool_choice "required" or a named function (tool_choice_name): the reply is constrained to tool calls.
+  bool tool_call_required = false;
+  std::string tool_choice_name;
+  bool parallel_tool_calls = true;
   bool load_only = false;           // Ollama: no prompt or messages, "load the model" (answered at once)
   std::string prompt;               // completion, generate
   std::vector<int32_t> prompt_ids;  // completion given token ids
   bool prompt_is_ids = false;
+  std::vector<PromptInput> more_prompts;  // completions given an array: the prompts after the first
+  int32_t n = 1;                          // choices per prompt (chat, completions)
+  // llama.cpp's per-request `lora`: [{"id", "scale"}]; adapters not listed run at 0. Unset: the server's scales.
+  std::optional<std::vector<std::pair<int64_t, float>>> lora;
   std::optional<bool> add_bos;  // generate: as `ternion run --no-bos`
   bool parse_special = false;
   std::optional<int32_t> max_tokens;

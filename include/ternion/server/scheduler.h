@@ -36,6 +36,13 @@ struct SchedulerOptions {
   std::vector<std::pair<std::string, float>> lora;  // adapters (file, scale), loaded against the model
   std::string device;                               // ContextOptions::device
   int32_t n_gpu_layers = -1;                        // ContextOptions::n_gpu_layers
+  std::string model_id;                             // the model's label in the metrics
+};
+
+// A LoRA adapter the model was started with: its file and the scale requests get when they do not say.
+struct LoraAdapterInfo {
+  std::string path;
+  float scale = 1.0f;
 };
 
 class Scheduler {
@@ -47,8 +54,19 @@ class Scheduler {
 
   // Queues a request; false (the request untouched) when the queue is full.
   bool submit(std::shared_ptr<GenerationTask> task);
+  // Queues all the requests (the choices of one request) or none: false when the queue has no room for all.
+  bool submit_all(const std::vector<std::shared_ptr<GenerationTask>>& tasks);
+  size_t max_queue() const { return options_.max_queue; }
 
   int64_t n_ctx() const { return ctx_->n_ctx(); }
+
+  // The adapters in --lora order with their current scales (POST /lora-adapters changes them for later requests).
+  std::vector<LoraAdapterInfo> lora_adapters() const;
+  // Sets every adapter's scale (one per adapter, finite); throws Error otherwise.
+  void set_lora_scales(const std::vector<float>& scales);
+  // The GenerationSpec::lora_scales of a request: `scales` (one per adapter; the current ones when null), or empty
+  // where they are the context's own (the faster path: no per-slot terms).
+  std::vector<float> request_lora_scales(const std::vector<float>* scales) const;
   ModelGauges gauges() const;
 
  private:
@@ -62,6 +80,10 @@ class Scheduler {
   std::unique_ptr<ThreadPool> pool_;
   std::unique_ptr<InferenceContext> ctx_;
   std::unique_ptr<Session> session_;  // used by the scheduler's thread only
+
+  std::vector<float> context_scales_;  // the scales the context was built with
+  mutable std::mutex lora_mu_;
+  std::vector<LoraAdapterInfo> lora_;  // guarded by lora_mu_
 
   mutable std::mutex mu_;
   std::condition_variable cv_;

@@ -11,6 +11,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <utility>
@@ -37,6 +38,10 @@ struct ServerOptions {
   std::vector<std::pair<std::string, float>> lora;  // LoRA adapters (file, scale) applied to every model served
   std::string device;                               // where every model runs (ContextOptions::device)
   int32_t n_gpu_layers = -1;                        // ContextOptions::n_gpu_layers
+  std::string chat_template;  // Jinja text used instead of every model's own chat template; "": theirs
+  // Called with one line per answered request (method, path, model, status, prompt/generated tokens, time);
+  // null: no request log.
+  std::function<void(const std::string&)> request_log;
 };
 
 class Server {

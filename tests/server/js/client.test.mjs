@@ -130,7 +130,7 @@ test('errors surface as typed API errors', async () => {
     (e) => e instanceof OpenAI.NotFoundError && e.status === 404 && /no-such-model/.test(e.message),
   );
   await assert.rejects(
-    client.chat.completions.create({ model: MODEL, messages, max_tokens: 4, n: 2 }),
+    client.chat.completions.create({ model: MODEL, messages, max_tokens: 4, n: 129 }),
     (e) => e instanceof OpenAI.BadRequestError && e.param === 'n',
   );
   await assert.rejects(
@@ -141,7 +141,34 @@ test('errors surface as typed API errors', async () => {
   await assert.rejects(unauth.models.list(), (e) => e instanceof OpenAI.AuthenticationError && e.status === 401);
 });
 
-test('tools: a tool turn is sent back; tool_choice none works, required is refused clearly', async () => {
+test('n choices, streamed and not, and completions prompt arrays', async () => {
+  const base = { model: MODEL, messages, max_tokens: 8, temperature: 1.5, seed: 5 };
+  const whole = await client.chat.completions.create({ ...base, n: 3 });
+  assert.deepEqual(
+    whole.choices.map((c) => c.index),
+    [0, 1, 2],
+  );
+  const second = await client.chat.completions.create({ ...base, seed: 6 });
+  assert.equal(whole.choices[1].message.content, second.choices[0].message.content, 'choice 1 samples with seed + 1');
+  const stream = await client.chat.completions.create({ ...base, n: 3, stream: true });
+  const texts = ['', '', ''];
+  for await (const chunk of stream) {
+    for (const c of chunk.choices) texts[c.index] += c.delta.content ?? '';
+  }
+  assert.deepEqual(
+    texts,
+    whole.choices.map((c) => c.message.content),
+  );
+  const prompts = ['In the beginning', 'And God said'];
+  const many = await client.completions.create({ model: MODEL, prompt: prompts, max_tokens: 5, temperature: 0 });
+  assert.equal(many.choices.length, 2);
+  for (let i = 0; i < 2; ++i) {
+    const one = await client.completions.create({ model: MODEL, prompt: prompts[i], max_tokens: 5, temperature: 0 });
+    assert.equal(many.choices[i].text, one.choices[0].text);
+  }
+});
+
+test('tools: a tool turn is sent back; tool_choice none works, required needs a template with a call format', async () => {
   const tools = [
     {
       type: 'function',
@@ -163,6 +190,6 @@ test('tools: a tool turn is sent back; tool_choice none works, required is refus
   }
   await assert.rejects(
     client.chat.completions.create({ model: MODEL, messages, tools, tool_choice: 'required', max_tokens: 4 }),
-    (e) => e instanceof OpenAI.BadRequestError && e.param === 'tool_choice' && /not supported yet/.test(e.message),
+    (e) => e instanceof OpenAI.BadRequestError && e.param === 'tool_choice' && /tool-call format/.test(e.message),
   );
 });
