@@ -99,7 +99,20 @@ class Binder {
     }
     if (!s.required && find(name) == nullptr) return {};
     if (s.shape.size() == 3) return {.experts = matrices(name, s.shape)};
-    return {.matrix = matrix(name, static_cast<int64_t>(s.shape[0]), static_cast<int64_t>(s.shape[1])), .experts = {}};
+    WeightMatrix m = matrix(name, static_cast<int64_t>(s.shape[0]), static_cast<int64_t>(s.shape[1]));
+    m.scale *= matrix_scale(name);
+    return {.matrix = m, .experts = {}};
+  }
+
+  // A matrix's `<stem>.scale` ([1], as llama.cpp's bitnet files may have: the product is multiplied by it); 1
+  // when there is none.
+  float matrix_scale(const std::string& name) const {
+    if (!name.ends_with(".weight")) return 1.0f;
+    const std::string scale_name = name.substr(0, name.size() - 7) + ".scale";
+    if (find(scale_name) == nullptr) return 1.0f;
+    const float s = *vector(scale_name, 1);
+    if (!std::isfinite(s)) throw Error(path_ + ": tensor " + scale_name + " is not finite");
+    return s;
   }
 
  private:
@@ -262,6 +275,8 @@ constexpr VectorIn<LayerWeights> kLayerVectors[] = {
     {TensorRole::kUpBias, &LayerWeights::b_up},
     {TensorRole::kDownBias, &LayerWeights::b_down},
     {TensorRole::kPostFfnNorm, &LayerWeights::post_ffn_norm},
+    {TensorRole::kAttnSubNorm, &LayerWeights::attn_sub_norm},
+    {TensorRole::kFfnSubNorm, &LayerWeights::ffn_sub_norm},
 };
 constexpr MatrixIn<LayerWeights> kLayerMatrices[] = {
     {TensorRole::kQ, &LayerWeights::wq},
