@@ -22,6 +22,7 @@ struct QuantizeArgs {
   int threads = 0;
   bool allow_requantize = false;
   bool pure = false;
+  bool ternary_absmean = false;
   bool quiet = false;
   std::vector<std::string> keep;  // PATTERN=TYPE
   std::string imatrix;
@@ -68,6 +69,7 @@ int quantize_cmd(const QuantizeArgs& a) {
   o.n_threads = a.threads > 0 ? a.threads : default_thread_count();
   o.allow_requantize = a.allow_requantize;
   o.pure = a.pure;
+  o.ternary_absmean = a.ternary_absmean;
   for (const auto& k : a.keep) o.tensor_types.push_back(parse_rule(k));
   o.imatrix_file = a.imatrix;
   o.imatrix_include = a.include_weights;
@@ -95,6 +97,8 @@ Runner add_quantize_command(CLI::App& app) {
   c->add_option("-t,--threads", a->threads, "Worker threads (default: all cores)");
   c->add_flag("--allow-requantize", a->allow_requantize, "Accept input tensors that are already quantized");
   c->add_flag("--pure", a->pure, "No mix rules: every quantizable tensor gets the base type");
+  c->add_flag("--ternary-absmean", a->ternary_absmean,
+              "TQ1_0/TQ2_0: ternarize each matrix as a whole by its mean magnitude (BitNet b1.58), not block by block");
   c->add_option("--keep-tensor-type", a->keep, "PATTERN=TYPE: tensors whose name matches get TYPE (repeatable)");
   c->add_option("--imatrix", a->imatrix, "Importance matrix (ternion/llama imatrix, GGUF or legacy .dat)");
   c->add_option("--include-weights", a->include_weights,

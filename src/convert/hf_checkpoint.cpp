@@ -13,6 +13,7 @@
 
 #include "convert/hf_config.h"
 #include "convert/hf_naming.h"
+#include "convert/hf_ternary.h"
 #include "convert/hf_vocab.h"
 #include "ternion/core/error.h"
 #include "ternion/io/safetensors.h"
@@ -451,6 +452,11 @@ ModelSource load_hf_checkpoint(const std::string& dir) {
   std::map<std::string, ExpertGroup> experts;
   for (const SafetensorsCheckpoint::Entry& e : weights->tensors()) {
     if (ignored(e.tensor->name)) continue;
+    if (config.ternary == HfConfig::Ternary::kOffline && e.tensor->name.ends_with(".weight_scale")) continue;
+    if (is_ternary_projection(config, e.tensor->name)) {
+      add_ternary_projection(*weights, e, config, hp, src);
+      continue;
+    }
     if (const ExpertPart x = find_expert(e.tensor->name, *config.spec); x.entry != nullptr && config.n_expert > 0) {
       collect_expert(e, x, config, experts, src);
       continue;

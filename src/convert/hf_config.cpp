@@ -84,6 +84,26 @@ std::optional<Activation> activation_named(std::string_view name) {
   return std::nullopt;
 }
 
+// BitNet's quantization_config (transformers' BitNetQuantConfig); any other method is refused.
+void read_ternary_config(const Fields& f, const Json& q, HfConfig& c) {
+  const auto fail = [&] {
+    f.fail("quantization_config", "quantized checkpoints (GPTQ, AWQ, bitsandbytes, ...) are not supported");
+  };
+  if (!q.is_object() || !c.spec->sub_norms) fail();
+  const Fields qf(q, c.file + ": quantization_config");
+  if (qf.opt_string("quant_method").value_or("") != "bitnet") fail();
+  const std::string mode = qf.opt_string("quantization_mode").value_or("offline");
+  const std::string linear = qf.opt_string("linear_class").value_or("bitlinear");
+  if (mode != "offline" && mode != "online") qf.fail("quantization_mode", "expected offline or online");
+  if (linear != "bitlinear" && linear != "autobitlinear")
+    qf.fail("linear_class", "expected bitlinear or autobitlinear");
+  if (mode == "online" && linear != "autobitlinear") qf.fail("quantization_mode", "online needs autobitlinear");
+  if (qf.opt_bool("use_rms_norm").value_or(false))
+    qf.fail("use_rms_norm", "a norm inside each linear layer is not supported");
+  c.ternary = mode == "online" ? HfConfig::Ternary::kOnline : HfConfig::Ternary::kOffline;
+  c.ternary_scale_multiplies = linear == "autobitlinear";
+}
+
 void read_architecture(const Fields& f, const Json& root, HfConfig& c) {
   const Json* archs = f.find("architectures");
   if (archs == nullptr || !archs->is_array() || archs->empty() || !(*archs)[0].is_string()) {
@@ -95,10 +115,10 @@ void read_architecture(const Fields& f, const Json& root, HfConfig& c) {
     throw Error(c.file + ": unsupported architecture '" + gguf_escape(c.architecture) +
                 "' (supported: " + hf_supported_architectures() + ")");
   }
-  c.arch = std::string(c.spec->name);
   for (const char* key : {"hidden_activation", "hidden_act"}) {
     const auto act = f.opt_string(key);
     if (!act) continue;
+    c.spec = arch_spec_for_hf_class(c.architecture, activation_named(*act));
     if (activation_named(*act) != c.spec->activation) {
       f.fail(key,
              "'" + gguf_escape(*act) + "' is not supported for " + c.architecture + " (its MLP's activation is fixed)");
@@ -108,9 +128,8 @@ void read_architecture(const Fields& f, const Json& root, HfConfig& c) {
   if (f.opt_bool("mlp_bias").value_or(false) && !c.spec->ffn_bias) {
     f.fail("mlp_bias", "biases in the MLP are not supported for " + c.architecture);
   }
-  if (root.contains("quantization_config")) {
-    f.fail("quantization_config", "quantized checkpoints (GPTQ, AWQ, bitsandbytes, ...) are not supported");
-  }
+  c.arch = std::string(c.spec->name);
+  if (root.contains("quantization_config")) read_ternary_config(f, root["quantization_config"], c);
 }
 
 // The block options of the newer families: sliding windows, soft-caps, multipliers, partial rotary, RoPE-less

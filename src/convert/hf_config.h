@@ -66,6 +66,14 @@ struct HfConfig {
   std::optional<bool> norm_topk_prob;  // the chosen experts' weights renormalised
   std::vector<bool> sparse_layers;     // [n_layer] true: the layer has experts (mlp_only_layers, decoder_sparse_step)
 
+  // BitNet's quantization_config (quant_method "bitnet"), as transformers applies it to every projection:
+  // kOnline: float masters ternarized when run (absmean per matrix); kOffline: 2-bit codes packed four to a byte
+  // along the rows (`weight`, uint8 [rows / 4, cols]) and one `weight_scale` each, by which the product is divided
+  // (linear_class bitlinear) or multiplied (autobitlinear). kNone: the projections run as stored.
+  enum class Ternary : uint8_t { kNone, kOnline, kOffline };
+  Ternary ternary = Ternary::kNone;
+  bool ternary_scale_multiplies = false;
+
   // bos/eos/unk/sep/pad/cls/mask_token_id, where an integer.
   std::map<std::string, int64_t> special_ids;
 

@@ -9,7 +9,7 @@ namespace ternion {
 
 namespace {
 
-constexpr std::array<DTypeInfo, 31> kTypes = {{
+constexpr std::array<DTypeInfo, 32> kTypes = {{
     {DType::F32, "F32", 1, 4},
     {DType::F16, "F16", 1, 2},
     {DType::Q4_0, "Q4_0", 32, 18},
@@ -41,6 +41,8 @@ constexpr std::array<DTypeInfo, 31> kTypes = {{
     {DType::BF16, "BF16", 1, 2},
     {DType::TQ1_0, "TQ1_0", 256, 54},
     {DType::TQ2_0, "TQ2_0", 256, 66},
+    // 128 codes in 32 bytes (x86 layout); 256 per block here so that its dots take Q8_K activations.
+    {DType::I2_S, "I2_S", 256, 64, 32},
 }};
 
 bool iequal(std::string_view a, std::string_view b) {
@@ -52,6 +54,14 @@ bool iequal(std::string_view a, std::string_view b) {
 }
 
 }  // namespace
+
+std::string_view unsupported_type_note(uint32_t id) {
+  if (id == 37) return " (bitnet.cpp's I8_S activations, not a weight type)";
+  if (id == 38 || id == 39) {
+    return " (bitnet.cpp's TL1/TL2 lookup-table layout, tied to one kernel build; convert the model to I2_S or TQ2_0)";
+  }
+  return "";
+}
 
 std::optional<DTypeInfo> dtype_info(uint32_t id) {
   for (const auto& t : kTypes) {

@@ -260,7 +260,8 @@ class GgufParser {
       }
       const uint32_t type_id = u32("tensor type");
       const std::optional<DTypeInfo> info = dtype_info(type_id);
-      if (!info) fail("unknown tensor type id " + std::to_string(type_id));
+      if (!info)
+        fail("unknown tensor type id " + std::to_string(type_id) + std::string(unsupported_type_note(type_id)));
       t.type = info->type;
       t.offset = u64("tensor offset");
       size_tensor(t, *info);
@@ -295,7 +296,7 @@ class GgufParser {
            std::to_string(kGgufMaxRowLength));
     }
     t.n_elements = n;
-    t.n_bytes = n_blocks * info.block_bytes;
+    t.n_bytes = tensor_bytes(info, n);
   }
 
   // Where the data section starts, and every tensor inside it without overlaps.

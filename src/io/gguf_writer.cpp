@@ -234,7 +234,7 @@ uint64_t GgufWriter::checked_tensor_bytes(const std::string& name, const std::ve
     fail("row length " + std::to_string(shape[0]) + " is not a multiple of the " + std::string(info.name) +
          " block size " + std::to_string(info.block_size));
   }
-  return n / info.block_size * info.block_bytes;
+  return tensor_bytes(info, n);
 }
 
 void GgufWriter::add_tensor(const std::string& name, const std::vector<uint64_t>& shape, DType type,

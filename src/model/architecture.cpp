@@ -1,5 +1,6 @@
 #include "ternion/model/architecture.h"
 
+#include <algorithm>
 #include <array>
 
 #include "ternion/core/error.h"
@@ -182,6 +183,22 @@ constexpr std::array<HfTensorName, 12> kBloomLayer = {{
     {"mlp.dense_4h_to_h.bias", "ffn_down.bias"},
 }};
 
+// BitNet b1.58 (transformers' BitNet): llama's names, sub-norms inside both branches, no Q/K permutation (llama.cpp
+// and bitnet.cpp run it with NeoX RoPE). Packed checkpoints add `<proj>.weight_scale` (hf_bitnet.cpp).
+constexpr std::array<HfTensorName, 11> kBitnetLayer = {{
+    {"input_layernorm.weight", "attn_norm.weight"},
+    {"self_attn.q_proj.weight", "attn_q.weight"},
+    {"self_attn.k_proj.weight", "attn_k.weight"},
+    {"self_attn.v_proj.weight", "attn_v.weight"},
+    {"self_attn.o_proj.weight", "attn_output.weight"},
+    {"self_attn.attn_sub_norm.weight", "attn_sub_norm.weight"},
+    {"post_attention_layernorm.weight", "ffn_norm.weight"},
+    {"mlp.gate_proj.weight", "ffn_gate.weight"},
+    {"mlp.up_proj.weight", "ffn_up.weight"},
+    {"mlp.down_proj.weight", "ffn_down.weight"},
+    {"mlp.ffn_sub_norm.weight", "ffn_sub_norm.weight"},
+}};
+
 // ---- HF class names ----
 // Mixtral is llama with experts, as llama.cpp writes it (general.architecture llama, expert_count > 0).
 constexpr std::array<std::string_view, 4> kLlamaClasses = {"LlamaForCausalLM", "LLaMAForCausalLM", "MistralForCausalLM",
@@ -201,6 +218,8 @@ constexpr std::array<std::string_view, 1> kPhi3Classes = {"Phi3ForCausalLM"};
 constexpr std::array<std::string_view, 1> kStarcoder2Classes = {"Starcoder2ForCausalLM"};
 constexpr std::array<std::string_view, 1> kNeoxClasses = {"GPTNeoXForCausalLM"};
 constexpr std::array<std::string_view, 1> kBloomClasses = {"BloomForCausalLM"};
+// One class, two records: the config's hidden_act picks (hf_config.cpp).
+constexpr std::array<std::string_view, 1> kBitnetClasses = {"BitNetForCausalLM"};
 
 ArchSpec llama_like(std::string_view name, std::span<const std::string_view> classes, RopeKind rope) {
   ArchSpec a{.name = name, .hf_classes = classes, .rope_kind = rope};
@@ -316,7 +335,18 @@ ArchSpec bloom() {
   return a;
 }
 
-const std::array<ArchSpec, 16> kArchitectures = {{
+// BitNet b1.58: `bitnet` is llama.cpp's (SwiGLU, as the 1bitLLM models), `bitnet-b1.58` bitnet.cpp's (ReLU²-gated,
+// as bitnet-b1.58-2B-4T). Matrices may carry a per-matrix scale (`<name>.scale`, bound by the loader).
+ArchSpec bitnet(std::string_view name, Activation act) {
+  ArchSpec a{.name = name, .hf_classes = kBitnetClasses, .rope_kind = RopeKind::NeoX};
+  a.activation = act;
+  a.sub_norms = true;
+  a.hf_globals = kLlamaGlobals;
+  a.hf_layer = kBitnetLayer;
+  return a;
+}
+
+const std::array<ArchSpec, 18> kArchitectures = {{
     // Llama 2/3/3.x, TinyLlama, SmolLM, Mistral (with or without a sliding window), Mixtral (with experts): GGUF
     // Q/K rows are permuted for adjacent-pair RoPE.
     with_prefix_space_key(with_mixtral_experts(llama_like("llama", kLlamaClasses, RopeKind::Adjacent))),
@@ -347,6 +377,8 @@ const std::array<ArchSpec, 16> kArchitectures = {{
     // OLMoE: Q/K norms over the whole projections (as OLMo 2, but norms before each branch), 64 experts choosing 8
     // without renormalisation.
     with_experts(with_qk_norm(llama_like("olmoe", kOlmoeClasses, RopeKind::NeoX), QkNorm::kWhole), false),
+    bitnet("bitnet", Activation::kSilu),
+    bitnet("bitnet-b1.58", Activation::kReluSquared),
 }};
 
 }  // namespace
@@ -361,9 +393,12 @@ std::string supported_architecture_names() {
 
 std::string supported_hf_classes() {
   std::string list;
+  std::vector<std::string_view> seen;  // a class two records share is listed once
   for (const auto& a : kArchitectures) {
     for (const std::string_view c : a.hf_classes) {
-      if (c != "LLaMAForCausalLM") list += (list.empty() ? "" : ", ") + std::string(c);
+      if (c == "LLaMAForCausalLM" || std::find(seen.begin(), seen.end(), c) != seen.end()) continue;
+      seen.push_back(c);
+      list += (list.empty() ? "" : ", ") + std::string(c);
     }
   }
   return list;
@@ -400,6 +435,7 @@ std::string describe_block(const ArchSpec& a) {
   if (a.qkv_bias || a.out_bias || a.ffn_bias) s += ", biases";
   if (a.embd_scale_sqrt) s += ", embeddings × √d";
   if (a.embd_norm) s += ", embedding norm";
+  if (a.sub_norms) s += ", sub-norms before the output and down projections";
   return s;
 }
 
@@ -416,13 +452,16 @@ const ArchSpec& arch_spec(std::string_view name, const std::string& file) {
               "' (supported: " + supported_architecture_names() + ")");
 }
 
-const ArchSpec* arch_spec_for_hf_class(std::string_view hf_class) {
+const ArchSpec* arch_spec_for_hf_class(std::string_view hf_class, std::optional<Activation> activation) {
+  const ArchSpec* first = nullptr;
   for (const auto& a : kArchitectures) {
     for (const std::string_view c : a.hf_classes) {
-      if (c == hf_class) return &a;
+      if (c != hf_class) continue;
+      if (!activation || a.activation == *activation) return &a;
+      if (first == nullptr) first = &a;
     }
   }
-  return nullptr;
+  return first;
 }
 
 }  // namespace ternion

@@ -12,7 +12,7 @@ namespace {
 using R = TensorRole;
 
 // GGUF names by role (llama.cpp's).
-constexpr std::array<std::string_view, static_cast<size_t>(R::kDownShexp) + 1> kNames = {
+constexpr std::array<std::string_view, static_cast<size_t>(R::kFfnSubNorm) + 1> kNames = {
     "token_embd.weight",
     "token_embd_norm.weight",
     "token_embd_norm.bias",
@@ -52,6 +52,8 @@ constexpr std::array<std::string_view, static_cast<size_t>(R::kDownShexp) + 1> k
     "ffn_gate_shexp.weight",
     "ffn_up_shexp.weight",
     "ffn_down_shexp.weight",
+    "attn_sub_norm.weight",
+    "ffn_sub_norm.weight",
 };
 
 std::vector<uint64_t> shape_of(R role, const ArchSpec& arch, const HParams& hp) {
@@ -92,7 +94,10 @@ std::vector<uint64_t> shape_of(R role, const ArchSpec& arch, const HParams& hp) 
     case R::kDown:
       return {ff, d};
     case R::kUpBias:
+    case R::kFfnSubNorm:
       return {ff};
+    case R::kAttnSubNorm:
+      return {q};
     case R::kFfnGateInp:
       return {d, u(hp.n_expert)};
     case R::kGateExps:
@@ -171,6 +176,7 @@ std::vector<TensorSlot> block_tensors(const ArchSpec& arch, const HParams& hp, F
     s.add(R::kK);
     s.add(R::kV);
   }
+  if (arch.sub_norms) s.add(R::kAttnSubNorm);
   s.add(R::kOut);
   if (fused.qkv) {
     s.add(R::kQkvBias, arch.qkv_bias);
@@ -198,6 +204,7 @@ std::vector<TensorSlot> block_tensors(const ArchSpec& arch, const HParams& hp, F
       if (arch.gated_ffn) s.add(R::kGate);
       s.add(R::kUp);
     }
+    if (arch.sub_norms) s.add(R::kFfnSubNorm);
     s.add(R::kDown);
     s.add(R::kUpBias, arch.ffn_bias);
     s.add(R::kDownBias, arch.ffn_bias);

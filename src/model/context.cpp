@@ -374,6 +374,7 @@ void InferenceContext::attention_block(const LayerWeights& l, int64_t il, int64_
     t0 = t1;
   }
 
+  if (l.attn_sub_norm != nullptr) backend_.rms_norm(att, l.attn_sub_norm, hp_.rms_eps, att);
   const Tensor out = act(tmp_, n, d);
   const WeightMatrix* ffn_first = l.has_experts() ? &l.ffn_gate_inp : l.w_gate.data != nullptr ? &l.w_gate : &l.w_up;
   backend_.matmul(l.wo, att, out, ffn_first);
@@ -403,15 +404,17 @@ void InferenceContext::ffn_block(const LayerWeights& l, int64_t n, const WeightM
   if (l.has_experts()) {
     moe_block(l, in, out);
   } else {
-    dense_ffn(l.w_gate, l.w_up, l.w_down, l.b_up, in, out, next);
+    dense_ffn({l.w_gate, l.w_up, l.w_down, l.b_up, l.ffn_sub_norm}, in, out, next);
   }
   finish_branch(out, l.b_down, l.post_ffn_norm);
   if (hp_.parallel_residual) backend_.add(out, act(tmp_, n, d));
   backend_.add(x, out);
 }
 
-void InferenceContext::dense_ffn(const WeightMatrix& w_gate, const WeightMatrix& w_up, const WeightMatrix& w_down,
-                                 const float* b_up, Tensor in, Tensor out, const WeightMatrix* next) {
+void InferenceContext::dense_ffn(const DenseFfn& f, Tensor in, Tensor out, const WeightMatrix* next) {
+  const WeightMatrix& w_gate = f.gate;
+  const WeightMatrix& w_up = f.up;
+  const WeightMatrix& w_down = f.down;
   const int64_t n = in.rows;
   const Activation activation = model_.arch().activation;
   const Tensor gate = act(gate_, n, w_up.rows);
@@ -424,9 +427,10 @@ void InferenceContext::dense_ffn(const WeightMatrix& w_gate, const WeightMatrix&
   } else {
     backend_.matmul(w_up, in, gate, &w_down);
     adapt(w_up, in, gate);
-    if (b_up != nullptr) backend_.add_row(gate, b_up);
+    if (f.b_up != nullptr) backend_.add_row(gate, f.b_up);
     backend_.activate(activation, gate);
   }
+  if (f.sub_norm != nullptr) backend_.rms_norm(gate, f.sub_norm, hp_.rms_eps, gate);
   backend_.matmul(w_down, gate, out, next);
   adapt(w_down, gate, out);
 }
@@ -442,7 +446,7 @@ void InferenceContext::moe_block(const LayerWeights& l, Tensor in, Tensor out) {
   backend_.moe_ffn(l.experts(model_.arch().activation), routing, in, logits, out);
   if (l.w_up_shexp.data == nullptr) return;
   const Tensor shared = act(shexp_out_, n, hp_.n_embd);
-  dense_ffn(l.w_gate_shexp, l.w_up_shexp, l.w_down_shexp, nullptr, in, shared, nullptr);
+  dense_ffn({l.w_gate_shexp, l.w_up_shexp, l.w_down_shexp, nullptr, nullptr}, in, shared, nullptr);
   const Tensor gate = act(shexp_gate_, n, 1);
   backend_.matmul(l.gate_inp_shexp, in, gate);
   backend_.sigmoid_gate(shared, gate);

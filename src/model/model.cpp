@@ -62,12 +62,28 @@ class Binder {
       throw Error(path_ + ": tensor " + name + " has type " + std::string(dtype_info(t.type).name) +
                   ", which this build cannot compute yet");
     }
-    return WeightMatrix{t.type, rows, cols, t.data, row_bytes(dtype_info(t.type), static_cast<uint64_t>(cols))};
+    const DTypeInfo& info = dtype_info(t.type);
+    WeightMatrix m{t.type, rows, cols, t.data, row_bytes(info, static_cast<uint64_t>(cols))};
+    if (info.tail_bytes > 0) m.scale = tail_scale(name, t, static_cast<uint64_t>(rows) * m.row_bytes);
+    return m;
+  }
+
+  // The tensor's one scale after its rows (I2_S): a finite float.
+  float tail_scale(const std::string& name, const typename Table::mapped_type& t, uint64_t rows_bytes) const {
+    float s = 0;
+    if (t.n_bytes < rows_bytes + sizeof(float)) throw Error(path_ + ": tensor " + name + " has no room for its scale");
+    std::memcpy(&s, t.data + rows_bytes, sizeof(float));
+    if (!std::isfinite(s)) throw Error(path_ + ": tensor " + name + " has a scale that is not finite");
+    return s;
   }
 
   // A 3-D weight [cols, rows, n]: n matrices, views of consecutive slices (one per expert).
   std::vector<WeightMatrix> matrices(const std::string& name, const std::vector<uint64_t>& shape) const {
     const auto& t = require(name, shape);
+    if (dtype_info(t.type).tail_bytes > 0) {
+      throw Error(path_ + ": tensor " + name + ": experts in " + std::string(dtype_info(t.type).name) +
+                  " (one scale for all of them) are not supported");
+    }
     const WeightMatrix first = matrix_of(name, t, static_cast<int64_t>(shape[0]), static_cast<int64_t>(shape[1]));
     std::vector<WeightMatrix> out(static_cast<size_t>(shape[2]), first);
     for (size_t e = 0; e < out.size(); ++e) out[e].data += e * static_cast<size_t>(first.rows) * first.row_bytes;
@@ -99,7 +115,20 @@ class Binder {
     }
     if (!s.required && find(name) == nullptr) return {};
     if (s.shape.size() == 3) return {.experts = matrices(name, s.shape)};
-    return {.matrix = matrix(name, static_cast<int64_t>(s.shape[0]), static_cast<int64_t>(s.shape[1])), .experts = {}};
+    WeightMatrix m = matrix(name, static_cast<int64_t>(s.shape[0]), static_cast<int64_t>(s.shape[1]));
+    m.scale *= matrix_scale(name);
+    return {.matrix = m, .experts = {}};
+  }
+
+  // A matrix's `<stem>.scale` ([1], as llama.cpp's bitnet files may have: the product is multiplied by it); 1
+  // when there is none.
+  float matrix_scale(const std::string& name) const {
+    if (!name.ends_with(".weight")) return 1.0f;
+    const std::string scale_name = name.substr(0, name.size() - 7) + ".scale";
+    if (find(scale_name) == nullptr) return 1.0f;
+    const float s = *vector(scale_name, 1);
+    if (!std::isfinite(s)) throw Error(path_ + ": tensor " + scale_name + " is not finite");
+    return s;
   }
 
  private:
@@ -262,6 +291,8 @@ constexpr VectorIn<LayerWeights> kLayerVectors[] = {
     {TensorRole::kUpBias, &LayerWeights::b_up},
     {TensorRole::kDownBias, &LayerWeights::b_down},
     {TensorRole::kPostFfnNorm, &LayerWeights::post_ffn_norm},
+    {TensorRole::kAttnSubNorm, &LayerWeights::attn_sub_norm},
+    {TensorRole::kFfnSubNorm, &LayerWeights::ffn_sub_norm},
 };
 constexpr MatrixIn<LayerWeights> kLayerMatrices[] = {
     {TensorRole::kQ, &LayerWeights::wq},
@@ -371,6 +402,10 @@ void Model::bind_weights() {
                 std::to_string(hp.n_embd) + ", n_vocab]");
   }
   hp.n_vocab = static_cast<int64_t>(embd->shape[1]);
+  if (dtype_info(embd->type).tail_bytes > 0) {  // rows are looked up one by one, without the tensor's scale
+    throw Error(file_.path() + ": tensor token_embd.weight is " + std::string(dtype_info(embd->type).name) +
+                ", which is only supported for projections (bitnet.cpp keeps embeddings in F16)");
+  }
   for (const TensorSlot& s : global_tensors(arch, hp)) {
     place_in<ModelWeights>(w_, s.role, b.slot(std::string(s.name), s), kGlobalVectors, kGlobalMatrices);
   }

@@ -5,6 +5,7 @@
 #include <cctype>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <regex>
 #include <string>
 
@@ -42,6 +43,7 @@ const std::vector<QuantFileType> kFileTypes = {
     {"Q2_K",   10, DType::Q2_K,   "Q2_K, attn_v/ffn_down/attn_output Q3_K or Q4_K"},
     {"TQ2_0",  37, DType::TQ2_0,  "2.06 bpw ternary"},
     {"TQ1_0",  36, DType::TQ1_0,  "1.69 bpw ternary"},
+    {"I2_S",   40, DType::I2_S,   "2.00 bpw ternary, one scale per tensor (bitnet.cpp)"},
 };
 // clang-format on
 
@@ -108,7 +110,7 @@ DType mix_type(MixState& s, const QuantFileType& ft, const GgufTensorInfo& t) {
       type = DType::Q6_K;
     }
   } else if (name == "token_embd.weight") {
-    if (f == 36 || f == 37) type = DType::Q4_K;
+    if (f == 36 || f == 37 || f == 40) type = DType::Q4_K;
   } else if (contains(name, "attn_v.weight")) {
     if (f == 10) {
       type = s.n_gqa >= 4 ? DType::Q4_K : DType::Q3_K;
@@ -228,6 +230,12 @@ Plan make_plan(const GgufFile& in, const QuantizeOptions& o, bool has_imatrix) {
           break;
         }
       }
+      // I2_S has one scale per tensor: an embedding (read row by row) or a stack of experts keeps another type.
+      if (type == DType::I2_S && (t->name == "token_embd.weight" || t->shape.size() > 2)) {
+        const DType alt = t->shape.size() > 2 ? DType::TQ2_0 : DType::F16;
+        p.notes.push_back(t->name + ": I2_S is for single projections, using " + std::string(dtype_info(alt).name));
+        type = alt;
+      }
       if (t->shape[0] % dtype_info(type).block_size != 0) {
         const DType alt = quantize_fallback_type(type, t->shape[0], t->name);
         p.notes.push_back(t->name + ": row length " + std::to_string(t->shape[0]) + " is not a multiple of the " +
@@ -248,6 +256,69 @@ Plan make_plan(const GgufFile& in, const QuantizeOptions& o, bool has_imatrix) {
   return p;
 }
 
+// The scale a type keeps after a tensor's rows (I2_S), else 1.
+float tail_scale(const GgufTensorInfo& t) {
+  const DTypeInfo& info = dtype_info(t.type);
+  if (info.tail_bytes == 0) return 1.0f;
+  float s = 0;
+  std::memcpy(&s, t.data + (t.n_bytes - info.tail_bytes), sizeof(float));
+  return s;
+}
+
+// Whether a tensor is written through ternarize_tensor: I2_S always (one scale per tensor), the TQ types with
+// `absmean`.
+bool whole_tensor_ternary(DType to, bool absmean) {
+  return to == DType::I2_S || (absmean && (to == DType::TQ1_0 || to == DType::TQ2_0));
+}
+
+// One tensor as ternary codes and one scale (in place: w becomes the codes). A tensor that is already ternary
+// ({-a, 0, +a}) keeps a as its scale, exactly; any other is ternarized as BitNet b1.58 does: s = mean |w| (at least
+// 1e-5), codes round(w / s) clamped to [-1, 1].
+float ternarize_tensor(std::vector<float>& w) {
+  float a = 0;
+  bool ternary = true;
+  double sum = 0;
+  for (const float v : w) {
+    const float m = std::fabs(v);
+    sum += m;
+    if (m != 0 && a == 0) a = m;
+    ternary = ternary && (m == 0 || m == a);
+  }
+  const float s = ternary && a > 0 ? a : std::max(static_cast<float>(sum / static_cast<double>(w.size())), 1e-5f);
+  for (float& v : w) v = std::clamp(std::nearbyint(v / s), -1.0f, 1.0f);
+  return s;
+}
+
+// A whole tensor ternarized (ternarize_tensor), then written as `to`: I2_S codes with the scale after them, or
+// TQ1_0/TQ2_0 blocks of codes times the scale.
+void convert_ternary(const GgufTensorInfo& t, DType to, std::span<uint8_t> out) {
+  const int64_t row = static_cast<int64_t>(t.shape[0]);
+  const int64_t n_rows = static_cast<int64_t>(t.n_elements) / std::max<int64_t>(row, 1);
+  const size_t in_row = row_bytes(dtype_info(t.type), static_cast<uint64_t>(row));
+  const size_t out_row = row_bytes(dtype_info(to), static_cast<uint64_t>(row));
+  std::vector<float> w(static_cast<size_t>(t.n_elements));
+  const float in_scale = tail_scale(t);
+  for (int64_t r = 0; r < n_rows; ++r) {
+    quant_traits(t.type).to_float(t.data + static_cast<size_t>(r) * in_row, w.data() + r * row, row);
+  }
+  for (float& v : w) {
+    v *= in_scale;
+    if (!std::isfinite(v)) throw Error("tensor " + t.name + " holds a NaN or infinite value");
+  }
+  const float s = ternarize_tensor(w);
+  if (to != DType::I2_S) {
+    for (float& v : w) v *= s;
+  }
+  for (int64_t r = 0; r < n_rows; ++r) {
+    quantize_weights(to, w.data() + r * row, out.data() + static_cast<size_t>(r) * out_row, row);
+  }
+  if (to == DType::I2_S) {
+    uint8_t* tail = out.data() + static_cast<size_t>(n_rows) * out_row;
+    std::fill(tail, out.data() + out.size(), uint8_t{0});
+    std::memcpy(tail, &s, sizeof(float));
+  }
+}
+
 // Converts one tensor: rows dequantized to floats and quantized again, in chunks of rows spread over the pool
 // (each row is independent, so the bytes do not depend on the thread count).
 // `importance`: null, or n_mat × row values (matrix m's columns at m * row) for a tensor of n_mat matrices.
@@ -261,6 +332,7 @@ void convert_tensor(const GgufTensorInfo& t, DType to, const float* importance, 
   const size_t out_row = row_bytes(out_info, static_cast<uint64_t>(row));
   const QuantTraits& from = quant_traits(t.type);
   const auto rows_per_matrix = static_cast<int64_t>(t.shape.size() > 1 ? t.shape[1] : 1);
+  const float in_scale = tail_scale(t);
   const int64_t rows_per_chunk = std::max<int64_t>(1, (32 * 512 + row - 1) / std::max<int64_t>(row, 1));
   const auto n_chunks = static_cast<size_t>((n_rows + rows_per_chunk - 1) / rows_per_chunk);
   std::atomic<int64_t> bad_row{-1};
@@ -270,7 +342,8 @@ void convert_tensor(const GgufTensorInfo& t, DType to, const float* importance, 
     const int64_t r1 = std::min(n_rows, r0 + rows_per_chunk);
     for (int64_t r = r0; r < r1; ++r) {
       from.to_float(t.data + static_cast<size_t>(r) * in_row, buf.data(), row);
-      for (const float v : buf) {
+      for (float& v : buf) {
+        v *= in_scale;
         if (!std::isfinite(v)) {
           bad_row = r;
           return;
@@ -385,6 +458,7 @@ DType quantize_fallback_type(DType type, uint64_t row, const std::string& name) 
   switch (type) {
     case DType::TQ1_0:
     case DType::TQ2_0:
+    case DType::I2_S:
       alt = DType::Q4_0;
       break;
     case DType::Q2_K:
@@ -478,15 +552,18 @@ QuantizeReport quantize_model(const std::string& input, const std::string& outpu
     const GgufTensorInfo& t = *plan.order[i];
     const DType to = plan.types[i];
     report.bytes_in += t.n_bytes;
-    report.bytes_out += row_bytes(dtype_info(to), t.shape[0]) * (t.n_elements / std::max<uint64_t>(t.shape[0], 1));
+    report.bytes_out += tensor_bytes(dtype_info(to), t.n_elements);
     if (to != t.type) ++report.n_quantized;
     const float* qw = importance[i].empty() ? nullptr : importance[i].data();
     if (qw != nullptr && quantize_takes_importance(to)) ++report.n_imatrix;
     QuantizeProgress progress{i + 1, plan.order.size(), t.name, t.type, to};
-    w.add_streamed_tensor(t.name, t.shape, to, [&t, to, qw, &pool, progress, &on_tensor](std::span<uint8_t> out) {
+    const bool ternary = to != t.type && whole_tensor_ternary(to, options.ternary_absmean);
+    w.add_streamed_tensor(t.name, t.shape, to, [&t, to, qw, ternary, &pool, progress, &on_tensor](std::span<uint8_t> out) {
       if (on_tensor) on_tensor(progress);
       if (to == t.type) {
         std::copy_n(t.data, t.n_bytes, out.begin());
+      } else if (ternary) {
+        convert_ternary(t, to, out);
       } else {
         convert_tensor(t, to, qw, pool, out);
       }

@@ -2,6 +2,7 @@
 
 #include <array>
 #include <cmath>
+#include <cstring>
 #include <vector>
 
 #include "ternion/core/error.h"
@@ -59,7 +60,15 @@ SynthShape with_head_dim(SynthShape s, int64_t head_dim) {
   return s;
 }
 
-const std::array<SynthShape, 15> kShapes = {{
+// BitNet b1.58 2B-4T (bitnet-b1.58-2B-4T): written as llama.cpp's `bitnet` (SwiGLU where the released model has
+// ReLU², the same cost), which llama.cpp and bitnet.cpp both load; embeddings tied as released.
+SynthShape bitnet_2b() {
+  SynthShape s{"bitnet-b1.58-2b", "bitnet", 2560, 30, 20, 5, 6912, 500000.0f};
+  s.tied_output = true;
+  return s;
+}
+
+const std::array<SynthShape, 16> kShapes = {{
     {"llama-3.2-1b", "llama", 2048, 16, 32, 8, 8192, 500000.0f},
     {"tinyllama-1.1b", "llama", 2048, 22, 32, 4, 5632, 10000.0f},
     {"smollm-135m", "llama", 576, 30, 9, 3, 1536, 10000.0f},
@@ -78,6 +87,7 @@ const std::array<SynthShape, 15> kShapes = {{
     with_experts({"olmoe-1b-7b", "olmoe", 2048, 16, 16, 16, 1024, 10000.0f}, 64, 8),
     // Qwen1.5-MoE-A2.7B: 60 experts of 1408 choosing 4, and a shared expert of 5632.
     with_experts({"qwen1.5-moe-a2.7b", "qwen2moe", 2048, 24, 16, 16, 5632, 1000000.0f}, 60, 4, 1408, 5632),
+    bitnet_2b(),
 }};
 
 // splitmix64: a tiny generator whose stream is the same on every platform and compiler.
@@ -113,9 +123,15 @@ class Builder {
     const size_t rb = row_bytes(info, static_cast<uint64_t>(cols));
     std::vector<uint8_t> data(rb * static_cast<size_t>(rows));
     const auto& traits = quant_traits(type);
+    // A type with one scale per tensor (I2_S) takes codes: -1, 0, +1 about equally often, scaled by `std`.
+    const bool codes = info.tail_bytes > 0;
     for (int64_t r = 0; r < rows; ++r) {
-      for (auto& v : row) v = rng_.uniform(a);
+      for (auto& v : row) v = codes ? std::nearbyint(rng_.uniform(1.49f)) : rng_.uniform(a);
       traits.from_float(row.data(), data.data() + static_cast<size_t>(r) * rb, cols);
+    }
+    if (codes) {
+      data.resize(data.size() + info.tail_bytes, 0);
+      std::memcpy(data.data() + rb * static_cast<size_t>(rows), &std, sizeof(float));
     }
     if (shape.empty()) shape = {static_cast<uint64_t>(cols), static_cast<uint64_t>(rows)};
     w_.add_tensor(name, shape, type, data);
@@ -150,7 +166,8 @@ void add_tensors(GgufWriter& w, const ArchSpec& arch, const SynthShape& s, const
   hp.n_ff_shexp = s.n_ff_shexp > 0 ? s.n_ff_shexp : s.n_ff;
   Builder b(w, o.seed);
   // Embedding and output stay Q8_0 when the weights are quantized more coarsely, as quantized releases keep them.
-  const DType wide = (o.type == DType::Q4_0) ? DType::Q8_0 : o.type;
+  // So does I2_S's: one scale per tensor suits projections only (bitnet.cpp keeps its embeddings in F16).
+  const DType wide = (o.type == DType::Q4_0 || o.type == DType::I2_S) ? DType::Q8_0 : o.type;
   const auto write = [&](const std::string& name, const TensorSlot& t) {
     if (t.role == TensorRole::kFfnGateInp) {  // routers stay F32, as llama.cpp keeps them
       b.matrix(name, static_cast<int64_t>(t.shape[0]), static_cast<int64_t>(t.shape[1]), 0.02f, DType::F32);

@@ -8,6 +8,7 @@
 #include "quant/bf16.h"
 #include "quant/f16.h"
 #include "quant/f32.h"
+#include "quant/i2_s.h"
 #include "quant/iq1.h"
 #include "quant/iq2.h"
 #include "quant/iq3.h"
@@ -67,6 +68,7 @@ constexpr TypeKernels kTypes[] = {
     {DType::Q8_K, quant::q8_k_traits},
     {DType::TQ1_0, quant::tq1_0_traits},
     {DType::TQ2_0, quant::tq2_0_traits},
+    {DType::I2_S, quant::i2_s_traits},
 };
 // clang-format on
 

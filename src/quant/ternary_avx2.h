@@ -2,7 +2,7 @@
 // them for the leftover rows and tokens of their tiles). A weight format W unpacks one super-block into eight
 // registers of trits, register c holding elements 32c..32c+31 as bytes t in 0..3 (value t - 1):
 //   static constexpr size_t kBlockBytes;   // bytes per super-block
-//   static constexpr size_t kScaleOffset;  // byte offset of its fp16 scale
+//   static constexpr size_t kScaleOffset;  // byte offset of its fp16 scale (or kUnitScale: none, the scale is 1)
 //   static void decode(const uint8_t* block, __m256i* t);
 //
 // Per super-block: VPMADDUBSW of trits (unsigned) with activations (signed) gives pairs of t * x in int16; the
@@ -55,9 +55,14 @@ inline int32_t ternary_hsum(__m256i v) {
   return _mm_cvtsi128_si32(s);
 }
 
+// A block's fp16 scale; 1 for a format whose scale is the tensor's (I2_S: kUnitScale).
 template <class W>
 float ternary_weight_scale(const uint8_t* block) {
-  return _cvtsh_ss(load_unaligned<uint16_t>(block + W::kScaleOffset, 0));
+  if constexpr (requires { W::kUnitScale; }) {
+    return 1.0f;
+  } else {
+    return _cvtsh_ss(load_unaligned<uint16_t>(block + W::kScaleOffset, 0));
+  }
 }
 
 inline float q8_k_scale(const uint8_t* block) { return load_unaligned<float>(block, 0); }

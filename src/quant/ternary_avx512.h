@@ -35,9 +35,14 @@ constexpr size_t kQ8KBytes512 = sizeof(BlockQ8_K);
 constexpr size_t kQ8KValues512 = 4;  // offset of qs in a Q8_K block
 constexpr size_t kQ8KSums512 = 260;  // offset of bsums
 
+// A block's fp16 scale; 1 for a format whose scale is the tensor's (I2_S: kUnitScale).
 template <class W>
 float ternary_scale512(const uint8_t* block) {
-  return _cvtsh_ss(load_unaligned<uint16_t>(block + W::kScaleOffset, 0));
+  if constexpr (requires { W::kUnitScale; }) {
+    return 1.0f;
+  } else {
+    return _cvtsh_ss(load_unaligned<uint16_t>(block + W::kScaleOffset, 0));
+  }
 }
 
 inline float q8_k_scale512(const uint8_t* block) { return load_unaligned<float>(block, 0); }

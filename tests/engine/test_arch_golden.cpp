@@ -246,7 +246,7 @@ TEST_P(ArchGolden, ConvertedF16AndQ8_0Agree) {
 INSTANTIATE_TEST_SUITE_P(Records, ArchGolden,
                          ::testing::Values("qwen3", "gemma", "gemma2", "gemma3", "olmo2", "granite", "mistral-swa",
                                            "llama3-rope", "phi3", "starcoder2", "gpt-neox", "bloom-alibi", "smollm3",
-                                           "mixtral", "qwen2-moe", "qwen3-moe"),
+                                           "mixtral", "qwen2-moe", "qwen3-moe", "bitnet"),
                          [](const ::testing::TestParamInfo<std::string>& p) {
                            std::string name = p.param;
                            std::replace(name.begin(), name.end(), '-', '_');

@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <limits>
@@ -15,7 +16,11 @@
 
 #include "support/test_support.h"
 #include "ternion/core/error.h"
+#include "ternion/core/fp16.h"
+#include "ternion/core/thread_pool.h"
 #include "ternion/io/gguf.h"
+#include "ternion/model/context.h"
+#include "ternion/model/model.h"
 #include "ternion/model/quantize.h"
 #include "ternion/quant/quant.h"
 
@@ -352,6 +357,103 @@ TEST(Quantize, FallbackForShortRowsAndNonFiniteWeights) {
     EXPECT_NE(std::string(e.what()).find("row 1"), std::string::npos) << e.what();
   }
   EXPECT_FALSE(fs::exists(out));
+  fs::remove(in);
+}
+
+}  // namespace
+}  // namespace ternion
+
+namespace ternion {
+namespace {
+
+// I2_S from the ternary kjv-trilm: each projection's codes and its one scale give back the checkpoint's values
+// exactly; the model runs close to its float32 original (activations are Q8_K, as with TQ2_0).
+TEST_F(QuantizeFixture, I2SKeepsTernaryWeightsExactly) {
+  TERNION_REQUIRE_FIXTURE(test::fixture("hf/kjv-trilm/model.safetensors"));
+  QuantizeOptions o;
+  o.file_type = "I2_S";
+  const fs::path out = scratch("trilm-I2_S.gguf");
+  quantize_model(trilm_f32_model().string(), out.string(), o);
+  const GgufFile f32 = GgufFile::open(trilm_f32_model().string());
+  const GgufFile q = GgufFile::open(out.string());
+  EXPECT_EQ(q.find_tensor("token_embd.weight")->type, DType::Q4_K);
+  int n_i2s = 0;
+  for (const GgufTensorInfo& t : q.tensors()) {
+    if (t.type != DType::I2_S) continue;
+    ++n_i2s;
+    const auto* ref = f32.find_tensor(t.name);
+    ASSERT_NE(ref, nullptr);
+    EXPECT_EQ(t.n_bytes, t.n_elements / 4 + 32) << t.name;
+    float scale = 0;
+    std::memcpy(&scale, t.data + t.n_elements / 4, 4);
+    std::vector<float> codes(static_cast<size_t>(t.n_elements));
+    dequantize_row(DType::I2_S, t.data, codes.data(), static_cast<int64_t>(t.n_elements));
+    const auto* want = reinterpret_cast<const float*>(ref->data);
+    for (size_t i = 0; i < codes.size(); ++i) ASSERT_EQ(codes[i] * scale, want[i]) << t.name << " " << i;
+  }
+  EXPECT_EQ(n_i2s, 42);
+  // It runs as the TQ2_0 file does (the same codes and Q8_K activations; TQ2_0 rounds each scale to fp16).
+  const auto logits = [](const fs::path& p) {
+    const auto m = Model::from_gguf(p.string());
+    ThreadPool pool(2);
+    ContextOptions c;
+    c.n_ctx = 16;
+    InferenceContext ctx(*m, c, pool);
+    const auto l = ctx.decode(std::vector<int32_t>{1, 450, 3186, 402});
+    return std::vector<float>(l.begin(), l.end());
+  };
+  const auto a = logits(out), b = logits(test::fixture("gguf/kjv-trilm-TQ2_0.gguf")), f = logits(trilm_f32_model());
+  float diff = 0, a_f32 = 0, b_f32 = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    diff = std::max(diff, std::fabs(a[i] - b[i]));
+    a_f32 = std::max(a_f32, std::fabs(a[i] - f[i]));
+    b_f32 = std::max(b_f32, std::fabs(b[i] - f[i]));
+  }
+  std::printf("max |logit diff|: I2_S vs TQ2_0 %.4f, I2_S vs F32 %.4f, TQ2_0 vs F32 %.4f\n", static_cast<double>(diff),
+              static_cast<double>(a_f32), static_cast<double>(b_f32));
+  EXPECT_LT(diff, 0.2f);
+  EXPECT_LT(a_f32, 1.5f * b_f32);
+  fs::remove(out);
+}
+
+// --ternary-absmean: a float matrix ternarized as a whole has one magnitude, so every TQ2_0 block of it has the
+// same scale, fp16(mean |W|); block by block, the scales follow each block's largest value.
+TEST(Quantize, TernaryAbsmeanGivesOneScalePerMatrix) {
+  const fs::path in = scratch("absmean.gguf");
+  GgufWriter w;
+  w.set_string("general.architecture", "llama");
+  w.set_u32("llama.block_count", 1);
+  std::vector<float> a(256 * 4);
+  double sum = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    a[i] = std::sin(0.37f * static_cast<float>(i)) * static_cast<float>(1 + i / 256);
+    sum += std::fabs(a[i]);
+  }
+  w.add_tensor("blk.0.ffn_up.weight", {256, 4}, DType::F32,
+               std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(a.data()), a.size() * 4));
+  w.write(in.string());
+  const auto block_scales = [&](bool absmean) {
+    QuantizeOptions o;
+    o.file_type = "TQ2_0";
+    o.ternary_absmean = absmean;
+    const fs::path out = scratch(absmean ? "absmean-on.gguf" : "absmean-off.gguf");
+    quantize_model(in.string(), out.string(), o);
+    const GgufFile q = GgufFile::open(out.string());
+    const auto* t = q.find_tensor("blk.0.ffn_up.weight");
+    std::vector<uint16_t> d;
+    for (int b = 0; b < 4; ++b) {
+      uint16_t v = 0;
+      std::memcpy(&v, t->data + 66 * b + 64, 2);
+      d.push_back(v);
+    }
+    fs::remove(out);
+    return d;
+  };
+  const auto on = block_scales(true);
+  const float mean = static_cast<float>(sum / static_cast<double>(a.size()));
+  for (const uint16_t d : on) EXPECT_EQ(d, fp32_to_fp16(mean));
+  const auto off = block_scales(false);
+  EXPECT_NE(off[0], off[3]);
   fs::remove(in);
 }
 

@@ -77,5 +77,43 @@ TEST(Synth, RowsAKQuantDoesNotFitFallBack) {
   std::filesystem::remove(o.output);
 }
 
+// The BitNet b1.58 2B shape, and a tiny model of its family in I2_S: codes with one scale per tensor (bound as the
+// matrix's scale), sub-norms in every block, the embedding tied and Q8_0.
+TEST(Synth, BitnetShapeAndI2SWeights) {
+  const SynthShape& b = synth_shape("bitnet-b1.58-2b");
+  EXPECT_EQ(b.n_embd, 2560);
+  EXPECT_EQ(b.n_layer, 30);
+  EXPECT_EQ(b.n_head, 20);
+  EXPECT_EQ(b.n_head_kv, 5);
+  EXPECT_EQ(b.n_ff, 6912);
+  EXPECT_TRUE(b.tied_output);
+  const auto vocab = test::fixture("gguf/kjv-qwen2-F16.gguf");
+  TERNION_REQUIRE_FIXTURE(vocab);
+  SynthOptions o;
+  o.custom = SynthShape{"tiny-bitnet", "bitnet", 256, 2, 4, 2, 512, 500000.0f};
+  o.custom->tied_output = true;
+  o.type = DType::I2_S;
+  o.vocab_from = vocab.string();
+  o.output = (std::filesystem::temp_directory_path() / (std::to_string(::getpid()) + "_synth_i2s.gguf")).string();
+  o.n_ctx = 64;
+  write_synthetic_model(o);
+  {
+    const auto model = Model::from_gguf(o.output);
+    const LayerWeights& l = model->weights().layers[1];
+    EXPECT_EQ(l.wq.type, DType::I2_S);
+    EXPECT_EQ(l.wq.scale, 0.02f);
+    EXPECT_NE(l.attn_sub_norm, nullptr);
+    EXPECT_NE(l.ffn_sub_norm, nullptr);
+    EXPECT_EQ(model->weights().token_embd.type, DType::Q8_0);
+    ThreadPool pool(2);
+    ContextOptions c;
+    c.n_ctx = 8;
+    InferenceContext ctx(*model, c, pool);
+    const auto logits = ctx.decode(std::vector<int32_t>{1, 2, 3});
+    for (float v : logits) ASSERT_TRUE(std::isfinite(v));
+  }
+  std::filesystem::remove(o.output);
+}
+
 }  // namespace
 }  // namespace ternion

@@ -34,7 +34,7 @@ const TypeCase kCases[] = {
     {DType::Q4_0, true},      {DType::TQ1_0, true, 256}, {DType::TQ2_0, true, 256}, {DType::Q4_1, true},
     {DType::Q5_0, true},      {DType::Q5_1, true},       {DType::IQ4_NL, true},     {DType::IQ4_XS, true, 256},
     {DType::Q2_K, true, 256}, {DType::Q3_K, true, 256},  {DType::Q4_K, true, 256},  {DType::Q5_K, true, 256},
-    {DType::Q6_K, true, 256},
+    {DType::Q6_K, true, 256}, {DType::I2_S, true, 256},
 };
 
 std::string label(const QuantTraits& tr) {

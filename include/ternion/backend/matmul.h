@@ -25,6 +25,9 @@ struct WeightMatrix {
   // matmul then reads these instead of `data`, with the same results.
   const uint8_t* interleaved = nullptr;
   const InterleavedKernels* interleaved_ops = nullptr;
+  // The matrix's values are these rows times `scale` (BitNet's `<name>.scale`, I2_S's one scale per tensor).
+  // matmul computes with the rows alone; the forward pass multiplies the product by it (InferenceContext).
+  float scale = 1.0f;
 };
 
 // Bytes of scratch matmul needs for n_tokens activation rows of `cols` (converted to the weight type's

@@ -41,13 +41,15 @@ enum class DType : uint32_t {
   BF16 = 30,
   TQ1_0 = 34,
   TQ2_0 = 35,
+  I2_S = 36,  // bitnet.cpp's: 2-bit ternary codes and one float scale per tensor (its fork of ggml numbers it 36)
 };
 
 struct DTypeInfo {
   DType type;
-  std::string_view name;  // as llama.cpp prints it: "F16", "Q4_K", ...
-  uint32_t block_size;    // elements per block (1 for plain types)
-  uint32_t block_bytes;   // bytes per block
+  std::string_view name;    // as llama.cpp prints it: "F16", "Q4_K", ...
+  uint32_t block_size;      // elements per block (1 for plain types)
+  uint32_t block_bytes;     // bytes per block
+  uint32_t tail_bytes = 0;  // bytes after a whole tensor's blocks (I2_S: 32, its scale first)
 };
 
 // Information about a GGUF type id, or nullopt when the id is not a type we know.
@@ -59,5 +61,14 @@ std::optional<DType> dtype_from_name(std::string_view name);  // case-insensitiv
 inline size_t row_bytes(const DTypeInfo& info, uint64_t n) {
   return static_cast<size_t>(n / info.block_size) * info.block_bytes;
 }
+
+// Bytes a whole tensor of n elements takes in a file: its blocks and the type's tail.
+inline uint64_t tensor_bytes(const DTypeInfo& info, uint64_t n) {
+  return n / info.block_size * info.block_bytes + info.tail_bytes;
+}
+
+// Why a GGUF type id this build does not read cannot be read, for messages (bitnet.cpp's TL1/TL2 lookup-table
+// layouts); empty for other ids.
+std::string_view unsupported_type_note(uint32_t id);
 
 }  // namespace ternion

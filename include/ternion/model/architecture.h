@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -80,6 +81,9 @@ struct ArchSpec {
   bool qkv_bias = false;           // biases on Q, K, V
   bool out_bias = false;           // bias on the attention output
   bool ffn_bias = false;           // biases on the FFN matrices
+  // BitNet b1.58: an RMS norm of the attention's output before its projection (attn_sub_norm) and of the gated
+  // FFN's hidden state before the down projection (ffn_sub_norm).
+  bool sub_norms = false;
   // Mixture of experts: a layer whose file has a router (ffn_gate_inp) runs the experts its router picks
   // (HParams::n_expert, n_expert_used) instead of one FFN; `llama` files with expert_count are Mixtral.
   bool moe_required = false;                           // every file of the family has experts (qwen2moe, olmoe)
@@ -113,8 +117,9 @@ std::vector<bool> assumed_sliding_layers(const ArchSpec& arch, int64_t n_layer);
 const ArchSpec& arch_spec(std::string_view name, const std::string& file);
 // The record for a GGUF architecture name; nullptr when none.
 const ArchSpec* find_arch_spec(std::string_view name);
-// The record an HF class name ("Qwen3ForCausalLM") runs as; nullptr when none.
-const ArchSpec* arch_spec_for_hf_class(std::string_view hf_class);
+// The record an HF class name ("Qwen3ForCausalLM") runs as; nullptr when none. Where records share a class
+// (BitNet's), the one whose activation is `activation` (the config's hidden_act), else the first.
+const ArchSpec* arch_spec_for_hf_class(std::string_view hf_class, std::optional<Activation> activation = {});
 std::span<const ArchSpec> supported_architectures();
 // "llama, qwen2, ..." and "LlamaForCausalLM, ...", for messages.
 std::string supported_architecture_names();

@@ -57,6 +57,9 @@ enum class TensorRole : uint8_t {
   kGateShexp,     // the shared expert's FFN (Qwen2-MoE)
   kUpShexp,
   kDownShexp,
+  // BitNet b1.58's norms inside the branches.
+  kAttnSubNorm,  // the attention's output, before its projection [q_dim]
+  kFfnSubNorm,   // the gated FFN's hidden state, before the down projection [n_ff]
 };
 
 // Projections a file may store fused, as llama.cpp keeps them for some families.

@@ -110,27 +110,37 @@ class InferenceContext {
   void ffn_block(const LayerWeights& l, int64_t n, const WeightMatrix* next);
   // A mixture-of-experts FFN of `in` into `out` (and the shared expert, where the layer has one).
   void moe_block(const LayerWeights& l, Tensor in, Tensor out);
+  // A dense FFN's weights: gate (empty for a plain FFN), up, down, up's bias and the norm of the hidden state
+  // before down (BitNet's ffn_sub_norm), each null where absent.
+  struct DenseFfn {
+    const WeightMatrix& gate;
+    const WeightMatrix& up;
+    const WeightMatrix& down;
+    const float* b_up;
+    const float* sub_norm;
+  };
   // A gated (or plain) FFN of `in` into `out`; `gate` and `up` hold its intermediate rows.
-  void dense_ffn(const WeightMatrix& w_gate, const WeightMatrix& w_up, const WeightMatrix& w_down, const float* b_up,
-                 Tensor in, Tensor out, const WeightMatrix* next);
+  void dense_ffn(const DenseFfn& f, Tensor in, Tensor out, const WeightMatrix* next);
   // The record's norm (RMS or LayerNorm) of each row of x into y (y may be x).
   void norm(Tensor x, const float* w, const float* b, Tensor y);
   void finish_branch(Tensor y, const float* bias, const float* post_norm);
   // Throws Error unless a run of `slot` may start at `pos`.
   void check_start(int32_t slot, int64_t pos) const;
   Tensor act(const std::unique_ptr<Buffer>& b, int64_t n, int64_t width) const { return b->tensor(n, width); }
-  // y += the adapters' low-rank terms of w (after y = w x); nothing without adapters. Row r of x belongs to slot
-  // row_slots_[r]: runs of rows whose slots have scales of their own get their terms scaled so.
+  // Finishes y = w x: the adapters' low-rank terms of w, then the matrix's own scale (BitNet), as llama.cpp
+  // scales the adapted product. Row r of x belongs to slot row_slots_[r]: runs of rows whose slots have scales of
+  // their own get their terms scaled so.
   void adapt(const WeightMatrix& w, Tensor x, Tensor y) {
     if (!lora_.empty()) {
       const std::span<const LowRankTerm> terms = lora_.terms(w);
-      if (terms.empty()) return;
-      if (!any_slot_scales_) {
+      if (terms.empty()) {
+      } else if (!any_slot_scales_) {
         backend_.add_low_rank(terms, x, y);
       } else {
         adapt_per_slot(w, terms, x, y);
       }
     }
+    if (w.scale != 1.0f) backend_.scale(y, w.scale);
   }
   void adapt_per_slot(const WeightMatrix& w, std::span<const LowRankTerm> terms, Tensor x, Tensor y);
 

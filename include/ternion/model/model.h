@@ -32,6 +32,8 @@ struct LayerWeights {
   WeightMatrix wk{};                      // rows kv_dim × cols n_embd
   WeightMatrix wv{};                      // rows kv_dim × cols n_embd
   WeightMatrix wo{};                      // rows n_embd × cols q_dim
+  const float* attn_sub_norm = nullptr;   // [q_dim] the attention's output before wo (BitNet)
+  const float* ffn_sub_norm = nullptr;    // [n_ff] the gated hidden state before w_down (BitNet)
   const float* bq = nullptr;              // [q_dim] (qwen2, starcoder2, ...), else null
   const float* bk = nullptr;              // [kv_dim]
   const float* bv = nullptr;              // [kv_dim]

@@ -49,8 +49,12 @@ struct TensorTypeRule {
 struct QuantizeOptions {
   std::string file_type = "Q4_K_M";
   int n_threads = 1;
-  bool allow_requantize = false;             // accept already-quantized input tensors (dequantized first)
-  bool pure = false;                         // every quantizable tensor gets the base type, no mix rules
+  bool allow_requantize = false;  // accept already-quantized input tensors (dequantized first)
+  bool pure = false;              // every quantizable tensor gets the base type, no mix rules
+  // Tensors going to TQ1_0/TQ2_0 are first ternarized as a whole, as BitNet b1.58 does (s = mean |W|, codes
+  // round(W / s) in [-1, 1]; a tensor already ternary keeps its magnitude), instead of block by block. I2_S
+  // (one scale per tensor) always is.
+  bool ternary_absmean = false;
   std::vector<TensorTypeRule> tensor_types;  // user overrides, first match wins, applied after the mix rules
   // An importance matrix (llama.cpp's GGUF or legacy .dat form; empty: none). Used as llama-quantize uses it:
   // each tensor's rows are quantized against its entry (per expert for 3-D tensors); a tensor without an entry
