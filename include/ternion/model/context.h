@@ -133,12 +133,8 @@ class InferenceContext {
   void adapt(const WeightMatrix& w, Tensor x, Tensor y) {
     if (!lora_.empty()) {
       const std::span<const LowRankTerm> terms = lora_.terms(w);
-      if (terms.empty()) {
-      } else if (!any_slot_scales_) {
-        backend_.add_low_rank(terms, x, y);
-      } else {
-        adapt_per_slot(w, terms, x, y);
-      }
+      if (!terms.empty() && !any_slot_scales_) backend_.add_low_rank(terms, x, y);
+      if (!terms.empty() && any_slot_scales_) adapt_per_slot(w, terms, x, y);
     }
     if (w.scale != 1.0f) backend_.scale(y, w.scale);
   }
