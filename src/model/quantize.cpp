@@ -558,16 +558,17 @@ QuantizeReport quantize_model(const std::string& input, const std::string& outpu
     if (qw != nullptr && quantize_takes_importance(to)) ++report.n_imatrix;
     QuantizeProgress progress{i + 1, plan.order.size(), t.name, t.type, to};
     const bool ternary = to != t.type && whole_tensor_ternary(to, options.ternary_absmean);
-    w.add_streamed_tensor(t.name, t.shape, to, [&t, to, qw, ternary, &pool, progress, &on_tensor](std::span<uint8_t> out) {
-      if (on_tensor) on_tensor(progress);
-      if (to == t.type) {
-        std::copy_n(t.data, t.n_bytes, out.begin());
-      } else if (ternary) {
-        convert_ternary(t, to, out);
-      } else {
-        convert_tensor(t, to, qw, pool, out);
-      }
-    });
+    w.add_streamed_tensor(t.name, t.shape, to,
+                          [&t, to, qw, ternary, &pool, progress, &on_tensor](std::span<uint8_t> out) {
+                            if (on_tensor) on_tensor(progress);
+                            if (to == t.type) {
+                              std::copy_n(t.data, t.n_bytes, out.begin());
+                            } else if (ternary) {
+                              convert_ternary(t, to, out);
+                            } else {
+                              convert_tensor(t, to, qw, pool, out);
+                            }
+                          });
   }
   w.write(output, in.alignment(), inputs);
   return report;
