@@ -128,9 +128,10 @@ TEST_F(QuantizeImatrix, TensorsEqualLlamaQuantizeOutput) {
 // keeps the .dat as PATH.full.dat and our files as PATH.full.TYPE.gguf).
 TEST_F(QuantizeImatrix, IQuantFilesEqualLlamaQuantizeOutput) {
   std::map<std::string, uint64_t> golden = {
-      {"IQ2_XXS", 0x0ull}, {"IQ2_XS", 0x0ull}, {"IQ2_S", 0x0ull},  {"IQ2_M", 0x0ull},
-      {"IQ3_XXS", 0x0ull}, {"IQ3_XS", 0x0ull}, {"IQ3_S", 0x0ull},  {"IQ3_M", 0x0ull},
-      {"IQ1_S", 0x0ull},   {"IQ1_M", 0x0ull},  {"Q2_K_S", 0x0ull},
+      {"IQ2_XXS", 0xc0551eee7f61a117ull}, {"IQ2_XS", 0x4a0ef332fc0c2e91ull},  {"IQ2_S", 0x372cec3cd4bfc2d5ull},
+      {"IQ2_M", 0x2fda87dd5e567f5aull},   {"IQ3_XXS", 0x8662893681bd100cull}, {"IQ3_XS", 0x1811c9974b621944ull},
+      {"IQ3_S", 0x3b9b0fb121ae3353ull},   {"IQ3_M", 0xba5a461a5011aa9dull},   {"IQ1_S", 0x3f5dbabb4f01d82eull},
+      {"IQ1_M", 0x739d7d67a93257c3ull},   {"Q2_K_S", 0x97849f512fc879a7ull},
   };
   if (test::slow_build())
     std::erase_if(golden, [](const auto& g) { return g.first != "IQ2_XS" && g.first != "IQ3_XXS"; });
