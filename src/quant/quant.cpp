@@ -239,8 +239,9 @@ void quantize_weights(DType type, const float* src, void* dst, int64_t n, const 
 void quantize_weights_rows(DType type, const float* src, void* dst, int64_t n_rows, int64_t n,
                            const float* importance) {
   const size_t stride = row_bytes(dtype_info(type), static_cast<uint64_t>(std::max<int64_t>(n, 0)));
-  if (importance != nullptr && n_rows > 0 && n % dtype_info(type).block_size == 0) {
-    if (type == DType::IQ1_S) return quant::iq1_s_quantize(src, dst, n_rows, n, importance);
+  if (n_rows > 0 && n % dtype_info(type).block_size == 0) {
+    if (type == DType::IQ1_S && importance != nullptr) return quant::iq1_s_quantize(src, dst, n_rows, n, importance);
+    // IQ1_M also runs without importance (weights x^2), as GGUF's does for a token embedding or output.
     if (type == DType::IQ1_M) return quant::iq1_m_quantize(src, dst, n_rows, n, importance);
   }
   for (int64_t r = 0; r < n_rows; ++r) {

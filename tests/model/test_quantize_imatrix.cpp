@@ -190,6 +190,22 @@ TEST_F(QuantizeImatrix, VeryLowBitFileTypesRefuseWithoutAnImatrix) {
   EXPECT_EQ(plan["blk.0.ffn_down.weight"], DType::IQ3_XXS);
 }
 
+// IQ1_M quantizes without importance where llama-quantize allows it (the output, by a user rule), byte-identical
+// to `llama-quantize --output-tensor-type iq1_m F16 OUT Q4_0` (whole files `cmp` equal; hash recorded after).
+TEST_F(QuantizeImatrix, Iq1mOutputWithoutAnImatrix) {
+  const fs::path out = scratch("iq1m_out.gguf");
+  QuantizeOptions o;
+  o.file_type = "Q4_0";
+  o.tensor_types = {{"^output\\.weight$", DType::IQ1_M}};
+  quantize_model(f16_model().string(), out.string(), o);
+  const GgufFile f = GgufFile::open(out.string());
+  ASSERT_NE(f.find_tensor("output.weight"), nullptr);
+  EXPECT_EQ(f.find_tensor("output.weight")->type, DType::IQ1_M);
+  std::printf("IQ1_M output 0x%016llxull\n", static_cast<unsigned long long>(tensor_hash(out)));
+  EXPECT_EQ(tensor_hash(out), 0x8cd476c71b3a7795ull);
+  fs::remove(out);
+}
+
 TEST_F(QuantizeImatrix, BothFormsGiveTheSameTensorsAndKeys) {
   const fs::path a = scratch("a.gguf"), b = scratch("b.gguf"), plain = scratch("p.gguf");
   const QuantizeReport r = quantize("Q4_K_M", dat_, a);
