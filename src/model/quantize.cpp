@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <initializer_list>
 #include <regex>
 #include <string>
 
@@ -40,7 +41,18 @@ const std::vector<QuantFileType> kFileTypes = {
     {"Q3_K_L", 13, DType::Q3_K,   "Q3_K, attn_v/ffn_down/attn_output Q5_K"},
     {"Q3_K_M", 12, DType::Q3_K,   "Q3_K, some tensors Q4_K/Q5_K"},
     {"Q3_K_S", 11, DType::Q3_K,   "Q3_K"},
+    {"IQ3_M",  27, DType::IQ3_S,  "3.66 bpw IQ3_S mix"},
+    {"IQ3_S",  26, DType::IQ3_S,  "3.44 bpw"},
+    {"IQ3_XS", 22, DType::IQ3_S,  "3.3 bpw IQ3_S, some tensors IQ3_XXS"},
+    {"IQ3_XXS", 23, DType::IQ3_XXS, "3.06 bpw"},
     {"Q2_K",   10, DType::Q2_K,   "Q2_K, attn_v/ffn_down/attn_output Q3_K or Q4_K"},
+    {"Q2_K_S", 21, DType::Q2_K,   "Q2_K, needs an imatrix"},
+    {"IQ2_M",  29, DType::IQ2_S,  "2.7 bpw, needs an imatrix"},
+    {"IQ2_S",  28, DType::IQ2_XS, "2.5 bpw IQ2_XS mix, needs an imatrix"},
+    {"IQ2_XS", 20, DType::IQ2_XS, "2.31 bpw, needs an imatrix"},
+    {"IQ2_XXS", 19, DType::IQ2_XXS, "2.06 bpw, needs an imatrix"},
+    {"IQ1_M",  31, DType::IQ1_M,  "1.75 bpw, needs an imatrix"},
+    {"IQ1_S",  24, DType::IQ1_S,  "1.56 bpw, needs an imatrix"},
     {"TQ2_0",  37, DType::TQ2_0,  "2.06 bpw ternary"},
     {"TQ1_0",  36, DType::TQ1_0,  "1.69 bpw ternary"},
     {"I2_S",   40, DType::I2_S,   "2.00 bpw ternary, one scale per tensor (bitnet.cpp)"},
@@ -84,6 +96,8 @@ struct MixState {
   int i_attention_wv = 0;
   int n_ffn_down = 0;  // tensors whose name has ffn_down (a MoE layer's experts and shared expert count apart)
   int i_ffn_down = 0;
+  int i_ffn_gate = 0;
+  int i_ffn_up = 0;
   int64_t n_expert = 0;  // <arch>.expert_count
   bool has_imatrix = false;
 };
@@ -98,82 +112,171 @@ bool use_more_bits(int i_layer, int n_layers) {
   return i_layer < n_layers / 8 || i_layer >= 7 * n_layers / 8 || (i_layer - n_layers / 8) % 3 == 2;
 }
 
+// llama.cpp's file type numbers (general.file_type), as the mix rules name them.
+// clang-format off
+enum FileTypeId : uint32_t {
+  kQ4_0 = 2, kQ5_0 = 8, kQ2_K = 10, kQ3_K_S = 11, kQ3_K_M = 12, kQ3_K_L = 13, kQ4_K_S = 14, kQ4_K_M = 15,
+  kQ5_K_M = 17, kIQ2_XXS = 19, kIQ2_XS = 20, kQ2_K_S = 21, kIQ3_XS = 22, kIQ3_XXS = 23, kIQ1_S = 24, kIQ4_NL = 25,
+  kIQ3_S = 26, kIQ3_M = 27, kIQ2_S = 28, kIQ2_M = 29, kIQ4_XS = 30, kIQ1_M = 31, kTQ1_0 = 36, kTQ2_0 = 37,
+  kI2_S = 40,
+};
+// clang-format on
+
+bool one_of(uint32_t f, std::initializer_list<uint32_t> set) {
+  return std::find(set.begin(), set.end(), f) != set.end();
+}
+
+// The file types of 2 bits or fewer, whose attention and ffn_down rules llama-quantize takes apart.
+bool very_low_bit(uint32_t f) { return one_of(f, {kIQ2_XXS, kIQ2_XS, kIQ1_S, kIQ2_S, kIQ2_M, kIQ1_M}); }
+
+// output.weight (or the token embedding standing in for it).
+DType output_type(uint32_t f, DType type, const GgufTensorInfo& t) {
+  if (t.shape[0] % dtype_info(type).block_size != 0) return DType::Q8_0;
+  if (one_of(f, {kIQ2_XXS, kIQ2_XS, kIQ3_XXS, kIQ1_S, kIQ2_S, kIQ2_M, kIQ1_M})) return DType::Q5_K;
+  return type != DType::Q8_0 ? DType::Q6_K : type;
+}
+
+DType token_embd_type(uint32_t f, DType type) {
+  if (one_of(f, {kIQ2_XXS, kIQ2_XS, kIQ1_S, kIQ1_M})) return DType::Q2_K;
+  if (one_of(f, {kIQ2_S, kIQ2_M, kIQ3_XXS})) return DType::IQ3_S;
+  if (one_of(f, {kTQ1_0, kTQ2_0, kI2_S})) return DType::Q4_K;
+  return type;
+}
+
+// The attention and ffn_down tensors of the very low-bit types (the other tensors keep the base type).
+DType very_low_bit_type(MixState& s, uint32_t f, DType type, const std::string& name) {
+  const bool iq2_s_or_m = f == kIQ2_S || f == kIQ2_M;
+  if (contains(name, "attn_v.weight")) {
+    if (s.n_gqa >= 4 || s.n_expert >= 4) {
+      type = DType::Q4_K;
+    } else {
+      type = iq2_s_or_m ? DType::IQ3_S : DType::Q2_K;
+    }
+    ++s.i_attention_wv;
+  } else if (s.n_expert == 8 && contains(name, "attn_k.weight")) {
+    type = DType::Q4_K;
+  } else if (contains(name, "ffn_down")) {
+    if (s.i_ffn_down < s.n_ffn_down / 8) type = iq2_s_or_m ? DType::IQ3_S : DType::Q2_K;
+    ++s.i_ffn_down;
+  } else if (contains(name, "attn_output.weight")) {
+    if (s.n_expert == 8) {
+      type = DType::Q5_K;
+    } else if (f == kIQ1_S || f == kIQ1_M) {
+      type = DType::IQ2_XXS;
+    } else if (iq2_s_or_m) {
+      type = DType::IQ3_S;
+    }
+  }
+  return type;
+}
+
+DType attn_v_type(MixState& s, uint32_t f, DType type) {
+  if (f == kQ2_K) {
+    type = s.n_gqa >= 4 ? DType::Q4_K : DType::Q3_K;
+  } else if (f == kQ2_K_S && s.n_gqa >= 4) {
+    type = DType::Q4_K;
+  } else if (f == kIQ3_XXS) {
+    type = s.n_gqa >= 4 ? DType::Q4_K : !s.has_imatrix ? DType::IQ3_S : DType::IQ3_XXS;
+  } else if ((f == kIQ3_XS || f == kIQ3_S) && s.n_gqa >= 4) {
+    type = DType::Q4_K;
+  } else if (f == kIQ3_M) {
+    type = DType::Q4_K;
+  } else if (f == kQ3_K_M) {
+    type = s.i_attention_wv < 2 ? DType::Q5_K : DType::Q4_K;
+  } else if (f == kQ3_K_L) {
+    type = DType::Q5_K;
+  } else if ((f == kIQ4_NL || f == kIQ4_XS) && s.n_gqa >= 4) {
+    type = DType::Q5_K;
+  } else if ((f == kQ4_K_M || f == kQ5_K_M) && use_more_bits(s.i_attention_wv, s.n_attention_wv)) {
+    type = DType::Q6_K;
+  } else if (f == kQ4_K_S && s.i_attention_wv < 4) {
+    type = DType::Q5_K;
+  }
+  if (s.is_70b && (type == DType::Q3_K || type == DType::Q4_K)) type = DType::Q5_K;
+  if (s.n_expert == 8) type = DType::Q8_0;  // llama-quantize: for 8 experts, a small price for quality
+  ++s.i_attention_wv;
+  return type;
+}
+
+DType ffn_down_type(MixState& s, uint32_t f, DType type, const std::string& name) {
+  // llama-quantize counts ffn_down tensors; with experts it reads the layer from the name instead.
+  const int i = s.n_expert > 1 ? layer_of(name, s.i_ffn_down) : s.i_ffn_down;
+  const int nd = s.n_ffn_down;
+  if (f == kQ2_K) {
+    type = DType::Q3_K;
+  } else if (f == kQ2_K_S) {
+    if (i < nd / 8) type = DType::Q4_K;
+  } else if (f == kIQ3_XXS && !s.has_imatrix) {
+    type = i < nd / 8 ? DType::Q4_K : DType::Q3_K;
+  } else if (f == kQ3_K_M) {
+    type = i < nd / 16 ? DType::Q5_K : DType::Q4_K;
+  } else if (f == kIQ3_M && (i < nd / 8 || (s.n_expert == 8 && use_more_bits(i, nd)))) {
+    type = DType::Q4_K;
+  } else if (f == kQ3_K_L) {
+    type = DType::Q5_K;
+  } else if (f == kQ4_K_M) {
+    if (use_more_bits(i, nd)) type = DType::Q6_K;
+  } else if (i < nd / 8 && (f == kIQ4_NL || f == kIQ4_XS) && !s.has_imatrix) {
+    type = DType::Q5_K;
+  } else if (f == kQ5_K_M && use_more_bits(i, nd)) {
+    type = DType::Q6_K;
+  } else if (f == kQ4_K_S && i < nd / 8) {
+    type = DType::Q5_K;
+  } else if ((f == kQ4_0 || f == kQ5_0) && s.has_imatrix && i < nd / 8) {
+    // llama-quantize guards the first ffn_down layers of Q4_0/Q5_0 only with an imatrix, so that files made
+    // without one stay as they were.
+    type = f == kQ4_0 ? DType::Q4_1 : DType::Q5_1;
+  }
+  ++s.i_ffn_down;
+  return type;
+}
+
+// ffn_gate and ffn_up: IQ3_XS keeps its middle layers at IQ3_XXS. `counter` is the tensor count so far.
+DType ffn_gate_up_type(const MixState& s, uint32_t f, DType type, const std::string& name, int& counter) {
+  const int i = s.n_expert > 1 ? layer_of(name, counter) : counter;
+  const auto n = static_cast<int>(s.n_layer);
+  if (f == kIQ3_XS && i >= n / 8 && i < 7 * n / 8) type = DType::IQ3_XXS;
+  ++counter;
+  return type;
+}
+
 // The mix rules for one quantizable tensor (called in output order: the counters advance as they go).
 DType mix_type(MixState& s, const QuantFileType& ft, const GgufTensorInfo& t) {
   const std::string& name = t.name;
   const uint32_t f = ft.ftype;
-  DType type = ft.base;
-  if (name == "output.weight" || (!s.has_output && name == "token_embd.weight")) {
-    if (t.shape[0] % dtype_info(type).block_size != 0) {
-      type = DType::Q8_0;
-    } else if (type != DType::Q8_0) {
-      type = DType::Q6_K;
-    }
-  } else if (name == "token_embd.weight") {
-    if (f == 36 || f == 37 || f == 40) type = DType::Q4_K;
-  } else if (contains(name, "attn_v.weight")) {
-    if (f == 10) {
-      type = s.n_gqa >= 4 ? DType::Q4_K : DType::Q3_K;
-    } else if (f == 12) {
-      type = s.i_attention_wv < 2 ? DType::Q5_K : DType::Q4_K;
-    } else if (f == 13) {
-      type = DType::Q5_K;
-    } else if ((f == 25 || f == 30) && s.n_gqa >= 4) {
-      type = DType::Q5_K;
-    } else if ((f == 15 || f == 17) && use_more_bits(s.i_attention_wv, s.n_attention_wv)) {
-      type = DType::Q6_K;
-    } else if (f == 14 && s.i_attention_wv < 4) {
-      type = DType::Q5_K;
-    }
-    if (s.is_70b && (type == DType::Q3_K || type == DType::Q4_K)) type = DType::Q5_K;
-    if (s.n_expert == 8) type = DType::Q8_0;  // llama-quantize: for 8 experts, a small price for quality
-    ++s.i_attention_wv;
-  } else if (contains(name, "attn_k.weight") && s.n_expert == 8) {
-    type = DType::Q8_0;
-  } else if (contains(name, "ffn_down")) {
-    // llama-quantize counts ffn_down tensors; with experts it reads the layer from the name instead.
-    const int i = s.n_expert > 1 ? layer_of(name, s.i_ffn_down) : s.i_ffn_down;
-    const int nd = s.n_ffn_down;
-    if (f == 10) {
-      type = DType::Q3_K;
-    } else if (f == 12) {
-      type = i < nd / 16 ? DType::Q5_K : DType::Q4_K;
-    } else if (f == 13) {
-      type = DType::Q5_K;
-    } else if (f == 15) {
-      if (use_more_bits(i, nd)) type = DType::Q6_K;
-    } else if (i < nd / 8 && (f == 25 || f == 30) && !s.has_imatrix) {
-      type = DType::Q5_K;
-    } else if (f == 17 && use_more_bits(i, nd)) {
-      type = DType::Q6_K;
-    } else if (f == 14 && i < nd / 8) {
-      type = DType::Q5_K;
-    } else if ((f == 2 || f == 8) && s.has_imatrix && i < nd / 8) {
-      // llama-quantize guards the first ffn_down layers of Q4_0/Q5_0 only with an imatrix, so that files made
-      // without one stay as they were.
-      type = f == 2 ? DType::Q4_1 : DType::Q5_1;
-    }
-    ++s.i_ffn_down;
-  } else if (contains(name, "attn_output.weight")) {
-    static constexpr uint32_t kMoeQ5K[] = {10, 11, 12, 14, 15, 22, 23, 25, 26, 27, 30};
-    if (s.n_expert == 8 && std::find(std::begin(kMoeQ5K), std::end(kMoeQ5K), f) != std::end(kMoeQ5K)) {
-      type = DType::Q5_K;  // llama-quantize's rule for 8 experts (Mixtral)
-    } else if (f == 10) {
-      type = DType::Q3_K;
-    } else if (f == 12) {
-      type = DType::Q4_K;
-    } else if (f == 13) {
-      type = DType::Q5_K;
-    }
-  } else if (contains(name, "attn_qkv.weight")) {
-    if (f == 12 || f == 13) {
-      type = DType::Q4_K;
-    } else if (f == 15) {
-      type = DType::Q5_K;
-    } else if (f == 17) {
-      type = DType::Q6_K;
-    }
+  const DType type = ft.base;
+  if (name == "output.weight" || (!s.has_output && name == "token_embd.weight")) return output_type(f, type, t);
+  if (name == "token_embd.weight") return token_embd_type(f, type);
+  if (very_low_bit(f)) return very_low_bit_type(s, f, type, name);
+  if (contains(name, "attn_v.weight")) return attn_v_type(s, f, type);
+  if (contains(name, "attn_k.weight") || contains(name, "attn_q.weight")) {
+    if (s.n_expert == 8 && contains(name, "attn_k.weight")) return DType::Q8_0;
+    if (f == kIQ3_XS) return DType::IQ3_XXS;
+    if (f == kIQ3_XXS) return DType::IQ2_S;
+    return type;
   }
+  if (contains(name, "ffn_down")) return ffn_down_type(s, f, type, name);
+  if (contains(name, "attn_output.weight")) {
+    static constexpr uint32_t kMoeQ5K[] = {kQ2_K,    kQ3_K_S, kQ3_K_M, kQ4_K_S, kQ4_K_M, kIQ3_XS,
+                                           kIQ3_XXS, kIQ4_NL, kIQ3_S,  kIQ3_M,  kIQ4_XS};
+    if (s.n_expert == 8) {
+      // llama-quantize's rule for 8 experts (Mixtral)
+      return std::find(std::begin(kMoeQ5K), std::end(kMoeQ5K), f) != std::end(kMoeQ5K) ? DType::Q5_K : type;
+    }
+    if (f == kQ2_K) return DType::Q3_K;
+    if (f == kIQ3_XXS) return DType::IQ3_S;
+    if (f == kQ3_K_M || f == kIQ3_M) return DType::Q4_K;
+    if (f == kQ3_K_L) return DType::Q5_K;
+    return type;
+  }
+  if (contains(name, "attn_qkv.weight")) {
+    if (f == kQ3_K_M || f == kQ3_K_L || f == kIQ3_M) return DType::Q4_K;
+    if (f == kQ4_K_M) return DType::Q5_K;
+    if (f == kQ5_K_M) return DType::Q6_K;
+    return type;
+  }
+  if (contains(name, "ffn_gate")) return ffn_gate_up_type(s, f, type, name, s.i_ffn_gate);
+  if (contains(name, "ffn_up")) return ffn_gate_up_type(s, f, type, name, s.i_ffn_up);
   return type;
 }
 
@@ -319,39 +422,39 @@ void convert_ternary(const GgufTensorInfo& t, DType to, std::span<uint8_t> out) 
   }
 }
 
-// Converts one tensor: rows dequantized to floats and quantized again, in chunks of rows spread over the pool
-// (each row is independent, so the bytes do not depend on the thread count).
+// Converts one tensor: rows dequantized to floats and quantized again, in chunks of rows spread over the pool.
+// The chunks are llama-quantize's (about 16 Ki values, restarting at each matrix of a 3-D tensor), since IQ1_S and
+// IQ1_M carry state from row to row within one; the bytes do not depend on the thread count.
 // `importance`: null, or n_mat × row values (matrix m's columns at m * row) for a tensor of n_mat matrices.
 void convert_tensor(const GgufTensorInfo& t, DType to, const float* importance, ThreadPool& pool,
                     std::span<uint8_t> out) {
   const int64_t row = static_cast<int64_t>(t.shape[0]);
   const int64_t n_rows = static_cast<int64_t>(t.n_elements) / std::max<int64_t>(row, 1);
-  const DTypeInfo& in_info = dtype_info(t.type);
-  const DTypeInfo& out_info = dtype_info(to);
-  const size_t in_row = row_bytes(in_info, static_cast<uint64_t>(row));
-  const size_t out_row = row_bytes(out_info, static_cast<uint64_t>(row));
+  const size_t in_row = row_bytes(dtype_info(t.type), static_cast<uint64_t>(row));
+  const size_t out_row = row_bytes(dtype_info(to), static_cast<uint64_t>(row));
   const QuantTraits& from = quant_traits(t.type);
-  const auto rows_per_matrix = static_cast<int64_t>(t.shape.size() > 1 ? t.shape[1] : 1);
+  const auto rows_per_matrix = std::max<int64_t>(1, static_cast<int64_t>(t.shape.size() > 1 ? t.shape[1] : 1));
   const float in_scale = tail_scale(t);
   const int64_t rows_per_chunk = std::max<int64_t>(1, (32 * 512 + row - 1) / std::max<int64_t>(row, 1));
-  const auto n_chunks = static_cast<size_t>((n_rows + rows_per_chunk - 1) / rows_per_chunk);
+  const int64_t chunks_per_matrix = (rows_per_matrix + rows_per_chunk - 1) / rows_per_chunk;
+  const int64_t n_mat = (n_rows + rows_per_matrix - 1) / rows_per_matrix;
   std::atomic<int64_t> bad_row{-1};
-  pool.parallel_for(n_chunks, [&](size_t c) {
-    std::vector<float> buf(static_cast<size_t>(row));
-    const int64_t r0 = static_cast<int64_t>(c) * rows_per_chunk;
-    const int64_t r1 = std::min(n_rows, r0 + rows_per_chunk);
+  pool.parallel_for(static_cast<size_t>(n_mat * chunks_per_matrix), [&](size_t c) {
+    const int64_t m = static_cast<int64_t>(c) / chunks_per_matrix;
+    const int64_t r0 = m * rows_per_matrix + (static_cast<int64_t>(c) % chunks_per_matrix) * rows_per_chunk;
+    const int64_t r1 = std::min({n_rows, r0 + rows_per_chunk, (m + 1) * rows_per_matrix});
+    std::vector<float> buf(static_cast<size_t>((r1 - r0) * row));
     for (int64_t r = r0; r < r1; ++r) {
-      from.to_float(t.data + static_cast<size_t>(r) * in_row, buf.data(), row);
-      for (float& v : buf) {
-        v *= in_scale;
-        if (!std::isfinite(v)) {
-          bad_row = r;
-          return;
-        }
+      float* x = buf.data() + (r - r0) * row;
+      from.to_float(t.data + static_cast<size_t>(r) * in_row, x, row);
+      for (float* v = x; v != x + row; ++v) *v *= in_scale;
+      if (!std::all_of(x, x + row, [](float v) { return std::isfinite(v); })) {
+        bad_row = r;
+        return;
       }
-      const float* qw = importance != nullptr ? importance + (r / rows_per_matrix) * row : nullptr;
-      quantize_weights(to, buf.data(), out.data() + static_cast<size_t>(r) * out_row, row, qw);
     }
+    const float* qw = importance != nullptr ? importance + m * row : nullptr;
+    quantize_weights_rows(to, buf.data(), out.data() + static_cast<size_t>(r0) * out_row, r1 - r0, row, qw);
   });
   if (bad_row >= 0) {
     throw Error("tensor " + t.name + " holds a NaN or infinite value in row " + std::to_string(bad_row.load()));
@@ -403,13 +506,16 @@ std::vector<float> importance_of(const ImatrixEntry& e) {
 
 // Types whose quantizers give garbage without importance weights (llama-quantize refuses them too; IQ1_M is
 // allowed for the token embedding and output, which it never gets from the mix rules without a user rule).
-bool needs_importance(DType type, const std::string& name) {
+// Q2_K_S is Q2_K without the mix's larger types, which only an imatrix makes good enough.
+bool needs_importance(DType type, uint32_t ftype, const std::string& name) {
   if (type == DType::IQ1_M) return name != "token_embd.weight" && name != "output.weight";
+  if (type == DType::Q2_K && ftype == kQ2_K_S) return name != "token_embd.weight";
   return type == DType::IQ2_XXS || type == DType::IQ2_XS || type == DType::IQ2_S || type == DType::IQ1_S;
 }
 
 // Per tensor of the plan, its importance weights (empty: none), checked against the tensor's shape.
-std::vector<std::vector<float>> match_importance(const Plan& plan, const Imatrix* im, std::vector<std::string>& notes) {
+std::vector<std::vector<float>> match_importance(const Plan& plan, uint32_t ftype, const Imatrix* im,
+                                                 std::vector<std::string>& notes) {
   std::vector<std::vector<float>> out(plan.order.size());
   for (size_t i = 0; i < plan.order.size(); ++i) {
     const GgufTensorInfo& t = *plan.order[i];
@@ -427,7 +533,7 @@ std::vector<std::vector<float>> match_importance(const Plan& plan, const Imatrix
     } else if (im != nullptr) {
       notes.push_back(t.name + ": no imatrix entry, quantized without one");
     }
-    if (out[i].empty() && needs_importance(plan.types[i], t.name)) {
+    if (out[i].empty() && needs_importance(plan.types[i], ftype, t.name)) {
       throw Error("tensor " + t.name + ": type " + std::string(dtype_info(plan.types[i]).name) +
                   " needs an importance matrix (--imatrix); without one the result is garbage");
     }
@@ -461,6 +567,13 @@ DType quantize_fallback_type(DType type, uint64_t row, const std::string& name) 
     case DType::I2_S:
       alt = DType::Q4_0;
       break;
+    case DType::IQ1_S:
+    case DType::IQ1_M:
+    case DType::IQ2_XXS:
+    case DType::IQ2_XS:
+    case DType::IQ2_S:
+    case DType::IQ3_XXS:
+    case DType::IQ3_S:
     case DType::Q2_K:
     case DType::Q3_K:
     case DType::IQ4_XS:
@@ -498,11 +611,13 @@ const QuantFileType& quant_file_type(std::string_view name) {
 }
 
 std::optional<DType> weight_type_from_name(std::string_view name) {
+  // A type's own name first: the file type IQ2_S is mostly IQ2_XS, the type IQ2_S is not.
+  if (const std::optional<DType> t = dtype_from_name(name)) return t;
   const std::string key = upper(name);
   for (const auto& ft : kFileTypes) {
     if (ft.name == key) return ft.base;
   }
-  return dtype_from_name(name);
+  return std::nullopt;
 }
 
 std::vector<std::pair<std::string, DType>> plan_quantization(const std::string& input, const QuantizeOptions& options) {
@@ -523,7 +638,7 @@ QuantizeReport quantize_model(const std::string& input, const std::string& outpu
   const Plan plan = make_plan(in, options, im.has_value());
   const QuantFileType& ft = quant_file_type(options.file_type);
   std::vector<std::string> notes = plan.notes;
-  const std::vector<std::vector<float>> importance = match_importance(plan, im ? &*im : nullptr, notes);
+  const std::vector<std::vector<float>> importance = match_importance(plan, ft.ftype, im ? &*im : nullptr, notes);
   for (size_t i = 0; i < plan.order.size(); ++i) {
     const GgufTensorInfo& t = *plan.order[i];
     const DType to = plan.types[i];

@@ -54,73 +54,6 @@ int best_neighbour(const QuantGrid8& g, const uint16_t* neighbours, const float*
   return grid_index;
 }
 
-// GGUF's make_qp_quants: levels in [0, nmax] and the weighted least-squares scale. The levels are bytes, as
-// there: a negative level (x may hold one negative value, see take_signs) wraps to 255, which the refinement then
-// reads as such.
-float make_qp_quants(int n, int nmax, const float* x, uint8_t* L, const float* w) {
-  float max = 0;
-  for (int i = 0; i < n; ++i) max = std::max(max, x[i]);
-  if (max == 0) {
-    std::memset(L, 0, static_cast<size_t>(n));
-    return 0.0f;
-  }
-  float iscale = static_cast<float>(nmax) / max;
-  for (int i = 0; i < n; ++i) L[i] = static_cast<uint8_t>(nearest_int(iscale * x[i]));
-  float scale = 1 / iscale;
-  float best_mse = 0;
-  for (int i = 0; i < n; ++i) {
-    const float diff = x[i] - scale * static_cast<float>(L[i]);
-    best_mse += w[i] * diff * diff;
-  }
-  for (int is = -4; is <= 4; ++is) {
-    if (is == 0) continue;
-    const float iscale_is = (0.1f * static_cast<float>(is) + static_cast<float>(nmax)) / max;
-    const float scale_is = 1 / iscale_is;
-    float mse = 0;
-    for (int i = 0; i < n; ++i) {
-      const int l = std::min(nmax, nearest_int(iscale_is * x[i]));
-      const float diff = x[i] - scale_is * static_cast<float>(l);
-      mse += w[i] * diff * diff;
-    }
-    if (mse < best_mse) {
-      best_mse = mse;
-      iscale = iscale_is;
-    }
-  }
-  float sumlx = 0;
-  float suml2 = 0;
-  for (int i = 0; i < n; ++i) {
-    const int l = std::min(nmax, nearest_int(iscale * x[i]));
-    L[i] = static_cast<uint8_t>(l);
-    sumlx += w[i] * x[i] * static_cast<float>(l);
-    suml2 += w[i] * static_cast<float>(l) * static_cast<float>(l);
-  }
-  for (int itry = 0; itry < 5; ++itry) {
-    int n_changed = 0;
-    for (int i = 0; i < n; ++i) {
-      const float li = L[i];
-      float slx = sumlx - w[i] * x[i] * li;
-      float sl2 = suml2 - w[i] * li * li;
-      if (slx > 0 && sl2 > 0) {
-        const int new_l = std::min(nmax, nearest_int(x[i] * sl2 / slx));
-        if (new_l != L[i]) {
-          const float nl = static_cast<float>(new_l);
-          slx += w[i] * x[i] * nl;
-          sl2 += w[i] * nl * nl;
-          if (slx * slx * suml2 > sumlx * sumlx * sl2) {
-            L[i] = static_cast<uint8_t>(new_l);
-            sumlx = slx;
-            suml2 = sl2;
-            ++n_changed;
-          }
-        }
-      }
-    }
-    if (!n_changed) break;
-  }
-  return sumlx / suml2;
-}
-
 // The grid index of group levels L[0..7] (each 0 .. 2), snapping them to the best neighbour when off the grid.
 int snap_group(const QuantGrid8& g, const float* xval, const float* waux, float scale, int8_t* L) {
   int u = 0;
@@ -184,6 +117,8 @@ float quantize_block(const QuantGrid8& g, const float* xval, const float* weight
                      int8_t* L) {
   constexpr int kMaxQ = 3;
   uint8_t Lqp[32];
+  // k_quant_math's make_qp_quants (GGUF's): its levels are bytes, so a negative value (xval may hold one, see
+  // take_signs) wraps to 255, which the refinement then reads as such.
   float scale = make_qp_quants(32, kMaxQ + 1, xval, Lqp, weight);
   std::memcpy(L, Lqp, 32);
   const float eff_max = scale * kMaxQ;

@@ -62,7 +62,8 @@ float make_qkx3_quants(int n, int nmax, const float* x, const float* weights, ui
 
 // Levels in [0, nmax] for n non-negative values (the group scales or mins of a K-quant super-block) that
 // minimise the weighted squared error: 9 candidate scales, then up to 5 passes moving one level at a time while
-// the least-squares fit improves. Returns the scale (0 for an all-zero input).
+// the least-squares fit improves. Returns the scale (0 for an all-zero input). IQ2_XXS also passes one negative
+// value: its starting level wraps to a byte (255), as in GGUF, and the identity depends on keeping that.
 float make_qp_quants(int n, int nmax, const float* x, uint8_t* L, const float* weights);
 
 // Q3_K's group quantizer: levels in [-nmax, nmax - 1], L = l + nmax; the starting levels are improved one at

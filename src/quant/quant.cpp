@@ -2,6 +2,7 @@
 // Adding a type: its own files (header, reference + record, ISA kernels) and one line in kTypes.
 #include "ternion/quant/quant.h"
 
+#include <algorithm>
 #include <array>
 #include <string>
 
@@ -235,6 +236,19 @@ void quantize_weights(DType type, const float* src, void* dst, int64_t n, const 
                 " is not a whole number of blocks of " + std::to_string(info.block_size));
   }
   quant::quantize_row_weighted(type, src, dst, n, importance);
+}
+
+void quantize_weights_rows(DType type, const float* src, void* dst, int64_t n_rows, int64_t n,
+                           const float* importance) {
+  const size_t stride = row_bytes(dtype_info(type), static_cast<uint64_t>(std::max<int64_t>(n, 0)));
+  if (n_rows > 0 && n % dtype_info(type).block_size == 0) {
+    if (type == DType::IQ1_S && importance != nullptr) return quant::iq1_s_quantize(src, dst, n_rows, n, importance);
+    // IQ1_M also runs without importance (weights x^2), as GGUF's does for a token embedding or output.
+    if (type == DType::IQ1_M) return quant::iq1_m_quantize(src, dst, n_rows, n, importance);
+  }
+  for (int64_t r = 0; r < n_rows; ++r) {
+    quantize_weights(type, src + r * n, static_cast<uint8_t*>(dst) + static_cast<size_t>(r) * stride, n, importance);
+  }
 }
 
 bool quantize_takes_importance(DType type) { return quant::takes_importance(type); }

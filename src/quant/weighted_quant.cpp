@@ -7,6 +7,9 @@
 #include <cstring>
 #include <type_traits>
 
+#include "quant/iq1.h"
+#include "quant/iq2.h"
+#include "quant/iq3.h"
 #include "quant/iq4_nl.h"
 #include "quant/iq4_xs.h"
 #include "quant/k_quant_math.h"
@@ -259,6 +262,13 @@ bool takes_importance(DType type) {
     case DType::Q6_K:
     case DType::IQ4_NL:
     case DType::IQ4_XS:
+    case DType::IQ1_S:
+    case DType::IQ1_M:
+    case DType::IQ2_XXS:
+    case DType::IQ2_XS:
+    case DType::IQ2_S:
+    case DType::IQ3_XXS:
+    case DType::IQ3_S:
       return true;
     default:
       return false;
@@ -289,6 +299,21 @@ void quantize_row_weighted(DType type, const float* x, void* dst, int64_t n, con
       return iq4_nl_quantize_weighted(x, dst, n, qw);
     case DType::IQ4_XS:
       return iq4_xs_quantize_weighted(x, dst, n, qw);
+    // The i-quants: one row of their multi-row quantizers (each row is searched on its own there too).
+    case DType::IQ1_S:
+      return iq1_s_quantize(x, dst, 1, n, qw);
+    case DType::IQ1_M:
+      return iq1_m_quantize(x, dst, 1, n, qw);
+    case DType::IQ2_XXS:
+      return iq2_xxs_quantize(x, dst, 1, n, qw);
+    case DType::IQ2_XS:
+      return iq2_xs_quantize(x, dst, 1, n, qw);
+    case DType::IQ2_S:
+      return iq2_s_quantize(x, dst, 1, n, qw);
+    case DType::IQ3_XXS:
+      return iq3_xxs_quantize(x, dst, 1, n, qw);
+    case DType::IQ3_S:
+      return iq3_s_quantize(x, dst, 1, n, qw);
     default:
       throw Error("quantize: type " + std::string(dtype_info(type).name) + " takes no importance weights");
   }

@@ -11,8 +11,9 @@
 
 namespace ternion::quant {
 
-// Whether quantizing to `type` uses importance weights (Q4_0, Q4_1, Q5_0, Q5_1, Q2_K .. Q6_K, IQ4_NL, IQ4_XS;
-// not Q8_0, the ternary or the float types, which GGUF quantizes the same with or without them).
+// Whether quantizing to `type` uses importance weights (Q4_0, Q4_1, Q5_0, Q5_1, Q2_K .. Q6_K, IQ4_NL, IQ4_XS,
+// the i-quants IQ1_S .. IQ3_S; not Q8_0, the ternary or the float types, which GGUF quantizes the same with or
+// without them).
 bool takes_importance(DType type);
 
 // Quantizes one row of n values (a multiple of the block size) with importance weights qw[n], the row's

@@ -38,13 +38,14 @@ fs::path f16_model() { return test::fixture("gguf/kjv-llama-F16.gguf"); }
 
 // Mean squares with a spread of 1..97 (in 16ths) over the columns, different per entry; ncall 3, so that the
 // stored values are 3 times the means, as llama-imatrix stores them. Every matrix of the model but
-// token_embd.weight (an embedding has no imatrix entry) and blk.2.ffn_up.weight (a missing entry).
-Imatrix synthetic_imatrix(const GgufFile& model) {
+// token_embd.weight (an embedding has no imatrix entry) and, unless `complete`, blk.2.ffn_up.weight (a missing
+// entry; the i-quants refuse a matrix without one).
+Imatrix synthetic_imatrix(const GgufFile& model, bool complete = false) {
   Imatrix im;
   int e = 0;
   std::map<std::string, uint64_t> cols;
   for (const auto& t : model.tensors()) {
-    if (t.shape.size() == 2 && t.name != "token_embd.weight" && t.name != "blk.2.ffn_up.weight")
+    if (t.shape.size() == 2 && t.name != "token_embd.weight" && (complete || t.name != "blk.2.ffn_up.weight"))
       cols[t.name] = t.shape[0];
   }
   for (const auto& [name, n] : cols) {
@@ -120,6 +121,89 @@ TEST_F(QuantizeImatrix, TensorsEqualLlamaQuantizeOutput) {
     }
     fs::remove(out);
   }
+}
+
+// The i-quant file types and Q2_K_S, against an imatrix with every matrix's entry. Recorded from our output after
+// `cmp` showed each whole file byte-identical to llama-quantize c392e5094's from the same .dat (TERNION_DUMP_IMATRIX
+// keeps the .dat as PATH.full.dat and our files as PATH.full.TYPE.gguf).
+TEST_F(QuantizeImatrix, IQuantFilesEqualLlamaQuantizeOutput) {
+  std::map<std::string, uint64_t> golden = {
+      {"IQ2_XXS", 0xc0551eee7f61a117ull}, {"IQ2_XS", 0x4a0ef332fc0c2e91ull},  {"IQ2_S", 0x372cec3cd4bfc2d5ull},
+      {"IQ2_M", 0x2fda87dd5e567f5aull},   {"IQ3_XXS", 0x8662893681bd100cull}, {"IQ3_XS", 0x1811c9974b621944ull},
+      {"IQ3_S", 0x3b9b0fb121ae3353ull},   {"IQ3_M", 0xba5a461a5011aa9dull},   {"IQ1_S", 0x3f5dbabb4f01d82eull},
+      {"IQ1_M", 0x739d7d67a93257c3ull},   {"Q2_K_S", 0x97849f512fc879a7ull},
+  };
+  if (test::slow_build())
+    std::erase_if(golden, [](const auto& g) { return g.first != "IQ2_XS" && g.first != "IQ3_XXS"; });
+  const fs::path full = scratch("full.dat");
+  write_imatrix_dat(synthetic_imatrix(GgufFile::open(f16_model().string()), true), full.string());
+  const char* keep = std::getenv("TERNION_DUMP_IMATRIX");
+  if (keep) fs::copy_file(full, std::string(keep) + ".full.dat", fs::copy_options::overwrite_existing);
+  for (const auto& [type, hash] : golden) {
+    const fs::path out = scratch(type + ".gguf");
+    const QuantizeReport r = quantize(type, full, out);
+    EXPECT_EQ(r.n_tensors, 57u);
+    std::printf("%-7s 0x%016llxull, %zu tensors with the imatrix\n", type.c_str(),
+                static_cast<unsigned long long>(tensor_hash(out)), r.n_imatrix);
+    EXPECT_EQ(tensor_hash(out), hash) << type;
+    if (keep) fs::copy_file(out, std::string(keep) + ".full." + type + ".gguf", fs::copy_options::overwrite_existing);
+    fs::remove(out);
+  }
+  fs::remove(full);
+}
+
+// Every file type that llama-quantize refuses without an imatrix refuses here too, naming the tensor (IQ3_XXS as
+// well: its attn_q and attn_k are IQ2_S), before writing anything; IQ3_XXS's mix differs without an imatrix
+// (attn_v IQ3_S, ffn_down Q3_K).
+TEST_F(QuantizeImatrix, VeryLowBitFileTypesRefuseWithoutAnImatrix) {
+  const fs::path out = scratch("noim.gguf");
+  for (const char* type : {"IQ2_XXS", "IQ2_XS", "IQ2_S", "IQ2_M", "IQ1_S", "IQ1_M", "Q2_K_S", "IQ3_XXS"}) {
+    QuantizeOptions o;
+    o.file_type = type;
+    try {
+      quantize_model(f16_model().string(), out.string(), o);
+      ADD_FAILURE() << type << ": no error";
+    } catch (const Error& e) {
+      const std::string m = e.what();
+      EXPECT_NE(m.find("needs an importance matrix (--imatrix)"), std::string::npos) << type << ": " << m;
+      EXPECT_NE(m.find("tensor blk."), std::string::npos) << type << ": " << m;
+    }
+    EXPECT_FALSE(fs::exists(out)) << type;
+  }
+  // A missing entry is as bad as no imatrix for these types.
+  EXPECT_THROW(quantize("IQ2_XS", dat_, out), Error);
+  QuantizeOptions o;
+  o.file_type = "IQ3_XXS";
+  std::map<std::string, DType> plan;
+  for (const auto& [name, type] : plan_quantization(f16_model().string(), o)) plan[name] = type;
+  EXPECT_EQ(plan["blk.0.attn_v.weight"], DType::IQ3_S);
+  EXPECT_EQ(plan["blk.0.ffn_down.weight"], DType::Q3_K);  // 6 layers: the first eighth is empty
+  EXPECT_EQ(plan["blk.0.attn_q.weight"], DType::IQ2_S);
+  EXPECT_EQ(plan["blk.0.attn_output.weight"], DType::IQ3_S);
+  EXPECT_EQ(plan["blk.0.ffn_up.weight"], DType::IQ3_XXS);
+  EXPECT_EQ(plan["token_embd.weight"], DType::IQ3_S);
+  EXPECT_EQ(plan["output.weight"], DType::Q5_K);
+  o.imatrix_file = dat_.string();
+  plan.clear();
+  for (const auto& [name, type] : plan_quantization(f16_model().string(), o)) plan[name] = type;
+  EXPECT_EQ(plan["blk.0.attn_v.weight"], DType::IQ3_XXS);
+  EXPECT_EQ(plan["blk.0.ffn_down.weight"], DType::IQ3_XXS);
+}
+
+// IQ1_M quantizes without importance where llama-quantize allows it (the output, by a user rule), byte-identical
+// to `llama-quantize --output-tensor-type iq1_m F16 OUT Q4_0` (whole files `cmp` equal; hash recorded after).
+TEST_F(QuantizeImatrix, Iq1mOutputWithoutAnImatrix) {
+  const fs::path out = scratch("iq1m_out.gguf");
+  QuantizeOptions o;
+  o.file_type = "Q4_0";
+  o.tensor_types = {{"^output\\.weight$", DType::IQ1_M}};
+  quantize_model(f16_model().string(), out.string(), o);
+  const GgufFile f = GgufFile::open(out.string());
+  ASSERT_NE(f.find_tensor("output.weight"), nullptr);
+  EXPECT_EQ(f.find_tensor("output.weight")->type, DType::IQ1_M);
+  std::printf("IQ1_M output 0x%016llxull\n", static_cast<unsigned long long>(tensor_hash(out)));
+  EXPECT_EQ(tensor_hash(out), 0x8cd476c71b3a7795ull);
+  fs::remove(out);
 }
 
 TEST_F(QuantizeImatrix, BothFormsGiveTheSameTensorsAndKeys) {

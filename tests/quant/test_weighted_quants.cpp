@@ -11,6 +11,9 @@
 #include <random>
 #include <vector>
 
+#include "quant/iq1.h"
+#include "quant/iq2.h"
+#include "quant/iq3.h"
 #include "quant/k_quant_math.h"
 #include "quant/random_data.h"
 #include "quant/weighted_quant.h"
@@ -163,6 +166,49 @@ TEST(WeightedQuants, RowsOfManyMagnitudesStayFinite) {
       for (size_t i = 0; i < w.size(); i += 3) w[i] = 0.0f;
       const auto y = decode(t, quantize(t, x, w.data()), 512);
       for (size_t i = 0; i < y.size(); ++i) ASSERT_TRUE(std::isfinite(y[i])) << dtype_info(t).name << " " << i;
+    }
+  }
+}
+
+// The i-quants take importance through quantize_weights: each row is their own quantizer's (one row of it).
+TEST(WeightedQuants, IQuantsGoThroughTheirQuantizers) {
+  using Fn = void (*)(const float*, void*, int64_t, int64_t, const float*);
+  const struct {
+    DType type;
+    Fn fn;
+  } cases[] = {{DType::IQ1_S, quant::iq1_s_quantize},     {DType::IQ1_M, quant::iq1_m_quantize},
+               {DType::IQ2_XXS, quant::iq2_xxs_quantize}, {DType::IQ2_XS, quant::iq2_xs_quantize},
+               {DType::IQ2_S, quant::iq2_s_quantize},     {DType::IQ3_XXS, quant::iq3_xxs_quantize},
+               {DType::IQ3_S, quant::iq3_s_quantize}};
+  std::mt19937 rng(11);
+  const std::vector<float> x = test::random_floats(rng, 512, false);
+  const std::vector<float> w = random_importance(rng, 512);
+  for (const auto& c : cases) {
+    EXPECT_TRUE(quantize_takes_importance(c.type)) << dtype_info(c.type).name;
+    std::vector<uint8_t> want(row_bytes(dtype_info(c.type), 512));
+    c.fn(x.data(), want.data(), 1, 512, w.data());
+    EXPECT_EQ(quantize(c.type, x, w.data()), want) << dtype_info(c.type).name;
+  }
+}
+
+// quantize_weights_rows is one call of the type's quantizer over the rows: for IQ1_S and IQ1_M an all-zero block
+// stores the previous row's shift, so rows quantized one at a time differ there; other types go row by row.
+TEST(WeightedQuants, RowsKeepTheReferenceGrouping) {
+  std::mt19937 rng(12);
+  constexpr int64_t kN = 256, kRows = 3;
+  std::vector<float> x = test::random_floats(rng, kN * kRows, false);
+  std::fill(x.begin() + kN, x.begin() + kN + 32, 0.0f);  // row 1's first block: all zero
+  const std::vector<float> w = random_importance(rng, kN);
+  for (DType t : {DType::IQ1_S, DType::IQ1_M, DType::Q4_K, DType::IQ2_XS}) {
+    const size_t rb = row_bytes(dtype_info(t), kN);
+    std::vector<uint8_t> rows(rb * kRows), single(rb * kRows), want(rb * kRows);
+    quantize_weights_rows(t, x.data(), rows.data(), kRows, kN, w.data());
+    for (int64_t r = 0; r < kRows; ++r) quantize_weights(t, x.data() + r * kN, single.data() + r * rb, kN, w.data());
+    if (t == DType::IQ1_S || t == DType::IQ1_M) {
+      (t == DType::IQ1_S ? quant::iq1_s_quantize : quant::iq1_m_quantize)(x.data(), want.data(), kRows, kN, w.data());
+      EXPECT_EQ(rows, want) << dtype_info(t).name;
+    } else {
+      EXPECT_EQ(rows, single) << dtype_info(t).name;
     }
   }
 }

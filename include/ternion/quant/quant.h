@@ -94,7 +94,12 @@ void quantize_weights(DType type, const float* src, void* dst, int64_t n);
 // quantize_takes_importance is false ignore the importance; null importance is the plain quantizer.
 void quantize_weights(DType type, const float* src, void* dst, int64_t n, const float* importance);
 
-// Whether a type's quantizer uses importance weights (Q4_0 .. Q5_1, Q2_K .. Q6_K, IQ4_NL, IQ4_XS).
+// The same for n_rows consecutive rows of n weights (all weighed by the same importance), as one call of GGUF's
+// quantizer: IQ1_S and IQ1_M carry a zero block's stale shift from row to row, so their bytes depend on how the
+// rows are grouped (llama-quantize groups them as quantize_model does); every other type quantizes row by row.
+void quantize_weights_rows(DType type, const float* src, void* dst, int64_t n_rows, int64_t n, const float* importance);
+
+// Whether a type's quantizer uses importance weights (Q4_0 .. Q5_1, Q2_K .. Q6_K, IQ4_NL, IQ4_XS, the i-quants).
 bool quantize_takes_importance(DType type);
 
 // Dequantizes a row of n elements of any supported type (embedding look-ups).
