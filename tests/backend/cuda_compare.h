@@ -90,7 +90,9 @@ class CudaVsCpu : public ::testing::Test {
     double worst = 0.0;
     size_t at = 0;
     for (size_t i = 0; i < c.size(); ++i) {
-      const double err = std::abs(static_cast<double>(c[i]) - g[i]) / (abs + rel * std::abs(c[i]));
+      // Equal values are no error even with no tolerance (abs = rel = 0 would make 0 / 0 a NaN).
+      const double diff = std::abs(static_cast<double>(c[i]) - g[i]);
+      const double err = diff == 0.0 ? 0.0 : diff / (abs + rel * std::abs(c[i]));
       if (!(err <= worst)) worst = err, at = i;  // NaN counts as worst
     }
     EXPECT_LE(worst, 1.0) << what << ": value " << at << " is " << g[at] << " on the GPU, " << c[at] << " on the CPU";

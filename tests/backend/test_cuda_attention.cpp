@@ -146,8 +146,10 @@ struct Experts {
 
 TEST_F(CudaVsCpu, MixtureOfExperts) {
   const int64_t n_expert = 6, n_embd = 64, ff = 40, n = 5;
+  // Both sets alive at once: the GPU keeps weight copies by host address, which a freed set's successor could reuse.
+  const Experts with_gate(n_expert, n_embd, ff, true), without_gate(n_expert, n_embd, ff, false);
   for (const bool gated : {true, false}) {
-    const Experts e(n_expert, n_embd, ff, gated);
+    const Experts& e = gated ? with_gate : without_gate;
     MoeExperts experts{e.gate, e.up, e.down, gated ? Activation::kSilu : Activation::kGeluErf};
     for (const MoeGating gating : {MoeGating::kSoftmaxThenTopK, MoeGating::kTopKThenSoftmax}) {
       const MoeRouting routing{2, gating, true};

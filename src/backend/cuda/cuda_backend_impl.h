@@ -52,11 +52,19 @@ class IntMirror {
   DeviceMemory device_;
 };
 
-// A weight matrix in device memory, in a type the matmul kernels take.
+// A weight matrix in device memory, in a type the matmul kernels take, rows packed densely (row_bytes is one row of
+// `type`, whatever the host view's stride). The host view's type and shape are kept to tell a stale copy (a host
+// address reused by another matrix) from the right one.
 struct DeviceWeight {
   DType type;
   size_t row_bytes;
   DeviceMemory memory;
+  DType host_type;
+  int64_t rows, cols;
+  size_t host_row_bytes;
+  bool same_view(const WeightMatrix& w) const {
+    return w.type == host_type && w.rows == rows && w.cols == cols && w.row_bytes == host_row_bytes;
+  }
 };
 
 // Per slot and layer: K and V each [n_head_kv][capacity][head_dim] (V not transposed: the attention kernel reads

@@ -88,4 +88,10 @@ void gather_rows(const float* src, int64_t src_stride, const int32_t* idx, int64
 void moe_combine(const float* out, int64_t cols, const int32_t* row_of, const float* weights, int64_t n_tokens,
                  int64_t k, float* y, int64_t y_stride, Stream stream);
 
+// y[t][r] = Σ_c W[r][c] · x[t][c] for F32 (or F16, `f16`) weights: the fallback for shapes the matmul library
+// refuses (cols not a multiple of 8, x unaligned or x_stride not a multiple of 4). Rows row_bytes apart; no
+// alignment needed beyond the element's own (generic_matmul.cu).
+void generic_matmul(bool f16, const void* w, size_t row_bytes, int64_t rows, int64_t cols, const float* x,
+                    int64_t x_stride, float* y, int64_t y_stride, int64_t n, Stream stream);
+
 }  // namespace ternion::cuda
